@@ -249,13 +249,13 @@ type identCase struct {
 	identUser string
 	identErr  error
 	// want
-	asked    bool
-	permit   bool
-	reply4   byte
-	command  string
-	from     policy.CommandSource
-	pre      string
-	noteHas  string
+	asked   bool
+	permit  bool
+	reply4  byte
+	command string
+	from    policy.CommandSource
+	pre     string
+	noteHas string
 }
 
 func TestIdentd(t *testing.T) {
