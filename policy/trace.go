@@ -128,7 +128,7 @@ func describeFailure(st *evalState, cr *config.Rule, f field) (want, got, note s
 	case fieldUser:
 		want = "*=" + strings.Join(cr.Users, ",")
 		got = fmt.Sprintf("%q", req.User)
-		note = "the claimed user id must match exactly (case-sensitive)"
+		note = "user ids are compared exactly, case-sensitively"
 	case fieldPort:
 		want = PortString(cr.Port)
 		got = fmt.Sprint(req.DstPort)
