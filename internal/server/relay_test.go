@@ -1,0 +1,214 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   *net.TCPConn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.AcceptTCP()
+		ch <- res{c, err}
+	}()
+	a, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { a.Close(); r.c.Close() })
+	return a, r.c
+}
+
+// relayFixture: app <-> [clientSide | relay | dstSide] <-> server.
+type relayFixture struct {
+	app, server *net.TCPConn
+	done        chan relayResult
+}
+
+func startRelay(t *testing.T, leftover []byte, idle time.Duration) *relayFixture {
+	app, clientSide := tcpPair(t)
+	dstSide, server := tcpPair(t)
+	f := &relayFixture{app: app, server: server, done: make(chan relayResult, 1)}
+	go func() {
+		res := relay(clientSide, dstSide, leftover, idle)
+		clientSide.Close()
+		dstSide.Close()
+		f.done <- res
+	}()
+	return f
+}
+
+func (f *relayFixture) wait(t *testing.T) relayResult {
+	t.Helper()
+	select {
+	case r := <-f.done:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("relay did not end within 30s")
+		return relayResult{}
+	}
+}
+
+func readAllWithin(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return b
+}
+
+// TestRelayHalfCloseBothWays: the client finishes sending first, then the
+// server still answers; the answer arrives and the counts are exact,
+// leftover included.
+func TestRelayHalfCloseBothWays(t *testing.T) {
+	f := startRelay(t, []byte("pipelined-"), 0)
+	if _, err := f.app.Write([]byte("request")); err != nil {
+		t.Fatal(err)
+	}
+	f.app.CloseWrite()
+	got := readAllWithin(t, f.server) // EOF arrives because the relay passed the half-close on
+	if string(got) != "pipelined-request" {
+		t.Fatalf("server got %q", got)
+	}
+	if _, err := f.server.Write([]byte("response after client EOF")); err != nil {
+		t.Fatal(err)
+	}
+	f.server.CloseWrite()
+	if got := readAllWithin(t, f.app); string(got) != "response after client EOF" {
+		t.Fatalf("app got %q", got)
+	}
+	r := f.wait(t)
+	if r.Err != nil || r.Idle {
+		t.Fatalf("result %+v", r)
+	}
+	if r.FromClient != int64(len("pipelined-request")) || r.FromDst != int64(len("response after client EOF")) {
+		t.Fatalf("counts %d/%d", r.FromClient, r.FromDst)
+	}
+}
+
+// TestRelayServerClosesFirst: the other half-close order.
+func TestRelayServerClosesFirst(t *testing.T) {
+	f := startRelay(t, nil, 0)
+	f.server.Write([]byte("banner"))
+	f.server.CloseWrite()
+	if got := readAllWithin(t, f.app); string(got) != "banner" {
+		t.Fatalf("app got %q", got)
+	}
+	f.app.Write([]byte("late reply"))
+	f.app.CloseWrite()
+	if got := readAllWithin(t, f.server); string(got) != "late reply" {
+		t.Fatalf("server got %q", got)
+	}
+	r := f.wait(t)
+	if r.FromClient != 10 || r.FromDst != 6 || r.Err != nil {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+// TestRelayBulk moves 32 MiB each way at once and checks every byte.
+func TestRelayBulk(t *testing.T) {
+	const size = 32 << 20
+	up := make([]byte, size)
+	down := make([]byte, size)
+	rand.Read(up)
+	rand.Read(down)
+	f := startRelay(t, nil, time.Hour)
+	errc := make(chan error, 2)
+	go func() { _, err := f.app.Write(up); f.app.CloseWrite(); errc <- err }()
+	go func() { _, err := f.server.Write(down); f.server.CloseWrite(); errc <- err }()
+	gotDown := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(f.app); gotDown <- b }()
+	f.server.SetReadDeadline(time.Now().Add(60 * time.Second))
+	gotUp, err := io.ReadAll(f.server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var gd []byte
+	select {
+	case gd = <-gotDown:
+	case <-time.After(60 * time.Second):
+		t.Fatal("download did not finish")
+	}
+	if !bytes.Equal(gotUp, up) || !bytes.Equal(gd, down) {
+		t.Fatal("data corrupted in relay")
+	}
+	r := f.wait(t)
+	if r.FromClient != size || r.FromDst != size {
+		t.Fatalf("counts %d/%d", r.FromClient, r.FromDst)
+	}
+}
+
+// TestRelayIdleTimeout: with nothing moving, the relay ends by itself and
+// says it was the idle timeout; both ends see the connection closed.
+func TestRelayIdleTimeout(t *testing.T) {
+	f := startRelay(t, nil, 100*time.Millisecond)
+	r := f.wait(t)
+	if !r.Idle || r.Err != nil {
+		t.Fatalf("result %+v, want idle", r)
+	}
+	f.app.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := f.app.Read(make([]byte, 1)); err == nil {
+		t.Fatal("app side still open after idle end")
+	}
+}
+
+// TestRelayIdleAfterTraffic: traffic, then silence in both directions.
+func TestRelayIdleAfterTraffic(t *testing.T) {
+	f := startRelay(t, nil, 150*time.Millisecond)
+	f.app.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	f.server.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(f.server, buf); err != nil {
+		t.Fatal(err)
+	}
+	r := f.wait(t)
+	if !r.Idle || r.FromClient != 4 {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+// TestRelayReset: an abortive close by one peer ends the whole session.
+func TestRelayReset(t *testing.T) {
+	f := startRelay(t, nil, 0)
+	f.server.SetLinger(0)
+	f.server.Close() // RST
+	r := f.wait(t)
+	if r.Idle {
+		t.Fatalf("result %+v", r)
+	}
+	f.app.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(f.app); err != nil && !isTimeoutErr(err) {
+		return // a reset seen by the app is fine too
+	}
+}
+
+func isTimeoutErr(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
