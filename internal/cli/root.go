@@ -1,0 +1,130 @@
+// Package cli holds every command of the toolchain as a cobra tree. The
+// mains under cmd/ only call Main, so tests drive the real commands
+// in-process (testscript) exactly as a user types them.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/internal/version"
+)
+
+// Exit statuses shared by every command.
+const (
+	ExitOK      = 0 // success; for simulate: permitted
+	ExitInvalid = 1 // invalid input, a refused file, or (simulate) refused
+	ExitUsage   = 2 // bad flags or arguments
+)
+
+// exitError carries an exit status out of a RunE. Its message, if any, has
+// already been printed.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// usageError marks a mistake in the command line (exit status 2).
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// Tools lists every command name Main knows, for the mains and the tests.
+var Tools = []string{"sockd", "rsockd", "make_sockdfc", "dump_sockdfc", "make_sockdfr", "dump_sockdfr", "make_socksfc", "dump_socksfc"}
+
+// Main runs the command called name (the program's base name) with args and
+// returns its exit status.
+func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	name = filepath.Base(name)
+	var cmd *cobra.Command
+	switch name {
+	case "sockd", "rsockd":
+		// 4.3's "-ver" is one dash and three letters, which no flag library
+		// parses as a long flag; it is recognised here, before cobra.
+		if slices.Equal(args, []string{"-ver"}) && sockdVer != nil {
+			fmt.Fprint(stdout, sockdVer())
+			return ExitInvalid // 4.3 exits 1 after printing the build description
+		}
+		cmd = newSockdCmd(name)
+	case "make_sockdfc", "make_sockdfr", "make_socksfc":
+		cmd = newMakeCmd(kindOfTool(name))
+	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
+		cmd = newDumpCmd(kindOfTool(name))
+	default:
+		fmt.Fprintf(stderr, "%s: unknown command name (one of %v)\n", name, Tools)
+		return ExitUsage
+	}
+	cmd.SetArgs(args)
+	cmd.SetIn(stdin)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.Version = version.Version
+	cmd.SetVersionTemplate(fmt.Sprintf("%s (sockd toolchain) %s\n", name, version.Version))
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	// Flag mistakes are usage errors: exit 2 with the message and a pointer to --help.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	err := cmd.Execute()
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return int(ee)
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", name, ue.error, name)
+		return ExitUsage
+	default:
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ExitInvalid
+	}
+}
+
+// RunAs is Main for a real process built as the command name. The sockd
+// binary started under the name rsockd (a link, as 4.3 installed it) runs
+// as rsockd.
+func RunAs(name string) int {
+	if name == "sockd" && filepath.Base(os.Args[0]) == "rsockd" {
+		name = "rsockd"
+	}
+	return Main(name, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+// The daemon and its subcommands live in their own files and attach
+// themselves here from init functions, so that each can be read alone:
+//   - sockdServe adds the daemon's flags and RunE to the root command;
+//   - sockdVer returns the 4.3-style build description for "sockd -ver";
+//   - registerSockd adds a subcommand (simulate, lint, passwd, ...).
+var (
+	sockdServe       func(root *cobra.Command)
+	sockdVer         func() string
+	sockdSubcommands []func() *cobra.Command
+)
+
+func registerSockd(f func() *cobra.Command) { sockdSubcommands = append(sockdSubcommands, f) }
+
+func newSockdCmd(name string) *cobra.Command {
+	root := &cobra.Command{
+		Use:   name + " [flags]",
+		Short: "SOCKS4, SOCKS4a and SOCKS5 server compatible with the CSTC SOCKS 4.3 files",
+		Long: name + ` serves SOCKS4, SOCKS4a and SOCKS5 on one port and decides every request with
+the rules of a 4.3 sockd.conf (text) or sockd.fc (frozen) file.
+
+Without -c it reads /etc/sockd.fc, then /etc/sockd.conf, as 4.3 did; with neither, it uses an
+embedded default that permits loopback clients only, and listens on 127.0.0.1:1080.
+"` + name + ` -ver" prints the build description as 4.3 did.`,
+		Args: cobra.NoArgs,
+	}
+	if sockdServe != nil {
+		sockdServe(root)
+	}
+	for _, f := range sockdSubcommands {
+		root.AddCommand(f())
+	}
+	return root
+}

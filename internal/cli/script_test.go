@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets testscript run the real commands in-process: each tool name
+// in a script's "exec" line re-enters this test binary as that command.
+func TestMain(m *testing.M) {
+	cmds := map[string]func(){}
+	for _, name := range Tools {
+		cmds[name] = func() { os.Exit(Main(name, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+	}
+	testscript.Main(m, cmds)
+}
+
+// TestScripts runs testdata/script/*.txtar. Run with -update to rewrite the
+// expected outputs from what the commands print (then review the diff).
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:           "testdata/script",
+		UpdateScripts: *update,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"expand":     expandCmd,
+			"flipbyte":   flipByteCmd,
+			"truncate":   truncateCmd,
+			"nocomments": noCommentsCmd,
+		},
+	})
+}
+
+// expand IN OUT copies IN to OUT with $VARIABLES replaced from the script's
+// environment, so that configs can name files under $WORK.
+func expandCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: expand IN OUT")
+	}
+	out := os.Expand(ts.ReadFile(args[0]), ts.Getenv)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out), 0o644))
+}
+
+// flipbyte FILE OFFSET inverts one byte: a damaged file.
+func flipByteCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: flipbyte FILE OFFSET")
+	}
+	path := ts.MkAbs(args[0])
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if off < 0 {
+		off += len(data)
+	}
+	data[off] ^= 0xff
+	ts.Check(os.WriteFile(path, data, 0o644))
+}
+
+// truncate FILE N keeps the first N bytes (N < 0: drop -N bytes at the end).
+func truncateCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: truncate FILE N")
+	}
+	path := ts.MkAbs(args[0])
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if n < 0 {
+		n += len(data)
+	}
+	ts.Check(os.WriteFile(path, data[:n], 0o644))
+}
+
+// nocomments IN OUT drops the lines starting with "# " (a dump's header
+// comments), keeping #NO_IDENTD: and #BAD_ID: lines.
+func noCommentsCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: nocomments IN OUT")
+	}
+	var keep []string
+	for _, l := range strings.SplitAfter(ts.ReadFile(args[0]), "\n") {
+		if !strings.HasPrefix(l, "# ") {
+			keep = append(keep, l)
+		}
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(strings.Join(keep, "")), 0o644))
+}

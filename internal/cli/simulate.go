@@ -1,0 +1,481 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/policy"
+)
+
+func init() { registerSockd(newSimulateCmd) }
+
+// simRequest is one simulated request, as given by flags (or by one line of
+// a --batch file, in the same syntax).
+type simRequest struct {
+	from, to, port, user, ident, command string
+	fromNames, toNames                   []string
+	toIP                                 string
+}
+
+func (r *simRequest) flags(fs *pflag.FlagSet) {
+	fs.StringVar(&r.from, "from", "", "client address (required)")
+	fs.StringVar(&r.to, "to", "", "destination host name or address (required)")
+	fs.StringVar(&r.port, "port", "", "destination port number or TCP service name (required)")
+	fs.StringVar(&r.user, "user", "", "user id the client claims (SOCKS4 USERID, SOCKS5 user name)")
+	fs.StringVar(&r.ident, "ident", "", `what identd answers: a user name, or "unreachable" (default: agrees with --user)`)
+	fs.StringVar(&r.command, "command", "connect", "connect, bind or udp")
+	fs.StringSliceVar(&r.fromNames, "from-name", nil, "a forward-confirmed name of the client (repeatable)")
+	fs.StringSliceVar(&r.toNames, "to-name", nil, "a forward-confirmed reverse name of the destination address (repeatable)")
+	fs.StringVar(&r.toIP, "to-ip", "", "the address a --to host name resolves to (the daemon resolves names before deciding)")
+}
+
+// simResult is the JSON form of one decision.
+type simResult struct {
+	Decision string     `json:"decision"` // permit or deny
+	Line     int        `json:"line"`     // 0 for the implicit default
+	Reply    int        `json:"reply"`    // SOCKS4 code, 90-93
+	Reply5   int        `json:"reply5"`   // SOCKS5 REP
+	File     string     `json:"file"`
+	Text     string     `json:"text"`
+	Trace    []simStep  `json:"trace"`
+	Assumed  []string   `json:"assumed"`
+	Command  []string   `json:"command"` // shell commands that would run, expanded, in order
+	Identd   *simIdentd `json:"identd,omitempty"`
+	Notes    []string   `json:"notes,omitempty"`
+}
+
+type simStep struct {
+	Line    int    `json:"line"` // 0 for the implicit default
+	Field   string `json:"field"`
+	Matched bool   `json:"matched"`
+	Want    string `json:"want,omitempty"`
+	Got     string `json:"got,omitempty"`
+	Note    string `json:"note,omitempty"`
+}
+
+type simIdentd struct {
+	Mode  string `json:"mode"`
+	Asked bool   `json:"asked"`
+	User  string `json:"user,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+func newSimulateCmd() *cobra.Command {
+	var (
+		req          simRequest
+		confPath     string
+		lenient      bool
+		strict       bool
+		asJSON       bool
+		batch        string
+		noTrace      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "simulate [-c FILE] --from ADDR --to HOST|ADDR --port PORT|SERVICE [flags]",
+		Short: "explain how the rules decide a request, without serving anything",
+		Long: `simulate decides a request exactly as the daemon would (the same decision function) and
+explains it like a packet tracer: the decision, the deciding line, for every line tried before it
+the first condition that failed, the identd step, the shell command that would run (expanded),
+and the reply code.
+
+-c takes a text sockd.conf or a frozen sockd.fc (recognised by its content); without it, the
+daemon's lookup applies (/etc/sockd.fc, /etc/sockd.conf, then the embedded default).
+No DNS and no identd are asked: what they would answer is given by flags (--to-ip, --from-name,
+--to-name, --ident). When a rule needs identd and --ident is not given, the simulator assumes
+identd agrees with --user and says so.
+
+--batch FILE (or - for stdin) reads one request per line in the same flag syntax; blank lines and
+# comments are skipped. Exit status: 0 permitted (all permitted for --batch), 1 refused (any
+refused), 2 usage or config error.`,
+		Example: `  sockd simulate -c /etc/sockd.conf --from 10.1.2.3 --to 192.0.2.7 --port telnet --user alice
+  sockd simulate -c sockd.fc --from 10.1.2.3 --to www.example.org --to-ip 192.0.2.80 --port 80 --json
+  sockd simulate -c sockd.conf -I --from 10.1.2.3 --to 192.0.2.7 --port 23 --user bob --ident unreachable
+  printf -- '--from 10.0.0.1 --to 192.0.2.1 --port 80\n' | sockd simulate -c sockd.conf --batch - --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if lenient && strict {
+				return usagef("-i and -I exclude each other")
+			}
+			mode := policy.IdentModeOff
+			if lenient {
+				mode = policy.IdentModeLenient
+			} else if strict {
+				mode = policy.IdentModeStrict
+			}
+			conf, origin, err := loadSockdForTool(cmd, confPath)
+			if err != nil {
+				return err
+			}
+			pol, err := policy.New(conf, policy.Options{IdentMode: mode, Pid: os.Getpid()})
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "sockd simulate: %s: %v\n", origin.Path, err)
+				return exitError(ExitUsage)
+			}
+			sim := simulator{pol: pol, file: conf.Source, json: asJSON, trace: !noTrace, out: cmd.OutOrStdout()}
+			if batch != "" {
+				if cmd.Flags().Changed("from") || cmd.Flags().Changed("to") || cmd.Flags().Changed("port") {
+					return usagef("--batch takes the requests from the file, not from --from/--to/--port")
+				}
+				return sim.batch(cmd, batch)
+			}
+			res, err := sim.run(&req)
+			if err != nil {
+				return usageError{err}
+			}
+			if res.Decision != "permit" {
+				return exitError(ExitInvalid)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	req.flags(fs)
+	fs.StringVarP(&confPath, "config", "c", "", "sockd.conf or sockd.fc to use")
+	fs.BoolVarP(&lenient, "lenient-ident", "i", false, "as sockd -i: ask identd for permit lines without ?=, refuse only a different user")
+	fs.BoolVarP(&strict, "strict-ident", "I", false, "as sockd -I: also refuse when identd cannot be reached")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object per request")
+	fs.StringVar(&batch, "batch", "", "read requests from FILE (- for stdin), one per line in flag syntax")
+	fs.BoolVar(&noTrace, "no-trace", false, "decide through the index without the per-line trace (fast replays)")
+	return cmd
+}
+
+// loadSockdForTool loads -c FILE, or follows the daemon's default lookup,
+// printing the stale-file warning and any compile warnings to stderr.
+// A configuration that cannot be loaded is exit status 2 for the tools
+// that only read it.
+func loadSockdForTool(cmd *cobra.Command, path string) (*config.SockdConf, load.Origin, error) {
+	var (
+		conf   *config.SockdConf
+		origin load.Origin
+		err    error
+	)
+	if path == "" {
+		conf, origin, err = load.DefaultSockd(load.Options{})
+	} else {
+		conf, origin, err = load.Sockd(path, load.Options{})
+	}
+	stderr := cmd.ErrOrStderr()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
+		return nil, origin, exitError(ExitUsage)
+	}
+	if origin.Embedded {
+		fmt.Fprintf(stderr, "%s: no /etc/sockd.fc or /etc/sockd.conf: using the embedded default (loopback clients only)\n", cmd.CommandPath())
+	}
+	if w := origin.StaleWarning(); w != "" {
+		fmt.Fprintf(stderr, "%s: %s\n", cmd.CommandPath(), w)
+	}
+	origin.Warnings.WriteText(stderr)
+	return conf, origin, nil
+}
+
+type simulator struct {
+	pol   *policy.Policy
+	file  string
+	json  bool
+	trace bool
+	out   io.Writer
+}
+
+// batch runs every request of a batch file. A malformed line is reported
+// with its position and the run goes on; the exit status is then 2.
+func (s *simulator) batch(cmd *cobra.Command, path string) error {
+	var r io.Reader
+	name := path
+	if path == "-" {
+		r, name = cmd.InOrStdin(), "<stdin>"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	bw := bufio.NewWriter(s.out)
+	defer bw.Flush()
+	s.out = bw
+	status := ExitOK
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var req simRequest
+		fs := pflag.NewFlagSet("batch", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		req.flags(fs)
+		words, err := splitWords(line)
+		if err == nil {
+			err = fs.Parse(words)
+		}
+		if err == nil && fs.NArg() > 0 {
+			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
+		var res simResult
+		if err == nil {
+			res, err = s.run(&req)
+		}
+		if err != nil {
+			bw.Flush()
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s:%d: %v\n", name, n, err)
+			status = ExitUsage
+			continue
+		}
+		if res.Decision != "permit" && status == ExitOK {
+			status = ExitInvalid
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %v", name, err)
+	}
+	if status != ExitOK {
+		return exitError(status)
+	}
+	return nil
+}
+
+// splitWords splits a batch line like a shell would for simple quoting:
+// blanks separate words, '...' and "..." group.
+func splitWords(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == ' ' || c == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated %c quote", quote)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// toRequest turns flags into a policy request; assumed collects the inputs
+// the simulator had to make up.
+func (r *simRequest) toRequest() (*policy.Request, *[]string, error) {
+	assumed := &[]string{}
+	if r.from == "" || r.to == "" || r.port == "" {
+		return nil, nil, fmt.Errorf("--from, --to and --port are required")
+	}
+	src, err := netip.ParseAddr(r.from)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--from %q is not an IP address", r.from)
+	}
+	port, err := parsePort(r.port)
+	if err != nil {
+		return nil, nil, err
+	}
+	req := &policy.Request{SrcIP: src.Unmap(), DstPort: port, User: r.user}
+	switch r.command {
+	case "connect":
+		req.Command = policy.CmdConnect
+	case "bind":
+		req.Command = policy.CmdBind
+	case "udp":
+		req.Command = policy.CmdUDP
+	default:
+		return nil, nil, fmt.Errorf("--command %q: want connect, bind or udp", r.command)
+	}
+	if ip, err := netip.ParseAddr(r.to); err == nil {
+		req.DstIP = ip.Unmap()
+		if r.toIP != "" {
+			return nil, nil, fmt.Errorf("--to-ip goes with a host name in --to, not an address")
+		}
+	} else {
+		req.DstName = r.to
+		if r.toIP != "" {
+			ip, err := netip.ParseAddr(r.toIP)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--to-ip %q is not an IP address", r.toIP)
+			}
+			req.DstIP = ip.Unmap()
+		}
+	}
+	if len(r.fromNames) > 0 {
+		names := r.fromNames
+		req.SrcNames = func() []string { return names }
+	}
+	if len(r.toNames) > 0 {
+		names := r.toNames
+		req.DstNames = func() []string { return names }
+	}
+	switch r.ident {
+	case "":
+		user := r.user
+		req.Ident = func() (string, error) {
+			*assumed = append(*assumed, fmt.Sprintf("identd agrees with the claimed user %q (no --ident given)", user))
+			return user, nil
+		}
+	case "unreachable":
+		req.Ident = func() (string, error) { return "", fmt.Errorf("identd unreachable (--ident unreachable)") }
+	default:
+		ident := r.ident
+		req.Ident = func() (string, error) { return ident, nil }
+	}
+	return req, assumed, nil
+}
+
+func parsePort(s string) (uint16, error) {
+	if n, err := strconv.ParseUint(s, 10, 16); err == nil {
+		return uint16(n), nil
+	}
+	if p, err := net.LookupPort("tcp", s); err == nil {
+		return uint16(p), nil
+	}
+	return 0, fmt.Errorf("--port %q is neither a port number (0-65535) nor a known TCP service", s)
+}
+
+var reply4Text = map[byte]string{
+	90: "request granted",
+	91: "request rejected",
+	92: "rejected: identd on the client cannot be reached",
+	93: "rejected: identd reports a different user",
+}
+
+func (s *simulator) run(r *simRequest) (simResult, error) {
+	req, assumed, err := r.toRequest()
+	if err != nil {
+		return simResult{}, err
+	}
+	var rec policy.Recorder
+	var d policy.Decision
+	if s.trace {
+		d = s.pol.Decide(req, &rec)
+	} else {
+		d = s.pol.Decide(req, nil)
+	}
+	res := simResult{Decision: "deny", Reply: int(d.Reply4), Reply5: int(d.Reply5), File: s.file,
+		Text: "implicit default: no line matched", Assumed: *assumed, Command: d.ShellCommands(), Trace: []simStep{}}
+	if d.Permit {
+		res.Decision = "permit"
+	}
+	if d.Rule != nil {
+		res.Line, res.Text = d.Rule.Pos.Line, d.Rule.Text
+	}
+	if res.Command == nil {
+		res.Command = []string{}
+	}
+	if d.IdentAsked || d.IdentMode != policy.IdentModeOff {
+		id := &simIdentd{Mode: d.IdentMode.String(), Asked: d.IdentAsked, User: d.IdentUser}
+		if d.IdentErr != nil {
+			id.Error = d.IdentErr.Error()
+		}
+		res.Identd = id
+	}
+	for _, e := range []error{d.CommandErr, d.PreCommandErr} {
+		if e != nil {
+			res.Notes = append(res.Notes, "shell command refused: "+e.Error())
+		}
+	}
+	if d.LogNote != "" {
+		res.Notes = append(res.Notes, d.LogNote)
+	}
+	for _, st := range rec.Steps {
+		line := 0
+		if st.Rule != nil {
+			line = st.Rule.Pos.Line
+		}
+		res.Trace = append(res.Trace, simStep{Line: line, Field: st.Field, Matched: st.Matched, Want: st.Want, Got: st.Got, Note: st.Note})
+	}
+	if s.json {
+		enc := jsonLine(s.out)
+		return res, enc.Encode(res)
+	}
+	s.writeHuman(res, rec.Steps)
+	return res, nil
+}
+
+// writeHuman prints one decision like a packet tracer.
+func (s *simulator) writeHuman(res simResult, steps []policy.Step) {
+	w := s.out
+	verdict := "PERMITTED"
+	if res.Decision != "permit" {
+		verdict = "REFUSED"
+	}
+	fmt.Fprintf(w, "%s: reply %d (%s)\n", verdict, res.Reply, reply4Text[byte(res.Reply)])
+	if res.Line > 0 {
+		fmt.Fprintf(w, "deciding line: %s:%d: %s\n", res.File, res.Line, strings.TrimSpace(res.Text))
+	} else {
+		fmt.Fprintf(w, "deciding line: none (implicit default: no line matched, so the request is denied)\n")
+	}
+	tried := 0
+	for _, st := range steps {
+		if st.Field == "rule" || st.Field == "default" || st.Field == "identd" || st.Field == "command" || st.Rule == nil {
+			continue
+		}
+		if tried == 0 {
+			fmt.Fprintln(w, "lines tried before it:")
+		}
+		tried++
+		fmt.Fprintf(w, "  %s:%d: %s\n", res.File, st.Rule.Pos.Line, strings.TrimSpace(st.Rule.Text))
+		fmt.Fprintf(w, "      %s does not match: wanted %s, request has %s\n", st.Field, orQuoted(st.Want), orQuoted(st.Got))
+	}
+	if !s.trace {
+		fmt.Fprintln(w, "lines tried before it: (not traced: --no-trace)")
+	}
+	switch {
+	case res.Identd == nil:
+		fmt.Fprintln(w, "identd: not asked")
+	case !res.Identd.Asked:
+		fmt.Fprintf(w, "identd: not asked (mode %s)\n", res.Identd.Mode)
+	case res.Identd.Error != "":
+		fmt.Fprintf(w, "identd: asked (%s): no answer: %s\n", res.Identd.Mode, res.Identd.Error)
+	default:
+		fmt.Fprintf(w, "identd: asked (%s): answered %q\n", res.Identd.Mode, res.Identd.User)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if len(res.Command) == 0 {
+		fmt.Fprintln(w, "shell command: none")
+	}
+	for _, c := range res.Command {
+		fmt.Fprintf(w, "shell command: %s\n", c)
+	}
+	for _, a := range res.Assumed {
+		fmt.Fprintf(w, "assumed: %s\n", a)
+	}
+}
+
+func orQuoted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}

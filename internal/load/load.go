@@ -1,0 +1,166 @@
+// Package load reads the configuration files the way every tool and the
+// daemon must: a text file or a frozen file, recognised by its content, with
+// the 4.3 lookup order for defaults, and a loud warning when a frozen file is
+// older than the text file beside it (4.3 silently used stale frozen files).
+package load
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/frozen"
+	"github.com/sockd/sockd/grammar"
+	"github.com/sockd/sockd/internal/diag"
+)
+
+// The 4.3 default paths: the frozen file is looked for first.
+const (
+	SockdFC    = "/etc/sockd.fc"
+	SockdConf  = "/etc/sockd.conf"
+	SockdFR    = "/etc/sockd.fr"
+	SockdRoute = "/etc/sockd.route"
+	SocksFC    = "/etc/socks.fc"
+	SocksConf  = "/etc/socks.conf"
+)
+
+// EmbeddedName is the source name of the built-in default rules.
+const EmbeddedName = "<embedded default>"
+
+// defaultRules permit loopback clients only: what the daemon runs with when
+// no configuration exists, so that a fresh install is never an open proxy.
+//
+//go:embed default.conf
+var defaultRules []byte
+
+// DefaultRules returns the text of the embedded default sockd.conf.
+func DefaultRules() []byte { return append([]byte(nil), defaultRules...) }
+
+// Origin says where a configuration came from.
+type Origin struct {
+	Path     string           // the file read; EmbeddedName for the built-in default
+	Embedded bool             // the built-in default was used
+	Frozen   bool             // the file was a frozen file
+	Meta     frozen.Meta      // the frozen file's record of its source (Frozen only)
+	Checksum string           // hex SHA-256 of the bytes read
+	Stale    frozen.Staleness // Frozen only: the text file beside it and whether it changed since
+	Warnings diag.List        // warnings from compiling a text file
+}
+
+// StaleWarning returns the sentence every tool prints about a stale frozen
+// file, or "" when the file is fresh.
+func (o Origin) StaleWarning() string {
+	if !o.Frozen || !o.Stale.Stale {
+		return ""
+	}
+	return fmt.Sprintf("warning: %s is stale: %s has changed since it was compiled (rebuild it with make_*)", o.Path, o.Stale.TextPath)
+}
+
+// Options are passed to the grammar when a text file is compiled.
+type Options = grammar.Options
+
+// Sockd loads a sockd.conf or sockd.fc.
+func Sockd(path string, opts Options) (*config.SockdConf, Origin, error) {
+	f, o, err := loadFile(path, frozen.KindSockdFC, func(name string, src []byte) (any, diag.List) {
+		c, l := grammar.ParseSockd(name, src, opts)
+		return c, l
+	})
+	if err != nil {
+		return nil, o, err
+	}
+	return f.(*config.SockdConf), o, nil
+}
+
+// Route loads a sockd.route or sockd.fr.
+func Route(path string, opts Options) (*config.RouteConf, Origin, error) {
+	f, o, err := loadFile(path, frozen.KindSockdFR, func(name string, src []byte) (any, diag.List) {
+		c, l := grammar.ParseRoute(name, src, opts)
+		return c, l
+	})
+	if err != nil {
+		return nil, o, err
+	}
+	return f.(*config.RouteConf), o, nil
+}
+
+// Socks loads a socks.conf or socks.fc.
+func Socks(path string, opts Options) (*config.SocksConf, Origin, error) {
+	f, o, err := loadFile(path, frozen.KindSocksFC, func(name string, src []byte) (any, diag.List) {
+		c, l := grammar.ParseSocks(name, src, opts)
+		return c, l
+	})
+	if err != nil {
+		return nil, o, err
+	}
+	return f.(*config.SocksConf), o, nil
+}
+
+// DefaultSockd follows 4.3's lookup, /etc/sockd.fc then /etc/sockd.conf,
+// and falls back to the embedded loopback-only rules when neither exists.
+func DefaultSockd(opts Options) (*config.SockdConf, Origin, error) {
+	if p, ok := FindFirst(SockdFC, SockdConf); ok {
+		return Sockd(p, opts)
+	}
+	c, l := grammar.ParseSockd(EmbeddedName, defaultRules, opts)
+	if l.HasErrors() { // the embedded file is tested; this is a build mistake
+		return nil, Origin{}, l.Err()
+	}
+	return c, Origin{Path: EmbeddedName, Embedded: true, Checksum: sum(defaultRules)}, nil
+}
+
+// FindFirst returns the first of paths that exists.
+func FindFirst(paths ...string) (string, bool) {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// ErrNoFile is returned (wrapped) when no file of a default lookup exists.
+var ErrNoFile = errors.New("no configuration file")
+
+func loadFile(path string, kind frozen.Kind, parse func(name string, src []byte) (any, diag.List)) (any, Origin, error) {
+	o := Origin{Path: path}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, o, fmt.Errorf("%w: %v", ErrNoFile, err)
+		}
+		return nil, o, err
+	}
+	o.Checksum = sum(data)
+	if frozen.IsFrozen(data) {
+		f, err := frozen.DecodeKind(data, kind)
+		if err != nil {
+			return nil, o, fmt.Errorf("%s: %w", path, err)
+		}
+		o.Frozen, o.Meta = true, f.Meta
+		o.Stale = frozen.CheckStale(path, f)
+		switch kind {
+		case frozen.KindSockdFC:
+			return f.Sockd, o, nil
+		case frozen.KindSockdFR:
+			return f.Route, o, nil
+		default:
+			return f.Socks, o, nil
+		}
+	}
+	c, l := parse(path, data)
+	o.Warnings = l.Only(diag.Warning)
+	if l.HasErrors() {
+		return nil, o, l.Err()
+	}
+	return c, o, nil
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
