@@ -73,13 +73,13 @@ type simIdentd struct {
 
 func newSimulateCmd() *cobra.Command {
 	var (
-		req          simRequest
-		confPath     string
-		lenient      bool
-		strict       bool
-		asJSON       bool
-		batch        string
-		noTrace      bool
+		req      simRequest
+		confPath string
+		lenient  bool
+		strict   bool
+		asJSON   bool
+		batch    string
+		noTrace  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate [-c FILE] --from ADDR --to HOST|ADDR --port PORT|SERVICE [flags]",
