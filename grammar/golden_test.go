@@ -1,0 +1,158 @@
+package grammar
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/diag"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden sections of testdata/*.txtar")
+
+// compileAny compiles src as the file kind its name says, returning the
+// canonical text ("" when it did not compile) and the diagnostics.
+func compileAny(t testing.TB, name string, src []byte) (string, diag.List) {
+	t.Helper()
+	var buf bytes.Buffer
+	switch name {
+	case "sockd.conf":
+		c, d := ParseSockd(name, src, testOptions())
+		if c != nil {
+			config.WriteSockd(&buf, c)
+		}
+		return buf.String(), d
+	case "sockd.route":
+		c, d := ParseRoute(name, src, testOptions())
+		if c != nil {
+			config.WriteRoute(&buf, c)
+		}
+		return buf.String(), d
+	case "socks.conf":
+		c, d := ParseSocks(name, src, testOptions())
+		if c != nil {
+			config.WriteSocks(&buf, c)
+		}
+		return buf.String(), d
+	}
+	t.Fatalf("no parser for %s", name)
+	return "", nil
+}
+
+// TestGolden compiles the input file of each testdata/*.txtar archive and
+// compares the diagnostics and the canonical text with the archive's
+// "diagnostics" and "canonical" sections. -update rewrites those sections.
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.txtar")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+			ar, err := readArchive(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var input *archiveFile
+			for i := range ar.Files {
+				switch ar.Files[i].Name {
+				case "sockd.conf", "sockd.route", "socks.conf":
+					input = &ar.Files[i]
+				}
+			}
+			if input == nil {
+				t.Fatal("archive has no sockd.conf, sockd.route or socks.conf")
+			}
+			canonical, diags := compileAny(t, input.Name, input.Data)
+			var dtext bytes.Buffer
+			diags.WriteText(&dtext)
+			checkInvariants(t, input.Data, diags)
+			if canonical != "" {
+				// The canonical text must compile to itself, cleanly.
+				again, d2 := compileAny(t, input.Name, []byte(canonical))
+				if len(d2) != 0 || again != canonical {
+					t.Errorf("canonical text does not round-trip:\n%s\ngave:\n%s\n%v", canonical, again, d2)
+				}
+			}
+			got := map[string]string{"diagnostics": dtext.String(), "canonical": canonical}
+			if *update {
+				setSection(ar, "diagnostics", got["diagnostics"])
+				setSection(ar, "canonical", got["canonical"])
+				if err := os.WriteFile(file, formatArchive(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			for _, name := range []string{"diagnostics", "canonical"} {
+				want, ok := section(ar, name)
+				if !ok {
+					t.Errorf("archive has no %q section (run with -update)", name)
+					continue
+				}
+				if want != got[name] {
+					t.Errorf("%s differ\n--- want\n%s--- got\n%s", name, want, got[name])
+				}
+			}
+		})
+	}
+}
+
+func section(ar *archive, name string) (string, bool) {
+	for _, f := range ar.Files {
+		if f.Name == name {
+			return string(f.Data), true
+		}
+	}
+	return "", false
+}
+
+func setSection(ar *archive, name, data string) {
+	for i := range ar.Files {
+		if ar.Files[i].Name == name {
+			ar.Files[i].Data = []byte(data)
+			return
+		}
+	}
+	ar.Files = append(ar.Files, archiveFile{Name: name, Data: []byte(data)})
+}
+
+// checkInvariants asserts what every diagnostic must carry: position,
+// source line text, sorted order, at most one error per line.
+func checkInvariants(t testing.TB, src []byte, diags diag.List) {
+	t.Helper()
+	lines := strings.Split(string(src), "\n")
+	errLines := map[int]bool{}
+	for i, d := range diags {
+		where := fmt.Sprintf("diagnostic %d (%s)", i, d.Header())
+		if d.File == "" || d.Line < 1 || d.Col < 1 || d.Message == "" {
+			t.Errorf("%s: missing file, line, col or message", where)
+			continue
+		}
+		if d.Line > len(lines) || d.Source != strings.TrimSuffix(lines[d.Line-1], "\r") {
+			t.Errorf("%s: Source %q is not line %d of the input", where, d.Source, d.Line)
+		}
+		if d.Col > len(d.Source)+1 {
+			t.Errorf("%s: column past the end of the line", where)
+		}
+		if d.EndCol != 0 && d.EndCol <= d.Col {
+			t.Errorf("%s: EndCol %d not after Col %d", where, d.EndCol, d.Col)
+		}
+		if d.Severity == diag.Error {
+			if errLines[d.Line] {
+				t.Errorf("%s: a second error on line %d", where, d.Line)
+			}
+			errLines[d.Line] = true
+		}
+		if i > 0 {
+			p := diags[i-1]
+			if p.Line > d.Line || p.Line == d.Line && p.Col > d.Col {
+				t.Errorf("%s: not sorted after %s", where, p.Header())
+			}
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package grammar
+
+import (
+	"strings"
+
+	"github.com/alecthomas/participle/v2/lexer"
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/diag"
+)
+
+// sockdLineLimit is sockd.conf(5)'s maximum line length.
+const sockdLineLimit = 1023
+
+const (
+	noIdentdPrefix = "#NO_IDENTD:"
+	badIDPrefix    = "#BAD_ID:"
+)
+
+// ParseSockd compiles a sockd.conf. name is the file name used in
+// diagnostics and stored in Source. When the list has an error the conf is
+// nil; warnings alone never make it nil.
+func ParseSockd(name string, src []byte, opts Options) (*config.SockdConf, diag.List) {
+	c := newChecker(name, opts)
+	conf := &config.SockdConf{Source: name}
+	for _, l := range splitLines(src) {
+		c.startLine(l)
+		if !c.checkLength(sockdLineLimit) {
+			continue
+		}
+		if c.sockdSpecial(conf) {
+			continue
+		}
+		cut := splitCommand(l.text, func(field string, _ bool) bool { return looksLikeIPv6Field(field) })
+		c.noteCommandColon(cut)
+		toks := fieldTokens(name, l.num, 1, l.offset, cut.rule)
+		if len(toks) == 0 {
+			if cut.hasCommand {
+				c.failAt(cut.colon+1, cut.colon+2, "a sockd.conf rule begins with `permit` or `deny`",
+					"a shell command needs a rule before its `:`")
+			}
+			continue
+		}
+		ast, err := parseLine(sockdParser, toks, eofAfter(l, cut.rule))
+		if err != nil {
+			c.failAt(1, 0, "", "internal grammar error: %v", err)
+			continue
+		}
+		if r, ok := c.sockdRule(ast, toks, cut); ok {
+			r.Text = l.text
+			conf.Rules = append(conf.Rules, r)
+		}
+	}
+	diags := c.finish()
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return conf, diags
+}
+
+// eofAfter is the position just past a line's rule part.
+func eofAfter(l sourceLine, rule string) lexer.Position {
+	return lexer.Position{Line: l.num, Column: len(rule) + 1, Offset: l.offset + len(rule)}
+}
+
+// sockdSpecial handles #NO_IDENTD: and #BAD_ID: lines. 4.3 runs the first
+// line that starts (in column 1) with the marker, so later ones are dead.
+func (c *checker) sockdSpecial(conf *config.SockdConf) bool {
+	text := c.line.text
+	for _, sp := range []struct {
+		prefix string
+		slot   **config.Special
+	}{{noIdentdPrefix, &conf.NoIdentd}, {badIDPrefix, &conf.BadID}} {
+		if !strings.HasPrefix(text, sp.prefix) {
+			if strings.HasPrefix(strings.TrimLeft(text, " \t"), sp.prefix) {
+				col := len(text) - len(strings.TrimLeft(text, " \t")) + 1
+				c.warnAt(col, col+len(sp.prefix), "remove the blanks before it",
+					"%s must start in column 1; this line is only a comment", quote(sp.prefix))
+				return true
+			}
+			continue
+		}
+		cmd := strings.TrimSpace(text[len(sp.prefix):])
+		if *sp.slot != nil {
+			first := *sp.slot
+			c.report(diag.Warning, 1, len(sp.prefix)+1, "4.3 runs only the first one; merge the commands or delete this line",
+				"a second "+quote(sp.prefix)+" line is ignored")
+			c.diags[len(c.diags)-1].Notes = []diag.Note{{
+				File: c.file, Line: first.Pos.Line, Col: 1,
+				Message: "the " + quote(sp.prefix) + " line in effect is here", Source: first.Text,
+			}}
+			return true
+		}
+		if cmd == "" {
+			c.warnAt(1, len(sp.prefix)+1, "write the command after it, or delete the line",
+				"empty shell command after %s", quote(sp.prefix))
+		}
+		*sp.slot = &config.Special{Pos: config.Pos{Line: c.line.num, Col: 1}, Command: cmd, Text: text}
+		return true
+	}
+	return false
+}
+
+func (c *checker) sockdRule(ast *SockdLine, toks []lexer.Token, cut cutLine) (config.Rule, bool) {
+	r := config.Rule{Pos: config.Pos{Line: c.line.num, Col: ast.Action.Pos.Column}}
+	switch strings.ToLower(ast.Action.Value) {
+	case "permit":
+		r.Action = config.Permit
+	case "deny":
+		r.Action = config.Deny
+	default:
+		return r, c.failTok(ast.Action,
+			didYouMean(ast.Action.Value, []string{"permit", "deny"}, "a sockd.conf rule begins with `permit` or `deny`"),
+			"unknown action %s", quote(ast.Action.Value))
+	}
+	var ok bool
+	if ast.Ident != nil {
+		if r.Ident, ok = c.checkIdent(*ast.Ident); !ok {
+			return r, false
+		}
+	}
+	if ast.Users != nil {
+		if r.Users, ok = c.checkUsers(*ast.Users); !ok {
+			return r, false
+		}
+	}
+	if ast.Src == nil {
+		switch {
+		case ast.Port != nil:
+			return r, c.failTok(ast.Port.Op, "", "a source address and mask are needed before %s", quote(ast.Port.Op.Value))
+		case len(ast.Rest) > 0:
+			return r, c.checkLeftover(ast.Rest[0].Tok, "sockd.conf")
+		}
+		last := lastToken(toks)
+		return r, c.failAfter(last, "for example `permit 10.0.0.0 255.0.0.0`, or `10.0.0.0/8`",
+			"a source address and mask are needed after %s", quote(last.Value))
+	}
+	if r.Src, ok = c.checkAddr(ast.Src, "source", nil); !ok {
+		return r, false
+	}
+	if ast.Dst != nil {
+		if r.Dst, ok = c.checkAddr(ast.Dst, "destination", ast.Src.CIDR); !ok {
+			return r, false
+		}
+	}
+	if ast.Port != nil {
+		if r.Port, ok = c.checkPort(ast.Port); !ok {
+			return r, false
+		}
+	}
+	if len(ast.Rest) > 0 {
+		return r, c.checkLeftover(ast.Rest[0].Tok, "sockd.conf")
+	}
+	r.Command = c.checkCommand(cut)
+	return r, !c.failed
+}
