@@ -1,0 +1,147 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sockd/sockd/config"
+)
+
+// DumpConfig writes the effective rules and routes to the log as canonical
+// text, one log entry per line, with the file and checksum they came from
+// (SIGUSR1).
+func (s *Server) DumpConfig() {
+	snap := s.snap.Load()
+	var b bytes.Buffer
+	if err := config.WriteSockd(&b, snap.conf); err != nil {
+		s.log.Error("cannot print the configuration", "err", err)
+		return
+	}
+	s.log.Info("effective configuration", "file", snap.origin.Path, "checksum", snap.origin.Checksum, "rules", len(snap.conf.Rules))
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		s.log.Info("config: "+line, "file", snap.origin.Path)
+	}
+	if snap.routes == nil {
+		s.log.Info("no route file: the system chooses the interface")
+		return
+	}
+	b.Reset()
+	if err := config.WriteRoute(&b, snap.routes); err != nil {
+		s.log.Error("cannot print the routes", "err", err)
+		return
+	}
+	s.log.Info("effective routes", "file", snap.routeOrigin.Path, "checksum", snap.routeOrigin.Checksum, "routes", len(snap.routes.Routes))
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		s.log.Info("route: "+line, "file", snap.routeOrigin.Path)
+	}
+}
+
+// HandleSignals runs the signal loop until ctx is done or a terminating
+// signal has drained the server: SIGHUP reloads, SIGUSR1 dumps the
+// configuration, SIGTERM/SIGINT stop accepting and drain for drain, and a
+// second SIGTERM/SIGINT closes everything at once.
+func (s *Server) HandleSignals(ctx context.Context, drain time.Duration) {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sig := <-ch:
+			switch sig {
+			case syscall.SIGHUP:
+				s.log.Info("SIGHUP: reloading")
+				_ = s.Reload()
+			case syscall.SIGUSR1:
+				s.DumpConfig()
+			default:
+				s.log.Info("shutting down: draining sessions", "signal", sig.String(), "sessions", s.Active(), "deadline", drain.String())
+				dctx, cancel := context.WithTimeout(context.Background(), drain)
+				go func() {
+					select {
+					case <-ch: // a second signal: no more waiting
+						s.log.Warn("second signal: closing every session now")
+						cancel()
+					case <-dctx.Done():
+					}
+				}()
+				_ = s.Shutdown(dctx)
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// RaiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit: every
+// relayed connection needs two descriptors.
+func RaiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, err
+		}
+	}
+	return lim.Cur, nil
+}
+
+// WritePidFile writes the process id atomically (temporary file, rename),
+// so a reader never sees a partial number; the returned function removes
+// it.
+func WritePidFile(path string) (remove func(), err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return nil, err
+	}
+	tmp := f.Name()
+	_, werr := fmt.Fprintf(f, "%d\n", os.Getpid())
+	if werr == nil {
+		werr = f.Chmod(0o644)
+	}
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return nil, werr
+	}
+	return func() {
+		// Remove only our own file: another instance may have replaced it.
+		if data, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(data)) == fmt.Sprint(os.Getpid()) {
+			os.Remove(path)
+		}
+	}, nil
+}
+
+// errNotSocket: inetd mode needs a socket on standard input.
+var errNotSocket = errors.New("standard input is not a TCP socket (--inetd expects the connection on fd 0)")
+
+// ServeInetd serves the one connection inetd passed on standard input.
+func (s *Server) ServeInetd() error {
+	c, err := fileConn(os.Stdin)
+	if err != nil {
+		return err
+	}
+	s.ServeConn(c)
+	return nil
+}

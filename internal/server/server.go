@@ -1,0 +1,420 @@
+// Package server is the sockd daemon: listeners, SOCKS4/4a/5 sessions on
+// one port, the access decision (policy.Decide) for every request, identd,
+// shell commands, connecting (with the route file), the splice relay, UDP
+// ASSOCIATE, limits and timeouts, reload and the signal loop.
+//
+// The configuration in force is an immutable snapshot (rules, routes,
+// passwords) behind an atomic pointer: a reload builds a complete new one
+// beside it and swaps only when every file loaded, so a bad edit never
+// leaves the daemon half-configured; running sessions keep the snapshot
+// they started with.
+//
+// Where this daemon deliberately differs from 4.3 sockd:
+//   - a refused request always gets a reply (91/92/93, or SOCKS5 0x02)
+//     before the close; 4.2 closed silently on a plain deny, which clients
+//     report as a protocol error;
+//   - a destination no sockd.route line matches is reached through the
+//     system's choice of interface; 4.2 logged and exited;
+//   - the client is logged by address (4.3 printed its reverse name): a
+//     reverse lookup per connection would slow every session down, and
+//     name patterns in the rules still get forward-confirmed names lazily.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/ident"
+	"github.com/sockd/sockd/internal/auth"
+	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/version"
+	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/socks"
+)
+
+// Defaults of the timeouts and limits (the flags' defaults).
+const (
+	DefaultHandshakeTimeout = 30 * time.Second
+	// DefaultConnectTimeout is also the BIND accept timeout. 4.3's header
+	// said 3 minutes, its code and the protocol text 2.
+	DefaultConnectTimeout = 2 * time.Minute
+	DefaultIdleTimeout    = 2 * time.Hour // 4.3's SOCKS_TIMEOUT
+	DefaultIdentTimeout   = ident.DefaultTimeout
+	DefaultCommandTimeout = 60 * time.Second
+	DefaultDrainTimeout   = 10 * time.Second
+	DefaultMaxCommands    = 16
+	// DefaultListen is where the daemon listens without --listen.
+	DefaultListen = "127.0.0.1:1080"
+)
+
+// Options configure a Server. Zero durations and limits take the defaults
+// above, except IdleTimeout and MaxClients, whose zero means none.
+type Options struct {
+	// ConfigPath is the sockd.conf or sockd.fc; "" follows 4.3's lookup
+	// (/etc/sockd.fc, /etc/sockd.conf) and then the embedded default that
+	// permits loopback clients only.
+	ConfigPath string
+	// RoutePath is the sockd.route or sockd.fr; "" means no route file
+	// (the system picks the interface).
+	RoutePath string
+	// PasswdPath is the password file for SOCKS5 username/password; ""
+	// means none.
+	PasswdPath string
+	// Methods are the SOCKS5 methods offered, in order of preference; nil
+	// means username/password when PasswdPath is set, else none.
+	Methods []socks.Method
+	// IdentMode is -i (lenient) or -I (strict) for lines without ?=.
+	IdentMode policy.IdentMode
+	// GrammarOptions are passed to the compiler of text files.
+	GrammarOptions load.Options
+
+	HandshakeTimeout time.Duration // a client must finish its request within this
+	ConnectTimeout   time.Duration // resolving and connecting to a destination
+	BindTimeout      time.Duration // waiting for the peer of a BIND
+	IdleTimeout      time.Duration // a relay with no traffic either way ends; 0 = never
+	IdentTimeout     time.Duration // one identd query
+	CommandTimeout   time.Duration // a rule's shell command is killed after this
+	MaxClients       int           // sessions at once; excess are closed at once; 0 = no limit
+	MaxCommands      int           // shell commands at once; excess are logged and dropped
+
+	// Logger receives the classic lines; nil discards them.
+	Logger *slog.Logger
+	// Resolver resolves destination names and reverse names; nil means
+	// net.DefaultResolver.
+	Resolver *net.Resolver
+
+	// identQuery replaces ident.Query in tests (an identd on a port other
+	// than 113).
+	identQuery func(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (ident.Reply, error)
+}
+
+func (o *Options) setDefaults() {
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.BindTimeout <= 0 {
+		o.BindTimeout = o.ConnectTimeout
+	}
+	if o.IdentTimeout <= 0 {
+		o.IdentTimeout = DefaultIdentTimeout
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = DefaultCommandTimeout
+	}
+	if o.MaxCommands <= 0 {
+		o.MaxCommands = DefaultMaxCommands
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	if o.identQuery == nil {
+		o.identQuery = ident.Query
+	}
+	if o.Methods == nil {
+		if o.PasswdPath != "" {
+			o.Methods = []socks.Method{socks.MethodUserPass}
+		} else {
+			o.Methods = []socks.Method{socks.MethodNoAuth}
+		}
+	}
+}
+
+// snapshot is one consistent configuration: it never changes once built.
+type snapshot struct {
+	policy      *policy.Policy
+	conf        *config.SockdConf
+	origin      load.Origin
+	routes      *config.RouteConf // nil without a route file
+	routeOrigin load.Origin
+	passwords   *auth.Passwords // nil without a password file
+}
+
+// Server is the daemon. Create it with New; it is safe for concurrent use.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	snap     atomic.Pointer[snapshot]
+	services map[uint16]string
+	commands *commandRunner
+	pid      int
+
+	active   atomic.Int64   // sessions running
+	sessions sync.WaitGroup // every session goroutine
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	closing   bool
+
+	// kill is cancelled when the drain deadline passes: every session
+	// closes its connections.
+	kill       context.Context
+	killCancel context.CancelFunc
+}
+
+// New loads every file and returns a Server ready to serve. An error in any
+// file is returned with its diagnostics (see diag.Unwrap).
+func New(opts Options) (*Server, error) {
+	opts.setDefaults()
+	for _, m := range opts.Methods {
+		if m != socks.MethodNoAuth && m != socks.MethodUserPass {
+			return nil, fmt.Errorf("unsupported SOCKS5 method %v", m)
+		}
+		if m == socks.MethodUserPass && opts.PasswdPath == "" {
+			return nil, errors.New("username/password authentication needs a password file (--passwd)")
+		}
+	}
+	s := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		pid:       os.Getpid(),
+		listeners: make(map[net.Listener]struct{}),
+	}
+	s.kill, s.killCancel = context.WithCancel(context.Background())
+	s.commands = newCommandRunner(opts.MaxCommands, opts.CommandTimeout, s.log)
+	if data, err := os.ReadFile("/etc/services"); err == nil {
+		s.services = policy.ParseServices(data)
+	}
+	snap, err := s.loadSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	s.snap.Store(snap)
+	s.logLoaded(snap)
+	return s, nil
+}
+
+// loadSnapshot reads every file and compiles the rules; it changes nothing.
+func (s *Server) loadSnapshot() (*snapshot, error) {
+	snap := &snapshot{}
+	var err error
+	if s.opts.ConfigPath == "" {
+		snap.conf, snap.origin, err = load.DefaultSockd(s.opts.GrammarOptions)
+	} else {
+		snap.conf, snap.origin, err = load.Sockd(s.opts.ConfigPath, s.opts.GrammarOptions)
+	}
+	if err != nil {
+		return nil, err
+	}
+	snap.policy, err = policy.New(snap.conf, policy.Options{IdentMode: s.opts.IdentMode, Pid: s.pid})
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.RoutePath != "" {
+		snap.routes, snap.routeOrigin, err = load.Route(s.opts.RoutePath, s.opts.GrammarOptions)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if s.opts.PasswdPath != "" {
+		snap.passwords, err = auth.Load(s.opts.PasswdPath)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return snap, nil
+}
+
+func (s *Server) logLoaded(snap *snapshot) {
+	s.log.Info("configuration loaded", "file", snap.origin.Path, "checksum", snap.origin.Checksum,
+		"frozen", snap.origin.Frozen, "rules", len(snap.conf.Rules))
+	if snap.origin.Embedded {
+		s.log.Warn("no /etc/sockd.fc or /etc/sockd.conf: using the embedded default, which permits loopback clients only")
+	}
+	if w := snap.origin.StaleWarning(); w != "" {
+		s.log.Warn(w)
+	}
+	for _, d := range snap.origin.Warnings {
+		s.log.Warn(d.Header())
+	}
+	if snap.routes != nil {
+		s.log.Info("routes loaded", "file", snap.routeOrigin.Path, "checksum", snap.routeOrigin.Checksum, "routes", len(snap.routes.Routes))
+		if w := snap.routeOrigin.StaleWarning(); w != "" {
+			s.log.Warn(w)
+		}
+	}
+	if snap.passwords != nil {
+		s.log.Info("passwords loaded", "file", snap.passwords.Source, "users", snap.passwords.Len())
+	}
+}
+
+// Reload rereads every file (configuration, routes, passwords) and swaps
+// the new snapshot in only if all of them loaded; on any error the rules in
+// force stay, and the error with its diagnostics is logged and returned.
+// Sessions already running keep the snapshot they started with.
+func (s *Server) Reload() error {
+	snap, err := s.loadSnapshot()
+	if err != nil {
+		s.logLoadError("reload failed, keeping the configuration in force", err)
+		return err
+	}
+	s.snap.Store(snap)
+	s.logLoaded(snap)
+	return nil
+}
+
+func (s *Server) logLoadError(what string, err error) {
+	if l, ok := diagList(err); ok {
+		s.log.Error(what, "diagnostics", len(l))
+		for _, d := range l {
+			s.log.Error(d.Header(), "source", d.Source)
+		}
+		return
+	}
+	s.log.Error(what, "err", err)
+}
+
+// Active is the number of sessions running.
+func (s *Server) Active() int { return int(s.active.Load()) }
+
+// Serve accepts connections on ln until Shutdown or a permanent accept
+// error. Running out of descriptors makes it pause (doubling from 5 ms to
+// 1 s) instead of spinning.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return nil
+			}
+			if isResourceExhausted(err) || isTemporary(err) {
+				if backoff == 0 {
+					backoff = 5 * time.Millisecond
+				} else if backoff *= 2; backoff > time.Second {
+					backoff = time.Second
+				}
+				s.log.Warn("accept failed, pausing", "err", err, "pause", backoff.String())
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		tc, ok := c.(*net.TCPConn)
+		if !ok {
+			c.Close()
+			continue
+		}
+		if max := s.opts.MaxClients; max > 0 && s.active.Load() >= int64(max) {
+			// Queueing would only make every client slow; refusing at
+			// once lets clients retry elsewhere.
+			s.log.Warn("too many clients, connection closed", "client", c.RemoteAddr().String(), "max", max)
+			tc.SetLinger(0)
+			tc.Close()
+			continue
+		}
+		s.active.Add(1)
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			defer s.active.Add(-1)
+			s.serveConn(tc)
+		}()
+	}
+}
+
+// ServeConn serves one connection in the calling goroutine: inetd mode.
+func (s *Server) ServeConn(c *net.TCPConn) {
+	s.active.Add(1)
+	s.sessions.Add(1)
+	defer s.sessions.Done()
+	defer s.active.Add(-1)
+	s.serveConn(c)
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Close stops accepting: every listener given to Serve is closed.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting and waits for running sessions to finish until
+// ctx is done; then it closes every session's connections and waits for
+// the goroutines to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Close()
+	done := make(chan struct{})
+	go func() {
+		s.sessions.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.log.Warn("drain deadline passed, closing the remaining sessions", "sessions", s.Active())
+	s.killCancel()
+	<-done
+	return ctx.Err()
+}
+
+// Kill closes every session at once (the second SIGTERM).
+func (s *Server) Kill() {
+	s.Close()
+	s.killCancel()
+}
+
+func isResourceExhausted(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+func isTemporary(err error) bool {
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary()
+}
+
+// VersionText is what "sockd -ver" prints: 4.3's build description, then
+// what this build supports.
+func VersionText() string {
+	return "\tCSTC multi-homed SOCKS proxy server version 4.3 compatible (sockd " + version.Version + ").\n" +
+		"\tSupports SOCKS4, SOCKS4A and SOCKS5 (CONNECT, BIND, UDP ASSOCIATE; IPv4, IPv6 and host names).\n" +
+		"\tSOCKS5 authentication: none, username/password (RFC 1929) against a bcrypt password file.\n" +
+		"\tSupports RBIND: BIND listens on the interface sockd.route names for the destination.\n" +
+		"\tUses the route file (sockd.fr or sockd.route, --route) to pick the interface of outgoing\n" +
+		"\tconnections on multi-homed hosts; without a matching line the system chooses.\n" +
+		"\tDoes not support clients that use Rrcmd().\n"
+}
+
+func portString(p uint16) string { return strconv.Itoa(int(p)) }

@@ -1,0 +1,309 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/socks"
+)
+
+// handshakeBufLen holds the longest message (a SOCKS4a request) plus room
+// for data the client pipelines behind it, which then costs no extra read.
+const handshakeBufLen = 1024
+
+// handshakeBufs are reused across sessions: a session needs its buffer only
+// until the relay has forwarded the bytes read beyond the request.
+var handshakeBufs = sync.Pool{New: func() any { b := make([]byte, handshakeBufLen); return &b }}
+
+// session is one client connection and everything opened on its behalf.
+type session struct {
+	s      *Server
+	snap   *snapshot
+	client *net.TCPConn
+	src    netip.AddrPort // the client
+	local  netip.AddrPort // the server's side of the client connection
+
+	mu      sync.Mutex
+	closers []io.Closer
+	closed  bool
+
+	identOnce sync.Once
+	identUser string
+	identErr  error
+}
+
+func unmapAP(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if ua, ok := a.(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+// track registers something to close when the session ends or the server
+// is killed; it reports false (and closes c) if that already happened.
+func (ss *session) track(c io.Closer) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed {
+		c.Close()
+		return false
+	}
+	ss.closers = append(ss.closers, c)
+	return true
+}
+
+func (ss *session) closeAll() {
+	ss.mu.Lock()
+	cs := ss.closers
+	ss.closers, ss.closed = nil, true
+	ss.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+func (s *Server) serveConn(c *net.TCPConn) {
+	ss := &session{s: s, snap: s.snap.Load(), client: c, src: unmapAP(c.RemoteAddr()), local: unmapAP(c.LocalAddr())}
+	ss.track(c)
+	stop := context.AfterFunc(s.kill, ss.closeAll)
+	bufp := handshakeBufs.Get().(*[]byte)
+	defer func() {
+		stop()
+		ss.closeAll()
+		handshakeBufs.Put(bufp)
+	}()
+	c.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	rd := socks.NewReader(c, *bufp)
+	v, err := rd.PeekVersion()
+	if err != nil {
+		ss.handshakeFailed(err)
+		return
+	}
+	switch v {
+	case socks.Version4:
+		ss.serveV4(rd)
+	case socks.Version5:
+		ss.serveV5(rd)
+	default:
+		s.log.Warn(logline.WrongVersion(v, ss.srcName()), "client", ss.src.String())
+	}
+}
+
+func (ss *session) srcName() string { return ss.src.Addr().String() }
+
+// handshakeFailed logs why a client went away before its request was
+// complete; a silent client past the handshake timeout is the usual case.
+func (ss *session) handshakeFailed(err error) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		ss.s.log.Info("handshake timed out", "client", ss.src.String())
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		ss.s.log.Debug("client closed during handshake", "client", ss.src.String())
+	default:
+		ss.s.log.Info("handshake failed", "client", ss.src.String(), "err", err)
+	}
+}
+
+func (ss *session) service(port uint16) string {
+	if name, ok := ss.s.services[port]; ok {
+		return name
+	}
+	return portString(port)
+}
+
+// ident asks the client's identd once per session, whatever the number of
+// decisions (a UDP association decides every new destination).
+func (ss *session) ident() (string, error) {
+	ss.identOnce.Do(func() {
+		rep, err := ss.s.opts.identQuery(ss.s.kill, ss.local, ss.src, ss.s.opts.IdentTimeout)
+		ss.identUser, ss.identErr = rep.UserID, err
+	})
+	return ss.identUser, ss.identErr
+}
+
+func (ss *session) policyRequest(cmd policy.Command, dstIP netip.Addr, dstName string, port uint16, user string) *policy.Request {
+	req := &policy.Request{
+		Command: cmd,
+		SrcIP:   ss.src.Addr(), SrcPort: ss.src.Port(),
+		DstIP: dstIP, DstName: dstName, DstPort: port,
+		User:     user,
+		SrcNames: func() []string { return ss.s.confirmedNames(ss.src.Addr()) },
+		Ident:    ss.ident,
+	}
+	if dstIP.IsValid() {
+		req.DstNames = func() []string { return ss.s.confirmedNames(dstIP) }
+	}
+	return req
+}
+
+// decide runs the rules, logs the identd notes and the refusal, and starts
+// the decision's shell commands in the background.
+func (ss *session) decide(req *policy.Request, lr *logline.Request) policy.Decision {
+	d := ss.snap.policy.Decide(req, nil)
+	if d.IdentUser != "" {
+		lr.Ident = d.IdentUser
+	}
+	if d.LogNote != "" {
+		ss.s.log.Warn(d.LogNote, "client", ss.src.String(), "user", req.User)
+	}
+	for _, e := range []error{d.PreCommandErr, d.CommandErr} {
+		if e != nil {
+			ss.s.log.Warn("error -- shell command "+e.Error()+".", "client", ss.src.String())
+		}
+	}
+	ss.s.commands.run(d.ShellCommands(), nil)
+	if !d.Permit {
+		ss.s.log.Info(logline.Refused(*lr), ss.decisionAttrs(&d)...)
+	}
+	return d
+}
+
+func (ss *session) decisionAttrs(d *policy.Decision) []any {
+	line := 0 // the implicit final deny
+	if d.Rule != nil {
+		line = d.Rule.Pos.Line
+	}
+	return []any{"client", ss.src.String(), "file", ss.snap.origin.Path, "line", line}
+}
+
+// resolve looks a destination name up. IPv4 addresses are preferred: the
+// rules of a 4.3 file are written for IPv4, and the address decided on is
+// the only one dialled, so that the rules always judge the address
+// actually used.
+func (ss *session) resolve(name string) (netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
+	defer cancel()
+	ips, err := ss.s.opts.Resolver.LookupNetIP(ctx, "ip", name)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if len(ips) == 0 {
+		return netip.Addr{}, &net.DNSError{Err: "no addresses", Name: name, IsNotFound: true}
+	}
+	for _, ip := range ips {
+		if ip.Unmap().Is4() {
+			return ip.Unmap(), nil
+		}
+	}
+	return ips[0], nil
+}
+
+// confirmedNames returns ip's reverse names whose forward lookup includes
+// ip again (4.3's check, at most 20 names), for name patterns in the rules.
+func (s *Server) confirmedNames(ip netip.Addr) []string {
+	ctx, cancel := context.WithTimeout(s.kill, s.opts.IdentTimeout)
+	defer cancel()
+	names, err := s.opts.Resolver.LookupAddr(ctx, ip.String())
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, n := range names {
+		if len(out) == 20 {
+			break
+		}
+		addrs, err := s.opts.Resolver.LookupNetIP(ctx, "ip", n)
+		if err != nil {
+			continue
+		}
+		if slices.ContainsFunc(addrs, func(a netip.Addr) bool { return a.Unmap() == ip.Unmap() }) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// dial connects to the destination from the interface the route file
+// names, within the connect timeout.
+func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: ss.s.opts.ConnectTimeout}
+	if la := localAddrFor(ss.snap.routes, ip, name); la.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
+	}
+	c, err := d.DialContext(ss.s.kill, "tcp", netip.AddrPortFrom(ip, port).String())
+	if err != nil {
+		return nil, err
+	}
+	tc := c.(*net.TCPConn)
+	if !ss.track(tc) {
+		return nil, net.ErrClosed
+	}
+	return tc, nil
+}
+
+// listenBind opens the BIND listener on the interface the route file names
+// for the expected peer, else on the address the client reached us at, so
+// that the reply carries an address the peer can be told to use.
+func (ss *session) listenBind(peer netip.Addr, name string, v4Only bool) (*net.TCPListener, error) {
+	la := localAddrFor(ss.snap.routes, peer, name)
+	if !la.IsValid() {
+		la = ss.local.Addr()
+	}
+	if v4Only && !la.Is4() {
+		la = netip.IPv4Unspecified()
+	}
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: la.AsSlice()})
+	if err != nil {
+		return nil, err
+	}
+	if !ss.track(ln) {
+		return nil, net.ErrClosed
+	}
+	return ln, nil
+}
+
+// acceptBind waits for the one peer of a BIND within the bind timeout.
+func (ss *session) acceptBind(ln *net.TCPListener) (*net.TCPConn, error) {
+	ln.SetDeadline(time.Now().Add(ss.s.opts.BindTimeout))
+	c, err := ln.AcceptTCP()
+	ln.Close() // one peer only, as 4.3's backlog of 1 meant
+	if err != nil {
+		return nil, err
+	}
+	if !ss.track(c) {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+// runRelay relays and logs the end of the session.
+func (ss *session) runRelay(peer *net.TCPConn, leftover []byte, lr logline.Request) {
+	res := relay(ss.client, peer, leftover, ss.s.opts.IdleTimeout)
+	attrs := []any{"client", ss.src.String(), "bytes_from_client", res.FromClient, "bytes_from_destination", res.FromDst}
+	if res.Idle {
+		ss.s.log.Info(logline.TimedOut(lr), attrs...)
+	}
+	if res.Err != nil {
+		attrs = append(attrs, "err", res.Err)
+	}
+	ss.s.log.Info(logline.Terminated(lr, res.FromClient, res.FromDst), attrs...)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// logDialFailure writes "failed -- ..." or "timed-out -- ...".
+func (ss *session) logFailure(lr logline.Request, op string, err error) {
+	if isTimeout(err) {
+		ss.s.log.Info(logline.TimedOut(lr), "client", ss.src.String(), "op", op)
+		return
+	}
+	ss.s.log.Info(logline.Failed(lr, op, err), "client", ss.src.String())
+}
+

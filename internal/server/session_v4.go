@@ -1,0 +1,131 @@
+package server
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/socks"
+)
+
+// serveV4 handles a SOCKS4 or SOCKS4a request (spec §6).
+func (ss *session) serveV4(rd *socks.Reader) {
+	req, err := rd.ReadV4Request()
+	if err != nil {
+		var fe *socks.FieldError
+		switch {
+		case errors.Is(err, socks.ErrCommand) && errors.As(err, &fe):
+			// 4.3 logs and closes without a reply.
+			ss.s.log.Warn(logline.UndefinedCommand(byte(fe.Value), ss.srcName()), "client", ss.src.String())
+		case errors.As(err, &fe):
+			ss.s.log.Warn(logline.BadRequest(err, ss.srcName()), "client", ss.src.String())
+			ss.replyV4(socks.V4Rejected, socks.Addr{})
+		default:
+			ss.handshakeFailed(err)
+		}
+		return
+	}
+	ss.client.SetDeadline(time.Time{})
+
+	lr := logline.Request{Command: "Connect", User: req.UserID, Src: ss.srcName(), Service: ss.service(req.Dst.Port)}
+	cmd := policy.CmdConnect
+	if req.Command == socks.V4Bind {
+		lr.Command, cmd = "Bind", policy.CmdBind
+	}
+	dstIP, name := req.Dst.IP, req.Dst.Name
+	switch {
+	case name != "":
+		lr.Dst = name
+	case !dstIP.IsUnspecified():
+		lr.Dst = dstIP.String()
+	}
+	var resolveErr error
+	if name != "" {
+		dstIP, resolveErr = ss.resolve(name)
+	}
+	d := ss.decide(ss.policyRequest(cmd, dstIP, name, req.Dst.Port, req.UserID), &lr)
+	if !d.Permit {
+		ss.replyV4(socks.V4ReplyCode(d.Reply4), socks.Addr{})
+		return
+	}
+	if resolveErr != nil {
+		ss.logFailure(lr, "resolve", resolveErr)
+		ss.replyV4(socks.V4Rejected, socks.Addr{})
+		return
+	}
+	if req.Command == socks.V4Bind {
+		ss.bindV4(dstIP, name, lr, rd)
+		return
+	}
+	out, err := ss.dial(dstIP, req.Dst.Port, name)
+	if err != nil {
+		ss.logFailure(lr, "connect", err)
+		ss.replyV4(socks.V4Rejected, socks.Addr{})
+		return
+	}
+	if !ss.replyV4(socks.V4Granted, v4Bound(unmapAP(out.LocalAddr()))) {
+		return
+	}
+	ss.s.log.Info(logline.Connected(lr, ""), "client", ss.src.String())
+	ss.runRelay(out, rd.Buffered(), lr)
+}
+
+// bindV4: the first reply names the listener; the second comes only once
+// the expected host connected. A peer from another address is refused with
+// 91 and the listener closed, as 4.3 did; only the address is compared, not
+// the port (spec §6).
+func (ss *session) bindV4(expect netip.Addr, name string, lr logline.Request, rd *socks.Reader) {
+	ln, err := ss.listenBind(expect, name, true)
+	if err != nil {
+		ss.logFailure(lr, "bind", err)
+		ss.replyV4(socks.V4Rejected, socks.Addr{})
+		return
+	}
+	if !ss.replyV4(socks.V4Granted, v4Bound(unmapAP(ln.Addr()))) {
+		return
+	}
+	peer, err := ss.acceptBind(ln)
+	if err != nil {
+		ss.logFailure(lr, "accept", err)
+		ss.replyV4(socks.V4Rejected, socks.Addr{})
+		return
+	}
+	pa := unmapAP(peer.RemoteAddr())
+	if !expect.IsUnspecified() && pa.Addr() != expect.Unmap() {
+		ss.s.log.Warn(logline.WrongHost(lr, pa.Addr().String(), portString(pa.Port())), "client", ss.src.String())
+		ss.replyV4(socks.V4Rejected, socks.Addr{})
+		return
+	}
+	if !ss.replyV4(socks.V4Granted, v4Bound(pa)) {
+		return
+	}
+	ss.s.log.Info(logline.Connected(lr, portString(pa.Port())), "client", ss.src.String())
+	ss.runRelay(peer, rd.Buffered(), lr)
+}
+
+// v4Bound is a reply address: SOCKS4 carries IPv4 only, and 0.0.0.0 tells
+// the client to use the address of the server it connected to.
+func v4Bound(ap netip.AddrPort) socks.Addr {
+	if !ap.Addr().Is4() {
+		return socks.Addr{IP: netip.IPv4Unspecified(), Port: ap.Port()}
+	}
+	return socks.AddrFromAddrPort(ap)
+}
+
+// replyV4 sends a reply and reports whether it was written.
+func (ss *session) replyV4(code socks.V4ReplyCode, bound socks.Addr) bool {
+	var b [socks.V4ReplyLen]byte
+	if !bound.IP.IsValid() {
+		bound = socks.Addr{IP: netip.IPv4Unspecified()}
+	}
+	out, err := socks.AppendV4Reply(b[:0], socks.V4Reply{Code: code, Bound: bound})
+	if err != nil {
+		out, _ = socks.AppendV4Reply(b[:0], socks.V4Reply{Code: code, Bound: socks.Addr{IP: netip.IPv4Unspecified()}})
+	}
+	ss.client.SetWriteDeadline(time.Now().Add(ss.s.opts.HandshakeTimeout))
+	_, err = ss.client.Write(out)
+	ss.client.SetWriteDeadline(time.Time{})
+	return err == nil
+}

@@ -1,0 +1,203 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/socks"
+)
+
+// serveV5 handles a SOCKS5 session (RFC 1928): method negotiation, the
+// negotiated method's sub-negotiation, then one request. No request is
+// read before the chosen method has completed.
+func (ss *session) serveV5(rd *socks.Reader) {
+	g, err := rd.ReadV5Greeting()
+	if err != nil {
+		ss.badV5Message(err)
+		return
+	}
+	method := socks.MethodNoAcceptable
+	for _, m := range ss.s.opts.Methods {
+		if g.Offers(m) {
+			method = m
+			break
+		}
+	}
+	if !ss.write(socks.AppendV5MethodChoice(nil, method)) {
+		return
+	}
+	if method == socks.MethodNoAcceptable {
+		ss.s.log.Info("refused -- no acceptable authentication method from host "+ss.srcName(), "client", ss.src.String())
+		return
+	}
+	user := ""
+	if method == socks.MethodUserPass {
+		up, err := rd.ReadUserPass()
+		if err != nil {
+			ss.badV5Message(err)
+			return
+		}
+		pw := ss.snap.passwords
+		ok := pw != nil && pw.Verify(up.Username, up.Password)
+		status := socks.UserPassSuccess
+		if !ok {
+			status = socks.UserPassFailure
+		}
+		if !ss.write(socks.AppendUserPassReply(nil, status)) || !ok {
+			if !ok {
+				ss.s.log.Warn("refused -- authentication failed for user "+up.Username+" from host "+ss.srcName(),
+					"client", ss.src.String(), "user", up.Username)
+			}
+			return
+		}
+		user = up.Username
+	}
+	req, err := rd.ReadV5Request()
+	if err != nil {
+		var fe *socks.FieldError
+		switch {
+		case errors.Is(err, socks.ErrCommand) && errors.As(err, &fe):
+			ss.s.log.Warn(logline.UndefinedCommand(byte(fe.Value), ss.srcName()), "client", ss.src.String())
+			ss.replyV5(socks.V5CommandNotSupported, socks.Addr{})
+		case errors.Is(err, socks.ErrAddrType):
+			ss.s.log.Warn(logline.BadRequest(err, ss.srcName()), "client", ss.src.String())
+			ss.replyV5(socks.V5AddressTypeNotSupported, socks.Addr{})
+		case errors.As(err, &fe):
+			ss.s.log.Warn(logline.BadRequest(err, ss.srcName()), "client", ss.src.String())
+			ss.replyV5(socks.V5GeneralFailure, socks.Addr{})
+		default:
+			ss.handshakeFailed(err)
+		}
+		return
+	}
+	ss.client.SetDeadline(time.Time{})
+
+	dstIP, name := req.Dst.IP.Unmap(), req.Dst.Name
+	lr := logline.Request{Command: "Connect", User: user, Src: ss.srcName(), Service: ss.service(req.Dst.Port)}
+	cmd := policy.CmdConnect
+	switch req.Command {
+	case socks.V5Bind:
+		lr.Command, cmd = "Bind", policy.CmdBind
+	case socks.V5UDPAssociate:
+		ss.udpAssociate(req, user)
+		return
+	}
+	switch {
+	case name != "":
+		lr.Dst = name
+	case !dstIP.IsUnspecified():
+		lr.Dst = dstIP.String()
+	}
+	var resolveErr error
+	if name != "" {
+		dstIP, resolveErr = ss.resolve(name)
+	}
+	d := ss.decide(ss.policyRequest(cmd, dstIP, name, req.Dst.Port, user), &lr)
+	if !d.Permit {
+		ss.replyV5(socks.V5ReplyCode(d.Reply5), socks.Addr{})
+		return
+	}
+	if resolveErr != nil {
+		ss.logFailure(lr, "resolve", resolveErr)
+		ss.replyV5(v5Failure(resolveErr), socks.Addr{})
+		return
+	}
+	if req.Command == socks.V5Bind {
+		ss.bindV5(dstIP, name, lr, rd)
+		return
+	}
+	out, err := ss.dial(dstIP, req.Dst.Port, name)
+	if err != nil {
+		ss.logFailure(lr, "connect", err)
+		ss.replyV5(v5Failure(err), socks.Addr{})
+		return
+	}
+	if !ss.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(unmapAP(out.LocalAddr()))) {
+		return
+	}
+	ss.s.log.Info(logline.Connected(lr, ""), "client", ss.src.String())
+	ss.runRelay(out, rd.Buffered(), lr)
+}
+
+// bindV5 is BIND with RFC 1928's two replies: the listener's address, then
+// the peer's once it connected. The peer must come from the requested
+// address unless that is unspecified.
+func (ss *session) bindV5(expect netip.Addr, name string, lr logline.Request, rd *socks.Reader) {
+	ln, err := ss.listenBind(expect, name, false)
+	if err != nil {
+		ss.logFailure(lr, "bind", err)
+		ss.replyV5(socks.V5GeneralFailure, socks.Addr{})
+		return
+	}
+	if !ss.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(unmapAP(ln.Addr()))) {
+		return
+	}
+	peer, err := ss.acceptBind(ln)
+	if err != nil {
+		ss.logFailure(lr, "accept", err)
+		code := socks.V5GeneralFailure
+		if isTimeout(err) {
+			code = socks.V5TTLExpired
+		}
+		ss.replyV5(code, socks.Addr{})
+		return
+	}
+	pa := unmapAP(peer.RemoteAddr())
+	if !expect.IsUnspecified() && pa.Addr() != expect {
+		ss.s.log.Warn(logline.WrongHost(lr, pa.Addr().String(), portString(pa.Port())), "client", ss.src.String())
+		ss.replyV5(socks.V5NotAllowed, socks.Addr{})
+		return
+	}
+	if !ss.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(pa)) {
+		return
+	}
+	ss.s.log.Info(logline.Connected(lr, portString(pa.Port())), "client", ss.src.String())
+	ss.runRelay(peer, rd.Buffered(), lr)
+}
+
+// badV5Message logs a malformed greeting or sub-negotiation; there is no
+// reply that could say what was wrong, so the connection is just closed.
+func (ss *session) badV5Message(err error) {
+	var fe *socks.FieldError
+	if errors.As(err, &fe) {
+		ss.s.log.Warn(logline.BadRequest(err, ss.srcName()), "client", ss.src.String())
+		return
+	}
+	ss.handshakeFailed(err)
+}
+
+// v5Failure picks the RFC 1928 reply for a resolve or connect error.
+func v5Failure(err error) socks.V5ReplyCode {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return socks.V5ConnectionRefused
+	case errors.Is(err, syscall.ENETUNREACH):
+		return socks.V5NetworkUnreachable
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.As(err, &dnsErr), isTimeout(err):
+		return socks.V5HostUnreachable
+	}
+	return socks.V5GeneralFailure
+}
+
+func (ss *session) replyV5(code socks.V5ReplyCode, bound socks.Addr) bool {
+	var b [socks.MaxV5RequestLen]byte
+	out, err := socks.AppendV5Reply(b[:0], socks.V5Reply{Code: code, Bound: bound})
+	if err != nil {
+		out, _ = socks.AppendV5Reply(b[:0], socks.V5Reply{Code: code})
+	}
+	return ss.write(out)
+}
+
+// write sends a handshake message within the handshake timeout.
+func (ss *session) write(b []byte) bool {
+	ss.client.SetWriteDeadline(time.Now().Add(ss.s.opts.HandshakeTimeout))
+	_, err := ss.client.Write(b)
+	ss.client.SetWriteDeadline(time.Time{})
+	return err == nil
+}
