@@ -2,20 +2,26 @@ package policy
 
 import "slices"
 
-// The decision index. Each line is filed under ONE key: its source network
-// or its destination network (whichever fewer lines share, so buckets stay
-// small), when that field is an address with a contiguous, non-zero mask.
-// Lines with no such field (any, all-zero masks, name patterns,
-// non-contiguous masks on both sides) go to a fallback list. Every bucket
-// and the fallback hold line numbers in increasing order.
+// The decision index. Each line is filed under ONE key, when it has an
+// address field with a contiguous, non-zero mask ("a network"):
 //
-// A line can match a request only if the request's address falls in the
-// network it is filed under (or it is in the fallback), so the candidates
-// for a request are the buckets its source and destination addresses hit,
-// one per prefix length present, plus the fallback. Merging those sorted
-// lists and testing each candidate fully, in increasing order, finds the
-// first matching line: exactly the answer of the first-match loop, since
-// every line skipped was proven not to match.
+//   - lines with two networks, of a (source, destination) prefix-length
+//     shape shared by many lines, under the pair of networks: one hash
+//     lookup per such shape then finds exactly the lines whose two
+//     networks contain the request's two addresses;
+//   - other lines with a network under the source or the destination
+//     network, whichever fewer lines share, so buckets stay small;
+//   - lines with no network (any, all-zero masks, name patterns,
+//     non-contiguous masks) in a fallback list.
+//
+// Every bucket and the fallback hold line numbers in increasing order. A
+// line can match a request only if the request's addresses fall in the
+// networks it is filed under (or it is in the fallback), so the candidates
+// for a request are the buckets its addresses hit, one per shape or prefix
+// length present, plus the fallback. Merging those sorted lists and testing
+// each candidate fully, in increasing order, finds the first matching line:
+// exactly the answer of the first-match loop, since every line skipped was
+// proven not to match.
 
 type bucketKey struct{ hi, lo uint64 }
 
@@ -32,7 +38,24 @@ type dimIndex struct {
 	v4, v6 []prefixTable
 }
 
+// pairTable holds the lines filed under a (source, destination) pair of
+// networks of one shape.
+type pairTable struct {
+	srcMask, dstMask addr128 // their fam fields are the families
+	buckets          map[pairKey][]int32
+}
+
+type pairKey struct{ shi, slo, dhi, dlo uint64 }
+
+// maxPairTables bounds the hash lookups per decision spent on pair shapes;
+// minPairShape is the number of lines a shape needs to deserve a table.
+const (
+	maxPairTables = 8
+	minPairShape  = 32
+)
+
 type index struct {
+	pairs    []pairTable
 	src, dst dimIndex
 	fallback []int32
 }
@@ -51,23 +74,66 @@ func keyOf(m *addrMatcher) (netKey, bool) {
 	return netKey{fam: m.net.fam, plen: m.plen, hi: m.net.hi, lo: m.net.lo}, true
 }
 
+// shape is the (family, prefix length) of both networks of a line.
+type shape struct {
+	sfam, dfam uint8
+	slen, dlen int
+}
+
 func buildIndex(rules []rule) index {
 	srcCount := map[netKey]int{}
 	dstCount := map[netKey]int{}
-	for i := range rules {
-		if k, ok := keyOf(&rules[i].src); ok {
-			srcCount[k]++
-		}
-		if k, ok := keyOf(&rules[i].dst); ok {
-			dstCount[k]++
-		}
-	}
-	srcLists := map[netKey][]int32{}
-	dstLists := map[netKey][]int32{}
-	var idx index
+	shapeCount := map[shape]int{}
 	for i := range rules {
 		sk, sok := keyOf(&rules[i].src)
 		dk, dok := keyOf(&rules[i].dst)
+		if sok {
+			srcCount[sk]++
+		}
+		if dok {
+			dstCount[dk]++
+		}
+		if sok && dok {
+			shapeCount[shape{sk.fam, dk.fam, sk.plen, dk.plen}]++
+		}
+	}
+	var shapes []shape
+	for sh, n := range shapeCount {
+		if n >= minPairShape {
+			shapes = append(shapes, sh)
+		}
+	}
+	// The most shared shapes first; ties broken by value so that the
+	// build is deterministic.
+	slices.SortFunc(shapes, func(a, b shape) int {
+		if d := shapeCount[b] - shapeCount[a]; d != 0 {
+			return d
+		}
+		return cmpShape(a, b)
+	})
+	if len(shapes) > maxPairTables {
+		shapes = shapes[:maxPairTables]
+	}
+	var idx index
+	pairOf := map[shape]*pairTable{}
+	idx.pairs = make([]pairTable, len(shapes))
+	for i, sh := range shapes {
+		idx.pairs[i] = pairTable{srcMask: prefixMask(sh.sfam, sh.slen), dstMask: prefixMask(sh.dfam, sh.dlen),
+			buckets: map[pairKey][]int32{}}
+		pairOf[sh] = &idx.pairs[i]
+	}
+	srcLists := map[netKey][]int32{}
+	dstLists := map[netKey][]int32{}
+	for i := range rules {
+		sk, sok := keyOf(&rules[i].src)
+		dk, dok := keyOf(&rules[i].dst)
+		if sok && dok {
+			if t := pairOf[shape{sk.fam, dk.fam, sk.plen, dk.plen}]; t != nil {
+				k := pairKey{sk.hi, sk.lo, dk.hi, dk.lo}
+				t.buckets[k] = append(t.buckets[k], int32(i))
+				continue
+			}
+		}
 		switch {
 		case sok && (!dok || srcCount[sk] <= dstCount[dk]):
 			srcLists[sk] = append(srcLists[sk], int32(i))
@@ -80,6 +146,15 @@ func buildIndex(rules []rule) index {
 	idx.src = buildDim(srcLists)
 	idx.dst = buildDim(dstLists)
 	return idx
+}
+
+func cmpShape(a, b shape) int {
+	for _, d := range [4]int{int(a.sfam) - int(b.sfam), int(a.dfam) - int(b.dfam), a.slen - b.slen, a.dlen - b.dlen} {
+		if d != 0 {
+			return d
+		}
+	}
+	return 0
 }
 
 func buildDim(lists map[netKey][]int32) dimIndex {
@@ -125,15 +200,31 @@ func (d *dimIndex) collect(a addr128, lists [][]int32) [][]int32 {
 	return lists
 }
 
+// collectPairs appends the pair buckets the two addresses fall into.
+func (x *index) collectPairs(src, dst addr128, lists [][]int32) [][]int32 {
+	for i := range x.pairs {
+		t := &x.pairs[i]
+		if src.fam != t.srcMask.fam || dst.fam != t.dstMask.fam {
+			continue
+		}
+		k := pairKey{src.hi & t.srcMask.hi, src.lo & t.srcMask.lo, dst.hi & t.dstMask.hi, dst.lo & t.dstMask.lo}
+		if l, ok := t.buckets[k]; ok {
+			lists = append(lists, l)
+		}
+	}
+	return lists
+}
+
 // stackLists is how many candidate lists fit without a heap allocation:
 // the fallback plus more prefix lengths per dimension than real
 // configurations use.
-const stackLists = 40
+const stackLists = 48
 
 // first returns the index of the first line matching the request, or -1.
 func (x *index) first(rules []rule, st *evalState) int {
 	var buf [stackLists][]int32
-	lists := x.src.collect(st.src, buf[:0])
+	lists := x.collectPairs(st.src, st.dst, buf[:0])
+	lists = x.src.collect(st.src, lists)
 	lists = x.dst.collect(st.dst, lists)
 	if len(x.fallback) > 0 {
 		lists = append(lists, x.fallback)
@@ -159,7 +250,8 @@ func (x *index) first(rules []rule, st *evalState) int {
 // accepts the given source and destination addresses (fam 0: no address),
 // plus the fallback. Lint uses it to find the lines that could cover a line.
 func (x *index) candidates(src, dst addr128) []int32 {
-	lists := x.src.collect(src, nil)
+	lists := x.collectPairs(src, dst, nil)
+	lists = x.src.collect(src, lists)
 	lists = x.dst.collect(dst, lists)
 	n := len(x.fallback)
 	for _, l := range lists {

@@ -1,0 +1,75 @@
+package policy_test
+
+import (
+	"testing"
+
+	"github.com/sockd/sockd/policy"
+	"pgregory.net/rapid"
+)
+
+// The indexed lookup, the traced walk and the naive first-match loop must
+// make the same decision for every configuration and request; the index
+// and the tracer may only ask the DNS hooks when the naive loop would.
+func TestIndexEqualsNaive(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := genConf(t, 40)
+		mode := policy.IdentMode(rapid.IntRange(0, 2).Draw(t, "global"))
+		p, err := policy.New(c, policy.Options{ReadFile: readUserFile, IdentMode: mode, Pid: 1})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		for range 20 {
+			req, calls := genRequest(t)
+			dn := p.DecideNaive(&req)
+			naive := *calls
+			*calls = hookCalls{}
+			di := p.Decide(&req, nil)
+			indexed := *calls
+			*calls = hookCalls{}
+			var rec policy.Recorder
+			dt := p.Decide(&req, &rec)
+			traced := *calls
+			if !sameDecision(dn, di) || !sameDecision(dn, dt) {
+				t.Fatalf("decisions differ:\nnaive   %+v\nindexed %+v\ntraced  %+v", dn, di, dt)
+			}
+			if indexed.src > naive.src || indexed.dst > naive.dst || indexed.ident != naive.ident ||
+				traced != naive {
+				t.Fatalf("hook calls naive %+v indexed %+v traced %+v", naive, indexed, traced)
+			}
+			if naive.src > 1 || naive.dst > 1 || naive.ident > 1 {
+				t.Fatalf("a hook was called more than once: %+v", naive)
+			}
+			checkTrace(t, p, rec.Steps, dt)
+		}
+	})
+}
+
+func sameDecision(a, b policy.Decision) bool {
+	return a.Permit == b.Permit && a.Reply4 == b.Reply4 && a.Reply5 == b.Reply5 && a.Index == b.Index &&
+		a.Rule == b.Rule && a.IdentAsked == b.IdentAsked && a.IdentUser == b.IdentUser &&
+		a.Command == b.Command && a.CommandFrom == b.CommandFrom && a.PreCommand == b.PreCommand &&
+		a.LogNote == b.LogNote && (a.IdentErr == nil) == (b.IdentErr == nil) &&
+		(a.CommandErr == nil) == (b.CommandErr == nil)
+}
+
+// checkTrace: one failure step per line before the decider, in order, then
+// the decider (or the default).
+func checkTrace(t *rapid.T, p *policy.Policy, steps []policy.Step, d policy.Decision) {
+	last := d.Index
+	if last < 0 {
+		last = len(p.Conf().Rules)
+	}
+	if len(steps) < last+1 {
+		t.Fatalf("%d steps for decider %d", len(steps), d.Index)
+	}
+	for i := 0; i < last; i++ {
+		s := steps[i]
+		if s.Index != i || s.Matched || s.Field == "" || s.Rule != &p.Conf().Rules[i] {
+			t.Fatalf("step %d = %+v", i, s)
+		}
+	}
+	s := steps[last]
+	if s.Index != d.Index || !s.Matched || (d.Index >= 0) != (s.Field == "rule") {
+		t.Fatalf("decider step = %+v for decision index %d", s, d.Index)
+	}
+}
