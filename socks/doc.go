@@ -41,6 +41,10 @@
 // SOCKS4 message) also return an error and leave b unchanged. For every
 // message m that an encoder accepts, Parse(Append(nil, m)) returns m and
 // consumes every byte; the tests check this property on random messages.
+// The exceptions are conveniences of the reply encoders: a zero Bound
+// address comes back as 0.0.0.0, and AppendV4Reply unmaps an IPv4-mapped
+// IPv6 address. Conversely, every parsed message re-encodes to the bytes it
+// came from, except that a SOCKS4a placeholder 0.0.0.x becomes 0.0.0.1.
 //
 // # Reading from a connection
 //
