@@ -306,4 +306,3 @@ func (ss *session) logFailure(lr logline.Request, op string, err error) {
 	}
 	ss.s.log.Info(logline.Failed(lr, op, err), "client", ss.src.String())
 }
-

@@ -1,0 +1,235 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/socks"
+)
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond for up to 20 s: an upper bound, never a pace.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type testServer struct {
+	*Server
+	addr     string // host:port of the listener
+	log      *syncBuffer
+	confPath string
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startServer runs a server with the given sockd.conf text on 127.0.0.1:0
+// (or network/address given by listen) until the test ends.
+func startServer(t *testing.T, conf string, mod func(*Options)) *testServer {
+	return startServerOn(t, "127.0.0.1:0", conf, mod)
+}
+
+func startServerOn(t *testing.T, listen, conf string, mod func(*Options)) *testServer {
+	t.Helper()
+	logs := &syncBuffer{}
+	opts := Options{
+		ConfigPath: writeFile(t, "sockd.conf", conf),
+		Logger:     logline.New(logs, logline.FormatText, slog.LevelDebug),
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return &testServer{Server: s, addr: ln.Addr().String(), log: logs, confPath: opts.ConfigPath}
+}
+
+const permitLoopback = "permit 127.0.0.0 255.0.0.0\npermit ::1/128 0.0.0.0 0.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"
+
+// httpTarget is a local HTTP destination that answers with a fixed body.
+func httpTarget(t *testing.T) (*httptest.Server, string) {
+	t.Helper()
+	const body = "hello through sockd"
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(ts.Close)
+	return ts, body
+}
+
+// echoTarget echoes every connection until EOF, then closes.
+func echoTarget(t *testing.T, network, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln
+}
+
+// dialProxy opens a raw connection to the server with a deadline for the
+// whole test exchange.
+func dialProxy(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+func mustWrite(t *testing.T, c net.Conn, b []byte) {
+	t.Helper()
+	if _, err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func v4Request(t *testing.T, req socks.V4Request) []byte {
+	t.Helper()
+	b, err := socks.AppendV4Request(nil, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readV4Reply(t *testing.T, c net.Conn) socks.V4Reply {
+	t.Helper()
+	b := make([]byte, socks.V4ReplyLen)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("reading SOCKS4 reply: %v", err)
+	}
+	r, _, err := socks.ParseV4Reply(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// v5Handshake does the no-auth greeting.
+func v5Handshake(t *testing.T, c net.Conn) {
+	t.Helper()
+	g, _ := socks.AppendV5Greeting(nil, socks.V5Greeting{Methods: []socks.Method{socks.MethodNoAuth}})
+	mustWrite(t, c, g)
+	var b [2]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != 5 || b[1] != byte(socks.MethodNoAuth) {
+		t.Fatalf("method choice %v", b)
+	}
+}
+
+func v5Send(t *testing.T, c net.Conn, req socks.V5Request) {
+	t.Helper()
+	b, err := socks.AppendV5Request(nil, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, c, b)
+}
+
+func readV5Reply(t *testing.T, c net.Conn) socks.V5Reply {
+	t.Helper()
+	rd := socks.NewReader(c, make([]byte, socks.MaxV5RequestLen))
+	r, err := rd.ReadV5Reply()
+	if err != nil {
+		t.Fatalf("reading SOCKS5 reply: %v", err)
+	}
+	if len(rd.Buffered()) != 0 {
+		t.Fatalf("reply followed by %d unexpected bytes", len(rd.Buffered()))
+	}
+	return r
+}
+
+func hostPort(t *testing.T, addr string) (string, uint16) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var port uint16
+	fmt.Sscan(p, &port)
+	return h, port
+}
+
+func contains(t *testing.T, log *syncBuffer, want string) {
+	t.Helper()
+	waitFor(t, "log line "+want, func() bool { return strings.Contains(log.String(), want) })
+}
