@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/sockd/sockd/config"
+
 // DecideNaive exposes the reference first-match loop to the external tests.
 func (p *Policy) DecideNaive(req *Request) Decision { return p.decideNaive(req) }
 
@@ -8,4 +10,20 @@ func (p *Policy) DecideNaive(req *Request) Decision { return p.decideNaive(req) 
 func (p *Policy) CandidateCount(req *Request) int {
 	st := newEvalState(req)
 	return len(p.idx.candidates(st.src, st.dst))
+}
+
+// LintVerdicts exposes the analysis behind Lint: the lines found shadowed
+// or never matching (they can never decide) and, for each line found
+// redundant, the later line that makes it so.
+func LintVerdicts(conf *config.SockdConf, opts LintOptions) (dead map[int]bool, redundant map[int]int) {
+	dead, redundant = map[int]bool{}, map[int]int{}
+	for _, f := range lintFindings(conf, opts) {
+		switch f.kind {
+		case findShadowed, findNeverMatches:
+			dead[f.index] = true
+		case findRedundant:
+			redundant[f.index] = f.other
+		}
+	}
+	return dead, redundant
 }

@@ -1,6 +1,9 @@
 package policy_test
 
 import (
+	"io/fs"
+
+	"github.com/sockd/sockd/config"
 	"testing"
 
 	"github.com/sockd/sockd/policy"
@@ -73,3 +76,62 @@ func checkTrace(t *rapid.T, p *policy.Policy, steps []policy.Step, d policy.Deci
 		t.Fatalf("decider step = %+v for decision index %d", s, d.Index)
 	}
 }
+
+// Lint is conservative: a line it calls shadowed or never matching decides
+// no request, and removing a line it calls redundant changes no decision.
+func TestLintVerdictsHold(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := genConf(t, 25)
+		mode := policy.IdentMode(rapid.IntRange(0, 2).Draw(t, "global"))
+		opts := policy.Options{ReadFile: readUserFile, IdentMode: mode}
+		p, err := policy.New(c, opts)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		dead, redundant := policy.LintVerdicts(c, policy.LintOptions{ReadFile: readUserFile, Stat: noStat})
+		without := map[int]*policy.Policy{}
+		for i := range redundant {
+			c2 := *c
+			c2.Rules = append(append([]config.Rule(nil), c.Rules[:i]...), c.Rules[i+1:]...)
+			without[i], err = policy.New(&c2, opts)
+			if err != nil {
+				t.Fatalf("New without line %d: %v", i, err)
+			}
+		}
+		for range 40 {
+			req, _ := genRequest(t)
+			d := p.DecideNaive(&req)
+			if dead[d.Index] {
+				t.Fatalf("line %d was reported as never deciding but decides %+v", d.Index, req)
+			}
+			for i, p2 := range without {
+				d2 := p2.DecideNaive(&req)
+				if d.Permit != d2.Permit || d.Reply4 != d2.Reply4 || d.Command != d2.Command ||
+					d.PreCommand != d2.PreCommand || d.IdentAsked != d2.IdentAsked || d.LogNote != d2.LogNote {
+					t.Fatalf("removing redundant line %d (covered by %d) changed\n%+v\ninto\n%+v", i, redundant[i], d, d2)
+				}
+			}
+		}
+	})
+}
+
+// Lint must also report shadowing that exists: on configurations built to
+// contain a covered line, it finds one.
+func TestLintFindsPlantedShadow(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := genConf(t, 10)
+		if len(c.Rules) == 0 {
+			return
+		}
+		i := rapid.IntRange(0, len(c.Rules)-1).Draw(t, "copy")
+		dup := c.Rules[i]
+		dup.Pos.Line = len(c.Rules) + 1
+		c.Rules = append(c.Rules, dup)
+		dead, _ := policy.LintVerdicts(c, policy.LintOptions{ReadFile: readUserFile, Stat: noStat})
+		if !dead[len(c.Rules)-1] {
+			t.Fatalf("a copy of line %d at the end is not reported", i)
+		}
+	})
+}
+
+func noStat(string) (fs.FileInfo, error) { return nil, fs.ErrNotExist }
