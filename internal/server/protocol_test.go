@@ -468,4 +468,3 @@ func TestMaxClients(t *testing.T) {
 }
 
 func isReset(err error) bool { return err != nil && strings.Contains(err.Error(), "reset") }
-
