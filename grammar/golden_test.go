@@ -75,7 +75,7 @@ func TestGolden(t *testing.T) {
 			if canonical != "" {
 				// The canonical text must compile to itself, cleanly.
 				again, d2 := compileAny(t, input.Name, []byte(canonical))
-				if len(d2) != 0 || again != canonical {
+				if d2.HasErrors() || again != canonical {
 					t.Errorf("canonical text does not round-trip:\n%s\ngave:\n%s\n%v", canonical, again, d2)
 				}
 			}

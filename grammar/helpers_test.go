@@ -1,10 +1,13 @@
 package grammar
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"maps"
 	"slices"
+
+	"github.com/sockd/sockd/internal/diag"
 )
 
 // testServices is the hermetic /etc/services of the tests.
@@ -37,4 +40,14 @@ func testOptions() Options {
 		},
 		ServiceNames: func() []string { return slices.Sorted(maps.Keys(testServices)) },
 	}
+}
+
+// diagText renders diagnostics for a failure message; nil when there are none.
+func diagText(d diag.List) []byte {
+	if len(d) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	d.WriteText(&b)
+	return b.Bytes()
 }
