@@ -233,3 +233,7 @@ func contains(t *testing.T, log *syncBuffer, want string) {
 	t.Helper()
 	waitFor(t, "log line "+want, func() bool { return strings.Contains(log.String(), want) })
 }
+
+func newTestLogger(w io.Writer) *slog.Logger {
+	return logline.New(w, logline.FormatText, slog.LevelDebug)
+}

@@ -1,0 +1,276 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockd/sockd/internal/diag"
+	"github.com/sockd/sockd/socks"
+)
+
+func v4Code(t *testing.T, srv *testServer, dst, user string) socks.V4ReplyCode {
+	t.Helper()
+	c := dialProxy(t, srv.addr)
+	defer c.Close()
+	mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: user}))
+	return readV4Reply(t, c).Code
+}
+
+// TestReload: a broken file keeps the rules in force (and the error is
+// logged with its position); a good file swaps them; a session that started
+// before the swap keeps its snapshot.
+func TestReload(t *testing.T) {
+	srv := startServer(t, "permit *=alice 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", nil)
+	echo := echoTarget(t, "tcp", "127.0.0.1:0")
+	dst := echo.Addr().String()
+	if got := v4Code(t, srv, dst, "alice"); got != socks.V4Granted {
+		t.Fatalf("alice before reload: %v", got)
+	}
+	// A session relaying across the reload.
+	long := dialProxy(t, srv.addr)
+	mustWrite(t, long, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "alice"}))
+	if r := readV4Reply(t, long); r.Code != socks.V4Granted {
+		t.Fatal(r.Code)
+	}
+
+	if err := os.WriteFile(srv.confPath, []byte("permit *=bob 127.0.0.0 255.0.0.0\nallow everything\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := srv.Reload()
+	if err == nil {
+		t.Fatal("reload of a broken file succeeded")
+	}
+	if l, ok := diag.Unwrap(err); !ok || len(l) == 0 || l[0].Line != 2 {
+		t.Fatalf("want a diagnostic on line 2, got %v", err)
+	}
+	contains(t, srv.log, "reload failed, keeping the configuration in force")
+	contains(t, srv.log, srv.confPath+":2:")
+	if got := v4Code(t, srv, dst, "alice"); got != socks.V4Granted {
+		t.Fatalf("alice after a failed reload: %v (old rules must stay)", got)
+	}
+
+	if err := os.WriteFile(srv.confPath, []byte("permit *=bob 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := v4Code(t, srv, dst, "alice"); got != socks.V4Rejected {
+		t.Fatalf("alice after reload: %v", got)
+	}
+	if got := v4Code(t, srv, dst, "bob"); got != socks.V4Granted {
+		t.Fatalf("bob after reload: %v", got)
+	}
+	// The old session still relays.
+	mustWrite(t, long, []byte("still here"))
+	got := make([]byte, 10)
+	if _, err := io.ReadFull(long, got); err != nil || string(got) != "still here" {
+		t.Fatalf("old session after reload: %q %v", got, err)
+	}
+}
+
+// TestReloadPasswd: the password file is reloaded with the rules, and a
+// broken one keeps the old passwords.
+func TestReloadPasswd(t *testing.T) {
+	pw := passwdFile(t, "erin", "one")
+	srv := startServer(t, permitLoopback, func(o *Options) { o.PasswdPath = pw })
+	if err := os.WriteFile(pw, []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Reload(); err == nil {
+		t.Fatal("broken password file accepted")
+	}
+	if !srv.snap.Load().passwords.Verify("erin", "one") {
+		t.Fatal("old passwords lost after a failed reload")
+	}
+	os.Remove(pw)
+	p2 := passwdFile(t, "erin", "two")
+	data, _ := os.ReadFile(p2)
+	os.WriteFile(pw, data, 0o600)
+	if err := srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !srv.snap.Load().passwords.Verify("erin", "two") {
+		t.Fatal("new password not in force")
+	}
+}
+
+func TestDumpConfig(t *testing.T) {
+	route := writeFile(t, "sockd.route", "127.0.0.1 127.0.0.0 255.0.0.0\n")
+	srv := startServer(t, "permit ?=n 127.0.0.0 255.0.0.0 eq telnet\n", func(o *Options) { o.RoutePath = route })
+	srv.DumpConfig()
+	contains(t, srv.log, "effective configuration file="+srv.confPath+" checksum=")
+	contains(t, srv.log, "config: permit ?=n 127.0.0.0 255.0.0.0")
+	contains(t, srv.log, "route: 127.0.0.1 127.0.0.0 255.0.0.0")
+}
+
+// TestRouteFile: the route file picks the source address of the outgoing
+// connection.
+func TestRouteFile(t *testing.T) {
+	route := writeFile(t, "sockd.route", "127.0.0.3 127.0.0.0 255.0.0.0\n")
+	srv := startServer(t, permitLoopback, func(o *Options) { o.RoutePath = route })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	from := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			from <- err.Error()
+			return
+		}
+		from <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close()
+	}()
+	if got := v4Code(t, srv, ln.Addr().String(), "u"); got != socks.V4Granted {
+		t.Fatal(got)
+	}
+	select {
+	case ip := <-from:
+		if ip != "127.0.0.3" {
+			t.Fatalf("outgoing connection from %s, want the route's 127.0.0.3", ip)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("destination never reached")
+	}
+}
+
+// TestShellCommand: the decision's command runs (in the background) with
+// its %-expansions.
+func TestShellCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ran")
+	srv := startServer(t, "deny 0.0.0.0 0.0.0.0 : echo refused %u %c >"+out+"\n", nil)
+	if got := v4Code(t, srv, "127.0.0.1:80", "zed"); got != socks.V4Rejected {
+		t.Fatal(got)
+	}
+	waitFor(t, "the shell command", func() bool {
+		b, _ := os.ReadFile(out)
+		return string(b) == "refused zed connect\n"
+	})
+}
+
+// TestCommandRunnerBounded: excess commands are dropped and logged, never
+// queued; a command past its timeout is killed.
+func TestCommandRunnerBounded(t *testing.T) {
+	logs := &syncBuffer{}
+	r := newCommandRunner(1, 200*time.Millisecond, newTestLogger(logs))
+	finished := make(chan struct{}, 2)
+	r.run([]string{"sleep 30"}, func() { finished <- struct{}{} })
+	r.run([]string{"true"}, func() { finished <- struct{}{} })
+	<-finished // the dropped one returns at once
+	contains(t, logs, "shell command dropped")
+	select {
+	case <-finished:
+	case <-time.After(20 * time.Second):
+		t.Fatal("sleep 30 was not killed at its timeout")
+	}
+	contains(t, logs, "shell command killed after timeout")
+}
+
+// TestShutdownDrains: Shutdown waits for a running session, then its
+// deadline closes it.
+func TestShutdownDrains(t *testing.T) {
+	srv := startServer(t, permitLoopback, nil)
+	echo := echoTarget(t, "tcp", "127.0.0.1:0")
+	c := dialProxy(t, srv.addr)
+	mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String())), UserID: "u"}))
+	readV4Reply(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the drain deadline", err)
+	}
+	if _, err := io.ReadAll(c); err != nil && !isReset(err) {
+		t.Fatalf("session not closed: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", srv.addr, 5*time.Second); err == nil {
+		t.Fatal("still accepting after Shutdown")
+	}
+}
+
+// TestSIGHUP sends a real SIGHUP to this process.
+func TestSIGHUP(t *testing.T) {
+	srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.HandleSignals(ctx, time.Second); close(done) }()
+	defer func() { cancel(); <-done }()
+	os.WriteFile(srv.confPath, []byte(permitLoopback), 0o600)
+	// Notify is registered by HandleSignals; wait until the reload is seen.
+	waitFor(t, "SIGHUP reload", func() bool {
+		syscall.Kill(os.Getpid(), syscall.SIGHUP)
+		time.Sleep(20 * time.Millisecond)
+		return strings.Count(srv.log.String(), "configuration loaded") >= 2
+	})
+	echo := echoTarget(t, "tcp", "127.0.0.1:0")
+	if got := v4Code(t, srv, echo.Addr().String(), "u"); got != socks.V4Granted {
+		t.Fatalf("after SIGHUP: %v", got)
+	}
+}
+
+func TestPidFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sockd.pid")
+	remove, err := WritePidFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	if strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("pid file holds %q", b)
+	}
+	remove()
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatal("pid file not removed")
+	}
+}
+
+func TestRaiseFileLimit(t *testing.T) {
+	n, err := RaiseFileLimit()
+	if err != nil || n == 0 {
+		t.Fatalf("%d %v", n, err)
+	}
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	if lim.Cur != lim.Max {
+		t.Fatalf("soft %d, hard %d", lim.Cur, lim.Max)
+	}
+}
+
+func TestVersionText(t *testing.T) {
+	v := VersionText()
+	if !strings.HasPrefix(v, "\tCSTC multi-homed SOCKS proxy server version 4.3 compatible (sockd ") {
+		t.Fatalf("%q", v)
+	}
+	for _, want := range []string{"SOCKS4, SOCKS4A and SOCKS5", "RBIND", "route file"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+}
+
+func TestEmbeddedDefault(t *testing.T) {
+	if _, err := os.Stat("/etc/sockd.conf"); err == nil {
+		t.Skip("/etc/sockd.conf exists on this machine")
+	}
+	if _, err := os.Stat("/etc/sockd.fc"); err == nil {
+		t.Skip("/etc/sockd.fc exists on this machine")
+	}
+	logs := &syncBuffer{}
+	s, err := New(Options{Logger: newTestLogger(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s
+	contains(t, logs, "using the embedded default")
+}
