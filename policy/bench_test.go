@@ -227,3 +227,11 @@ func TestIndexCandidatesFew(t *testing.T) {
 		t.Errorf("index too coarse: average %.1f, worst %d candidates", float64(total)/float64(n), worst)
 	}
 }
+
+func BenchmarkLint100k(b *testing.B) {
+	c := bigConf(100_000)
+	opts := policy.LintOptions{ReadFile: noFiles}
+	for b.Loop() {
+		policy.Lint(c, opts)
+	}
+}

@@ -186,7 +186,7 @@ func lintFindings(conf *config.SockdConf, opts LintOptions) []finding {
 		if never[i] || shadowed[i] {
 			continue
 		}
-		if k := redundantWith(rules, i); k >= 0 {
+		if k := redundantWith(rules, &idx, i); k >= 0 {
 			out = append(out, finding{kind: findRedundant, index: i, other: k})
 		}
 	}
@@ -384,23 +384,27 @@ func sameEffect(a, b *lintRule) bool {
 // redundantWith returns a later line that makes line i redundant, or -1.
 // Removing line i hands each request it decided to the next line matching
 // it; that changes nothing when every later line that may match such a
-// request, up to one that matches all of them, has the same effect.
-func redundantWith(rules []lintRule, i int) int {
+// request, up to one that matches all of them, has the same effect. The
+// index proposes the later lines that could cover line i, so the scan of
+// the lines in between only happens when there is a covering line.
+func redundantWith(rules []lintRule, idx *index, i int) int {
 	a := &rules[i]
-	end := min(len(rules), i+1+maxRedundantScan)
-	for k := i + 1; k < end; k++ {
-		b := &rules[k]
-		if !overlaps(b, a) {
-			continue
-		}
-		if !sameEffect(a, b) {
-			return -1
-		}
-		if covers(b, a) {
-			return k
+	j := -1
+	for _, k := range idx.candidates(representative(&a.src), representative(&a.dst)) {
+		if int(k) > i && covers(&rules[k], a) {
+			j = int(k)
+			break
 		}
 	}
-	return -1
+	if j < 0 || !sameEffect(a, &rules[j]) || j-i > maxRedundantScan {
+		return -1
+	}
+	for k := i + 1; k < j; k++ {
+		if b := &rules[k]; overlaps(b, a) && !sameEffect(a, b) {
+			return -1
+		}
+	}
+	return j
 }
 
 func describeFinding(conf *config.SockdConf, f finding) diag.Diagnostic {
