@@ -56,6 +56,7 @@ func TestAddressMatching(t *testing.T) {
 		{"v6 outside", cidr("2001:db8::/32"), "2001:db9::5", false},
 		{"v6 rule never matches v4", cidr("::/1"), "10.0.0.1", false},
 		{"mapped config is v4", mask("::ffff:10.0.0.0", "ffff:ffff:ffff:ffff:ffff:ffff:ff00:0"), "10.3.3.3", true},
+		{"mapped config with a short mask is IPv6", mask("::ffff:10.0.0.0", "ffff:ffff::"), "10.3.3.3", false},
 		{"ALL", pat("ALL"), "10.3.3.3", true},
 	}
 	for _, tc := range tests {
@@ -389,6 +390,31 @@ func TestDecideIsSafeForConcurrentUse(t *testing.T) {
 	for range 8 {
 		if got := <-done; got != "port www" {
 			t.Fatalf("command %q", got)
+		}
+	}
+}
+
+// The daemon's hot path: no tracer, no command, no identd: no allocation.
+func TestDecideDoesNotAllocate(t *testing.T) {
+	c := conf(
+		deny(mask("10.0.0.66", "255.255.255.255"), anyAddr),
+		withUsers(permit(cidr("10.0.0.0/8"), cidr("192.0.2.0/24")), "alice", "bob"),
+		permit(pat(".corp.example"), anyAddr),
+		permit(cidr("2001:db8::/32"), anyAddr),
+		deny(anyAddr, anyAddr),
+	)
+	p := mustNew(t, c, policy.Options{})
+	names := []string{"pc.corp.example"}
+	reqs := []policy.Request{
+		{Command: policy.CmdConnect, SrcIP: ip("10.1.1.1"), DstIP: ip("192.0.2.5"), DstPort: 80, User: "bob"},
+		{Command: policy.CmdConnect, SrcIP: ip("172.16.0.1"), DstName: "www.example", DstPort: 443,
+			SrcNames: func() []string { return names }},
+		{Command: policy.CmdConnect, SrcIP: ip("2001:db8::1"), DstIP: ip("2001:db8::2"), DstPort: 22},
+		{Command: policy.CmdBind, SrcIP: ip("198.51.100.1"), DstIP: ip("192.0.2.5"), DstPort: 80},
+	}
+	for i := range reqs {
+		if n := testing.AllocsPerRun(100, func() { p.Decide(&reqs[i], nil) }); n != 0 {
+			t.Errorf("request %d: %v allocations per decision", i, n)
 		}
 	}
 }

@@ -92,3 +92,29 @@ func FuzzExpand(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseUserFile(f *testing.F) {
+	f.Add([]byte("alice, bob\tcarol # comment\n\n,,dave"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ids, err := policy.ParseUserFile("/f", data)
+		if err != nil {
+			return
+		}
+		for _, id := range ids {
+			if id == "" || strings.ContainsAny(id, " \t,#\n") {
+				t.Fatalf("bad id %q", id)
+			}
+		}
+	})
+}
+
+func FuzzParseServices(f *testing.F) {
+	f.Add([]byte("ftp 21/tcp\nsocks 1080/tcp # x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, name := range policy.ParseServices(data) {
+			if name == "" || strings.ContainsAny(name, " \t\n#") {
+				t.Fatalf("bad name %q", name)
+			}
+		}
+	})
+}

@@ -60,12 +60,15 @@ func genAddr(t *rapid.T, label string) config.Addr {
 	var m netip.Addr
 	if a.Is4() {
 		m = netip.MustParseAddr(rapid.SampledFrom(v4MaskPool).Draw(t, label+"mask"))
-		if rapid.IntRange(0, 9).Draw(t, label+"mapped") == 0 { // ::ffff:a.b.c.d with a 128-bit mask
+		switch rapid.IntRange(0, 9).Draw(t, label+"mapped") {
+		case 0: // ::ffff:a.b.c.d with a 128-bit mask covering ::ffff:0:0/96: an IPv4 rule
 			m16 := m.As16()
 			for i := 0; i < 12; i++ {
 				m16[i] = 0xff
 			}
 			a, m = netip.AddrFrom16(a.As16()), netip.AddrFrom16(m16)
+		case 1: // ::ffff:a.b.c.d with a shorter IPv6 mask: an IPv6 rule
+			a, m = netip.AddrFrom16(a.As16()), netip.MustParseAddr(rapid.SampledFrom(v6MaskPool).Draw(t, label+"mask6"))
 		}
 	} else {
 		m = netip.MustParseAddr(rapid.SampledFrom(v6MaskPool).Draw(t, label+"mask"))

@@ -20,7 +20,11 @@ func toAddr128(a netip.Addr) addr128 {
 	if !a.IsValid() {
 		return addr128{}
 	}
-	a = a.Unmap()
+	return raw128(a.Unmap())
+}
+
+// raw128 converts without unmapping: an IPv4-mapped address stays IPv6.
+func raw128(a netip.Addr) addr128 {
 	b := a.As16()
 	fam := uint8(6)
 	if a.Is4() {
@@ -109,7 +113,7 @@ func compileMask(ip, mask netip.Addr) (addrMatcher, error) {
 	if ones == 0 {
 		return addrMatcher{kind: kindAny}, nil
 	}
-	m := toAddr128(mask)
+	m := raw128(mask)
 	if ip.Is4() {
 		// Keep the ::ffff:0:0/96 bits in the mask: every IPv4 address in
 		// 128-bit form has them, so they constrain nothing within the
@@ -117,7 +121,10 @@ func compileMask(ip, mask netip.Addr) (addrMatcher, error) {
 		m.hi = ^uint64(0)
 		m.lo |= 0xffffffff_00000000
 	}
-	n := toAddr128(ip)
+	// A configured IPv4-mapped address whose mask does not cover the whole
+	// ::ffff:0:0/96 prefix stays an IPv6 rule; since requests are unmapped,
+	// it can only match genuine IPv6 addresses.
+	n := raw128(ip)
 	n.hi &= m.hi
 	n.lo &= m.lo
 	if !contiguous {

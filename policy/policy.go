@@ -390,10 +390,9 @@ func (p *Policy) special(s *config.Special) string {
 	return s.Command
 }
 
+// sourceHost names the client in identd notes by its address: looking up
+// its name only for a log line would cost a DNS query on the identd path.
 func sourceHost(st *evalState) string {
-	if names := st.sourceNames(); len(names) > 0 {
-		return names[0]
-	}
 	return st.req.SrcIP.Unmap().String()
 }
 
