@@ -44,42 +44,53 @@ func (s *Server) DumpConfig() {
 	}
 }
 
-// HandleSignals runs the signal loop until ctx is done or a terminating
-// signal has drained the server: SIGHUP reloads, SIGUSR1 dumps the
-// configuration, SIGTERM/SIGINT stop accepting and drain for drain, and a
-// second SIGTERM/SIGINT closes everything at once.
-func (s *Server) HandleSignals(ctx context.Context, drain time.Duration) {
+// HandleSignals starts the signal loop and returns a channel closed when
+// it ends: when ctx is done, or when a terminating signal has drained the
+// server. SIGHUP reloads, SIGUSR1 dumps the configuration, SIGTERM/SIGINT
+// stop accepting and drain for up to drain, and a second SIGTERM/SIGINT
+// closes every session at once. The signals are registered before it
+// returns, so a signal sent afterwards is never lost to the default action.
+func (s *Server) HandleSignals(ctx context.Context, drain time.Duration) <-chan struct{} {
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(ch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case sig := <-ch:
-			switch sig {
-			case syscall.SIGHUP:
-				s.log.Info("SIGHUP: reloading")
-				_ = s.Reload()
-			case syscall.SIGUSR1:
-				s.DumpConfig()
-			default:
-				s.log.Info("shutting down: draining sessions", "signal", sig.String(), "sessions", s.Active(), "deadline", drain.String())
-				dctx, cancel := context.WithTimeout(context.Background(), drain)
-				go func() {
-					select {
-					case <-ch: // a second signal: no more waiting
-						s.log.Warn("second signal: closing every session now")
-						cancel()
-					case <-dctx.Done():
-					}
-				}()
-				_ = s.Shutdown(dctx)
-				cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
 				return
+			case sig := <-ch:
+				switch sig {
+				case syscall.SIGHUP:
+					s.log.Info("SIGHUP: reloading")
+					_ = s.Reload()
+				case syscall.SIGUSR1:
+					s.DumpConfig()
+				default:
+					s.drainOnSignal(sig, ch, drain)
+					return
+				}
 			}
 		}
-	}
+	}()
+	return done
+}
+
+func (s *Server) drainOnSignal(sig os.Signal, ch <-chan os.Signal, drain time.Duration) {
+	s.log.Info("shutting down: draining sessions", "signal", sig.String(), "sessions", s.Active(), "deadline", drain.String())
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	go func() {
+		select {
+		case <-ch: // a second signal: no more waiting
+			s.log.Warn("second signal: closing every session now")
+			cancel()
+		case <-dctx.Done():
+		}
+	}()
+	_ = s.Shutdown(dctx)
 }
 
 // RaiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit: every

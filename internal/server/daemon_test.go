@@ -203,14 +203,11 @@ func TestShutdownDrains(t *testing.T) {
 func TestSIGHUP(t *testing.T) {
 	srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.HandleSignals(ctx, time.Second); close(done) }()
+	done := srv.HandleSignals(ctx, time.Second)
 	defer func() { cancel(); <-done }()
 	os.WriteFile(srv.confPath, []byte(permitLoopback), 0o600)
-	// Notify is registered by HandleSignals; wait until the reload is seen.
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	waitFor(t, "SIGHUP reload", func() bool {
-		syscall.Kill(os.Getpid(), syscall.SIGHUP)
-		time.Sleep(20 * time.Millisecond)
 		return strings.Count(srv.log.String(), "configuration loaded") >= 2
 	})
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")

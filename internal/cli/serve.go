@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/internal/diag"
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/socks"
+)
+
+func init() {
+	sockdServe = configureServe
+	sockdVer = server.VersionText
+}
+
+// serveFlags are the daemon's command line.
+type serveFlags struct {
+	config, route, pidfile, logFormat, passwd, auth string
+	listen                                          []string
+	lenient, strict, inetd, syslog                  bool
+	maxClients                                      int
+	handshake, connect, bind, idle, ident, command  time.Duration
+	drain                                           time.Duration
+}
+
+func configureServe(root *cobra.Command) {
+	f := &serveFlags{}
+	fs := root.Flags()
+	fs.StringVarP(&f.config, "config", "c", "", "sockd.conf or frozen sockd.fc (default: /etc/sockd.fc, then /etc/sockd.conf, then a loopback-only default)")
+	fs.StringArrayVar(&f.listen, "listen", nil, "address to listen on, IPv4 or [IPv6]:port (repeatable; default "+server.DefaultListen+")")
+	fs.StringVar(&f.route, "route", "", "sockd.route or frozen sockd.fr: the interface for each destination")
+	fs.BoolVarP(&f.lenient, "ident", "i", false, "ask identd for permit lines without ?=; refuse only when it names another user (4.3 -i)")
+	fs.BoolVarP(&f.strict, "ident-strict", "I", false, "as -i, and also refuse when identd cannot be reached (4.3 -I)")
+	fs.StringVar(&f.pidfile, "pidfile", "", "write the process id to this file (4.3 used /etc/sockd.pid; default none)")
+	fs.BoolVar(&f.inetd, "inetd", false, "serve the one connection on standard input (started by inetd)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
+	fs.BoolVar(&f.syslog, "syslog", false, "log to syslog (facility daemon, tag sockd) instead of standard error")
+	fs.StringVar(&f.passwd, "passwd", "", "password file for SOCKS5 username/password (see 'sockd passwd')")
+	fs.StringVar(&f.auth, "auth", "", "SOCKS5 methods offered, in order: none, userpass (default: none, or userpass with --passwd)")
+	fs.IntVar(&f.maxClients, "max-clients", 0, "sessions at once; excess clients are closed at once (0 = no limit)")
+	fs.DurationVar(&f.handshake, "handshake-timeout", server.DefaultHandshakeTimeout, "a client must send its request within this")
+	fs.DurationVar(&f.connect, "connect-timeout", server.DefaultConnectTimeout, "resolving and connecting to a destination")
+	fs.DurationVar(&f.bind, "bind-timeout", server.DefaultConnectTimeout, "waiting for the peer of a BIND")
+	fs.DurationVar(&f.idle, "idle-timeout", server.DefaultIdleTimeout, "end a relay with no traffic either way (0 = never)")
+	fs.DurationVar(&f.ident, "ident-timeout", server.DefaultIdentTimeout, "one identd query")
+	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
+	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
+	root.RunE = func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) }
+}
+
+// parseAuth reads --auth: a comma-separated list of none and userpass.
+func parseAuth(s string) ([]socks.Method, error) {
+	var out []socks.Method
+	for _, w := range strings.Split(s, ",") {
+		var m socks.Method
+		switch strings.TrimSpace(strings.ToLower(w)) {
+		case "none":
+			m = socks.MethodNoAuth
+		case "userpass", "username", "password":
+			m = socks.MethodUserPass
+		default:
+			return nil, fmt.Errorf("--auth: unknown method %q (want none or userpass)", w)
+		}
+		for _, have := range out {
+			if have == m {
+				return nil, fmt.Errorf("--auth: %q given twice", w)
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func runServe(cmd *cobra.Command, f *serveFlags) error {
+	if f.lenient && f.strict {
+		return usagef("-i and -I exclude each other")
+	}
+	if f.inetd && len(f.listen) > 0 {
+		return usagef("--inetd serves standard input: --listen makes no sense with it")
+	}
+	format, err := logline.ParseFormat(f.logFormat)
+	if err != nil {
+		return usageError{err}
+	}
+	for name, d := range map[string]time.Duration{"handshake-timeout": f.handshake, "connect-timeout": f.connect,
+		"bind-timeout": f.bind, "ident-timeout": f.ident, "command-timeout": f.command, "drain-timeout": f.drain} {
+		if d <= 0 {
+			return usagef("--%s must be positive", name)
+		}
+	}
+	if f.idle < 0 || f.maxClients < 0 {
+		return usagef("--idle-timeout and --max-clients cannot be negative")
+	}
+	var methods []socks.Method
+	if f.auth != "" {
+		if methods, err = parseAuth(f.auth); err != nil {
+			return usageError{err}
+		}
+	}
+	var log *slog.Logger
+	if f.syslog {
+		if log, err = logline.NewSyslog(slog.LevelInfo); err != nil {
+			return fmt.Errorf("cannot open syslog: %w", err)
+		}
+	} else {
+		log = logline.New(cmd.ErrOrStderr(), format, slog.LevelInfo)
+	}
+	mode := policy.IdentModeOff
+	switch {
+	case f.lenient:
+		mode = policy.IdentModeLenient
+	case f.strict:
+		mode = policy.IdentModeStrict
+	}
+	if n, err := server.RaiseFileLimit(); err != nil {
+		log.Warn("cannot raise the open file limit", "err", err)
+	} else {
+		log.Debug("open file limit", "limit", n)
+	}
+	s, err := server.New(server.Options{
+		ConfigPath: f.config, RoutePath: f.route, PasswdPath: f.passwd, Methods: methods, IdentMode: mode,
+		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle,
+		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
+	})
+	if err != nil {
+		if l, ok := diag.Unwrap(err); ok {
+			l.WriteText(cmd.ErrOrStderr())
+			return exitError(ExitInvalid)
+		}
+		return err
+	}
+	if f.inetd {
+		return s.ServeInetd()
+	}
+	addrs := f.listen
+	if len(addrs) == 0 {
+		addrs = []string{server.DefaultListen}
+		log.Info("no --listen given: listening on " + server.DefaultListen)
+	}
+	var lns []net.Listener
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("cannot listen on %s: %w", a, err)
+		}
+		lns = append(lns, ln)
+		log.Info("listening", "address", ln.Addr().String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	signalsDone := s.HandleSignals(ctx, f.drain)
+	if f.pidfile != "" {
+		remove, err := server.WritePidFile(f.pidfile)
+		if err != nil {
+			closeAll()
+			cancel()
+			<-signalsDone
+			return fmt.Errorf("cannot write the pid file: %w", err)
+		}
+		defer remove()
+	}
+	// Each listener is served until Shutdown (a signal) closes it, or until
+	// one fails for good, which stops all of them as SIGTERM would.
+	var wg sync.WaitGroup
+	var errOnce sync.Once
+	var serveErr error
+	for _, ln := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Serve(ln); err != nil {
+				errOnce.Do(func() {
+					serveErr = err
+					log.Error("accept failed, shutting down", "address", ln.Addr().String(), "err", err)
+					s.Close()
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	cancel() // ends the signal loop if no signal did
+	<-signalsDone
+	dctx, dcancel := context.WithTimeout(context.Background(), f.drain)
+	defer dcancel()
+	s.Shutdown(dctx) // after a signal this returns at once: the sessions are drained
+	log.Info("stopped")
+	return serveErr
+}

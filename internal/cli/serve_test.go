@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/proxy"
+
+	"github.com/sockd/sockd/internal/auth"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func runSockd(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main("sockd", args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestServeUsageErrors(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "sockd.conf")
+	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	for _, args := range [][]string{
+		{"-c", conf, "-i", "-I"},
+		{"-c", conf, "--log-format", "xml"},
+		{"-c", conf, "--auth", "kerberos"},
+		{"-c", conf, "--handshake-timeout", "0s"},
+		{"-c", conf, "--inetd", "--listen", "127.0.0.1:0"},
+	} {
+		if code, _, stderr := runSockd(t, "", args...); code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, ExitUsage, stderr)
+		}
+	}
+}
+
+// TestServeBadConfig: the daemon refuses to start on a broken file and
+// prints compiler-style diagnostics.
+func TestServeBadConfig(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "sockd.conf")
+	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\npermitt 10.0.0.0 255.0.0.0\n"), 0o600)
+	code, _, stderr := runSockd(t, "", "-c", conf, "--listen", "127.0.0.1:0")
+	if code != ExitInvalid || !strings.Contains(stderr, conf+":2:1: error:") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runSockd(t, "", "-c", conf+".missing", "--listen", "127.0.0.1:0")
+	if code != ExitInvalid || stderr == "" {
+		t.Fatalf("missing file: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runSockd(t, "", "--auth", "userpass", "--listen", "127.0.0.1:0")
+	if code != ExitInvalid || !strings.Contains(stderr, "--passwd") {
+		t.Fatalf("userpass without a file: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestVer(t *testing.T) {
+	code, out, _ := runSockd(t, "", "-ver")
+	if code != ExitInvalid || !strings.HasPrefix(out, "\tCSTC multi-homed SOCKS proxy server version 4.3 compatible") {
+		t.Fatalf("exit %d, %q", code, out)
+	}
+}
+
+// TestServeRun runs the daemon in-process with authentication and a pid
+// file, relays one request, then stops it with a real SIGTERM.
+func TestServeRun(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sockd.conf")
+	os.WriteFile(conf, []byte("permit *=ann 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
+	pw := filepath.Join(dir, "passwd")
+	if err := auth.SetPassword(pw, "ann", "secret", 4); err != nil {
+		t.Fatal(err)
+	}
+	pidfile := filepath.Join(dir, "sockd.pid")
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") }))
+	defer target.Close()
+
+	stderr := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Main("sockd", []string{"-c", conf, "--listen", "127.0.0.1:0", "--passwd", pw, "--pidfile", pidfile,
+			"--log-format", "json", "--drain-timeout", "5s"}, strings.NewReader(""), io.Discard, stderr)
+	}()
+	re := regexp.MustCompile(`"msg":"listening","address":"(127\.0\.0\.1:\d+)"`)
+	var addr string
+	deadline := time.Now().Add(20 * time.Second)
+	for addr == "" || !fileExists(pidfile) {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not start: %s", stderr.String())
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("daemon exited %d: %s", code, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	d, err := proxy.SOCKS5("tcp", addr, &proxy.Auth{User: "ann", Password: "secret"}, &net.Dialer{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: d.(proxy.ContextDialer).DialContext}}
+	resp, err := client.Get(target.URL)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "served" {
+		t.Fatalf("body %q", body)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("exit %d after SIGTERM: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM")
+	}
+	if fileExists(pidfile) {
+		t.Error("pid file left behind")
+	}
+	log := stderr.String()
+	for _, want := range []string{`"msg":"connected -- Connect from ann(unknown)@127.0.0.1 to 127.0.0.1 (`, `"msg":"stopped"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func TestPasswdCommand(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "passwd")
+	code, _, stderr := runSockd(t, "first\n", "passwd", "--file", file, "--cost", "4", "zoe")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runSockd(t, "second", "passwd", "--file", file, "--cost", "4", "yan")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	p, err := auth.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Verify("zoe", "first") || !p.Verify("yan", "second") || p.Verify("zoe", "second") {
+		t.Fatal("passwords not stored as given")
+	}
+	data, _ := os.ReadFile(file)
+	if strings.Contains(string(data), "first") {
+		t.Fatal("password stored in clear")
+	}
+	if code, _, _ := runSockd(t, "", "passwd", "--file", file, "--cost", "4", "zoe"); code == ExitOK {
+		t.Fatal("empty password accepted")
+	}
+	if code, _, _ := runSockd(t, "x\n", "passwd", "--file", file, "bad:name"); code != ExitUsage {
+		t.Fatalf("bad user name: exit %d", code)
+	}
+	if code, _, _ := runSockd(t, "x\n", "passwd", "--file", file); code != ExitUsage {
+		t.Fatalf("no user: exit %d", code)
+	}
+}
