@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -184,14 +185,14 @@ func (p *Policy) serviceName(port uint16) string {
 func (p *Policy) expandFor(st *evalState, d *Decision, template string) (string, error) {
 	req := st.req
 	v := Vars{
-		ClientIP: req.SrcIP.Unmap().String(),
+		ClientIP: addrString(req.SrcIP),
 		Command:  req.Command.String(),
 		Pid:      p.opts.Pid,
 		Port:     req.DstPort,
 		User:     req.User,
 	}
 	if req.DstIP.IsValid() {
-		v.DstIP = req.DstIP.Unmap().String()
+		v.DstIP = addrString(req.DstIP)
 	}
 	if d.IdentAsked && d.IdentErr == nil {
 		v.IdentUser = d.IdentUser
@@ -212,4 +213,12 @@ func (p *Policy) expandFor(st *evalState, d *Decision, template string) (string,
 		v.Service = p.serviceName(req.DstPort)
 	}
 	return Expand(template, v)
+}
+
+// addrString renders an address for %a and %z: unmapped, "" when unknown.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.Unmap().String()
 }

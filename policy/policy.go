@@ -171,7 +171,7 @@ type Decision struct {
 	// line's own command) runs too, as in 4.3.
 	PreCommand    string
 	PreCommandErr error
-	// LogNote is the identd log line: "cannot connect to identd on HOST"
+	// LogNote is the identd log line: "cannot connect to identd on ADDR"
 	// or "*Alert*: real user is X, not Y"; "" otherwise.
 	LogNote string
 }
