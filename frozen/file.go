@@ -1,0 +1,155 @@
+package frozen
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// HashSource returns the hex SHA-256 of a text config, the value of
+// Meta.SourceSHA256.
+func HashSource(src []byte) string {
+	sum := sha256.Sum256(src)
+	return hex.EncodeToString(sum[:])
+}
+
+// ReadFile reads and decodes the frozen file at path, which must be of
+// kind want. Every error names the path; errors.Is still finds the
+// sentinel (or fs.ErrNotExist and the like for I/O errors).
+func ReadFile(path string, want Kind) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // *fs.PathError already names the path
+	}
+	f, err := DecodeKind(data, want)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// atomicSteps lets tests make one step of WriteFileAtomic fail, to check
+// the clean-up on every path. In production it is nil.
+var atomicSteps func(step string) error
+
+func injected(step string) error {
+	if atomicSteps == nil {
+		return nil
+	}
+	return atomicSteps(step)
+}
+
+// WriteFileAtomic replaces the file at path with data, so that a reader
+// sees either the old file or the new one, never a mix, and a crash never
+// leaves a partial file: it writes a temporary file in the same directory,
+// syncs it, renames it over path, and syncs the directory so the rename
+// itself is durable. The file gets exactly the mode perm (not reduced by
+// the umask). On any error before the rename the temporary file is removed
+// and an existing file at path is untouched. An error syncing the
+// directory after the rename is still returned, although path then already
+// holds the new data.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	renamed := false
+	defer func() {
+		if !renamed {
+			tmp.Close() // may already be closed; the error is not interesting then
+			os.Remove(tmpName)
+		}
+	}()
+	step := func(name string, f func() error) error {
+		if err := f(); err != nil {
+			return err
+		}
+		return injected(name)
+	}
+	if err := step("chmod", func() error { return tmp.Chmod(perm) }); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := step("write", func() error { _, err := tmp.Write(data); return err }); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := step("sync", tmp.Sync); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := step("close", tmp.Close); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := injected("rename"); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	renamed = true
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("write %s: renamed into place, but syncing its directory failed: %w", path, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = injected("syncdir")
+	}
+	return err
+}
+
+// Staleness says whether the text config a frozen file was compiled from
+// has changed since. SOCKS 4.3 silently used a stale frozen file; callers
+// warn about it instead.
+type Staleness struct {
+	// TextPath is the text file next to the frozen one: in the frozen
+	// file's directory, named like the base of Meta.Source. It is empty
+	// when the frozen file does not name a source (compiled from stdin).
+	TextPath string
+	// Exists reports that TextPath is there.
+	Exists bool
+	// Stale reports that TextPath exists and its content is not what was
+	// compiled (its SHA-256 differs from Meta.SourceSHA256).
+	Stale bool
+	// Err is set when TextPath exists but could not be read; Stale is
+	// then false because nothing is known.
+	Err error
+}
+
+// CheckStale compares the frozen file f, read from frozenPath, with the
+// text file next to it.
+func CheckStale(frozenPath string, f *File) Staleness {
+	if f == nil || f.Meta.Source == "" || f.Meta.Source == "-" {
+		return Staleness{}
+	}
+	st := Staleness{TextPath: filepath.Join(filepath.Dir(frozenPath), filepath.Base(f.Meta.Source))}
+	src, err := os.ReadFile(st.TextPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return st
+	case err != nil:
+		st.Exists = true
+		st.Err = err
+		return st
+	}
+	st.Exists = true
+	st.Stale = HashSource(src) != f.Meta.SourceSHA256
+	return st
+}
