@@ -21,7 +21,7 @@ type Vars struct {
 	IdentUser  string // %U: the user identd reported
 	User       string // %u: the user the client claimed
 	DstName    string // %Z: the destination's host name, if known
-	DstIP      string // %z
+	DstIP      string // %z: the destination address, or its name when no address is known
 }
 
 // MaxCommandLen caps an expanded command. 4.3 expanded into a BUFSIZ (8192)
@@ -193,6 +193,11 @@ func (p *Policy) expandFor(st *evalState, d *Decision, template string) (string,
 	}
 	if req.DstIP.IsValid() {
 		v.DstIP = addrString(req.DstIP)
+	} else {
+		// A SOCKS4a/SOCKS5 request whose name was not resolved has no
+		// address; the name it carried is the most a command can be told
+		// (4.3 had no such requests, so an empty %z was never its answer).
+		v.DstIP = req.DstName
 	}
 	if d.IdentAsked && d.IdentErr == nil {
 		v.IdentUser = d.IdentUser

@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// simConf covers every field of a sockd.conf line, every ?= setting and
+// every port operator. The line numbers in the table below are its lines.
+const simConf = `#NO_IDENTD: echo noident %A
+#BAD_ID: echo badid %U %u
+deny ?=n 10.1.2.3 255.255.255.255
+permit ?=I *=alice,USERS 10.0.0.0 255.0.0.0 0.0.0.0 0.0.0.0 eq telnet
+permit ?=i *=carol 10.0.0.0 255.0.0.0 0.0.0.0 0.0.0.0 eq 25
+permit *=root .corp.example 0.0.0.0 ALL 0.0.0.0 lt 1024 : echo %u@%A %c %Z:%s
+permit 10.0.0.0 255.0.0.0 192.168.0.0 255.255.0.0 neq 22
+permit 10.0.0.0 255.0.0.0 0.0.0.0 0.0.0.0 ge 1024
+permit 172.16.0.0 255.240.0.0 10.0.0.0 255.0.255.0 gt 8080
+permit 172.16.0.0 255.240.0.0 0.0.0.0 0.0.0.0 le 80
+permit 2001:db8::/32 .example.org 0.0.0.0 eq 443
+permit 192.168.5.0 255.255.255.0 0.0.0.0 0.0.0.0
+deny 0.0.0.0 0.0.0.0 : logger "refused %u@%a -> %z:%s"
+`
+
+// TestSimulateDecisions checks 4.3's decisions, worked out by hand from
+// the spec, on the text file and on its frozen form, which must give the
+// very same JSON.
+func TestSimulateDecisions(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users")
+	if err := os.WriteFile(users, []byte("# extra users\ndave, erin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := filepath.Join(dir, "sockd.conf")
+	if err := os.WriteFile(text, []byte(strings.ReplaceAll(simConf, "USERS", users)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	frozenPath := filepath.Join(dir, "sockd.fc")
+	if code, _, stderr := runTool(t, "make_sockdfc", "", text, frozenPath); code != 0 {
+		t.Fatalf("make_sockdfc: exit %d: %s", code, stderr)
+	}
+
+	tests := []struct {
+		args    string
+		permit  bool
+		line    int
+		reply   int
+		command string // the first shell command, "" for none
+		assumed bool
+	}{
+		{"--from 10.1.2.3 --to 1.2.3.4 --port 23 --user alice", false, 3, 91, "", false},
+		{"--from 10.1.2.4 --to 1.2.3.4 --port telnet --user alice", true, 4, 90, "", true},
+		{"--from 10.1.2.4 --to 1.2.3.4 --port telnet --user alice --ident unreachable", false, 4, 92, "echo noident 10.1.2.4", false},
+		{"--from 10.1.2.4 --to 1.2.3.4 --port telnet --user alice --ident mallory", false, 4, 93, "echo badid mallory alice", false},
+		{"--from 10.1.2.4 --to 1.2.3.4 --port 23 --user dave --ident dave", true, 4, 90, "", false},
+		{"--from 10.1.2.4 --to 1.2.3.4 --port 23 --user Dave", false, 13, 91, "logger \"refused Dave@10.1.2.4 -> 1.2.3.4:23\"", false},
+		{"--from 10.9.9.9 --to 1.2.3.4 --port 25 --user carol --ident unreachable", true, 5, 90, "echo noident 10.9.9.9", false},
+		{"--from 10.9.9.9 --to 1.2.3.4 --port 25 --user carol --ident eve", false, 5, 93, "echo badid eve carol", false},
+		{"--from 10.0.0.9 --from-name gw.corp.example --to 1.2.3.4 --port 80 --user root", true, 6, 90, "echo root@gw.corp.example connect 1.2.3.4:80", false},
+		{"--from 10.0.0.9 --to 192.168.1.1 --port 80 --user root", true, 7, 90, "", false},
+		{"--from 10.0.0.9 --to 192.168.1.1 --port 22 --user x", false, 13, 91, "logger \"refused x@10.0.0.9 -> 192.168.1.1:22\"", false},
+		{"--from 10.0.0.9 --from-name gw.corp.example --to 1.2.3.4 --port 1024 --user root", true, 8, 90, "", false},
+		{"--from 10.0.0.9 --to 8.8.8.8 --port 2000 --command bind", true, 8, 90, "", false},
+		{"--from 172.16.1.1 --to 10.5.0.7 --port 8081", true, 9, 90, "", false},
+		{"--from 172.16.1.1 --to 10.5.1.7 --port 8081", false, 13, 91, "logger \"refused @172.16.1.1 -> 10.5.1.7:8081\"", false},
+		{"--from 172.16.1.1 --to 10.5.1.7 --port 80", true, 10, 90, "", false},
+		{"--from 2001:db8::5 --to www.example.org --port 443", true, 11, 90, "", false},
+		{"--from 2001:db8::5 --to www.example.com --port 443", false, 13, 91, "logger \"refused @2001:db8::5 -> www.example.com:443\"", false},
+		{"--from 192.168.5.5 --to 1.2.3.4 --port 80 -I --ident unreachable", false, 12, 92, "echo noident 192.168.5.5", false},
+		{"--from 192.168.5.5 --to 1.2.3.4 --port 80 -i --ident unreachable", true, 12, 90, "echo noident 192.168.5.5", false},
+		{"--from 192.168.5.5 --to 1.2.3.4 --port 80 --ident unreachable", true, 12, 90, "", false},
+		{"--from 192.168.5.5 --to 1.2.3.4 --port 80 --user alice -I --ident bob", false, 12, 93, "echo badid bob alice", false},
+		{"--from 10.1.2.3 --to 1.2.3.4 --port 80 -I --ident unreachable", false, 3, 91, "", false},
+		{"--from 8.8.8.8 --to 1.2.3.4 --port 80", false, 13, 91, "logger \"refused @8.8.8.8 -> 1.2.3.4:80\"", false},
+	}
+	for _, tc := range tests {
+		var outs [2]string
+		for i, conf := range []string{text, frozenPath} {
+			args := append([]string{"simulate", "-c", conf, "--json"}, strings.Fields(tc.args)...)
+			code, stdout, stderr := runTool(t, "sockd", "", args...)
+			wantCode := 1
+			if tc.permit {
+				wantCode = 0
+			}
+			if code != wantCode {
+				t.Errorf("%s (%s): exit %d, want %d; stderr: %s", tc.args, filepath.Base(conf), code, wantCode, stderr)
+			}
+			var res simResult
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+				t.Fatalf("%s: bad JSON %q: %v", tc.args, stdout, err)
+			}
+			wantDecision := map[bool]string{true: "permit", false: "deny"}[tc.permit]
+			if res.Decision != wantDecision || res.Line != tc.line || res.Reply != tc.reply {
+				t.Errorf("%s: got %s line %d reply %d, want %s line %d reply %d", tc.args, res.Decision, res.Line, res.Reply, wantDecision, tc.line, tc.reply)
+			}
+			gotCmd := ""
+			if len(res.Command) > 0 {
+				gotCmd = res.Command[0]
+			}
+			if gotCmd != tc.command {
+				t.Errorf("%s: command %q, want %q", tc.args, gotCmd, tc.command)
+			}
+			if (len(res.Assumed) > 0) != tc.assumed {
+				t.Errorf("%s: assumed %q, want assumptions: %v", tc.args, res.Assumed, tc.assumed)
+			}
+			outs[i] = stdout
+		}
+		// The file name differs (text vs frozen source record is the same
+		// text path), so the whole JSON must be identical.
+		if outs[0] != outs[1] {
+			t.Errorf("%s: text and frozen forms differ:\n%s\n%s", tc.args, outs[0], outs[1])
+		}
+	}
+}
+
+// TestSimulateBatch replays several requests in one run, in both output
+// forms, and reports a malformed line by its position without stopping.
+func TestSimulateBatch(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sockd.conf")
+	os.WriteFile(conf, []byte("permit 10.0.0.0/8 0.0.0.0 0.0.0.0 lt 1024\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
+	batch := "# replay\n--from 10.0.0.1 --to 192.0.2.1 --port 80\n\n--from 10.0.0.1 --to 192.0.2.1 --port 8080\n--from nowhere --to x --port 1\n--from 10.0.0.2 --to 'www.example.org' --port http\n"
+	code, stdout, stderr := runTool(t, "sockd", batch, "simulate", "-c", conf, "--batch", "-", "--json")
+	if code != 2 {
+		t.Errorf("exit %d, want 2 (a malformed line)", code)
+	}
+	if !strings.Contains(stderr, "<stdin>:5: --from \"nowhere\" is not an IP address") {
+		t.Errorf("stderr does not name the bad line: %q", stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	want := []string{`"decision":"permit","line":1`, `"decision":"deny","line":2`, `"decision":"permit","line":1`}
+	if len(lines) != len(want) {
+		t.Fatalf("got %d results, want %d:\n%s", len(lines), len(want), stdout)
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("result %d = %s, want %s", i, lines[i], w)
+		}
+	}
+	// All permitted: status 0; one refused: status 1.
+	if code, _, _ := runTool(t, "sockd", "--from 10.0.0.1 --to 192.0.2.1 --port 80\n", "simulate", "-c", conf, "--batch", "-"); code != 0 {
+		t.Errorf("all permitted: exit %d, want 0", code)
+	}
+	if code, out, _ := runTool(t, "sockd", "--from 10.0.0.1 --to 192.0.2.1 --port 80\n--from 10.0.0.1 --to 192.0.2.1 --port 9999\n", "simulate", "-c", conf, "--batch", "-", "--no-trace"); code != 1 || strings.Count(out, "deciding line") != 2 {
+		t.Errorf("one refused: exit %d, want 1; output:\n%s", code, out)
+	}
+}
+
+func runTool(t *testing.T, name, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := Main(name, args, strings.NewReader(stdin), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
