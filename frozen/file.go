@@ -51,8 +51,9 @@ func injected(step string) error {
 // the umask). On any error before the rename the temporary file is removed
 // and an existing file at path is untouched. An error syncing the
 // directory after the rename is still returned, although path then already
-// holds the new data.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+// holds the new data. If path is a symbolic link, the link itself is
+// replaced by the new file, as with any rename-based write.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
