@@ -183,6 +183,9 @@ func TestXNetProxy(t *testing.T) {
 		}
 		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		// Keep-alive connections are sessions: close them so the server's
+		// shutdown at the end of the test has nothing to drain.
+		client.CloseIdleConnections()
 		if string(got) != body {
 			t.Fatalf("auth=%v: body %q", withAuth, got)
 		}
