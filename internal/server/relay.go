@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,45 +31,63 @@ type relayResult struct {
 // relay copies between client and dst until both directions have reached
 // end of file, one side fails, or nothing moved in either direction for
 // idle (0 = no limit). leftover, the bytes the handshake read beyond the
-// request, goes to dst first. Each direction is a plain io.Copy between two
-// *net.TCPConn, so Linux moves the data with splice(2) without copying it
-// through user space; byte counts come from io.Copy's results. When one side
-// ends its output, the other side's output is shut down (half-close), and
-// the opposite direction keeps going. relay closes neither connection.
+// request, goes to dst first. It is startRelay, waited for.
 func relay(client, dst *net.TCPConn, leftover []byte, idle time.Duration) relayResult {
-	r := &relaySession{client: client, dst: dst, idle: idle}
-	r.touch()
-	var res relayResult
+	var pre int64
 	if len(leftover) > 0 {
 		n, err := dst.Write(leftover)
-		res.FromClient += int64(n)
+		pre = int64(n)
 		if err != nil {
-			res.Err = err
-			return res
+			return relayResult{FromClient: pre, Err: err}
 		}
 	}
-	var wg sync.WaitGroup
-	var upN int64
-	var upErr error
-	wg.Add(1)
+	ch := make(chan relayResult, 1)
+	startRelay(client, dst, idle, func(r relayResult) { ch <- r })
+	r := <-ch
+	r.FromClient += pre
+	return r
+}
+
+// startRelay starts relaying between client and dst in two goroutines, one
+// per direction, and returns at once; done is called once, by the
+// direction that finishes last. Each direction is a plain io.Copy between
+// two *net.TCPConn, so Linux moves the data with splice(2) without copying
+// it through user space; byte counts come from io.Copy's results. When one
+// side ends its output, the other side's output is shut down (half-close),
+// and the opposite direction keeps going. The caller's goroutine is free to
+// end, so an idle connection costs only the two small stacks of its
+// directions. startRelay closes neither connection.
+func startRelay(client, dst *net.TCPConn, idle time.Duration, done func(relayResult)) {
+	startJanitor.Do(func() { go runJanitor() })
+	r := &relaySession{client: client, dst: dst, idle: idle}
+	r.touch()
+	r.pending.Store(2)
 	go func() {
-		defer wg.Done()
-		upN, upErr = r.copyDirection(dst, client)
+		r.upN, r.upErr = r.copyDirection(dst, client)
+		r.directionDone(done)
 	}()
-	downN, downErr := r.copyDirection(client, dst)
-	wg.Wait()
-	res.FromClient += upN
-	res.FromDst = downN
-	res.Idle = r.idleHit.Load()
-	if upErr != nil && !r.isAbortEcho(upErr) {
-		res.Err = upErr
-	} else if downErr != nil && !r.isAbortEcho(downErr) {
-		res.Err = downErr
+	go func() {
+		r.downN, r.downErr = r.copyDirection(client, dst)
+		r.directionDone(done)
+	}()
+}
+
+// directionDone reports the result once both directions have ended; the
+// atomic counter orders the other direction's writes before the reads.
+func (r *relaySession) directionDone(done func(relayResult)) {
+	if r.pending.Add(-1) != 0 {
+		return
+	}
+	res := relayResult{FromClient: r.upN, FromDst: r.downN, Idle: r.idleHit.Load()}
+	if r.upErr != nil && !r.isAbortEcho(r.upErr) {
+		res.Err = r.upErr
+	} else if r.downErr != nil && !r.isAbortEcho(r.downErr) {
+		res.Err = r.downErr
 	}
 	if res.Idle {
 		res.Err = nil
 	}
-	return res
+	done(res)
 }
 
 type relaySession struct {
@@ -78,6 +97,39 @@ type relaySession struct {
 	aborted     atomic.Bool
 	abortCause  atomic.Pointer[error]
 	idleHit     atomic.Bool
+
+	pending        atomic.Int32 // directions still running
+	upN, downN     int64
+	upErr, downErr error
+}
+
+// pipesReleased counts splice pipes handed back to Go's pipe pool. The pool
+// is a sync.Pool: its pipes are closed only when garbage collections empty
+// it, and a server whose connections are idle allocates almost nothing, so
+// no collection would come and every idle connection would keep up to two
+// pooled pipes (four descriptors) open. The janitor collects when pipes
+// were released and the program is otherwise quiet.
+var pipesReleased atomic.Int64
+
+var startJanitor sync.Once
+
+// janitorInterval is how often the janitor looks; two collections empty a
+// sync.Pool, so released pipes are closed within about twice this.
+const janitorInterval = 5 * time.Second
+
+func runJanitor() {
+	var last int64
+	var pending int
+	for range time.Tick(janitorInterval) {
+		n := pipesReleased.Load()
+		if n != last {
+			last, pending = n, 2
+		}
+		if pending > 0 {
+			pending--
+			runtime.GC()
+		}
+	}
 }
 
 func (r *relaySession) touch() { r.lastActive.Store(time.Now().UnixNano()) }
@@ -165,7 +217,10 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 		case r.aborted.Load():
 			return total, err
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			continue // the hold window ended: release the pipe, wait again
+			// The hold window ended: the pipe went back to Go's pool;
+			// wait for more data without one.
+			pipesReleased.Add(1)
+			continue
 		default:
 			r.abort(err)
 			return total, err

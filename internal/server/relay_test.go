@@ -44,7 +44,7 @@ type relayFixture struct {
 	done        chan relayResult
 }
 
-func startRelay(t *testing.T, leftover []byte, idle time.Duration) *relayFixture {
+func startRelayFixture(t *testing.T, leftover []byte, idle time.Duration) *relayFixture {
 	app, clientSide := tcpPair(t)
 	dstSide, server := tcpPair(t)
 	f := &relayFixture{app: app, server: server, done: make(chan relayResult, 1)}
@@ -82,7 +82,7 @@ func readAllWithin(t *testing.T, c net.Conn) []byte {
 // server still answers; the answer arrives and the counts are exact,
 // leftover included.
 func TestRelayHalfCloseBothWays(t *testing.T) {
-	f := startRelay(t, []byte("pipelined-"), 0)
+	f := startRelayFixture(t, []byte("pipelined-"), 0)
 	if _, err := f.app.Write([]byte("request")); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestRelayHalfCloseBothWays(t *testing.T) {
 
 // TestRelayServerClosesFirst: the other half-close order.
 func TestRelayServerClosesFirst(t *testing.T) {
-	f := startRelay(t, nil, 0)
+	f := startRelayFixture(t, nil, 0)
 	f.server.Write([]byte("banner"))
 	f.server.CloseWrite()
 	if got := readAllWithin(t, f.app); string(got) != "banner" {
@@ -133,7 +133,7 @@ func TestRelayBulk(t *testing.T) {
 	down := make([]byte, size)
 	rand.Read(up)
 	rand.Read(down)
-	f := startRelay(t, nil, time.Hour)
+	f := startRelayFixture(t, nil, time.Hour)
 	errc := make(chan error, 2)
 	go func() { _, err := f.app.Write(up); f.app.CloseWrite(); errc <- err }()
 	go func() { _, err := f.server.Write(down); f.server.CloseWrite(); errc <- err }()
@@ -167,7 +167,7 @@ func TestRelayBulk(t *testing.T) {
 // TestRelayIdleTimeout: with nothing moving, the relay ends by itself and
 // says it was the idle timeout; both ends see the connection closed.
 func TestRelayIdleTimeout(t *testing.T) {
-	f := startRelay(t, nil, 100*time.Millisecond)
+	f := startRelayFixture(t, nil, 100*time.Millisecond)
 	r := f.wait(t)
 	if !r.Idle || r.Err != nil {
 		t.Fatalf("result %+v, want idle", r)
@@ -180,7 +180,7 @@ func TestRelayIdleTimeout(t *testing.T) {
 
 // TestRelayIdleAfterTraffic: traffic, then silence in both directions.
 func TestRelayIdleAfterTraffic(t *testing.T) {
-	f := startRelay(t, nil, 150*time.Millisecond)
+	f := startRelayFixture(t, nil, 150*time.Millisecond)
 	f.app.Write([]byte("ping"))
 	buf := make([]byte, 4)
 	f.server.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -195,7 +195,7 @@ func TestRelayIdleAfterTraffic(t *testing.T) {
 
 // TestRelayReset: an abortive close by one peer ends the whole session.
 func TestRelayReset(t *testing.T) {
-	f := startRelay(t, nil, 0)
+	f := startRelayFixture(t, nil, 0)
 	f.server.SetLinger(0)
 	f.server.Close() // RST
 	r := f.wait(t)

@@ -335,11 +335,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		s.active.Add(1)
 		s.sessions.Add(1)
-		go func() {
-			defer s.sessions.Done()
-			defer s.active.Add(-1)
-			s.serveConn(tc)
-		}()
+		go s.serveConn(tc) // the session counts itself out when it ends
 	}
 }
 
@@ -347,9 +343,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) ServeConn(c *net.TCPConn) {
 	s.active.Add(1)
 	s.sessions.Add(1)
-	defer s.sessions.Done()
-	defer s.active.Add(-1)
-	s.serveConn(c)
+	<-s.serveConn(c)
 }
 
 func (s *Server) isClosing() bool {

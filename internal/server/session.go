@@ -36,6 +36,15 @@ type session struct {
 	closers []io.Closer
 	closed  bool
 
+	buf *[]byte // the handshake buffer, until the relay starts
+
+	// detached is set when the relay took the session over: the relay's
+	// last direction then calls finish, and the session's own goroutine
+	// ends early so that its stack, grown by the handshake, is freed.
+	detached bool
+	stopKill func() bool
+	ended    chan struct{} // closed by finish
+
 	identOnce sync.Once
 	identUser string
 	identErr  error
@@ -76,18 +85,36 @@ func (ss *session) closeAll() {
 	}
 }
 
-func (s *Server) serveConn(c *net.TCPConn) {
-	ss := &session{s: s, snap: s.snap.Load(), client: c, src: unmapAP(c.RemoteAddr()), local: unmapAP(c.LocalAddr())}
+// serveConn serves one client. The session ends (finish) when serveConn
+// returns, or, once a relay has started, when the relay ends; the returned
+// channel is closed then.
+func (s *Server) serveConn(c *net.TCPConn) <-chan struct{} {
+	ss := &session{s: s, snap: s.snap.Load(), client: c, src: unmapAP(c.RemoteAddr()), local: unmapAP(c.LocalAddr()),
+		ended: make(chan struct{})}
 	ss.track(c)
-	stop := context.AfterFunc(s.kill, ss.closeAll)
-	bufp := handshakeBufs.Get().(*[]byte)
-	defer func() {
-		stop()
-		ss.closeAll()
-		handshakeBufs.Put(bufp)
-	}()
+	ss.stopKill = context.AfterFunc(s.kill, ss.closeAll)
+	ss.buf = handshakeBufs.Get().(*[]byte)
+	ss.handshake(c)
+	if !ss.detached {
+		ss.finish()
+	}
+	return ss.ended
+}
+
+// finish releases everything of the session and counts it as ended.
+func (ss *session) finish() {
+	ss.stopKill()
+	ss.closeAll()
+	ss.releaseBuf()
+	ss.s.active.Add(-1)
+	ss.s.sessions.Done()
+	close(ss.ended)
+}
+
+func (ss *session) handshake(c *net.TCPConn) {
+	s := ss.s
 	c.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
-	rd := socks.NewReader(c, *bufp)
+	rd := socks.NewReader(c, *ss.buf)
 	v, err := rd.PeekVersion()
 	if err != nil {
 		ss.handshakeFailed(err)
@@ -280,9 +307,41 @@ func (ss *session) acceptBind(ln *net.TCPListener) (*net.TCPConn, error) {
 	return c, nil
 }
 
-// runRelay relays and logs the end of the session.
+// releaseBuf gives the handshake buffer back: a relay may last hours, and
+// the buffer is not needed once the leftover bytes are forwarded.
+func (ss *session) releaseBuf() {
+	if ss.buf != nil {
+		handshakeBufs.Put(ss.buf)
+		ss.buf = nil
+	}
+}
+
+// runRelay forwards the bytes read beyond the request, relays, and logs
+// the end of the session.
 func (ss *session) runRelay(peer *net.TCPConn, leftover []byte, lr logline.Request) {
-	res := relay(ss.client, peer, leftover, ss.s.opts.IdleTimeout)
+	var res relayResult
+	if len(leftover) > 0 {
+		peer.SetWriteDeadline(time.Now().Add(ss.s.opts.ConnectTimeout))
+		n, err := peer.Write(leftover)
+		peer.SetWriteDeadline(time.Time{})
+		res.FromClient = int64(n)
+		res.Err = err
+	}
+	ss.releaseBuf() // leftover aliased it: not used past this point
+	if res.Err != nil {
+		ss.logRelayEnd(lr, res)
+		return
+	}
+	pre := res.FromClient
+	ss.detached = true
+	startRelay(ss.client, peer, ss.s.opts.IdleTimeout, func(res relayResult) {
+		res.FromClient += pre
+		ss.logRelayEnd(lr, res)
+		ss.finish()
+	})
+}
+
+func (ss *session) logRelayEnd(lr logline.Request, res relayResult) {
 	attrs := []any{"client", ss.src.String(), "bytes_from_client", res.FromClient, "bytes_from_destination", res.FromDst}
 	if res.Idle {
 		ss.s.log.Info(logline.TimedOut(lr), attrs...)
