@@ -271,3 +271,99 @@ func TestEmbeddedDefault(t *testing.T) {
 	_ = s
 	contains(t, logs, "using the embedded default")
 }
+
+// TestInetdConn: the inetd path serves a connection handed over as a file
+// descriptor, and refuses a descriptor that is not a socket.
+func TestInetdConn(t *testing.T) {
+	srv := startServer(t, permitLoopback, nil)
+	echo := echoTarget(t, "tcp", "127.0.0.1:0")
+	client, serverSide := tcpPair(t)
+	f, err := serverSide.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverSide.Close()
+	c, err := fileConn(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.ServeConn(c); close(done) }()
+	client.SetDeadline(time.Now().Add(30 * time.Second))
+	mustWrite(t, client, append(v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String())), UserID: "inetd"}), "hi"...))
+	if r := readV4Reply(t, client); r.Code != socks.V4Granted {
+		t.Fatal(r.Code)
+	}
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != "hi" {
+		t.Fatalf("%q %v", got, err)
+	}
+	client.Close()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("ServeConn did not return after the client left")
+	}
+
+	nf, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nf.Close()
+	if _, err := fileConn(nf); !errors.Is(err, errNotSocket) {
+		t.Fatalf("fileConn(/dev/null) = %v", err)
+	}
+}
+
+// emfileListener fails Accept with EMFILE a few times, then blocks until
+// closed, like a listener in a process out of descriptors.
+type emfileListener struct {
+	net.Listener
+	failures int
+	closed   chan struct{}
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	if l.failures > 0 {
+		l.failures--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *emfileListener) Close() error {
+	select {
+	case <-l.closed:
+	default:
+		close(l.closed)
+	}
+	return nil
+}
+
+// TestAcceptBackoff: running out of descriptors pauses the accept loop
+// instead of ending it or spinning.
+func TestAcceptBackoff(t *testing.T) {
+	logs := &syncBuffer{}
+	s, err := New(Options{ConfigPath: writeFile(t, "sockd.conf", permitLoopback), Logger: newTestLogger(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &emfileListener{failures: 3, closed: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	waitFor(t, "three pauses", func() bool { return strings.Count(logs.String(), "accept failed, pausing") == 3 })
+	if !strings.Contains(logs.String(), "pause=20ms") {
+		t.Errorf("pause did not double: %s", logs.String())
+	}
+	s.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve = %v after Close", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after Close")
+	}
+}
