@@ -59,6 +59,7 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "%s: unknown command name (one of %v)\n", name, Tools)
 		return ExitUsage
 	}
+	usageArgs(cmd)
 	cmd.SetArgs(args)
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
@@ -82,6 +83,22 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 	default:
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ExitInvalid
+	}
+}
+
+// usageArgs makes a wrong number of arguments a usage error (exit 2) in
+// every command of the tree, as flag mistakes already are.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
 	}
 }
 
