@@ -266,6 +266,7 @@ func (s *Server) Reload() error {
 	}
 	s.snap.Store(snap)
 	s.logLoaded(snap)
+	s.warnOpenListeners(snap)
 	return nil
 }
 
@@ -295,6 +296,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	s.warnIfOpen(ln.Addr(), s.snap.Load())
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
