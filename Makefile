@@ -16,3 +16,6 @@ test: ## every test: installs the real peers it needs, then vet, gofmt, race tes
 
 build:
 	$(GO) build ./...
+
+fuzz: ## every native fuzz target for FUZZTIME each (default 30s)
+	scripts/fuzz-all

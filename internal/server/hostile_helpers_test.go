@@ -79,7 +79,7 @@ type fakeDNS struct {
 	queries []string
 }
 
-func startFakeDNS(t *testing.T, mode dnsMode) *fakeDNS {
+func startFakeDNS(t testing.TB, mode dnsMode) *fakeDNS {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
