@@ -29,7 +29,10 @@ import (
 //   - no CONNECT or BIND ever succeeds, and nothing gets past a missing or
 //     failed authentication.
 func FuzzServerSession(f *testing.F) {
-	up := func(u, p string) []byte { b, _ := socks.AppendUserPass(nil, socks.UserPass{Username: u, Password: p}); return b }
+	up := func(u, p string) []byte {
+		b, _ := socks.AppendUserPass(nil, socks.UserPass{Username: u, Password: p})
+		return b
+	}
 	req5 := func(cmd socks.V5Command, a socks.Addr) []byte {
 		b, _ := socks.AppendV5Request(nil, socks.V5Request{Command: cmd, Dst: a})
 		return b
