@@ -11,8 +11,8 @@ import (
 	"github.com/sockd/sockd/socks"
 )
 
-// freePort returns a loopback address nothing listens on.
-func freePort(t *testing.T) string {
+// refusingAddr returns a loopback address nothing listens on.
+func refusingAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +53,7 @@ func blackHole(t *testing.T) string {
 	return ""
 }
 
-func v5Connect(t *testing.T, srv *testServer, dst socks.Addr) (*net.TCPConn, socks.V5Reply, time.Duration) {
+func v5ConnectTo(t *testing.T, srv *testServer, dst socks.Addr) (*net.TCPConn, socks.V5Reply, time.Duration) {
 	t.Helper()
 	c := dialProxy(t, srv.addr)
 	start := time.Now()
@@ -70,8 +70,8 @@ func TestDestinationFaults(t *testing.T) {
 	base := measure()
 
 	t.Run("refused", func(t *testing.T) {
-		dst := freePort(t)
-		_, r, _ := v5Connect(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
+		dst := refusingAddr(t)
+		_, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
 		if r.Code != socks.V5ConnectionRefused {
 			t.Fatalf("SOCKS5 reply %v, want connection refused", r.Code)
 		}
@@ -84,7 +84,7 @@ func TestDestinationFaults(t *testing.T) {
 	})
 	t.Run("times out", func(t *testing.T) {
 		dst := blackHole(t)
-		_, r, took := v5Connect(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
+		_, r, took := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
 		if r.Code != socks.V5HostUnreachable {
 			t.Fatalf("SOCKS5 reply %v, want host unreachable", r.Code)
 		}
@@ -109,7 +109,7 @@ func TestDestinationFaults(t *testing.T) {
 			c.(*net.TCPConn).SetLinger(0)
 			c.Close() // RST
 		}()
-		c, r, _ := v5Connect(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
+		c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
 		if r.Code != socks.V5Succeeded {
 			t.Fatal(r.Code)
 		}
@@ -143,7 +143,7 @@ func TestDNSFaults(t *testing.T) {
 				o.ConnectTimeout = 1500 * time.Millisecond
 			})
 			base := measure()
-			_, r, took := v5Connect(t, srv, socks.Addr{Name: "broken.test", Port: 80})
+			_, r, took := v5ConnectTo(t, srv, socks.Addr{Name: "broken.test", Port: 80})
 			if r.Code != socks.V5HostUnreachable {
 				t.Fatalf("SOCKS5 reply %v, want host unreachable", r.Code)
 			}
@@ -167,7 +167,7 @@ func TestDNSFaults(t *testing.T) {
 		echo := echoTarget(t, "tcp", "127.0.0.1:0")
 		_, port := hostPort(t, echo.Addr().String())
 		srv := startServer(t, permitLoopback, func(o *Options) { o.Resolver = dns.resolver() })
-		c, r, _ := v5Connect(t, srv, socks.Addr{Name: "echo.test", Port: port})
+		c, r, _ := v5ConnectTo(t, srv, socks.Addr{Name: "echo.test", Port: port})
 		if r.Code != socks.V5Succeeded {
 			t.Fatalf("reply %v", r.Code)
 		}
@@ -186,7 +186,7 @@ func TestClientFaults(t *testing.T) {
 	base := measure()
 	t.Run("half-close", func(t *testing.T) {
 		echo := echoTarget(t, "tcp", "127.0.0.1:0")
-		c, r, _ := v5Connect(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
+		c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
 		if r.Code != socks.V5Succeeded {
 			t.Fatal(r.Code)
 		}
@@ -216,7 +216,7 @@ func TestClientFaults(t *testing.T) {
 			_, err = io.Copy(io.Discard, c)
 			dstClosed <- err
 		}()
-		c, r, _ := v5Connect(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
+		c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
 		if r.Code != socks.V5Succeeded {
 			t.Fatal(r.Code)
 		}

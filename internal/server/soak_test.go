@@ -50,7 +50,7 @@ func TestSoak(t *testing.T) {
 	})
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	echoAP := ap(t, echo.Addr().String())
-	refused := freePort(t)
+	refused := refusingAddr(t)
 	// Each session holds at most: the client's socket on both ends, the
 	// destination's on both ends, and two splice pipes (two descriptors
 	// each) in the relay.
@@ -59,7 +59,7 @@ func TestSoak(t *testing.T) {
 
 	// Warm up once so that pools and the runtime's helpers are part of the
 	// baseline, then measure it.
-	c0, r0, _ := v5Connect(t, srv, socks.AddrFromAddrPort(echoAP))
+	c0, r0, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(echoAP))
 	if r0.Code != socks.V5Succeeded {
 		t.Fatal(r0.Code)
 	}
