@@ -52,8 +52,10 @@ type Dialer struct {
 	// Forward makes the direct connections; nil means a net.Dialer.
 	Forward ContextDialer
 	// Resolver resolves names this side must resolve; nil means
-	// net.DefaultResolver.
+	// net.DefaultResolver. Resolve, when set, replaces it (a simulator
+	// that must not ask DNS).
 	Resolver *net.Resolver
+	Resolve  func(ctx context.Context, name string) (netip.Addr, error)
 	// HandshakeTimeout bounds one upstream's answer; 0 means
 	// DefaultHandshakeTimeout. A server that hangs fails with reply TTL
 	// expired after it.
@@ -125,6 +127,8 @@ type Route struct {
 	// Err says why the route cannot be used (a name that does not
 	// resolve, no default server, a chain too long).
 	Err error
+
+	rules *policy.ClientPolicy
 }
 
 // Hop is one candidate server and how it is itself reached.
@@ -183,6 +187,9 @@ func EnvServers() ([]Upstream, error) {
 }
 
 func (d *Dialer) resolve(ctx context.Context, name string) (netip.Addr, error) {
+	if d.Resolve != nil {
+		return d.Resolve(ctx, name)
+	}
 	ips, err := d.resolver().LookupNetIP(ctx, "ip", name)
 	if err != nil {
 		return netip.Addr{}, err
@@ -225,7 +232,7 @@ func (d *Dialer) decide(cmd policy.Command, t Target, trace bool) (policy.Client
 }
 
 func (d *Dialer) plan(ctx context.Context, cmd policy.Command, t Target, trace bool, depth int) *Route {
-	r := &Route{Target: t}
+	r := &Route{Target: t, rules: d.Rules}
 	if depth > d.maxHops() {
 		r.Err = fmt.Errorf("chain longer than %d hops: does socks.conf route an upstream through itself?", d.maxHops())
 		return r
@@ -441,4 +448,15 @@ func (d *Dialer) handshake(ctx context.Context, c net.Conn, u Upstream, cmd poli
 	}
 	c.SetDeadline(time.Time{})
 	return bound, nil
+}
+
+// NameGoesUpstream reports whether t, known by name only, would be handed
+// unresolved to a server that resolves names: the caller then need not
+// (and, to avoid a DNS leak, should not) resolve it.
+func (d *Dialer) NameGoesUpstream(cmd policy.Command, t Target) bool {
+	if t.Name == "" || t.IP.IsValid() {
+		return false
+	}
+	dec, _ := d.decide(cmd, Target{Name: t.Name, Port: t.Port}, false)
+	return d.namesGoUpstream(dec)
 }

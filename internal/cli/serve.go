@@ -31,6 +31,8 @@ type serveFlags struct {
 	maxClients                                      int
 	handshake, connect, bind, idle, ident, command  time.Duration
 	drain                                           time.Duration
+	clientConfig, credentials                       string // rsockd mode (upstream.go)
+	rsockd                                          bool
 }
 
 func configureServe(root *cobra.Command) {
@@ -55,6 +57,7 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.ident, "ident-timeout", server.DefaultIdentTimeout, "one identd query")
 	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
+	addUpstreamFlags(root, f)
 	root.RunE = func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) }
 }
 
@@ -131,6 +134,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		ConfigPath: f.config, RoutePath: f.route, PasswdPath: f.passwd, Methods: methods, IdentMode: mode,
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle,
 		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
+		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
 	})
 	if err != nil {
 		if l, ok := diag.Unwrap(err); ok {

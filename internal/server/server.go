@@ -34,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/ident"
 	"github.com/sockd/sockd/internal/auth"
@@ -71,6 +72,14 @@ type Options struct {
 	// PasswdPath is the password file for SOCKS5 username/password; ""
 	// means none.
 	PasswdPath string
+	// ClientConfigPath is a socks.conf or socks.fc (rsockd mode: how
+	// permitted requests reach their destinations, see upstream.go); ""
+	// connects directly, unless ClientDefault asks for 4.3's rsockd lookup
+	// (/etc/socks.fc, /etc/socks.conf). CredentialsPath is the file of
+	// user names and passwords for upstreams; "" means none.
+	ClientConfigPath string
+	ClientDefault    bool
+	CredentialsPath  string
 	// Methods are the SOCKS5 methods offered, in order of preference; nil
 	// means username/password when PasswdPath is set, else none.
 	Methods []socks.Method
@@ -144,6 +153,10 @@ type snapshot struct {
 	routes      *config.RouteConf // nil without a route file
 	routeOrigin load.Origin
 	passwords   *auth.Passwords // nil without a password file
+	// rsockd mode (upstream.go): nil client means direct connections.
+	client       *policy.ClientPolicy
+	clientOrigin load.Origin
+	credentials  *client.Credentials
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
@@ -228,6 +241,9 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 			return nil, err
 		}
 	}
+	if err := s.loadClient(snap); err != nil {
+		return nil, err
+	}
 	return snap, nil
 }
 
@@ -252,6 +268,7 @@ func (s *Server) logLoaded(snap *snapshot) {
 	if snap.passwords != nil {
 		s.log.Info("passwords loaded", "file", snap.passwords.Source, "users", snap.passwords.Len())
 	}
+	s.logClientLoaded(snap)
 }
 
 // Reload rereads every file (configuration, routes, passwords) and swaps

@@ -359,6 +359,9 @@ func isTimeout(err error) bool {
 
 // logDialFailure writes "failed -- ..." or "timed-out -- ...".
 func (ss *session) logFailure(lr logline.Request, op string, err error) {
+	if isRouteDenied(err) {
+		return // logged as refused by dialOut
+	}
 	if isTimeout(err) {
 		ss.s.log.Info(logline.TimedOut(lr), "client", ss.src.String(), "op", op)
 		return

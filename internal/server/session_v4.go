@@ -42,7 +42,7 @@ func (ss *session) serveV4(rd *socks.Reader) {
 		lr.Dst = dstIP.String()
 	}
 	var resolveErr error
-	if name != "" {
+	if name != "" && !ss.nameGoesUpstream(cmd, name, req.Dst.Port, req.UserID) {
 		dstIP, resolveErr = ss.resolve(name)
 	}
 	d := ss.decide(ss.policyRequest(cmd, dstIP, name, req.Dst.Port, req.UserID), &lr)
@@ -56,10 +56,12 @@ func (ss *session) serveV4(rd *socks.Reader) {
 		return
 	}
 	if req.Command == socks.V4Bind {
-		ss.bindV4(dstIP, name, lr, rd)
+		if !ss.bindUpstream(true, dstIP, name, req.UserID, lr, rd) {
+			ss.bindV4(dstIP, name, lr, rd)
+		}
 		return
 	}
-	out, err := ss.dial(dstIP, req.Dst.Port, name)
+	out, err := ss.dialOut(dstIP, req.Dst.Port, name, req.UserID, lr)
 	if err != nil {
 		ss.logFailure(lr, "connect", err)
 		ss.replyV4(socks.V4Rejected, socks.Addr{})
