@@ -309,6 +309,15 @@ type Conn struct {
 	Route *Route
 }
 
+// CloseWrite half-closes the connection (the end of what this side sends
+// reaches the destination) when the underlying connection can.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("socks: connection cannot half-close")
+}
+
 // PathString is "direct" or the chain "socks5://a:1080 -> http://b:8080".
 func (c *Conn) PathString() string { return pathString(c.Path) }
 

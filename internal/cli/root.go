@@ -35,7 +35,7 @@ type usageError struct{ error }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // Tools lists every command name Main knows, for the mains and the tests.
-var Tools = []string{"sockd", "rsockd", "make_sockdfc", "dump_sockdfc", "make_sockdfr", "dump_sockdfr", "make_socksfc", "dump_socksfc"}
+var Tools = []string{"sockd", "rsockd", "make_sockdfc", "dump_sockdfc", "make_sockdfr", "dump_sockdfr", "make_socksfc", "dump_socksfc", "socks"}
 
 // Main runs the command called name (the program's base name) with args and
 // returns its exit status.
@@ -55,6 +55,8 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 		cmd = newMakeCmd(kindOfTool(name))
 	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
 		cmd = newDumpCmd(kindOfTool(name))
+	case "socks":
+		cmd = newSocksCmd()
 	default:
 		fmt.Fprintf(stderr, "%s: unknown command name (one of %v)\n", name, Tools)
 		return ExitUsage
