@@ -450,9 +450,6 @@ func (d *Dialer) handshake(ctx context.Context, c net.Conn, u Upstream, cmd poli
 	}
 	bound, err := u.request(c, wc, dst)
 	if err != nil {
-		if ctx.Err() != nil && isTimeout(err) {
-			err = upstreamErr(u, "request", ctx.Err())
-		}
 		return socks.Addr{}, err
 	}
 	c.SetDeadline(time.Time{})
