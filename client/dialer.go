@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -213,8 +214,13 @@ func (d *Dialer) resolve(ctx context.Context, name string) (netip.Addr, error) {
 // deciding line sends it to a server that resolves names (socks4a,
 // socks5h, http), no DNS query is made here. Otherwise the name is resolved
 // and the rules decide again with its address, as 4.3's client did.
+//
+// A server is never reached through itself, nor through a server that is
+// being reached through it: such entries of a line are skipped, and when
+// none remain the server is reached directly, as 4.3 always reached its
+// servers. So "sockd @=proxy 0.0.0.0 0.0.0.0" works as 4.3's did.
 func (d *Dialer) Plan(ctx context.Context, cmd policy.Command, t Target, trace bool) *Route {
-	return d.plan(ctx, cmd, t, trace, 0)
+	return d.plan(ctx, cmd, t, trace, 0, nil)
 }
 
 func (d *Dialer) decide(cmd policy.Command, t Target, trace bool) (policy.ClientDecision, []policy.Step) {
@@ -231,7 +237,9 @@ func (d *Dialer) decide(cmd policy.Command, t Target, trace bool) (policy.Client
 	return dec, rec.Steps
 }
 
-func (d *Dialer) plan(ctx context.Context, cmd policy.Command, t Target, trace bool, depth int) *Route {
+// plan: outer are the servers (host:port) already on the way to the final
+// destination; t is one of them when depth > 0.
+func (d *Dialer) plan(ctx context.Context, cmd policy.Command, t Target, trace bool, depth int, outer []string) *Route {
 	r := &Route{Target: t, rules: d.Rules}
 	if depth > d.maxHops() {
 		r.Err = fmt.Errorf("chain longer than %d hops: does socks.conf route an upstream through itself?", d.maxHops())
@@ -266,7 +274,12 @@ func (d *Dialer) plan(ctx context.Context, cmd policy.Command, t Target, trace b
 			return r
 		}
 	}
+	var skipped []string
 	for _, u := range servers {
+		if slices.Contains(outer, strings.ToLower(u.Addr())) {
+			skipped = append(skipped, u.String())
+			continue
+		}
 		u = d.Credentials.Apply(u)
 		if u.User == "" && (u.Scheme == SchemeSOCKS4 || u.Scheme == SchemeSOCKS4a) {
 			u.User = d.UserID
@@ -274,8 +287,22 @@ func (d *Dialer) plan(ctx context.Context, cmd policy.Command, t Target, trace b
 				u.User = d.user()
 			}
 		}
-		sub := d.plan(ctx, policy.CmdConnect, targetOf(u.Host, u.Port), trace, depth+1)
+		sub := d.plan(ctx, policy.CmdConnect, targetOf(u.Host, u.Port), trace, depth+1,
+			append(slices.Clip(outer), strings.ToLower(u.Addr())))
 		r.Via = append(r.Via, Hop{Upstream: u, Route: sub})
+	}
+	if len(r.Via) == 0 && len(skipped) > 0 {
+		if !t.IP.IsValid() {
+			ip, err := d.resolve(ctx, t.Name)
+			if err != nil {
+				r.Err = err
+				return r
+			}
+			r.Target.IP = ip
+		}
+		r.Decision.Action = config.ClientDirect
+		r.Decision.Reason += "; its servers (" + strings.Join(skipped, ", ") +
+			") would route a server through itself, so it is reached directly"
 	}
 	return r
 }
