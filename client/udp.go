@@ -81,6 +81,10 @@ func (d *Dialer) Associate(ctx context.Context, u Upstream) (*PacketConn, error)
 	return pc, nil
 }
 
+// Control is the association's control connection (its Path is the chain
+// to the server).
+func (p *PacketConn) Control() *Conn { return p.control }
+
 // Relay is the server's relay address.
 func (p *PacketConn) Relay() netip.AddrPort { return p.relay }
 

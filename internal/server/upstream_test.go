@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -232,6 +233,67 @@ func TestRsockdBindUpstream(t *testing.T) {
 				t.Fatalf("relayed %q, %v", buf, err)
 			}
 			contains(t, srv.log, "upstream -- Bind to 127.0.0.6 via "+scheme+d)
+		})
+	}
+}
+
+// TestRsockdUDPUpstream: a SOCKS5 UDP association whose destination
+// socks.conf routes through an upstream relays through that upstream's own
+// standard UDP association (danted, and another sockd), both ways.
+func TestRsockdUDPUpstream(t *testing.T) {
+	echo, err := net.ListenPacket("udp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+		}
+	}()
+	dst := socks.AddrFromAddrPort(echo.LocalAddr().(*net.UDPAddr).AddrPort())
+	ups := map[string]func(t *testing.T) string{
+		"danted": func(t *testing.T) string { return startDanted(t, "none") },
+		"sockd":  func(t *testing.T) string { return startServer(t, permitLoopback, nil).addr },
+	}
+	for name, start := range ups {
+		t.Run(name, func(t *testing.T) {
+			up := start(t)
+			srv := rsockd(t, "sockd @=socks5://"+up+" 127.0.0.2 255.255.255.255\n", "", nil)
+			_, port := hostPort(t, srv.addr)
+			var d client.Dialer
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			pc, err := d.Associate(ctx, client.Upstream{Scheme: "socks5", Host: "127.0.0.1", Port: port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			pc.SetDeadline(time.Now().Add(30 * time.Second))
+			buf := make([]byte, 256)
+			// UDP may lose a datagram even on loopback while the upstream
+			// association is being set up: a few tries, bounded.
+			var got string
+			var from socks.Addr
+			for i := 0; i < 5 && got == ""; i++ {
+				if _, err := pc.WriteToAddr([]byte("ping"), dst); err != nil {
+					t.Fatal(err)
+				}
+				pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, src, err := pc.ReadFromAddr(buf)
+				if err == nil {
+					got, from = string(buf[:n]), src
+				}
+			}
+			if got != "echo:ping" || from != dst {
+				t.Fatalf("got %q from %v, want echo:ping from %v", got, from, dst)
+			}
+			contains(t, srv.log, "upstream -- UDP to "+dst.String()+" via socks5://"+up)
 		})
 	}
 }
