@@ -14,7 +14,10 @@ import (
 
 // exampleSockd starts a sockd on 127.0.0.1 that permits loopback
 // clients, for the examples; stop ends it.
-func exampleSockd() (addr string, stop func()) {
+func exampleSockd() (addr string, stop func()) { return sockdOn("127.0.0.1") }
+
+// sockdOn is exampleSockd listening on another loopback address.
+func sockdOn(host string) (addr string, stop func()) {
 	dir, err := os.MkdirTemp("", "client-example")
 	if err != nil {
 		log.Fatal(err)
@@ -25,7 +28,7 @@ func exampleSockd() (addr string, stop func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", host+":0")
 	if err != nil {
 		log.Fatal(err)
 	}
