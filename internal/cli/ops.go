@@ -27,16 +27,16 @@ import (
 // privileges, PROXY protocol and log files. They live here, apart from
 // serve.go, with the code that acts on them.
 type opsFlags struct {
-	check, print   bool
-	user           string
-	metricsListen  string
-	proxyProtocol  bool
-	proxyTrusted   []string
-	logFile        string
-	trusted        []netip.Prefix
-	registry       *prometheus.Registry
-	logFileHandle  *logline.File
-	metricsLn      net.Listener
+	check, print  bool
+	user          string
+	metricsListen string
+	proxyProtocol bool
+	proxyTrusted  []string
+	logFile       string
+	trusted       []netip.Prefix
+	registry      *prometheus.Registry
+	logFileHandle *logline.File
+	metricsLn     net.Listener
 }
 
 func addOpsFlags(fs *pflag.FlagSet, o *opsFlags) {
@@ -274,4 +274,3 @@ func dropPrivileges(name string) error {
 	}
 	return nil
 }
-
