@@ -5,6 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/internal/version"
 )
 
 // TestConfigCheck: -t loads every file the daemon would (rules, routes,
@@ -72,6 +76,41 @@ func TestPrintConfig(t *testing.T) {
 	} {
 		if code, _, stderr := runSockd(t, "", args...); code != ExitUsage {
 			t.Errorf("%v: exit %d (%s), want usage", args, code, stderr)
+		}
+	}
+}
+
+// TestVersionEverywhere: --version works on every command and subcommand
+// of every tool, and sockd completion writes the scripts of each shell.
+func TestVersionEverywhere(t *testing.T) {
+	for _, tool := range ManTools {
+		cmd, err := Command(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paths [][]string
+		var walk func(c interface{ Commands() []*cobra.Command }, path []string)
+		walk = func(c interface{ Commands() []*cobra.Command }, path []string) {
+			paths = append(paths, path)
+			for _, sub := range c.Commands() {
+				if sub.Name() != "help" {
+					walk(sub, append(append([]string(nil), path...), sub.Name()))
+				}
+			}
+		}
+		walk(cmd, nil)
+		for _, p := range paths {
+			var out, errb strings.Builder
+			code := Main(tool, append(p, "--version"), strings.NewReader(""), &out, &errb)
+			if code != ExitOK || out.String() != tool+" (sockd toolchain) "+version.Version+"\n" {
+				t.Errorf("%s %v --version: exit %d, %q %q", tool, p, code, out.String(), errb.String())
+			}
+		}
+	}
+	for shell, want := range map[string]string{"bash": "# bash completion V2 for sockd", "zsh": "#compdef sockd", "fish": "# fish completion for sockd"} {
+		code, out, stderr := runSockd(t, "", "completion", shell)
+		if code != ExitOK || !strings.HasPrefix(out, want) {
+			t.Errorf("completion %s: exit %d, %.60q %s", shell, code, out, stderr)
 		}
 	}
 }
