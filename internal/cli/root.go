@@ -12,7 +12,6 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
-
 )
 
 // Exit statuses shared by every command.
