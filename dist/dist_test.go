@@ -170,7 +170,7 @@ type syncBuf struct {
 }
 
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string             { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func start(t *testing.T, env []string, name string, args ...string) *daemon {
 	t.Helper()
@@ -458,4 +458,105 @@ func TestJournaldPriorities(t *testing.T) {
 	if !strings.Contains(string(b), "<5>INFO configuration loaded") {
 		t.Errorf("no journald priority prefix: %q", b)
 	}
+}
+
+// TestHAProxyScaleOut: Debian's HAProxy balances over two sockd instances,
+// one sent PROXY protocol version 1 and one version 2, health-checked on
+// /healthz. The rules of both see the real client: 127.0.0.5 is permitted
+// and 127.0.0.6 refused, whichever instance serves them.
+func TestHAProxyScaleOut(t *testing.T) {
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatal("haproxy is needed (apt-get install haproxy; scripts/install-test-deps does it)")
+	}
+	conf := writeConf(t, "permit 127.0.0.5 255.255.255.255\ndeny 0.0.0.0 0.0.0.0\n")
+	type instance struct {
+		d             *daemon
+		addr, metrics string
+	}
+	var backends [2]instance
+	for i := range backends {
+		ns := newNotifySocket(t)
+		b := instance{addr: freePort(t, "127.0.0.1"), metrics: freePort(t, "127.0.0.1")}
+		b.d = start(t, []string{"NOTIFY_SOCKET=" + ns.path}, sockdBin(), "-c", conf, "--listen", b.addr,
+			"--proxy-protocol", "--proxy-trusted", "127.0.0.1", "--metrics-listen", b.metrics)
+		ns.expect(t, "READY=1")
+		backends[i] = b
+	}
+	front := freePort(t, "127.0.0.1")
+	cfg := fmt.Sprintf(`global
+    log stderr format short local0 notice
+defaults
+    mode tcp
+    log global
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    retries 3
+    option redispatch
+frontend socks
+    bind %s
+    default_backend sockd
+backend sockd
+    balance roundrobin
+    option httpchk GET /healthz
+    http-check expect status 200
+    server s1 %s send-proxy check port %s inter 200ms
+    server s2 %s send-proxy-v2 check port %s inter 200ms
+`, front, backends[0].addr, port(backends[0].metrics), backends[1].addr, port(backends[1].metrics))
+	cfgPath := filepath.Join(t.TempDir(), "haproxy.cfg")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	if out, err := exec.Command(haproxy, "-c", "-f", cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+	h := start(t, nil, haproxy, "-db", "-f", cfgPath)
+	_ = h
+	target := echoServer(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for echoThrough(front, "127.0.0.5", target) != nil { // until haproxy listens
+		if time.Now().After(deadline) {
+			t.Fatalf("no relay through haproxy within 20 s: %v", echoThrough(front, "127.0.0.5", target))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Round robin: four connections in a row from each client reach both
+	// instances.
+	for i := range 4 {
+		if err := echoThrough(front, "127.0.0.5", target); err != nil {
+			t.Errorf("permitted client, connection %d: %v", i, err)
+		}
+	}
+	for i := range 4 {
+		err := echoThrough(front, "127.0.0.6", target)
+		if err == nil || !strings.Contains(err.Error(), "not allowed by ruleset") {
+			t.Errorf("refused client, connection %d: %v", i, err)
+		}
+	}
+	for i, b := range backends {
+		out := b.d.stderr.String()
+		if !strings.Contains(out, "connected -- Connect from (unknown)@127.0.0.5") ||
+			!strings.Contains(out, "refused -- Connect from (unknown)@127.0.0.6") {
+			t.Errorf("instance %d did not see both real clients:\n%s", i+1, out)
+		}
+		_, body := httpGet(t, "http://"+b.metrics+"/metrics")
+		if !strings.Contains(body, `sockd_refusals_total{rule="`+conf+`:2"}`) || !strings.Contains(body, `sockd_proxy_headers_total{outcome="proxied"}`) {
+			t.Errorf("instance %d metrics lack refusals by rule or PROXY headers", i+1)
+		}
+	}
+	// One instance stopped (its listener closed, /healthz down): haproxy
+	// redispatches to the other until its health check takes it out, so
+	// no client notices.
+	if err := backends[0].d.stop(t); err != nil {
+		t.Errorf("instance 1 exit: %v", err)
+	}
+	for i := range 4 {
+		if err := echoThrough(front, "127.0.0.5", target); err != nil {
+			t.Errorf("with one instance stopped, connection %d: %v", i, err)
+		}
+	}
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
 }
