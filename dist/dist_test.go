@@ -323,7 +323,13 @@ func TestSocketActivation(t *testing.T) {
 		t.Errorf("sockd did not say it uses the passed socket:\n%s", d.stderr.String())
 	}
 
+	// The session is counted when it ends, just after the client closed.
+	deadline := time.Now().Add(20 * time.Second)
 	code, body := httpGet(t, "http://"+metrics+"/metrics")
+	for !strings.Contains(body, `outcome="relayed"`) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		code, body = httpGet(t, "http://"+metrics+"/metrics")
+	}
 	for _, want := range []string{`sockd_sessions_total{command="connect",outcome="relayed",protocol="socks5"} 1`,
 		`sockd_build_info{version="`, "sockd_sessions_active 0", `sockd_config_info{checksum="`, "go_goroutines", "process_open_fds"} {
 		if code != 200 || !strings.Contains(body, want) {

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"os/user"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,7 @@ type opsFlags struct {
 	registry      *prometheus.Registry
 	logFileHandle *logline.File
 	metricsLn     net.Listener
+	stopping      sync.Once
 }
 
 func addOpsFlags(fs *pflag.FlagSet, o *opsFlags) {
@@ -203,7 +205,12 @@ func (o *opsFlags) afterBind(s *server.Server, log *slog.Logger) (stop func(), e
 	}
 	stopSignals := o.watchSignals(log)
 	prev := stop
-	stop = func() { stopSignals(); prev() }
+	stop = func() {
+		stopSignals()
+		prev()
+		// The signal watcher may not have said it before the drain ended.
+		o.notifyStopping()
+	}
 	systemd.Notify("READY=1\nSTATUS=serving\nMAINPID=" + strconv.Itoa(os.Getpid()))
 	return stop, nil
 }
@@ -222,7 +229,7 @@ func (o *opsFlags) watchSignals(log *slog.Logger) func() {
 				return
 			case sig := <-ch:
 				if sig != syscall.SIGHUP {
-					systemd.Notify("STOPPING=1\nSTATUS=draining sessions")
+					o.notifyStopping()
 					continue
 				}
 				if o.logFileHandle != nil {
@@ -236,6 +243,10 @@ func (o *opsFlags) watchSignals(log *slog.Logger) func() {
 		}
 	}()
 	return func() { signal.Stop(ch); close(done) }
+}
+
+func (o *opsFlags) notifyStopping() {
+	o.stopping.Do(func() { systemd.Notify("STOPPING=1\nSTATUS=draining sessions") })
 }
 
 // dropPrivileges switches to name's user and primary group for good. Go
