@@ -12,8 +12,6 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
-
-	"github.com/sockd/sockd/internal/version"
 )
 
 // Exit statuses shared by every command.
@@ -66,8 +64,7 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	cmd.Version = version.Version
-	cmd.SetVersionTemplate(fmt.Sprintf("%s (sockd toolchain) %s\n", name, version.Version))
+	setVersion(cmd, name, args)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	// Flag mistakes are usage errors: exit 2 with the message and a pointer to --help.
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })

@@ -34,7 +34,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sockd/sockd/client"
+
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/ident"
 	"github.com/sockd/sockd/internal/auth"
@@ -103,6 +105,12 @@ type Options struct {
 	// net.DefaultResolver.
 	Resolver *net.Resolver
 
+	// Metrics, when set, receives the daemon's Prometheus series (see
+	// metrics.go); nil means no metrics.
+	Metrics prometheus.Registerer
+	// Notify, when set, is told about reloads in sd_notify(3) syntax.
+	Notify func(state string)
+
 	// identQuery replaces ident.Query in tests (an identd on a port other
 	// than 113).
 	identQuery func(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (ident.Reply, error)
@@ -167,6 +175,7 @@ type Server struct {
 	services map[uint16]string
 	commands *commandRunner
 	pid      int
+	metrics  *metrics // nil when off
 
 	active   atomic.Int64   // sessions running
 	sessions sync.WaitGroup // every session goroutine
@@ -200,6 +209,7 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 	}
 	s.kill, s.killCancel = context.WithCancel(context.Background())
+	s.metrics = newMetrics(opts.Metrics, s)
 	s.commands = newCommandRunner(opts.MaxCommands, opts.CommandTimeout, s.log)
 	if data, err := os.ReadFile("/etc/services"); err == nil {
 		s.services = policy.ParseServices(data)
@@ -210,6 +220,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.snap.Store(snap)
 	s.logLoaded(snap)
+	s.metrics.loaded(snap)
 	return s, nil
 }
 
@@ -275,7 +286,9 @@ func (s *Server) logLoaded(snap *snapshot) {
 // the new snapshot in only if all of them loaded; on any error the rules in
 // force stay, and the error with its diagnostics is logged and returned.
 // Sessions already running keep the snapshot they started with.
-func (s *Server) Reload() error {
+func (s *Server) Reload() (err error) {
+	s.reloadStarting()
+	defer func() { s.reloadDone(err) }()
 	snap, err := s.loadSnapshot()
 	if err != nil {
 		s.logLoadError("reload failed, keeping the configuration in force", err)
@@ -303,7 +316,10 @@ func (s *Server) Active() int { return int(s.active.Load()) }
 // Serve accepts connections on ln until Shutdown or a permanent accept
 // error. Running out of descriptors makes it pause (doubling from 5 ms to
 // 1 s) instead of spinning.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, nil) }
+
+// serve is Serve; lo is nil for a plain listener (see ServeListener).
+func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -352,7 +368,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		s.active.Add(1)
 		s.sessions.Add(1)
-		go s.serveConn(tc) // the session counts itself out when it ends
+		go s.serveConn(tc, lo) // the session counts itself out when it ends
 	}
 }
 
@@ -360,7 +376,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) ServeConn(c *net.TCPConn) {
 	s.active.Add(1)
 	s.sessions.Add(1)
-	<-s.serveConn(c)
+	<-s.serveConn(c, nil)
 }
 
 func (s *Server) isClosing() bool {
