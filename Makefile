@@ -2,7 +2,7 @@
 GO ?= go
 PREFIX ?= /usr/local
 
-.PHONY: run test check build bench fuzz
+.PHONY: run test check build bench fuzz install man
 
 run: ## the daemon, on the embedded loopback-only default (127.0.0.1:1080)
 	$(GO) run ./cmd/sockd
@@ -16,6 +16,40 @@ test: ## every test: installs the real peers it needs, then vet, gofmt, race tes
 
 build:
 	$(GO) build ./...
+
+# `make install` puts the binaries, the systemd units, the man pages and
+# the shell completions under PREFIX (default /usr/local), below DESTDIR
+# when packaging. The units' paths are rewritten for PREFIX.
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+TOOLS = make_sockdfc dump_sockdfc make_sockdfr dump_sockdfr make_socksfc dump_socksfc
+
+install: ## binaries, units, man pages and completions under $(DESTDIR)$(PREFIX)
+	@mkdir -p .build
+	$(GO) build -trimpath -o .build/ ./cmd/...
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/default \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 .build/sockd $(DESTDIR)$(SBINDIR)/sockd
+	ln -sf sockd $(DESTDIR)$(SBINDIR)/rsockd
+	for t in $(TOOLS); do install -m 0755 .build/$$t $(DESTDIR)$(BINDIR)/$$t || exit 1; done
+	for u in sockd.service sockd.socket; do \
+	  sed 's|/usr/local/sbin/|$(SBINDIR)/|g; s|/etc/default/|$(SYSCONFDIR)/default/|g' dist/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/sockd ] || install -m 0644 dist/systemd/sockd.default $(DESTDIR)$(SYSCONFDIR)/default/sockd
+	install -m 0644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	.build/sockd completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sockd
+	.build/sockd completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_sockd
+	.build/sockd completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/sockd.fish
+
+man: ## regenerate the section 8 pages from the commands
+	$(GO) run ./internal/cli/genman docs/man
 
 fuzz: ## every native fuzz target for FUZZTIME each (default 30s)
 	scripts/fuzz-all

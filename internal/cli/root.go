@@ -12,8 +12,6 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
-
-	"github.com/sockd/sockd/internal/version"
 )
 
 // Exit statuses shared by every command.
@@ -35,7 +33,7 @@ type usageError struct{ error }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // Tools lists every command name Main knows, for the mains and the tests.
-var Tools = []string{"sockd", "rsockd", "make_sockdfc", "dump_sockdfc", "make_sockdfr", "dump_sockdfr", "make_socksfc", "dump_socksfc"}
+var Tools = []string{"sockd", "rsockd", "make_sockdfc", "dump_sockdfc", "make_sockdfr", "dump_sockdfr", "make_socksfc", "dump_socksfc", "socks"}
 
 // Main runs the command called name (the program's base name) with args and
 // returns its exit status.
@@ -55,6 +53,8 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 		cmd = newMakeCmd(kindOfTool(name))
 	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
 		cmd = newDumpCmd(kindOfTool(name))
+	case "socks":
+		cmd = newSocksCmd()
 	default:
 		fmt.Fprintf(stderr, "%s: unknown command name (one of %v)\n", name, Tools)
 		return ExitUsage
@@ -64,8 +64,7 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	cmd.Version = version.Version
-	cmd.SetVersionTemplate(fmt.Sprintf("%s (sockd toolchain) %s\n", name, version.Version))
+	setVersion(cmd, name, args)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	// Flag mistakes are usage errors: exit 2 with the message and a pointer to --help.
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })

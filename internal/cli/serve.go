@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +29,9 @@ type serveFlags struct {
 	maxClients                                      int
 	handshake, connect, bind, idle, ident, command  time.Duration
 	drain                                           time.Duration
+	clientConfig, credentials                       string // rsockd mode (upstream.go)
+	rsockd                                          bool
+	ops                                             opsFlags // ops.go
 }
 
 func configureServe(root *cobra.Command) {
@@ -55,6 +56,8 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.ident, "ident-timeout", server.DefaultIdentTimeout, "one identd query")
 	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
+	addUpstreamFlags(root, f)
+	addOpsFlags(fs, &f.ops)
 	root.RunE = func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) }
 }
 
@@ -92,6 +95,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if err := f.ops.validate(f); err != nil {
+		return err
+	}
 	for name, d := range map[string]time.Duration{"handshake-timeout": f.handshake, "connect-timeout": f.connect,
 		"bind-timeout": f.bind, "ident-timeout": f.ident, "command-timeout": f.command, "drain-timeout": f.drain} {
 		if d <= 0 {
@@ -107,13 +113,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			return usageError{err}
 		}
 	}
-	var log *slog.Logger
-	if f.syslog {
-		if log, err = logline.NewSyslog(slog.LevelInfo); err != nil {
-			return fmt.Errorf("cannot open syslog: %w", err)
-		}
-	} else {
-		log = logline.New(cmd.ErrOrStderr(), format, slog.LevelInfo)
+	log, err := f.ops.logger(cmd.ErrOrStderr(), format, f.syslog)
+	if err != nil {
+		return err
 	}
 	mode := policy.IdentModeOff
 	switch {
@@ -127,11 +129,14 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	} else {
 		log.Debug("open file limit", "limit", n)
 	}
-	s, err := server.New(server.Options{
+	opts := server.Options{
 		ConfigPath: f.config, RoutePath: f.route, PasswdPath: f.passwd, Methods: methods, IdentMode: mode,
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle,
 		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
-	})
+		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
+	}
+	f.ops.serverOptions(&opts)
+	s, err := server.New(opts)
 	if err != nil {
 		if l, ok := diag.Unwrap(err); ok {
 			l.WriteText(cmd.ErrOrStderr())
@@ -139,28 +144,20 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		}
 		return err
 	}
+	if f.ops.checking() {
+		return f.ops.report(cmd.OutOrStdout(), cmd.ErrOrStderr(), s)
+	}
 	if f.inetd {
 		return s.ServeInetd()
 	}
-	addrs := f.listen
-	if len(addrs) == 0 {
-		addrs = []string{server.DefaultListen}
-		log.Info("no --listen given: listening on " + server.DefaultListen)
+	lns, err := f.ops.listeners(f.listen, log)
+	if err != nil {
+		return err
 	}
-	var lns []net.Listener
 	closeAll := func() {
 		for _, ln := range lns {
 			ln.Close()
 		}
-	}
-	for _, a := range addrs {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("cannot listen on %s: %w", a, err)
-		}
-		lns = append(lns, ln)
-		log.Info("listening", "address", ln.Addr().String())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -175,6 +172,14 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		}
 		defer remove()
 	}
+	stopOps, err := f.ops.afterBind(s, log)
+	defer stopOps()
+	if err != nil {
+		closeAll()
+		cancel()
+		<-signalsDone
+		return err
+	}
 	// Each listener is served until Shutdown (a signal) closes it, or until
 	// one fails for good, which stops all of them as SIGTERM would.
 	var wg sync.WaitGroup
@@ -184,7 +189,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Serve(ln); err != nil {
+			if err := s.ServeListener(ln, f.ops.listenerOptions()); err != nil {
 				errOnce.Do(func() {
 					serveErr = err
 					log.Error("accept failed, shutting down", "address", ln.Addr().String(), "err", err)

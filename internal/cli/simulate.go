@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/policy"
@@ -53,6 +54,10 @@ type simResult struct {
 	Command  []string   `json:"command"` // shell commands that would run, expanded, in order
 	Identd   *simIdentd `json:"identd,omitempty"`
 	Notes    []string   `json:"notes,omitempty"`
+	// Route is how the request would reach its destination (with
+	// --client-config, for permitted requests).
+	Route *client.RouteJSON `json:"route,omitempty"`
+	route *client.Route
 }
 
 type simStep struct {
@@ -73,13 +78,14 @@ type simIdentd struct {
 
 func newSimulateCmd() *cobra.Command {
 	var (
-		req      simRequest
-		confPath string
-		lenient  bool
-		strict   bool
-		asJSON   bool
-		batch    string
-		noTrace  bool
+		req        simRequest
+		confPath   string
+		lenient    bool
+		strict     bool
+		asJSON     bool
+		batch      string
+		noTrace    bool
+		clientPath string
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate [-c FILE] --from ADDR --to HOST|ADDR --port PORT|SERVICE [flags]",
@@ -123,6 +129,11 @@ refused), 2 usage or config error.`,
 				return exitError(ExitUsage)
 			}
 			sim := simulator{pol: pol, file: conf.Source, json: asJSON, trace: !noTrace, out: cmd.OutOrStdout()}
+			if clientPath != "" {
+				if sim.routes, err = loadClientForTool(cmd, clientPath); err != nil {
+					return err
+				}
+			}
 			if batch != "" {
 				if cmd.Flags().Changed("from") || cmd.Flags().Changed("to") || cmd.Flags().Changed("port") {
 					return usagef("--batch takes the requests from the file, not from --from/--to/--port")
@@ -147,6 +158,7 @@ refused), 2 usage or config error.`,
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per request")
 	fs.StringVar(&batch, "batch", "", "read requests from FILE (- for stdin), one per line in flag syntax")
 	fs.BoolVar(&noTrace, "no-trace", false, "decide through the index without the per-line trace (fast replays)")
+	fs.StringVar(&clientPath, "client-config", "", "socks.conf or socks.fc of rsockd mode: also show the route a permitted request takes")
 	return cmd
 }
 
@@ -181,11 +193,12 @@ func loadSockdForTool(cmd *cobra.Command, path string) (*config.SockdConf, load.
 }
 
 type simulator struct {
-	pol   *policy.Policy
-	file  string
-	json  bool
-	trace bool
-	out   io.Writer
+	pol    *policy.Policy
+	file   string
+	json   bool
+	trace  bool
+	out    io.Writer
+	routes *client.Dialer // --client-config, nil without
 }
 
 // batch runs every request of a batch file. A malformed line is reported
@@ -413,6 +426,7 @@ func (s *simulator) run(r *simRequest) (simResult, error) {
 		}
 		res.Trace = append(res.Trace, simStep{Line: line, Field: st.Field, Matched: st.Matched, Want: st.Want, Got: st.Got, Note: st.Note})
 	}
+	s.addRoute(&res, req)
 	if s.json {
 		enc := jsonLine(s.out)
 		return res, enc.Encode(res)
@@ -470,6 +484,9 @@ func (s *simulator) writeHuman(res simResult, steps []policy.Step) {
 	}
 	for _, a := range res.Assumed {
 		fmt.Fprintf(w, "assumed: %s\n", a)
+	}
+	if res.route != nil {
+		res.route.Explain(w)
 	}
 }
 

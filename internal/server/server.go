@@ -34,6 +34,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sockd/sockd/client"
+
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/ident"
 	"github.com/sockd/sockd/internal/auth"
@@ -71,6 +74,14 @@ type Options struct {
 	// PasswdPath is the password file for SOCKS5 username/password; ""
 	// means none.
 	PasswdPath string
+	// ClientConfigPath is a socks.conf or socks.fc (rsockd mode: how
+	// permitted requests reach their destinations, see upstream.go); ""
+	// connects directly, unless ClientDefault asks for 4.3's rsockd lookup
+	// (/etc/socks.fc, /etc/socks.conf). CredentialsPath is the file of
+	// user names and passwords for upstreams; "" means none.
+	ClientConfigPath string
+	ClientDefault    bool
+	CredentialsPath  string
 	// Methods are the SOCKS5 methods offered, in order of preference; nil
 	// means username/password when PasswdPath is set, else none.
 	Methods []socks.Method
@@ -93,6 +104,12 @@ type Options struct {
 	// Resolver resolves destination names and reverse names; nil means
 	// net.DefaultResolver.
 	Resolver *net.Resolver
+
+	// Metrics, when set, receives the daemon's Prometheus series (see
+	// metrics.go); nil means no metrics.
+	Metrics prometheus.Registerer
+	// Notify, when set, is told about reloads in sd_notify(3) syntax.
+	Notify func(state string)
 
 	// identQuery replaces ident.Query in tests (an identd on a port other
 	// than 113).
@@ -144,6 +161,10 @@ type snapshot struct {
 	routes      *config.RouteConf // nil without a route file
 	routeOrigin load.Origin
 	passwords   *auth.Passwords // nil without a password file
+	// rsockd mode (upstream.go): nil client means direct connections.
+	client       *policy.ClientPolicy
+	clientOrigin load.Origin
+	credentials  *client.Credentials
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
@@ -154,6 +175,7 @@ type Server struct {
 	services map[uint16]string
 	commands *commandRunner
 	pid      int
+	metrics  *metrics // nil when off
 
 	active   atomic.Int64   // sessions running
 	sessions sync.WaitGroup // every session goroutine
@@ -187,6 +209,7 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 	}
 	s.kill, s.killCancel = context.WithCancel(context.Background())
+	s.metrics = newMetrics(opts.Metrics, s)
 	s.commands = newCommandRunner(opts.MaxCommands, opts.CommandTimeout, s.log)
 	if data, err := os.ReadFile("/etc/services"); err == nil {
 		s.services = policy.ParseServices(data)
@@ -197,6 +220,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.snap.Store(snap)
 	s.logLoaded(snap)
+	s.metrics.loaded(snap)
 	return s, nil
 }
 
@@ -228,6 +252,9 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 			return nil, err
 		}
 	}
+	if err := s.loadClient(snap); err != nil {
+		return nil, err
+	}
 	return snap, nil
 }
 
@@ -252,13 +279,16 @@ func (s *Server) logLoaded(snap *snapshot) {
 	if snap.passwords != nil {
 		s.log.Info("passwords loaded", "file", snap.passwords.Source, "users", snap.passwords.Len())
 	}
+	s.logClientLoaded(snap)
 }
 
 // Reload rereads every file (configuration, routes, passwords) and swaps
 // the new snapshot in only if all of them loaded; on any error the rules in
 // force stay, and the error with its diagnostics is logged and returned.
 // Sessions already running keep the snapshot they started with.
-func (s *Server) Reload() error {
+func (s *Server) Reload() (err error) {
+	s.reloadStarting()
+	defer func() { s.reloadDone(err) }()
 	snap, err := s.loadSnapshot()
 	if err != nil {
 		s.logLoadError("reload failed, keeping the configuration in force", err)
@@ -287,7 +317,10 @@ func (s *Server) Active() int { return int(s.active.Load()) }
 // Serve accepts connections on ln until Shutdown or a permanent accept
 // error. Running out of descriptors makes it pause (doubling from 5 ms to
 // 1 s) instead of spinning.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, nil) }
+
+// serve is Serve; lo is nil for a plain listener (see ServeListener).
+func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -337,7 +370,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		s.active.Add(1)
 		s.sessions.Add(1)
-		go s.serveConn(tc) // the session counts itself out when it ends
+		go s.serveConn(tc, lo) // the session counts itself out when it ends
 	}
 }
 
@@ -345,7 +378,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) ServeConn(c *net.TCPConn) {
 	s.active.Add(1)
 	s.sessions.Add(1)
-	<-s.serveConn(c)
+	<-s.serveConn(c, nil)
 }
 
 func (s *Server) isClosing() bool {

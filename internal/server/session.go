@@ -45,6 +45,8 @@ type session struct {
 	stopKill func() bool
 	ended    chan struct{} // closed by finish
 
+	obs sessionObs // for the metrics
+
 	identOnce sync.Once
 	identUser string
 	identErr  error
@@ -88,12 +90,17 @@ func (ss *session) closeAll() {
 // serveConn serves one client. The session ends (finish) when serveConn
 // returns, or, once a relay has started, when the relay ends; the returned
 // channel is closed then.
-func (s *Server) serveConn(c *net.TCPConn) <-chan struct{} {
+func (s *Server) serveConn(c *net.TCPConn, lo *ListenerOptions) <-chan struct{} {
 	ss := &session{s: s, snap: s.snap.Load(), client: c, src: unmapAP(c.RemoteAddr()), local: unmapAP(c.LocalAddr()),
 		ended: make(chan struct{})}
 	ss.track(c)
 	ss.stopKill = context.AfterFunc(s.kill, ss.closeAll)
 	ss.buf = handshakeBufs.Get().(*[]byte)
+	s.metrics.sessionStarted(ss)
+	if lo != nil && !ss.readProxyHeader(lo) {
+		ss.finish()
+		return ss.ended
+	}
 	ss.handshake(c)
 	if !ss.detached {
 		ss.finish()
@@ -103,6 +110,7 @@ func (s *Server) serveConn(c *net.TCPConn) <-chan struct{} {
 
 // finish releases everything of the session and counts it as ended.
 func (ss *session) finish() {
+	ss.s.metrics.sessionEnded(ss)
 	ss.stopKill()
 	ss.closeAll()
 	ss.releaseBuf()
@@ -120,6 +128,7 @@ func (ss *session) handshake(c *net.TCPConn) {
 		ss.handshakeFailed(err)
 		return
 	}
+	ss.obs.version = v
 	switch v {
 	case socks.Version4:
 		ss.serveV4(rd)
@@ -193,6 +202,7 @@ func (ss *session) decide(req *policy.Request, lr *logline.Request) policy.Decis
 		}
 	}
 	ss.s.commands.run(d.ShellCommands(), nil)
+	ss.s.metrics.decided(ss, req, &d)
 	if !d.Permit {
 		ss.s.log.Info(logline.Refused(*lr), ss.decisionAttrs(&d)...)
 	}
@@ -261,7 +271,9 @@ func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, 
 	if la := localAddrFor(ss.snap.routes, ip, name); la.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
 	}
+	start := time.Now()
 	c, err := d.DialContext(ss.s.kill, "tcp", netip.AddrPortFrom(ip, port).String())
+	ss.s.metrics.connected(start)
 	if err != nil {
 		return nil, err
 	}
@@ -342,6 +354,7 @@ func (ss *session) runRelay(peer *net.TCPConn, leftover []byte, lr logline.Reque
 }
 
 func (ss *session) logRelayEnd(lr logline.Request, res relayResult) {
+	ss.s.metrics.relayEnded(ss, res)
 	attrs := []any{"client", ss.src.String(), "bytes_from_client", res.FromClient, "bytes_from_destination", res.FromDst}
 	if res.Idle {
 		ss.s.log.Info(logline.TimedOut(lr), attrs...)
@@ -359,6 +372,10 @@ func isTimeout(err error) bool {
 
 // logDialFailure writes "failed -- ..." or "timed-out -- ...".
 func (ss *session) logFailure(lr logline.Request, op string, err error) {
+	if isRouteDenied(err) {
+		return // logged as refused by dialOut
+	}
+	ss.s.metrics.failed(ss, op, err)
 	if isTimeout(err) {
 		ss.s.log.Info(logline.TimedOut(lr), "client", ss.src.String(), "op", op)
 		return

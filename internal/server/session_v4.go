@@ -47,7 +47,7 @@ func (ss *session) serveV4(rd *socks.Reader) {
 		return
 	}
 	var resolveErr error
-	if name != "" {
+	if name != "" && !ss.nameGoesUpstream(cmd, name, req.Dst.Port, req.UserID) {
 		dstIP, resolveErr = ss.resolve(name)
 	}
 	d := ss.decide(ss.policyRequest(cmd, dstIP, name, req.Dst.Port, req.UserID), &lr)
@@ -61,10 +61,12 @@ func (ss *session) serveV4(rd *socks.Reader) {
 		return
 	}
 	if req.Command == socks.V4Bind {
-		ss.bindV4(dstIP, name, lr, rd)
+		if !ss.bindUpstream(true, dstIP, name, req.UserID, lr, rd) {
+			ss.bindV4(dstIP, name, lr, rd)
+		}
 		return
 	}
-	out, err := ss.dial(dstIP, req.Dst.Port, name)
+	out, err := ss.dialOut(dstIP, req.Dst.Port, name, req.UserID, lr)
 	if err != nil {
 		ss.logFailure(lr, "connect", err)
 		ss.replyV4(socks.V4Rejected, socks.Addr{})

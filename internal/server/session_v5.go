@@ -94,7 +94,7 @@ func (ss *session) serveV5(rd *socks.Reader) {
 		lr.Dst = dstIP.String()
 	}
 	var resolveErr error
-	if name != "" {
+	if name != "" && !ss.nameGoesUpstream(cmd, name, req.Dst.Port, user) {
 		dstIP, resolveErr = ss.resolve(name)
 	}
 	d := ss.decide(ss.policyRequest(cmd, dstIP, name, req.Dst.Port, user), &lr)
@@ -108,13 +108,15 @@ func (ss *session) serveV5(rd *socks.Reader) {
 		return
 	}
 	if req.Command == socks.V5Bind {
-		ss.bindV5(dstIP, name, lr, rd)
+		if !ss.bindUpstream(false, dstIP, name, user, lr, rd) {
+			ss.bindV5(dstIP, name, lr, rd)
+		}
 		return
 	}
-	out, err := ss.dial(dstIP, req.Dst.Port, name)
+	out, err := ss.dialOut(dstIP, req.Dst.Port, name, user, lr)
 	if err != nil {
 		ss.logFailure(lr, "connect", err)
-		ss.replyV5(v5Failure(err), socks.Addr{})
+		ss.replyV5(upstreamFailure(err), socks.Addr{})
 		return
 	}
 	if !ss.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(unmapAP(out.LocalAddr()))) {

@@ -39,6 +39,9 @@ type udpAssoc struct {
 	permitted map[netip.AddrPort]struct{}
 
 	fromClient, fromDst atomic.Int64
+
+	upMu sync.Mutex
+	up   udpUpstreams // rsockd mode (upstream_udp.go)
 }
 
 type udpVerdict struct {
@@ -124,6 +127,9 @@ func (a *udpAssoc) clientToDestinations() {
 		h, hn, err := socks.ParseUDPHeader(buf[:n])
 		if err != nil {
 			continue // a fragment, or not a SOCKS datagram: dropped
+		}
+		if a.viaUpstream(h.Dst, buf[hn:n]) {
+			continue
 		}
 		to, ok := a.verdict(h.Dst)
 		if !ok {

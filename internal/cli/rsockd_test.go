@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRsockdName: started as rsockd the daemon documents its client file;
+// both names take --client-config and --credentials.
+func TestRsockdName(t *testing.T) {
+	for _, name := range []string{"rsockd", "sockd"} {
+		var out, errb bytes.Buffer
+		if code := Main(name, []string{"--help"}, nil, &out, &errb); code != 0 {
+			t.Fatalf("%s --help: exit %d: %s", name, code, errb.String())
+		}
+		for _, want := range []string{"--client-config", "--credentials"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%s --help lacks %s", name, want)
+			}
+		}
+		if name == "rsockd" && !strings.Contains(out.String(), "/etc/socks.fc, then /etc/socks.conf") {
+			t.Errorf("rsockd --help does not describe its client file lookup:\n%s", out.String())
+		}
+	}
+}
+
+// TestSimulateClientConfig: the simulator shows the route of a permitted
+// request, and a route that socks.conf denies makes the request refused.
+func TestSimulateClientConfig(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "sockd.conf")
+	cc := filepath.Join(dir, "socks.conf")
+	os.WriteFile(sc, []byte("permit 0.0.0.0 0.0.0.0\n"), 0o600)
+	os.WriteFile(cc, []byte("deny 10.0.0.0 255.0.0.0\nsockd @=socks5h://192.0.2.1:1081,http://192.0.2.2 0.0.0.0 0.0.0.0\n"), 0o600)
+	var out, errb bytes.Buffer
+	code := Main("sockd", []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "www.example.org", "--port", "443"}, nil, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"PERMITTED", "route to www.example.org:443: THROUGH UPSTREAM", "deciding line: 2: sockd @=socks5h://",
+		"line 1 tried: destination does not match", "socks5h://192.0.2.1:1081 -> www.example.org:443", "http://192.0.2.2:8080 -> www.example.org:443"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	code = Main("sockd", []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "10.1.1.1", "--port", "80", "--json"}, nil, &out, &errb)
+	if code != ExitInvalid {
+		t.Fatalf("denied route: exit %d, want %d", code, ExitInvalid)
+	}
+	var res simResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Decision != "deny" || res.Route == nil || res.Route.Action != "deny" || res.Route.Line != 1 {
+		t.Fatalf("json: %s", out.String())
+	}
+}

@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/server"
+)
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// testSockd runs a sockd permitting loopback clients on 127.0.0.1.
+func testSockd(t *testing.T) (string, *lockedBuf) {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "sockd.conf")
+	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
+	logs := &lockedBuf{}
+	s, err := server.New(server.Options{ConfigPath: conf, Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+		if t.Failed() {
+			t.Logf("sockd log:\n%s", logs)
+		}
+	})
+	return ln.Addr().String(), logs
+}
+
+// bannerServer is an SSH-like server on 127.0.0.2: it sends its banner and
+// records the client's first line.
+func bannerServer(t *testing.T) (string, <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(c, "SSH-2.0-sockdtest\r\n")
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		got <- line
+	}()
+	return ln.Addr().String(), got
+}
+
+// TestSocksSSHProxyCommand: a real ssh speaks through `socks connect` as
+// its ProxyCommand, through sockd, to a server that exchanges banners.
+func TestSocksSSHProxyCommand(t *testing.T) {
+	ssh, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Fatal("ssh not found: install the Debian package openssh-client (scripts/install-test-deps)")
+	}
+	bin := filepath.Join(t.TempDir(), "socks")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sockd/sockd/cmd/socks").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	proxy, logs := testSockd(t)
+	target, got := bannerServer(t)
+	host, port, _ := net.SplitHostPort(target)
+	conf := filepath.Join(t.TempDir(), "socks.conf")
+	os.WriteFile(conf, []byte("sockd @=socks5://"+proxy+" 127.0.0.2 255.255.255.255\n"), 0o600)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ssh, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=30",
+		"-o", "ProxyCommand="+bin+" -c "+conf+" connect %h %p", "-p", port, "tester@"+host, "true")
+	out, _ := cmd.CombinedOutput() // ssh fails after the banners: the server is not a real sshd
+	select {
+	case line := <-got:
+		if !strings.HasPrefix(line, "SSH-2.0-OpenSSH") {
+			t.Fatalf("the server read %q from ssh, want its SSH banner; ssh said:\n%s", line, out)
+		}
+	case <-ctx.Done():
+		t.Fatalf("the server never heard from ssh; ssh said:\n%s", out)
+	}
+	waitLog(t, logs, "connected -- Connect from ")
+	waitLog(t, logs, "to 127.0.0.2 (")
+}
+
+func waitLog(t *testing.T, logs *lockedBuf, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never said %q", want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSocksRoute: route names the deciding line and the chain; a denied
+// destination exits 1.
+func TestSocksRoute(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "socks.conf")
+	os.WriteFile(conf, []byte("deny 10.0.0.0 255.0.0.0\nsockd @=socks5://192.0.2.2:1081 192.0.2.0 255.255.255.0\ndirect 0.0.0.0 0.0.0.0\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := Main("socks", []string{"-c", conf, "route", "192.0.2.80", "80"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"THROUGH UPSTREAM", "deciding line: 2: sockd @=socks5://192.0.2.2:1081", "line 1 tried: destination does not match",
+		"upstream 1: socks5://192.0.2.2:1081", "socks5://192.0.2.2:1081 -> 192.0.2.80:80"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("route output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := Main("socks", []string{"-c", conf, "route", "10.1.1.1", "80"}, nil, &out, &errb); code != ExitInvalid {
+		t.Fatalf("denied route: exit %d, want %d\n%s", code, ExitInvalid, out.String())
+	}
+}
+
+// TestSocksListen: listen prints the address sockd announced for a BIND,
+// then joins the peer to standard output.
+func TestSocksListen(t *testing.T) {
+	proxy, _ := testSockd(t)
+	pr, pw := io.Pipe()
+	var errb lockedBuf
+	done := make(chan int, 1)
+	go func() {
+		done <- Main("socks", []string{"--proxy", "socks5://" + proxy, "listen", "127.0.0.2"}, strings.NewReader(""), pw, &errb)
+		pw.Close()
+	}()
+	br := bufio.NewReader(pr)
+	addr, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatalf("no address printed: %v (%s)", err, errb.String())
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 10 * time.Second}
+	peer, err := d.Dial("tcp", strings.TrimSpace(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(peer, "data from the peer\n")
+	peer.Close()
+	line, _ := br.ReadString('\n')
+	if line != "data from the peer\n" {
+		t.Fatalf("relayed %q", line)
+	}
+	io.Copy(io.Discard, br)
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "connection from 127.0.0.2:") {
+		t.Fatalf("stderr: %s", errb.String())
+	}
+}

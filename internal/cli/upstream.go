@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/diag"
+	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/policy"
+)
+
+// addUpstreamFlags adds rsockd mode to the daemon: started as rsockd, it
+// follows 4.3's lookup of the client file (/etc/socks.fc, then
+// /etc/socks.conf) without being told; as sockd, --client-config turns it on.
+func addUpstreamFlags(root *cobra.Command, f *serveFlags) {
+	fs := root.Flags()
+	fs.StringVar(&f.clientConfig, "client-config", "", "socks.conf or frozen socks.fc: how permitted requests reach their destinations (direct, deny, or through upstreams; rsockd mode)")
+	fs.StringVar(&f.credentials, "credentials", "", "file of user names and passwords for upstream servers (never the clients' own)")
+	f.rsockd = root.Name() == "rsockd"
+	if f.rsockd {
+		root.Short = "SOCKS server that reaches destinations directly or through other SOCKS servers (4.3's rsockd)"
+		root.Long += `
+
+As rsockd it then reaches each permitted destination the way the client file says (--client-config,
+default /etc/socks.fc, then /etc/socks.conf; with neither, directly): direct, deny, or through
+the upstream servers of a sockd line, tried in order.`
+	}
+}
+
+// loadClientForTool loads a socks.conf or socks.fc for the simulator: a
+// Dialer that plans routes but never asks DNS.
+func loadClientForTool(cmd *cobra.Command, path string) (*client.Dialer, error) {
+	conf, origin, err := load.Socks(path, load.Options{})
+	stderr := cmd.ErrOrStderr()
+	if err != nil {
+		if l, ok := diag.Unwrap(err); ok {
+			l.WriteText(stderr)
+		} else {
+			fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
+		}
+		return nil, exitError(ExitUsage)
+	}
+	if w := origin.StaleWarning(); w != "" {
+		fmt.Fprintf(stderr, "%s: %s\n", cmd.CommandPath(), w)
+	}
+	pol, err := policy.NewClient(conf, policy.Options{Pid: os.Getpid()})
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %s: %v\n", cmd.CommandPath(), origin.Path, err)
+		return nil, exitError(ExitUsage)
+	}
+	return &client.Dialer{Rules: pol, DefaultServers: []client.Upstream{}, UserID: "sockd",
+		Resolve: func(ctx context.Context, name string) (netip.Addr, error) {
+			return netip.Addr{}, fmt.Errorf("%s is not resolved by the simulator (give --to-ip, or use addresses)", name)
+		}}, nil
+}
+
+// addRoute plans the route of a permitted request, as rsockd would follow
+// it; a route that socks.conf refuses makes the request refused.
+func (s *simulator) addRoute(res *simResult, req *policy.Request) {
+	if s.routes == nil || res.Decision != "permit" {
+		return
+	}
+	d := *s.routes
+	d.User = req.User
+	r := d.Plan(context.Background(), req.Command, client.Target{IP: req.DstIP, Name: req.DstName, Port: req.DstPort}, s.trace)
+	j := r.JSON()
+	res.route, res.Route = r, &j
+	if r.Err == nil && r.Decision.Action == config.ClientDeny {
+		res.Decision, res.Reply, res.Reply5 = "deny", int(policy.Reply4Rejected), int(policy.Reply5NotAllowed)
+		res.Notes = append(res.Notes, "refused by the client configuration: "+r.Decision.Reason)
+	}
+}

@@ -1,0 +1,243 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sockd/sockd/ident"
+	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/socks"
+)
+
+// metrics are the daemon's Prometheus series (namespace sockd). A nil
+// *metrics is valid and records nothing: metrics are off by default, and
+// then each hook costs one nil check.
+type metrics struct {
+	sessions       *prometheus.CounterVec   // protocol, command, outcome
+	refusals       *prometheus.CounterVec   // rule (file:line)
+	bytes          *prometheus.CounterVec   // direction
+	handshake      *prometheus.HistogramVec // protocol
+	connect        prometheus.Histogram
+	identd         *prometheus.CounterVec // outcome
+	upstream       *prometheus.CounterVec // op, reason
+	reloads        *prometheus.CounterVec // outcome
+	configInfo     *prometheus.GaugeVec   // kind, file, checksum
+	lastReloadTime prometheus.Gauge
+	proxyHeaders   *prometheus.CounterVec // outcome
+}
+
+// latencyBuckets span a loopback handshake (tens of µs) to a slow identd
+// or DNS answer (seconds).
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
+	if reg == nil {
+		return nil
+	}
+	const ns = "sockd"
+	m := &metrics{
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "sessions_total",
+			Help: "Client sessions ended, by protocol (socks4, socks4a, socks5, unknown), command (connect, bind, udp, none) and outcome (relayed, permitted, refused, failed, error)."},
+			[]string{"protocol", "command", "outcome"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "refusals_total",
+			Help: "Requests refused, by the deciding rule as file:line (file:implicit-deny for the final deny no line names)."},
+			[]string{"rule"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "relayed_bytes_total",
+			Help: "Bytes relayed by ended sessions, by direction (from_client, from_destination)."},
+			[]string{"direction"}),
+		handshake: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "handshake_seconds",
+			Help: "From accepting a client to deciding its request (authentication, DNS and identd included).", Buckets: latencyBuckets},
+			[]string{"protocol"}),
+		connect: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "connect_seconds",
+			Help: "Connecting to a destination, successful or not.", Buckets: latencyBuckets}),
+		identd: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "identd_queries_total",
+			Help: "identd (RFC 1413) answers, by outcome (user, mismatch, unreachable, error, malformed)."},
+			[]string{"outcome"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "upstream_failures_total",
+			Help: "Failures reaching a destination, by operation (resolve, connect, bind, accept, ...) and reason (timeout, refused, unreachable, dns, other)."},
+			[]string{"op", "reason"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "reloads_total",
+			Help: "Configuration reloads (SIGHUP), by outcome (ok, failed)."},
+			[]string{"outcome"}),
+		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "config_info",
+			Help: "1 for each file in force (kind rules or routes), with its SHA-256."},
+			[]string{"kind", "file", "checksum"}),
+		lastReloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "config_last_load_timestamp_seconds",
+			Help: "When the configuration in force was loaded (Unix time)."}),
+		proxyHeaders: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "proxy_headers_total",
+			Help: "PROXY protocol headers on --proxy-protocol listeners, by outcome (proxied, local, invalid, untrusted)."},
+			[]string{"outcome"}),
+	}
+	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "sessions_active",
+		Help: "Client sessions running now."}, func() float64 { return float64(s.active.Load()) })
+	reg.MustRegister(m.sessions, m.refusals, m.bytes, m.handshake, m.connect, m.identd, m.upstream,
+		m.reloads, m.configInfo, m.lastReloadTime, m.proxyHeaders, active)
+	// The zero series exist from the start, so that rate() and alerts on
+	// "failed" work before the first failure.
+	for _, o := range []string{"ok", "failed"} {
+		m.reloads.WithLabelValues(o)
+	}
+	for _, d := range []string{"from_client", "from_destination"} {
+		m.bytes.WithLabelValues(d)
+	}
+	return m
+}
+
+// sessionObs is what a session remembers for its metrics.
+type sessionObs struct {
+	start    time.Time
+	version  byte   // the first byte: 4 or 5; 0 before it was read
+	socks4a  bool   // a SOCKS4 request carried a host name
+	command  string // from the first decision
+	outcome  string
+	observed bool // the handshake latency was recorded
+}
+
+func (o *sessionObs) protocol() string {
+	switch {
+	case o.version == socks.Version4 && o.socks4a:
+		return "socks4a"
+	case o.version == socks.Version4:
+		return "socks4"
+	case o.version == socks.Version5:
+		return "socks5"
+	}
+	return "unknown"
+}
+
+func (m *metrics) sessionStarted(ss *session) {
+	if m != nil {
+		ss.obs.start = time.Now()
+	}
+}
+
+// decided records one decision of the session's rules.
+func (m *metrics) decided(ss *session, req *policy.Request, d *policy.Decision) {
+	if m == nil {
+		return
+	}
+	o := &ss.obs
+	if o.command == "" {
+		o.command = req.Command.String()
+		o.socks4a = o.version == socks.Version4 && req.DstName != ""
+	}
+	if !o.observed {
+		o.observed = true
+		m.handshake.WithLabelValues(o.protocol()).Observe(time.Since(o.start).Seconds())
+	}
+	if d.Permit {
+		if o.outcome == "" {
+			o.outcome = "permitted"
+		}
+	} else {
+		o.outcome = "refused"
+		rule := ss.snap.origin.Path + ":implicit-deny"
+		if d.Rule != nil {
+			rule = ss.snap.origin.Path + ":" + strconv.Itoa(d.Rule.Pos.Line)
+		}
+		m.refusals.WithLabelValues(rule).Inc()
+	}
+	if d.IdentAsked {
+		m.identd.WithLabelValues(identOutcome(d)).Inc()
+	}
+}
+
+func identOutcome(d *policy.Decision) string {
+	switch {
+	case d.IdentErr == nil && (d.Reply4 == 93 || strings.HasPrefix(d.LogNote, "*Alert*")):
+		return "mismatch"
+	case d.IdentErr == nil:
+		return "user"
+	case errors.Is(d.IdentErr, ident.ErrUnreachable):
+		return "unreachable"
+	case errors.Is(d.IdentErr, ident.ErrMalformed):
+		return "malformed"
+	}
+	return "error"
+}
+
+func (m *metrics) connected(start time.Time) {
+	if m != nil {
+		m.connect.Observe(time.Since(start).Seconds())
+	}
+}
+
+func (m *metrics) failed(ss *session, op string, err error) {
+	if m == nil {
+		return
+	}
+	ss.obs.outcome = "failed"
+	reason := "other"
+	var dnsErr *net.DNSError
+	switch {
+	case isTimeout(err):
+		reason = "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		reason = "refused"
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		reason = "unreachable"
+	case errors.As(err, &dnsErr):
+		reason = "dns"
+	}
+	m.upstream.WithLabelValues(op, reason).Inc()
+}
+
+func (m *metrics) relayEnded(ss *session, res relayResult) {
+	if m == nil {
+		return
+	}
+	ss.obs.outcome = "relayed"
+	m.bytes.WithLabelValues("from_client").Add(float64(res.FromClient))
+	m.bytes.WithLabelValues("from_destination").Add(float64(res.FromDst))
+}
+
+func (m *metrics) sessionEnded(ss *session) {
+	if m == nil {
+		return
+	}
+	o := &ss.obs
+	cmd, outcome := o.command, o.outcome
+	if cmd == "" {
+		cmd = "none"
+	}
+	if outcome == "" {
+		outcome = "error" // the client went away or sent garbage before a decision
+	}
+	m.sessions.WithLabelValues(o.protocol(), cmd, outcome).Inc()
+}
+
+// loaded publishes the checksums of the files in force.
+func (m *metrics) loaded(snap *snapshot) {
+	if m == nil {
+		return
+	}
+	m.configInfo.Reset()
+	m.configInfo.WithLabelValues("rules", snap.origin.Path, snap.origin.Checksum).Set(1)
+	if snap.routes != nil {
+		m.configInfo.WithLabelValues("routes", snap.routeOrigin.Path, snap.routeOrigin.Checksum).Set(1)
+	}
+	m.lastReloadTime.SetToCurrentTime()
+}
+
+func (m *metrics) reloaded(err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.reloads.WithLabelValues("failed").Inc()
+	} else {
+		m.reloads.WithLabelValues("ok").Inc()
+	}
+}
+
+func (m *metrics) proxyHeader(outcome string) {
+	if m != nil {
+		m.proxyHeaders.WithLabelValues(outcome).Inc()
+	}
+}

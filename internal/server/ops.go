@@ -1,0 +1,137 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/systemd"
+)
+
+// reloadStarting and reloadDone bracket Reload: the metrics count it and a
+// service manager is told (sd_notify RELOADING=1 ... READY=1), so that
+// "systemctl status" shows the reload and its result.
+func (s *Server) reloadStarting() {
+	if s.opts.Notify != nil {
+		s.opts.Notify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(systemd.MonotonicUsec(), 10))
+	}
+}
+
+func (s *Server) reloadDone(err error) {
+	s.metrics.reloaded(err)
+	if err == nil {
+		s.metrics.loaded(s.snap.Load())
+	}
+	if s.opts.Notify != nil {
+		status := "STATUS=serving, configuration reloaded"
+		if err != nil {
+			status = "STATUS=serving, reload failed (previous configuration kept): " + oneLine(err.Error())
+		}
+		s.opts.Notify("READY=1\n" + status)
+	}
+}
+
+func oneLine(s string) string {
+	for i := range len(s) {
+		if s[i] == '\n' {
+			return s[:i] + " ..."
+		}
+	}
+	return s
+}
+
+// Closing reports whether the server has stopped accepting (it is
+// draining or stopped): the health check then fails, so that a load
+// balancer sends new clients elsewhere.
+func (s *Server) Closing() bool { return s.isClosing() }
+
+// OpsHandler serves /metrics (Prometheus text format from gatherer) and
+// /healthz: 200 "ok" while the server accepts connections, 503 "draining"
+// once it has stopped accepting.
+func (s *Server) OpsHandler(gatherer prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	if gatherer != nil {
+		mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if s.Closing() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "draining\n")
+			return
+		}
+		snap := s.snap.Load()
+		fmt.Fprintf(w, "ok %s %s\n", snap.origin.Path, snap.origin.Checksum)
+	})
+	return mux
+}
+
+// ServeOps serves OpsHandler on ln until ln is closed.
+func (s *Server) ServeOps(ln net.Listener, gatherer prometheus.Gatherer) error {
+	srv := &http.Server{Handler: s.OpsHandler(gatherer), ReadHeaderTimeout: DefaultHandshakeTimeout}
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// CheckReport writes what "sockd -t" says about the files loaded: every
+// warning with its position, then one summary line per file.
+func (s *Server) CheckReport(w io.Writer) {
+	snap := s.snap.Load()
+	if len(snap.origin.Warnings) > 0 {
+		snap.origin.Warnings.WriteText(w)
+	}
+	for _, o := range []load.Origin{snap.origin, snap.routeOrigin} {
+		if st := o.StaleWarning(); st != "" {
+			fmt.Fprintln(w, st)
+		}
+	}
+	what := "rules"
+	if snap.origin.Embedded {
+		what = "rules (the embedded default: loopback clients only)"
+	}
+	fmt.Fprintf(w, "%s: %d %s, ok (sha256 %s)\n", snap.origin.Path, len(snap.conf.Rules), what, snap.origin.Checksum)
+	if snap.routes != nil {
+		fmt.Fprintf(w, "%s: %d routes, ok (sha256 %s)\n", snap.routeOrigin.Path, len(snap.routes.Routes), snap.routeOrigin.Checksum)
+	}
+	if snap.passwords != nil {
+		fmt.Fprintf(w, "%s: %d users, ok\n", snap.passwords.Source, snap.passwords.Len())
+	}
+}
+
+// WriteEffective writes the effective rules, routes and the files they
+// came from as canonical text: what "sockd -T" prints and SIGUSR1 logs.
+func (s *Server) WriteEffective(w io.Writer) error {
+	snap := s.snap.Load()
+	fmt.Fprintf(w, "# rules: %s (sha256 %s, %d rules", snap.origin.Path, snap.origin.Checksum, len(snap.conf.Rules))
+	if snap.origin.Frozen {
+		fmt.Fprint(w, ", frozen")
+	}
+	fmt.Fprintln(w, ")")
+	if err := config.WriteSockd(w, snap.conf); err != nil {
+		return err
+	}
+	if snap.routes == nil {
+		fmt.Fprintln(w, "# routes: none (the system chooses the interface)")
+	} else {
+		fmt.Fprintf(w, "# routes: %s (sha256 %s, %d routes)\n", snap.routeOrigin.Path, snap.routeOrigin.Checksum, len(snap.routes.Routes))
+		if err := config.WriteRoute(w, snap.routes); err != nil {
+			return err
+		}
+	}
+	if snap.passwords != nil {
+		fmt.Fprintf(w, "# passwords: %s (%d users)\n", snap.passwords.Source, snap.passwords.Len())
+	}
+	fmt.Fprintf(w, "# SOCKS5 methods: %v; identd mode: %v\n", s.opts.Methods, s.opts.IdentMode)
+	return nil
+}

@@ -1,0 +1,247 @@
+package server
+
+// rsockd mode: after the server's rules permit a request, the client
+// configuration (socks.conf / socks.fc) decides how the destination is
+// reached: directly, refused, or through upstream servers (the client
+// package does the chaining). Without a client configuration nothing here
+// runs and the daemon connects directly, as plain sockd.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/socks"
+)
+
+// loadClient loads the client configuration and the credentials into snap.
+func (s *Server) loadClient(snap *snapshot) error {
+	path := s.opts.ClientConfigPath
+	if path == "" && s.opts.ClientDefault {
+		p, ok := load.FindFirst(load.SocksFC, load.SocksConf)
+		if !ok {
+			s.log.Info("rsockd: no /etc/socks.fc or /etc/socks.conf: every destination is reached directly")
+		}
+		path = p
+	}
+	if path != "" {
+		conf, origin, err := load.Socks(path, s.opts.GrammarOptions)
+		if err != nil {
+			return err
+		}
+		if snap.client, err = policy.NewClient(conf, policy.Options{Pid: s.pid}); err != nil {
+			return err
+		}
+		snap.clientOrigin = origin
+	}
+	if s.opts.CredentialsPath != "" {
+		c, err := client.LoadCredentials(s.opts.CredentialsPath)
+		if err != nil {
+			return err
+		}
+		snap.credentials = c
+	}
+	return nil
+}
+
+func (s *Server) logClientLoaded(snap *snapshot) {
+	if snap.client == nil {
+		return
+	}
+	s.log.Info("client configuration loaded", "file", snap.clientOrigin.Path, "checksum", snap.clientOrigin.Checksum,
+		"frozen", snap.clientOrigin.Frozen, "rules", len(snap.client.Conf().Rules))
+	if w := snap.clientOrigin.StaleWarning(); w != "" {
+		s.log.Warn(w)
+	}
+	if snap.credentials != nil {
+		s.log.Info("upstream credentials loaded", "file", snap.credentials.Source, "entries", snap.credentials.Len())
+	}
+}
+
+// upstreamDialer is the client side of a session: user is the user the
+// SOCKS client claimed, matched against *=userlist. The client's own
+// credentials are never passed on: only the credentials file's.
+func (ss *session) upstreamDialer(user string) *client.Dialer {
+	return &client.Dialer{
+		Rules:            ss.snap.client,
+		DefaultServers:   []client.Upstream{}, // a daemon does not read SOCKS_SERVER
+		Credentials:      ss.snap.credentials,
+		User:             user,
+		UserID:           "sockd",
+		Forward:          sessionForward{ss},
+		Resolver:         ss.s.opts.Resolver,
+		HandshakeTimeout: ss.s.opts.ConnectTimeout,
+		Logf: func(format string, args ...any) {
+			ss.s.log.Warn(fmt.Sprintf(format, args...), "client", ss.src.String())
+		},
+		RunCommand: func(cmd string) { ss.s.commands.run([]string{cmd}, nil) },
+	}
+}
+
+// sessionForward makes the direct connections of a chain (to a first hop)
+// from the interface the route file names, tracked by the session.
+type sessionForward struct{ ss *session }
+
+func (f sessionForward) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{}
+	if la := localAddrFor(f.ss.snap.routes, ap.Addr(), ""); la.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
+	}
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if !f.ss.track(c) {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+// nameGoesUpstream reports whether a destination name will be handed,
+// unresolved, to an upstream that resolves names (socks4a, socks5h, http):
+// the daemon then makes no DNS query for it, so the name does not leak to
+// the local resolver, and the server rules judge it by name only.
+func (ss *session) nameGoesUpstream(cmd policy.Command, name string, port uint16, user string) bool {
+	if ss.snap.client == nil || name == "" {
+		return false
+	}
+	return ss.upstreamDialer(user).NameGoesUpstream(cmd, client.Target{Name: name, Port: port})
+}
+
+// dialOut connects to a permitted destination: directly (ss.dial) without
+// a client configuration or when it says direct, else through the
+// upstreams it names. A refusal by the client configuration is logged
+// here and returned as an error wrapping client.ErrDenied.
+func (ss *session) dialOut(ip netip.Addr, port uint16, name, user string, lr logline.Request) (*net.TCPConn, error) {
+	if ss.snap.client == nil {
+		return ss.dial(ip, port, name)
+	}
+	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
+	defer cancel()
+	d := ss.upstreamDialer(user)
+	plan := d.Plan(ctx, policy.CmdConnect, client.Target{IP: ip, Name: name, Port: port}, false)
+	if plan.Err == nil {
+		switch plan.Decision.Action {
+		case config.ClientDirect:
+			return ss.dial(plan.Target.IP, port, name)
+		case config.ClientDeny:
+			ss.logRouteDenied(lr, plan.Decision)
+		}
+	}
+	c, err := d.Follow(ctx, plan, policy.CmdConnect)
+	if err != nil {
+		return nil, err
+	}
+	return ss.upstreamConn(c, lr)
+}
+
+func (ss *session) logRouteDenied(lr logline.Request, dec policy.ClientDecision) {
+	line := 0
+	if dec.Rule != nil {
+		line = dec.Rule.Pos.Line
+	}
+	ss.s.log.Info(logline.Refused(lr), "client", ss.src.String(), "file", ss.snap.clientOrigin.Path, "line", line,
+		"reason", dec.Reason)
+}
+
+// upstreamConn unwraps a chain's connection for the relay (splice needs the
+// *net.TCPConn) and logs the path taken.
+func (ss *session) upstreamConn(c *client.Conn, lr logline.Request) (*net.TCPConn, error) {
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok {
+		c.Close()
+		return nil, errors.New("upstream connection is not TCP")
+	}
+	ss.s.log.Info("upstream -- "+lr.Command+" to "+lr.Dst+" via "+c.PathString(), "client", ss.src.String(),
+		"via", c.PathString())
+	return tc, nil
+}
+
+// isRouteDenied: the refusal was already logged as such.
+func isRouteDenied(err error) bool { return errors.Is(err, client.ErrDenied) }
+
+// upstreamFailure is the SOCKS5 reply for an error of dialOut.
+func upstreamFailure(err error) socks.V5ReplyCode {
+	var ue *client.Error
+	if errors.As(err, &ue) || isRouteDenied(err) {
+		return client.ReplyCode(err)
+	}
+	return v5Failure(err)
+}
+
+// bindUpstream does a BIND through the upstream the client configuration
+// names for the expected peer, relaying both replies; it reports false
+// (and does nothing) when the BIND is to be done here.
+func (ss *session) bindUpstream(v4 bool, expect netip.Addr, name, user string, lr logline.Request, rd *socks.Reader) bool {
+	if ss.snap.client == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
+	d := ss.upstreamDialer(user)
+	plan := d.Plan(ctx, policy.CmdBind, client.Target{IP: expect, Name: name}, false)
+	if plan.Err == nil && plan.Decision.Action == config.ClientDirect {
+		cancel()
+		return false
+	}
+	fail := func(err error) bool {
+		if isRouteDenied(err) {
+			ss.logRouteDenied(lr, plan.Decision)
+		} else {
+			ss.logFailure(lr, "bind", err)
+		}
+		if v4 {
+			ss.replyV4(socks.V4Rejected, socks.Addr{})
+		} else {
+			ss.replyV5(upstreamFailure(err), socks.Addr{})
+		}
+		return true
+	}
+	bl, err := d.Bind(ctx, plan)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	c := bl.Conn()
+	tc, err := ss.upstreamConn(c, lr)
+	if err != nil {
+		return fail(err)
+	}
+	if !ss.replyBound(v4, bl.Bound()) {
+		return true
+	}
+	// The peer may take as long as a local BIND would allow.
+	tc.SetReadDeadline(time.Now().Add(ss.s.opts.BindTimeout))
+	peer, err := bl.Second()
+	tc.SetReadDeadline(time.Time{})
+	if err != nil {
+		return fail(err)
+	}
+	if !ss.replyBound(v4, peer) {
+		return true
+	}
+	ss.s.log.Info(logline.Connected(lr, portString(peer.Port)), "client", ss.src.String())
+	ss.runRelay(tc, rd.Buffered(), lr)
+	return true
+}
+
+func (ss *session) replyBound(v4 bool, a socks.Addr) bool {
+	if v4 {
+		if ap, ok := a.AddrPort(); ok {
+			return ss.replyV4(socks.V4Granted, v4Bound(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())))
+		}
+		return ss.replyV4(socks.V4Granted, socks.Addr{IP: netip.IPv4Unspecified(), Port: a.Port})
+	}
+	return ss.replyV5(socks.V5Succeeded, a)
+}

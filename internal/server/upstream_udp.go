@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/socks"
+)
+
+// UDP ASSOCIATE in rsockd mode: a datagram whose destination the client
+// configuration routes through upstreams goes through a SOCKS5 UDP
+// association with the first SOCKS5 server of the line, in the standard
+// protocol (RFC 1928 §7: the server's relay gets the datagram with the
+// header naming the destination). The association's control connection
+// is made like any connection to that server (through a chain when the
+// rules say so); the datagrams go straight to the relay it announces.
+// Replies come back with the header naming their source, which is kept
+// in the header sent on to the client.
+
+// udpUpstreams are one client association's upstream associations.
+type udpUpstreams struct {
+	mu     sync.Mutex
+	routes map[socks.Addr]*udpUpstream // nil value: not through an upstream
+	by     map[string]*udpUpstream     // by server
+}
+
+// udpUpstream is one association with an upstream; nil pc means the
+// destination is refused (by socks.conf, or because no server of the line
+// relays UDP).
+type udpUpstream struct {
+	pc *client.PacketConn
+}
+
+// viaUpstream handles a datagram to dst when the client configuration
+// routes dst through an upstream (or refuses it), and reports whether it
+// did; false leaves the datagram to the direct path.
+func (a *udpAssoc) viaUpstream(dst socks.Addr, payload []byte) bool {
+	ss := a.ss
+	if ss.snap.client == nil {
+		return false
+	}
+	a.upMu.Lock()
+	if a.up.routes == nil {
+		a.up.routes = make(map[socks.Addr]*udpUpstream)
+		a.up.by = make(map[string]*udpUpstream)
+	}
+	u, seen := a.up.routes[dst]
+	a.upMu.Unlock()
+	if !seen {
+		if _, ok := a.verdict(dst); !ok {
+			return true // refused by sockd.conf, or unresolvable: dropped
+		}
+		u = a.routeUDP(dst)
+		a.upMu.Lock()
+		if len(a.up.routes) >= maxUDPDestinations {
+			clear(a.up.routes)
+		}
+		a.up.routes[dst] = u
+		a.upMu.Unlock()
+	}
+	if u == nil {
+		return false
+	}
+	if u.pc != nil {
+		if _, err := u.pc.WriteToAddr(payload, dst); err == nil {
+			a.fromClient.Add(int64(len(payload)))
+		}
+	}
+	return true
+}
+
+// routeUDP decides how datagrams to dst travel: nil for directly.
+func (a *udpAssoc) routeUDP(dst socks.Addr) *udpUpstream {
+	ss := a.ss
+	lr := logline.Request{Command: "UDP", User: a.user, Src: ss.srcName(), Dst: dst.String(), Service: ss.service(dst.Port)}
+	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
+	defer cancel()
+	d := ss.upstreamDialer(a.user)
+	ip := dst.IP.Unmap()
+	plan := d.Plan(ctx, policy.CmdUDP, client.Target{IP: ip, Name: dst.Name, Port: dst.Port}, false)
+	if plan.Err != nil {
+		ss.logFailure(lr, "route", plan.Err)
+		return &udpUpstream{}
+	}
+	switch plan.Decision.Action {
+	case config.ClientDirect:
+		return nil
+	case config.ClientDeny:
+		ss.logRouteDenied(lr, plan.Decision)
+		return &udpUpstream{}
+	}
+	var lastErr error
+	for _, h := range plan.Via {
+		key := h.Upstream.String()
+		a.upMu.Lock()
+		u := a.up.by[key]
+		a.upMu.Unlock()
+		if u != nil {
+			return u
+		}
+		pc, err := d.Associate(ctx, h.Upstream)
+		if err != nil {
+			ss.s.log.Warn("Failed to connect to sockd at "+key+": "+err.Error(), "client", ss.src.String())
+			lastErr = err
+			continue
+		}
+		if !ss.track(pc) {
+			return &udpUpstream{}
+		}
+		u = &udpUpstream{pc: pc}
+		a.upMu.Lock()
+		a.up.by[key] = u
+		a.upMu.Unlock()
+		ss.s.log.Info("upstream -- UDP to "+dst.String()+" via "+pathString(pc), "client", ss.src.String(),
+			"relay", pc.Relay().String())
+		go a.upstreamToClient(pc)
+		return u
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("no server of the line")
+	}
+	ss.logFailure(lr, "udp associate", lastErr)
+	return &udpUpstream{}
+}
+
+func pathString(pc *client.PacketConn) string { return pc.Control().PathString() }
+
+// upstreamToClient passes the upstream relay's datagrams on to the client,
+// with the header naming their source, until the association ends.
+func (a *udpAssoc) upstreamToClient(pc *client.PacketConn) {
+	buf := make([]byte, 64*1024)
+	for {
+		n, src, err := pc.ReadFromAddr(buf)
+		if err != nil {
+			return
+		}
+		port := uint16(a.clientPort.Load())
+		if port == 0 {
+			continue
+		}
+		h, err := socks.AppendUDPHeader(make([]byte, 0, socks.MaxUDPHeaderLen+n), socks.UDPHeader{Dst: src})
+		if err != nil {
+			continue
+		}
+		to := netip.AddrPortFrom(a.ss.src.Addr(), port)
+		if _, err := a.clientSide.WriteToUDPAddrPort(append(h, buf[:n]...), to); err == nil {
+			a.fromDst.Add(int64(n))
+		}
+	}
+}
