@@ -1,11 +1,13 @@
 package server
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/policy"
@@ -40,10 +42,16 @@ func TestOpenProxyWarning(t *testing.T) {
 		go func() { defer close(done); s.Serve(l) }()
 		t.Cleanup(func() { s.Close(); <-done })
 		waitFor(t, "the listener", func() bool { return strings.Contains(logs.String(), "configuration loaded") })
-		// Serve logs the warning before it accepts: a dial proves it ran.
+		// Serve logs the warning before it accepts: an answered greeting
+		// proves it ran (a bare dial only reaches the kernel's queue).
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c.Write([]byte{5, 1, 0})
+		if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
+			t.Fatalf("no answer from the server: %v", err)
 		}
 		c.Close()
 		return s, logs

@@ -67,7 +67,7 @@ func v5ConnectTo(t *testing.T, srv *testServer, dst socks.Addr) (*net.TCPConn, s
 // resets gets the right reply and log line, and leaves nothing behind.
 func TestDestinationFaults(t *testing.T) {
 	srv := startServer(t, permitLoopback, func(o *Options) { o.ConnectTimeout = 1500 * time.Millisecond })
-	base := measure()
+	base := baseline()
 
 	t.Run("refused", func(t *testing.T) {
 		dst := refusingAddr(t)
@@ -142,7 +142,7 @@ func TestDNSFaults(t *testing.T) {
 				o.Resolver = dns.resolver()
 				o.ConnectTimeout = 1500 * time.Millisecond
 			})
-			base := measure()
+			base := baseline()
 			_, r, took := v5ConnectTo(t, srv, socks.Addr{Name: "broken.test", Port: 80})
 			if r.Code != socks.V5HostUnreachable {
 				t.Fatalf("SOCKS5 reply %v, want host unreachable", r.Code)
@@ -183,7 +183,7 @@ func TestDNSFaults(t *testing.T) {
 // session at once, closing the destination.
 func TestClientFaults(t *testing.T) {
 	srv := startServer(t, permitLoopback, nil)
-	base := measure()
+	base := baseline()
 	t.Run("half-close", func(t *testing.T) {
 		echo := echoTarget(t, "tcp", "127.0.0.1:0")
 		c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
@@ -294,7 +294,7 @@ func TestIdentdFaults(t *testing.T) {
 			opts := func(o *Options) { o.IdentTimeout = 1500 * time.Millisecond }
 			strict := startServer(t, "permit ?=I 127.0.0.0 255.0.0.0\n", opts)
 			lenient := startServer(t, "permit ?=i 127.0.0.0 255.0.0.0\n", opts)
-			base := measure()
+			base := baseline()
 			connect := func(srv *testServer) (socks.V4ReplyCode, time.Duration) {
 				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tt.addr)}, Timeout: 10 * time.Second}
 				c, err := d.Dial("tcp", srv.addr)

@@ -35,6 +35,23 @@ func measure() resources {
 	return resources{goroutines: runtime.NumGoroutine(), fds: openFDs(), heap: ms.HeapInuse}
 }
 
+// baseline measures the idle state once the descriptors and goroutines
+// that earlier tests left closing (their servers' sessions, echo
+// connections) are gone: it waits, bounded, until neither changes for
+// 300 ms.
+func baseline() resources {
+	prev := measure()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(300 * time.Millisecond)
+		now := measure()
+		if now.fds == prev.fds && now.goroutines == prev.goroutines {
+			return now
+		}
+		prev = now
+	}
+	return prev
+}
+
 // waitBaseline waits (bounded) until the server has no session and the
 // goroutines and descriptors are back to base (plus slack for the runtime's
 // own helpers), and the heap to base plus heapSlack; it fails naming what

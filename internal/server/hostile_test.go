@@ -18,10 +18,12 @@ import (
 // not before.
 func TestSilentClients(t *testing.T) {
 	const silent = 1000
-	const timeout = 4 * time.Second
+	// Long enough to open all of them on a slow machine under -race
+	// before the first is dropped.
+	const timeout = 8 * time.Second
 	srv := startServer(t, permitLoopback, func(o *Options) { o.HandshakeTimeout = timeout })
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
-	base := measure()
+	base := baseline()
 
 	conns := make([]net.Conn, 0, silent)
 	defer func() {
@@ -197,7 +199,7 @@ func TestGarbage(t *testing.T) {
 		o.HandshakeTimeout = time.Minute // "at once" must not mean "at the timeout"
 		o.Resolver = dns.resolver()
 	})
-	base := measure()
+	base := baseline()
 	cases := garbageCases()
 	run := func(g garbage) {
 		c, err := net.DialTimeout("tcp", srv.addr, 10*time.Second)

@@ -65,7 +65,7 @@ func TestSoak(t *testing.T) {
 	}
 	c0.Close()
 	waitFor(t, "warm-up session", func() bool { return srv.Active() == 0 })
-	base := measure()
+	base := baseline()
 
 	var served, failures atomic.Int64
 	var maxFDs, maxActive atomic.Int64
@@ -200,7 +200,7 @@ func TestMaxClientsFlood(t *testing.T) {
 	const flood = 4000
 	srv := startServer(t, permitLoopback, func(o *Options) { o.MaxClients = max; o.HandshakeTimeout = time.Minute })
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
-	base := measure()
+	base := baseline()
 	holders := make([]net.Conn, max)
 	for i := range holders {
 		holders[i] = dialProxy(t, srv.addr)
