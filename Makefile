@@ -26,7 +26,7 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
-TOOLS = make_sockdfc dump_sockdfc make_sockdfr dump_sockdfr make_socksfc dump_socksfc
+TOOLS = make_sockdfc dump_sockdfc make_sockdfr dump_sockdfr make_socksfc dump_socksfc socks
 
 install: ## binaries, units, man pages and completions under $(DESTDIR)$(PREFIX)
 	@mkdir -p .build
@@ -50,3 +50,6 @@ install: ## binaries, units, man pages and completions under $(DESTDIR)$(PREFIX)
 
 man: ## regenerate the section 8 pages from the commands
 	$(GO) run ./internal/cli/genman docs/man
+
+fuzz: ## every native fuzz target for FUZZTIME each (default 30s)
+	scripts/fuzz-all

@@ -333,6 +333,9 @@ func (l *emfileListener) Accept() (net.Conn, error) {
 	return nil, net.ErrClosed
 }
 
+// Addr is a loopback address: Serve asks for it (the open-proxy check).
+func (l *emfileListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1080} }
+
 func (l *emfileListener) Close() error {
 	select {
 	case <-l.closed:

@@ -296,6 +296,7 @@ func (s *Server) Reload() (err error) {
 	}
 	s.snap.Store(snap)
 	s.logLoaded(snap)
+	s.warnOpenListeners(snap)
 	return nil
 }
 
@@ -328,6 +329,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	s.warnIfOpen(ln.Addr(), s.snap.Load())
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)

@@ -41,6 +41,11 @@ func (ss *session) serveV4(rd *socks.Reader) {
 	case !dstIP.IsUnspecified():
 		lr.Dst = dstIP.String()
 	}
+	if !ss.s.socks4Allowed() {
+		ss.s.log.Warn(logline.Refused(lr)+": SOCKS4 cannot authenticate and the allowed methods exclude none", "client", ss.src.String())
+		ss.replyV4(socks.V4Rejected, socks.Addr{})
+		return
+	}
 	var resolveErr error
 	if name != "" && !ss.nameGoesUpstream(cmd, name, req.Dst.Port, req.UserID) {
 		dstIP, resolveErr = ss.resolve(name)
