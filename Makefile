@@ -16,3 +16,7 @@ test: ## every test: installs the real peers it needs, then vet, gofmt, race tes
 
 build:
 	$(GO) build ./...
+
+bench: ## sockd against danted, microsocks and direct on loopback: one table (not a test; about 3 minutes)
+	$(GO) run ./bench
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./socks ./policy ./frozen ./internal/load ./internal/server

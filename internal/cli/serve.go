@@ -31,6 +31,7 @@ type serveFlags struct {
 	maxClients                                      int
 	handshake, connect, bind, idle, ident, command  time.Duration
 	drain                                           time.Duration
+	cpuprofile                                      string
 }
 
 func configureServe(root *cobra.Command) {
@@ -55,6 +56,7 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.ident, "ident-timeout", server.DefaultIdentTimeout, "one identd query")
 	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
+	addProfileFlag(fs, &f.cpuprofile)
 	root.RunE = func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) }
 }
 
@@ -138,6 +140,13 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			return exitError(ExitInvalid)
 		}
 		return err
+	}
+	if f.cpuprofile != "" {
+		stop, err := startCPUProfile(f.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if f.inetd {
 		return s.ServeInetd()

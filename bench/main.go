@@ -1,0 +1,246 @@
+// Command bench measures sockd against danted, microsocks and a direct
+// connection on loopback, and prints one table with absolute figures and
+// ratios to direct:
+//
+//	go run ./bench            # the full run (about three minutes)
+//	go run ./bench -short     # a smoke run of the harness (seconds)
+//	go run ./bench -profile /tmp/prof   # also profile sockd per connection
+//
+// It builds sockd and make_sockdfc from the working tree, installs danted
+// and microsocks from Debian when they are missing, and starts every
+// server on 127.0.0.1 only. sockd runs as users get it: its log on (to a
+// file), every request decided by a 1,000-line rule file, byte accounting
+// in its "terminated" lines. The targets (a data source, a
+// request/reply server that closes first, an echo server) run in a child
+// process, so that the clients and the targets each have a full
+// descriptor limit.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+type settings struct {
+	duration      time.Duration
+	streams       int
+	workers       int
+	idle, hold    int
+	rules, runs   int
+	settle        time.Duration
+	peers         []string
+	profile, work string
+}
+
+func main() {
+	if os.Getenv(roleEnv) == "target" {
+		runTargets()
+		return
+	}
+	var s settings
+	var short bool
+	var peers string
+	flag.DurationVar(&s.duration, "duration", 3*time.Second, "how long each workload is measured (after a warm-up of a fifth of it)")
+	flag.IntVar(&s.streams, "streams", 8, "streams of the parallel throughput workload")
+	flag.IntVar(&s.workers, "workers", 32, "concurrent clients of the connection-rate workload")
+	flag.IntVar(&s.idle, "idle", 2000, "idle relayed connections for the memory and descriptor cost")
+	flag.IntVar(&s.hold, "hold", 10000, "concurrent relayed connections to hold")
+	flag.IntVar(&s.rules, "rules", 100000, "rules of the config-scale workload")
+	flag.IntVar(&s.runs, "runs", 3, "daemon starts per way in the config-scale workload (the median counts)")
+	flag.DurationVar(&s.settle, "settle", 3*time.Second, "wait after opening the idle connections before measuring")
+	flag.StringVar(&peers, "peers", "direct,sockd,danted,microsocks", "what to measure, in column order")
+	flag.StringVar(&s.profile, "profile", "", "write a CPU profile of sockd under the connection-rate workload to this directory and print where the time goes")
+	flag.StringVar(&s.work, "workdir", "", "directory for binaries, configurations and logs (default: a temporary one, removed)")
+	flag.BoolVar(&short, "short", false, "a quick run that checks the harness works: tiny counts and durations")
+	flag.Parse()
+	if short {
+		s.duration, s.idle, s.hold, s.rules, s.runs, s.settle = 300*time.Millisecond, 50, 200, 2000, 1, 200*time.Millisecond
+	}
+	s.peers = strings.Split(peers, ",")
+	if s.work == "" {
+		dir, err := os.MkdirTemp("", "sockd-bench")
+		if err != nil {
+			fatalf("%v", err)
+		}
+		defer os.RemoveAll(dir)
+		s.work = dir
+	} else if err := os.MkdirAll(s.work, 0o755); err != nil {
+		fatalf("%v", err)
+	}
+	os.Exit(run(s))
+}
+
+func run(s settings) int {
+	limit := raiseFileLimit()
+	t, stopTargets := startTargets()
+	defer stopTargets()
+	sockdBin, makeFC := buildSockd(s.work)
+	for _, name := range s.peers {
+		if name == "danted" || name == "microsocks" {
+			ensurePeers()
+			break
+		}
+	}
+	var cols []column
+	for _, name := range s.peers {
+		p, err := startPeer(name, sockdBin, s.work)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "measuring %s\n", name)
+		cols = append(cols, measure(p, t, s))
+		p.stop()
+	}
+	var sc *scaleResult
+	for _, name := range s.peers {
+		if name == "sockd" {
+			fmt.Fprintf(os.Stderr, "config scale: %d rules\n", s.rules)
+			r, err := configScale(sockdBin, makeFC, s.work, s.rules, s.runs)
+			if err != nil {
+				fatalf("config scale: %v", err)
+			}
+			sc = &r
+		}
+	}
+	ok := printTable(os.Stdout, s, cols, sc, limit)
+	if s.profile != "" {
+		if err := profileSockd(sockdBin, t, s); err != nil {
+			fatalf("profile: %v", err)
+		}
+	}
+	if !ok {
+		return 3
+	}
+	return 0
+}
+
+func startPeer(name, sockdBin, dir string) (*proxy, error) {
+	switch name {
+	case "direct":
+		return &proxy{name: "direct"}, nil
+	case "sockd":
+		return startSockd(sockdBin, dir)
+	case "danted":
+		return startDanted(dir)
+	case "microsocks":
+		return startMicrosocks(dir)
+	}
+	return nil, fmt.Errorf("unknown peer %q (want direct, sockd, danted, microsocks)", name)
+}
+
+// startTargets starts this program again as the target server and reads
+// its three addresses.
+func startTargets() (targets, func()) {
+	exe, err := os.Executable()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), roleEnv+"=target")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		fatalf("starting the targets: %v", err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	f := strings.Fields(line)
+	if err != nil || len(f) != 3 {
+		fatalf("targets: %q %v", line, err)
+	}
+	return targets{source: f[0], rate: f[1], echo: f[2]}, func() {
+		stdin.Close()
+		cmd.Wait()
+	}
+}
+
+// column is what one server measured.
+type column struct {
+	name          string
+	tp1, tpN      float64 // bytes per second
+	rate          float64 // exchanges per second
+	rateFailed    int64
+	idleKB        float64 // PSS per idle connection
+	idleFDs       float64 // descriptors per idle connection
+	idleOpen      int
+	held, holdErr int
+	holdMsg       string
+	errs          []string
+}
+
+func measure(p *proxy, t targets, s settings) column {
+	c := column{name: p.name}
+	var err error
+	if c.tp1, err = throughput(p, t, 1, s.duration); err != nil {
+		c.errs = append(c.errs, "1 stream: "+err.Error())
+	}
+	if c.tpN, err = throughput(p, t, s.streams, s.duration); err != nil {
+		c.errs = append(c.errs, fmt.Sprintf("%d streams: %v", s.streams, err))
+	}
+	c.rate, c.rateFailed = connRate(p, t, s.workers, s.duration)
+	if p.direct() {
+		return c
+	}
+	// Idle cost: the server's whole process tree before and after opening
+	// the connections, once it has settled.
+	time.Sleep(s.settle)
+	before := treeUsage(p.cmd.Process.Pid)
+	conns, err := openEcho(p, t, s.idle, 32)
+	c.idleOpen = len(conns)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Sprintf("idle: %d of %d opened: %v", len(conns), s.idle, err))
+	}
+	time.Sleep(s.settle)
+	after := treeUsage(p.cmd.Process.Pid)
+	if n := len(conns); n > 0 {
+		c.idleKB = float64(after.pssKB-before.pssKB) / float64(n)
+		c.idleFDs = float64(after.fds-before.fds) / float64(n)
+	}
+	closeAll(conns)
+	time.Sleep(500 * time.Millisecond)
+	// Held: open many more and check every one still relays.
+	conns, err = openEcho(p, t, s.hold, 64)
+	if err != nil {
+		c.holdMsg = err.Error()
+	}
+	c.held = checkAll(conns, 64)
+	closeAll(conns)
+	time.Sleep(time.Second) // let the server close its side before the next one starts
+	return c
+}
+
+func profileSockd(bin string, t targets, s settings) error {
+	if err := os.MkdirAll(s.profile, 0o755); err != nil {
+		return err
+	}
+	prof := filepath.Join(s.profile, "sockd-connrate.pprof")
+	p, err := startSockd(bin, s.work, "--cpuprofile", prof)
+	if err != nil {
+		return err
+	}
+	rate, _ := connRate(p, t, s.workers, s.duration)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	fmt.Printf("\nCPU profile of sockd under the connection-rate workload (%.0f conn/s): %s\n", rate, prof)
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", bin, prof).CombinedOutput()
+	fmt.Printf("%s", out)
+	return err
+}
