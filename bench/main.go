@@ -60,7 +60,7 @@ func main() {
 	flag.IntVar(&s.rules, "rules", 100000, "rules of the config-scale workload")
 	flag.IntVar(&s.runs, "runs", 3, "daemon starts per way in the config-scale workload (the median counts)")
 	flag.DurationVar(&s.settle, "settle", 3*time.Second, "wait after opening the idle connections before measuring")
-	flag.StringVar(&peers, "peers", "direct,sockd,danted,microsocks", "what to measure, in column order")
+	flag.StringVar(&peers, "peers", "direct,sockd,danted,microsocks", "what to measure, in column order; external=HOST:PORT measures a SOCKS5 server started by hand")
 	flag.StringVar(&s.profile, "profile", "", "write a CPU profile of sockd under the connection-rate workload to this directory and print where the time goes")
 	flag.StringVar(&s.work, "workdir", "", "directory for binaries, configurations and logs (default: a temporary one, removed)")
 	flag.BoolVar(&short, "short", false, "a quick run that checks the harness works: tiny counts and durations")
@@ -137,6 +137,11 @@ func startPeer(name, sockdBin, dir string) (*proxy, error) {
 	case "microsocks":
 		return startMicrosocks(dir)
 	}
+	if addr, ok := strings.CutPrefix(name, "external="); ok {
+		// A server started by hand (under strace or perf, say): measured
+		// like the others, except for its memory, which is not ours to see.
+		return &proxy{name: "external", addr: addr}, nil
+	}
 	return nil, fmt.Errorf("unknown peer %q (want direct, sockd, danted, microsocks)", name)
 }
 
@@ -196,7 +201,7 @@ func measure(p *proxy, t targets, s settings) column {
 		c.errs = append(c.errs, fmt.Sprintf("%d streams: %v", s.streams, err))
 	}
 	c.rate, c.rateFailed = connRate(p, t, s.workers, s.duration)
-	if p.direct() {
+	if p.direct() || p.cmd == nil {
 		return c
 	}
 	// Idle cost: the server's whole process tree before and after opening

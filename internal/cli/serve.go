@@ -163,7 +163,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		}
 	}
 	for _, a := range addrs {
-		ln, err := net.Listen("tcp", a)
+		ln, err := server.Listen(a)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("cannot listen on %s: %w", a, err)
