@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ func fatalf(format string, args ...any) {
 type settings struct {
 	duration      time.Duration
 	streams       int
+	rounds        int
 	workers       int
 	idle, hold    int
 	rules, runs   int
@@ -52,7 +54,8 @@ func main() {
 	var s settings
 	var short bool
 	var peers string
-	flag.DurationVar(&s.duration, "duration", 3*time.Second, "how long each workload is measured (after a warm-up of a fifth of it)")
+	flag.DurationVar(&s.duration, "duration", 6*time.Second, "how long each timed workload is measured per server, split over the rounds (each after a warm-up of a fifth of it)")
+	flag.IntVar(&s.rounds, "rounds", 3, "rounds of the timed workloads; each server's median round counts")
 	flag.IntVar(&s.streams, "streams", 8, "streams of the parallel throughput workload")
 	flag.IntVar(&s.workers, "workers", 32, "concurrent clients of the connection-rate workload")
 	flag.IntVar(&s.idle, "idle", 2000, "idle relayed connections for the memory and descriptor cost")
@@ -66,7 +69,7 @@ func main() {
 	flag.BoolVar(&short, "short", false, "a quick run that checks the harness works: tiny counts and durations")
 	flag.Parse()
 	if short {
-		s.duration, s.idle, s.hold, s.rules, s.runs, s.settle = 300*time.Millisecond, 50, 200, 2000, 1, 200*time.Millisecond
+		s.duration, s.rounds, s.idle, s.hold, s.rules, s.runs, s.settle = 300*time.Millisecond, 1, 50, 200, 2000, 1, 200*time.Millisecond
 	}
 	s.peers = strings.Split(peers, ",")
 	if s.work == "" {
@@ -93,14 +96,31 @@ func run(s settings) int {
 			break
 		}
 	}
-	var cols []column
+	// Every server runs from the start; the timed workloads visit them in
+	// turn, round after round, and each keeps its median round: load from
+	// elsewhere on the machine then falls on all of them alike.
+	var proxies []*proxy
 	for _, name := range s.peers {
 		p, err := startPeer(name, sockdBin, s.work)
 		if err != nil {
+			for _, q := range proxies {
+				q.stop()
+			}
 			fatalf("%v", err)
 		}
-		fmt.Fprintf(os.Stderr, "measuring %s\n", name)
-		cols = append(cols, measure(p, t, s))
+		proxies = append(proxies, p)
+	}
+	cols := make([]column, len(proxies))
+	for i, p := range proxies {
+		cols[i].name = p.name
+	}
+	timed(proxies, cols, t, s)
+	for i, p := range proxies {
+		if p.direct() || p.cmd == nil {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "idle and held connections: %s\n", p.name)
+		idleAndHeld(p, &cols[i], t, s)
 		p.stop()
 	}
 	var sc *scaleResult
@@ -191,19 +211,49 @@ type column struct {
 	errs          []string
 }
 
-func measure(p *proxy, t targets, s settings) column {
-	c := column{name: p.name}
-	var err error
-	if c.tp1, err = throughput(p, t, 1, s.duration); err != nil {
-		c.errs = append(c.errs, "1 stream: "+err.Error())
+// timed runs the throughput and connection-rate workloads over rounds.
+func timed(proxies []*proxy, cols []column, t targets, s settings) {
+	rounds := max(1, s.rounds)
+	slice := s.duration / time.Duration(rounds)
+	tp1 := make([][]float64, len(proxies))
+	tpN := make([][]float64, len(proxies))
+	rate := make([][]float64, len(proxies))
+	for r := range rounds {
+		fmt.Fprintf(os.Stderr, "timed workloads, round %d of %d\n", r+1, rounds)
+		for i, p := range proxies {
+			c := &cols[i]
+			v, err := throughput(p, t, 1, slice)
+			if err != nil {
+				c.errs = append(c.errs, "1 stream: "+err.Error())
+			}
+			tp1[i] = append(tp1[i], v)
+			v, err = throughput(p, t, s.streams, slice)
+			if err != nil {
+				c.errs = append(c.errs, fmt.Sprintf("%d streams: %v", s.streams, err))
+			}
+			tpN[i] = append(tpN[i], v)
+			v, failed := connRate(p, t, s.workers, slice)
+			rate[i] = append(rate[i], v)
+			c.rateFailed += failed
+		}
 	}
-	if c.tpN, err = throughput(p, t, s.streams, s.duration); err != nil {
-		c.errs = append(c.errs, fmt.Sprintf("%d streams: %v", s.streams, err))
+	for i := range cols {
+		cols[i].tp1, cols[i].tpN, cols[i].rate = median(tp1[i]), median(tpN[i]), median(rate[i])
 	}
-	c.rate, c.rateFailed = connRate(p, t, s.workers, s.duration)
-	if p.direct() || p.cmd == nil {
-		return c
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
 	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// idleAndHeld measures the memory and descriptors of idle relayed
+// connections, then holds many and checks every one still relays.
+func idleAndHeld(p *proxy, c *column, t targets, s settings) {
 	// Idle cost: the server's whole process tree before and after opening
 	// the connections, once it has settled.
 	time.Sleep(s.settle)
@@ -221,7 +271,6 @@ func measure(p *proxy, t targets, s settings) column {
 	}
 	closeAll(conns)
 	time.Sleep(500 * time.Millisecond)
-	// Held: open many more and check every one still relays.
 	conns, err = openEcho(p, t, s.hold, 64)
 	if err != nil {
 		c.holdMsg = err.Error()
@@ -229,7 +278,6 @@ func measure(p *proxy, t targets, s settings) column {
 	c.held = checkAll(conns, 64)
 	closeAll(conns)
 	time.Sleep(time.Second) // let the server close its side before the next one starts
-	return c
 }
 
 func profileSockd(bin string, t targets, s settings) error {

@@ -256,6 +256,10 @@ func (r *relaySession) endOfFile(dst *net.TCPConn) error {
 // splice; a read that fills it means bulk data, which goes on splice.
 const smallReadLen = 16 << 10
 
+// copiedBytes counts the bytes that went through user space, so a test can
+// prove that bulk data stays on splice.
+var copiedBytes atomic.Int64
+
 // smallBufs lend a buffer for the instant between a successful read and
 // its write: an idle direction holds none.
 var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallReadLen); return &b }}
@@ -290,6 +294,7 @@ func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full bool, err err
 		return 0, false, err
 	}
 	w, err := dst.Write((*buf)[:n])
+	copiedBytes.Add(int64(w))
 	return w, n == len(*buf), err
 }
 
