@@ -38,6 +38,7 @@ type settings struct {
 	duration      time.Duration
 	streams       int
 	rounds        int
+	workloads     map[string]bool
 	workers       int
 	idle, hold    int
 	rules, runs   int
@@ -53,7 +54,7 @@ func main() {
 	}
 	var s settings
 	var short bool
-	var peers string
+	var peers, workloads string
 	flag.DurationVar(&s.duration, "duration", 6*time.Second, "how long each timed workload is measured per server, split over the rounds (each after a warm-up of a fifth of it)")
 	flag.IntVar(&s.rounds, "rounds", 3, "rounds of the timed workloads; each server's median round counts")
 	flag.IntVar(&s.streams, "streams", 8, "streams of the parallel throughput workload")
@@ -64,6 +65,7 @@ func main() {
 	flag.IntVar(&s.runs, "runs", 3, "daemon starts per way in the config-scale workload (the median counts)")
 	flag.DurationVar(&s.settle, "settle", 3*time.Second, "wait after opening the idle connections before measuring")
 	flag.StringVar(&peers, "peers", "direct,sockd,danted,microsocks", "what to measure, in column order; external=HOST:PORT measures a SOCKS5 server started by hand")
+	flag.StringVar(&workloads, "workloads", "throughput,rate,idle,scale", "which workloads to run")
 	flag.StringVar(&s.profile, "profile", "", "write a CPU profile of sockd under the connection-rate workload to this directory and print where the time goes")
 	flag.StringVar(&s.work, "workdir", "", "directory for binaries, configurations and logs (default: a temporary one, removed)")
 	flag.BoolVar(&short, "short", false, "a quick run that checks the harness works: tiny counts and durations")
@@ -72,6 +74,10 @@ func main() {
 		s.duration, s.rounds, s.idle, s.hold, s.rules, s.runs, s.settle = 300*time.Millisecond, 1, 50, 200, 2000, 1, 200*time.Millisecond
 	}
 	s.peers = strings.Split(peers, ",")
+	s.workloads = map[string]bool{}
+	for _, w := range strings.Split(workloads, ",") {
+		s.workloads[w] = true
+	}
 	if s.work == "" {
 		dir, err := os.MkdirTemp("", "sockd-bench")
 		if err != nil {
@@ -116,7 +122,8 @@ func run(s settings) int {
 	}
 	timed(proxies, cols, t, s)
 	for i, p := range proxies {
-		if p.direct() || p.cmd == nil {
+		if p.direct() || p.cmd == nil || !s.workloads["idle"] {
+			p.stop()
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "idle and held connections: %s\n", p.name)
@@ -125,7 +132,7 @@ func run(s settings) int {
 	}
 	var sc *scaleResult
 	for _, name := range s.peers {
-		if name == "sockd" {
+		if name == "sockd" && s.workloads["scale"] {
 			fmt.Fprintf(os.Stderr, "config scale: %d rules\n", s.rules)
 			r, err := configScale(sockdBin, makeFC, s.work, s.rules, s.runs)
 			if err != nil {
@@ -207,6 +214,7 @@ type column struct {
 	idleFDs       float64 // descriptors per idle connection
 	idleOpen      int
 	held, holdErr int
+	fdBase        int // descriptors of the server at rest
 	holdMsg       string
 	errs          []string
 }
@@ -222,19 +230,23 @@ func timed(proxies []*proxy, cols []column, t targets, s settings) {
 		fmt.Fprintf(os.Stderr, "timed workloads, round %d of %d\n", r+1, rounds)
 		for i, p := range proxies {
 			c := &cols[i]
-			v, err := throughput(p, t, 1, slice)
-			if err != nil {
-				c.errs = append(c.errs, "1 stream: "+err.Error())
+			if s.workloads["throughput"] {
+				v, err := throughput(p, t, 1, slice)
+				if err != nil {
+					c.errs = append(c.errs, "1 stream: "+err.Error())
+				}
+				tp1[i] = append(tp1[i], v)
+				v, err = throughput(p, t, s.streams, slice)
+				if err != nil {
+					c.errs = append(c.errs, fmt.Sprintf("%d streams: %v", s.streams, err))
+				}
+				tpN[i] = append(tpN[i], v)
 			}
-			tp1[i] = append(tp1[i], v)
-			v, err = throughput(p, t, s.streams, slice)
-			if err != nil {
-				c.errs = append(c.errs, fmt.Sprintf("%d streams: %v", s.streams, err))
+			if s.workloads["rate"] {
+				v, failed := connRate(p, t, s.workers, slice)
+				rate[i] = append(rate[i], v)
+				c.rateFailed += failed
 			}
-			tpN[i] = append(tpN[i], v)
-			v, failed := connRate(p, t, s.workers, slice)
-			rate[i] = append(rate[i], v)
-			c.rateFailed += failed
 		}
 	}
 	for i := range cols {
@@ -258,6 +270,7 @@ func idleAndHeld(p *proxy, c *column, t targets, s settings) {
 	// the connections, once it has settled.
 	time.Sleep(s.settle)
 	before := treeUsage(p.cmd.Process.Pid)
+	c.fdBase = before.fds
 	conns, err := openEcho(p, t, s.idle, 32)
 	c.idleOpen = len(conns)
 	if err != nil {

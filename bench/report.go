@@ -146,6 +146,11 @@ func printTable(w io.Writer, s settings, cols []column, sc *scaleResult, fdLimit
 		if c.holdMsg != "" {
 			fmt.Fprintf(w, "%s: held: first failure: %s\n", c.name, c.holdMsg)
 		}
+		if c.name == "sockd" && c.held < s.hold && c.fdBase > 0 {
+			// One process holds both sockets of every relayed connection.
+			fmt.Fprintf(w, "sockd: held: one process can hold at most (%d - %d at rest) / 2 = %d relayed connections under this machine's descriptor hard limit\n",
+				fdLimit, c.fdBase, (int(fdLimit)-c.fdBase)/2)
+		}
 	}
 	return allOK
 }
