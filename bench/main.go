@@ -20,6 +20,7 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,7 +72,7 @@ func main() {
 	flag.BoolVar(&short, "short", false, "a quick run that checks the harness works: tiny counts and durations")
 	flag.Parse()
 	if short {
-		s.duration, s.rounds, s.idle, s.hold, s.rules, s.runs, s.settle = 300*time.Millisecond, 1, 50, 200, 2000, 1, 200*time.Millisecond
+		s = shortSettings(s)
 	}
 	s.peers = strings.Split(peers, ",")
 	s.workloads = map[string]bool{}
@@ -91,7 +92,32 @@ func main() {
 	os.Exit(run(s))
 }
 
+// result is one run's figures.
+type result struct {
+	cols    []column
+	scale   *scaleResult
+	limit   uint64
+	targets bool // every target met
+}
+
+// shortSettings shrink a run to seconds: enough to show the harness
+// works, not to measure anything.
+func shortSettings(s settings) settings {
+	s.duration, s.rounds, s.idle, s.hold, s.rules, s.runs, s.settle = 300*time.Millisecond, 1, 50, 200, 2000, 1, 200*time.Millisecond
+	return s
+}
+
 func run(s settings) int {
+	r := measureAll(s, os.Stdout)
+	if !r.targets {
+		return 3
+	}
+	return 0
+}
+
+// measureAll runs every workload, prints the table to w, and returns the
+// figures.
+func measureAll(s settings, w io.Writer) result {
 	limit := raiseFileLimit()
 	t, stopTargets := startTargets()
 	defer stopTargets()
@@ -141,16 +167,13 @@ func run(s settings) int {
 			sc = &r
 		}
 	}
-	ok := printTable(os.Stdout, s, cols, sc, limit)
+	ok := printTable(w, s, cols, sc, limit)
 	if s.profile != "" {
 		if err := profileSockd(sockdBin, t, s); err != nil {
 			fatalf("profile: %v", err)
 		}
 	}
-	if !ok {
-		return 3
-	}
-	return 0
+	return result{cols: cols, scale: sc, limit: limit, targets: ok}
 }
 
 func startPeer(name, sockdBin, dir string) (*proxy, error) {

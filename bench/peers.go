@@ -174,8 +174,15 @@ socks pass {
 // buildSockd compiles the daemon and the compiler into dir.
 func buildSockd(dir string) (sockd, makefc string) {
 	sockd, makefc = filepath.Join(dir, "sockd"), filepath.Join(dir, "make_sockdfc")
+	// Build from the module's root, wherever the benchmark was started.
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
+		fatalf("cannot find the sockd module: run the benchmark inside the repository (%v)", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
 	for bin, pkg := range map[string]string{sockd: "./cmd/sockd", makefc: "./cmd/make_sockdfc"} {
 		c := exec.Command("go", "build", "-o", bin, pkg)
+		c.Dir = root
 		c.Stdout, c.Stderr = os.Stderr, os.Stderr
 		if err := c.Run(); err != nil {
 			fatalf("go build %s: %v (run the benchmark from the repository root)", pkg, err)
