@@ -17,6 +17,6 @@ test: ## every test: installs the real peers it needs, then vet, gofmt, race tes
 build:
 	$(GO) build ./...
 
-bench: ## sockd against danted, microsocks and direct on loopback: one table (not a test; about 3 minutes)
+bench: ## Go benchmarks of the codecs, index, loader and relay, then sockd against danted, microsocks and direct: one table (not a test; about 6 minutes)
+	$(GO) test -run '^$$' -bench . ./socks ./policy ./frozen ./internal/load ./internal/server
 	$(GO) run ./bench
-	$(GO) test -run '^$$' -bench . -benchtime 200x ./socks ./policy ./frozen ./internal/load ./internal/server
