@@ -26,7 +26,7 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
-TOOLS = make_sockdfc dump_sockdfc make_sockdfr dump_sockdfr make_socksfc dump_socksfc
+TOOLS = make_sockdfc dump_sockdfc make_sockdfr dump_sockdfr make_socksfc dump_socksfc socks
 
 install: ## binaries, units, man pages and completions under $(DESTDIR)$(PREFIX)
 	@mkdir -p .build
@@ -53,3 +53,8 @@ man: ## regenerate the section 8 pages from the commands
 
 fuzz: ## every native fuzz target for FUZZTIME each (default 30s)
 	scripts/fuzz-all
+
+bench: ## Go benchmarks of the codecs, index, loader and relay, then sockd against danted, microsocks and direct: one table (not a test; about 6 minutes)
+	$(GO) test -run '^$$' -bench . ./socks ./policy ./frozen ./internal/load ./internal/server
+	$(GO) run ./bench
+

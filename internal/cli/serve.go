@@ -32,6 +32,7 @@ type serveFlags struct {
 	clientConfig, credentials                       string // rsockd mode (upstream.go)
 	rsockd                                          bool
 	ops                                             opsFlags // ops.go
+	cpuprofile                                      string
 }
 
 func configureServe(root *cobra.Command) {
@@ -58,6 +59,7 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
 	addUpstreamFlags(root, f)
 	addOpsFlags(fs, &f.ops)
+	addProfileFlag(fs, &f.cpuprofile)
 	root.RunE = func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) }
 }
 
@@ -146,6 +148,13 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	if f.ops.checking() {
 		return f.ops.report(cmd.OutOrStdout(), cmd.ErrOrStderr(), s)
+	}
+	if f.cpuprofile != "" {
+		stop, err := startCPUProfile(f.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if f.inetd {
 		return s.ServeInetd()

@@ -19,7 +19,7 @@ import (
 // even while the source is silent; ending each call after a bounded window
 // and then waiting for data without a pipe keeps an idle relayed connection
 // at two descriptors instead of six.
-const maxSpliceHold = time.Second
+const maxSpliceHold = 250 * time.Millisecond
 
 // relayResult is what a finished relay reports.
 type relayResult struct {
@@ -115,7 +115,7 @@ var startJanitor sync.Once
 
 // janitorInterval is how often the janitor looks; two collections empty a
 // sync.Pool, so released pipes are closed within about twice this.
-const janitorInterval = 5 * time.Second
+const janitorInterval = time.Second
 
 func runJanitor() {
 	var last int64
@@ -169,17 +169,21 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 		hold = r.idle / 2
 	}
 	for {
-		// Wait for data (or end of file) without a pipe, bounded by the
-		// idle deadline; traffic in the other direction moves the
-		// deadline, so the check repeats until both sides are quiet.
+		// Wait for data (or end of file) without a pipe or a buffer,
+		// bounded by the idle deadline; traffic in the other direction
+		// moves the deadline, so the check repeats until both sides are
+		// quiet.
 		if r.idle > 0 {
 			err = src.SetReadDeadline(time.Unix(0, r.lastActive.Load()).Add(r.idle))
 		} else {
 			err = src.SetReadDeadline(time.Time{})
 		}
+		var n int
+		var full bool
 		if err == nil {
-			err = waitReadable(raw)
+			n, full, err = readSmall(raw, dst)
 		}
+		total += int64(n)
 		if err != nil {
 			if r.aborted.Load() {
 				return total, err
@@ -196,24 +200,29 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 			return total, err
 		}
 		r.touch()
+		if n == 0 {
+			return total, r.endOfFile(dst)
+		}
+		if !full {
+			// A small message (a request, a reply, a keystroke) went
+			// across in one read and one write: cheaper than two
+			// splices through a pipe, and no pipe is taken.
+			continue
+		}
+		// More may be queued: move the bulk with splice(2), on a pipe
+		// held for at most the hold window.
 		if err := src.SetReadDeadline(time.Now().Add(hold)); err != nil {
 			r.abort(err)
 			return total, err
 		}
-		n, err := io.Copy(dst, src)
-		total += n
-		if n > 0 {
+		n64, err := io.Copy(dst, src)
+		total += n64
+		if n64 > 0 {
 			r.touch()
 		}
 		switch {
 		case err == nil:
-			// End of file from src: pass the half-close on and let the
-			// other direction finish.
-			if cerr := dst.CloseWrite(); cerr != nil && !r.aborted.Load() && !isNotConnected(cerr) {
-				r.abort(cerr)
-				return total, cerr
-			}
-			return total, nil
+			return total, r.endOfFile(dst)
 		case r.aborted.Load():
 			return total, err
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -228,29 +237,65 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 	}
 }
 
-// waitReadable blocks (through the runtime's poller, honouring the read
-// deadline) until src has data, end of file or an error pending. It peeks
-// one byte without consuming it. A pending socket error (a reset) is
-// returned: the peek consumes it, so the splice that follows would see only
-// an end of file and the session would wait for the other side forever.
-func waitReadable(raw syscall.RawConn) error {
-	var b [1]byte
-	var peekErr error
-	err := raw.Read(func(fd uintptr) bool {
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return false
-		}
-		peekErr = err
-		return true
-	})
-	if err != nil {
-		return err
+// endOfFile passes a half-close on and lets the other direction finish.
+// When the other direction has already finished, the owner is about to
+// close both connections, which sends the end of file anyway: the
+// shutdown would be a wasted system call on every connection's end.
+func (r *relaySession) endOfFile(dst *net.TCPConn) error {
+	if r.pending.Load() == 1 {
+		return nil
 	}
-	if peekErr != nil {
-		return os.NewSyscallError("recvfrom", peekErr)
+	if cerr := dst.CloseWrite(); cerr != nil && !r.aborted.Load() && !isNotConnected(cerr) {
+		r.abort(cerr)
+		return cerr
 	}
 	return nil
+}
+
+// smallReadLen is the largest message moved by read and write instead of
+// splice; a read that fills it means bulk data, which goes on splice.
+const smallReadLen = 16 << 10
+
+// copiedBytes counts the bytes that went through user space, so a test can
+// prove that bulk data stays on splice.
+var copiedBytes atomic.Int64
+
+// smallBufs lend a buffer for the instant between a successful read and
+// its write: an idle direction holds none.
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallReadLen); return &b }}
+
+// readSmall blocks (through the runtime's poller, honouring the read
+// deadline) until src has data, end of file or an error; it reads what is
+// there, up to smallReadLen, and writes it to dst. It returns the bytes
+// moved (0 at end of file) and whether the read filled the buffer. The
+// buffer is taken only once the socket is readable, so a waiting
+// direction costs no buffer.
+func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full bool, err error) {
+	var buf *[]byte
+	var readErr error
+	err = raw.Read(func(fd uintptr) bool {
+		b := smallBufs.Get().(*[]byte)
+		m, e := unix.Read(int(fd), *b)
+		if e == unix.EAGAIN || e == unix.EINTR {
+			smallBufs.Put(b)
+			return false
+		}
+		buf, n, readErr = b, m, e
+		return true
+	})
+	if buf == nil {
+		return 0, false, err
+	}
+	defer smallBufs.Put(buf)
+	if err == nil && readErr != nil {
+		err = os.NewSyscallError("read", readErr)
+	}
+	if err != nil || n <= 0 {
+		return 0, false, err
+	}
+	w, err := dst.Write((*buf)[:n])
+	copiedBytes.Add(int64(w))
+	return w, n == len(*buf), err
 }
 
 // isNotConnected: shutting down the output of a connection whose peer has

@@ -267,7 +267,7 @@ func (s *Server) confirmedNames(ip netip.Addr) []string {
 // dial connects to the destination from the interface the route file
 // names, within the connect timeout.
 func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: ss.s.opts.ConnectTimeout}
+	d := net.Dialer{Timeout: ss.s.opts.ConnectTimeout, KeepAliveConfig: keepAlive}
 	if la := localAddrFor(ss.snap.routes, ip, name); la.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
 	}

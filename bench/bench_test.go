@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary serve as the benchmark's target process,
+// which the harness starts by running its own executable again.
+func TestMain(m *testing.M) {
+	if os.Getenv(roleEnv) == "target" {
+		runTargets()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestHarnessShort runs the whole harness against direct and sockd with
+// tiny counts: it proves the benchmark still works (every workload
+// completes and relays), not how fast anything is.
+func TestHarnessShort(t *testing.T) {
+	s := shortSettings(settings{streams: 2, workers: 4, peers: []string{"direct", "sockd"}, work: t.TempDir(),
+		workloads: map[string]bool{"throughput": true, "rate": true, "idle": true, "scale": true}})
+	s.idle, s.hold = 20, 50
+	var out bytes.Buffer
+	r := measureAll(s, &out)
+	t.Log("\n" + out.String())
+	if len(r.cols) != 2 {
+		t.Fatalf("%d columns, want 2", len(r.cols))
+	}
+	for _, c := range r.cols {
+		if len(c.errs) > 0 {
+			t.Errorf("%s: %v", c.name, c.errs)
+		}
+		if c.tp1 <= 0 || c.tpN <= 0 || c.rate <= 0 {
+			t.Errorf("%s: throughput %.0f/%.0f B/s, rate %.0f/s: a workload moved nothing", c.name, c.tp1, c.tpN, c.rate)
+		}
+	}
+	sockd := r.cols[1]
+	if sockd.held != s.hold || sockd.idleOpen != s.idle || sockd.rateFailed != 0 {
+		t.Errorf("sockd: held %d of %d, idle %d of %d, %d failed exchanges", sockd.held, s.hold, sockd.idleOpen, s.idle, sockd.rateFailed)
+	}
+	if r.scale == nil || r.scale.startText <= 0 || r.scale.startFrozen <= 0 || r.scale.decide <= 0 {
+		t.Errorf("config scale not measured: %+v", r.scale)
+	}
+	for _, row := range []string{"throughput, 1 stream", "connections/s", "idle PSS", "held", "start from frozen", "decision"} {
+		if !strings.Contains(out.String(), row) {
+			t.Errorf("table has no %q row", row)
+		}
+	}
+}
