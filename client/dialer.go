@@ -365,14 +365,20 @@ func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, addr)
 }
 
-// DialContext is Dial with a context; it returns a *Conn.
-func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+// tcpTarget checks that network is a TCP one (the only kind a SOCKS
+// CONNECT carries) and parses addr, for every Dial of this package.
+func tcpTarget(network, addr string) (Target, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
-		return nil, fmt.Errorf("socks: network %q not supported (tcp only)", network)
+		return Target{}, fmt.Errorf("socks: network %q not supported (tcp only)", network)
 	}
-	t, err := ParseTarget(addr)
+	return ParseTarget(addr)
+}
+
+// DialContext is Dial with a context; it returns a *Conn.
+func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	t, err := tcpTarget(network, addr)
 	if err != nil {
 		return nil, err
 	}

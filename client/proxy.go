@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/url"
 
@@ -75,12 +74,7 @@ func (p *ProxyDialer) Dial(network, addr string) (net.Conn, error) {
 
 // DialContext connects to addr through the proxy.
 func (p *ProxyDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil, fmt.Errorf("socks: network %q not supported (tcp only)", network)
-	}
-	t, err := ParseTarget(addr)
+	t, err := tcpTarget(network, addr)
 	if err != nil {
 		return nil, err
 	}
