@@ -440,13 +440,24 @@ func (r *reader) portTest() (p config.PortTest) {
 	}
 }
 
-func (r *reader) strings(what string) []string {
-	n, _ := r.arrayLen(what, false)
-	list := make([]string, 0, min(n, r.left()/minUserBytes))
+// readList reads an array whose elements one decodes. A msgpack nil (when
+// nilOK) gives a nil slice. The slice is preallocated no larger than the
+// bytes left could hold at minBytes an element, so a hostile length field
+// cannot force a huge allocation.
+func readList[T any](r *reader, what string, nilOK bool, minBytes int, one func() T) []T {
+	n, isNil := r.arrayLen(what, nilOK)
+	if isNil {
+		return nil
+	}
+	list := make([]T, 0, min(n, r.left()/minBytes))
 	for i := 0; i < n && r.err == nil; i++ {
-		list = append(list, r.str(what))
+		list = append(list, one())
 	}
 	return list
+}
+
+func (r *reader) strings(what string) []string {
+	return readList(r, what, false, minUserBytes, func() string { return r.str(what) })
 }
 
 func (r *reader) rule() (x config.Rule) {
@@ -504,14 +515,7 @@ func (r *reader) sockdConf() *config.SockdConf {
 		case 0:
 			c.Source = r.str("source")
 		case 1:
-			n, isNil := r.arrayLen("rules", true)
-			if isNil {
-				break
-			}
-			c.Rules = make([]config.Rule, 0, min(n, r.left()/minRuleBytes))
-			for i := 0; i < n && r.err == nil; i++ {
-				c.Rules = append(c.Rules, r.rule())
-			}
+			c.Rules = readList(r, "rules", true, minRuleBytes, r.rule)
 		case 2:
 			c.NoIdentd = r.special()
 		case 3:
@@ -548,14 +552,7 @@ func (r *reader) routeConf() *config.RouteConf {
 		case 0:
 			c.Source = r.str("source")
 		case 1:
-			n, isNil := r.arrayLen("routes", true)
-			if isNil {
-				break
-			}
-			c.Routes = make([]config.Route, 0, min(n, r.left()/minRouteBytes))
-			for i := 0; i < n && r.err == nil; i++ {
-				c.Routes = append(c.Routes, r.route())
-			}
+			c.Routes = readList(r, "routes", true, minRouteBytes, r.route)
 		}
 	}
 }
@@ -589,11 +586,7 @@ func (r *reader) clientRule() (x config.ClientRule) {
 		case 1:
 			x.Action = config.ClientAction(r.uint(255, "action"))
 		case 2:
-			n, _ := r.arrayLen("servers", false)
-			x.Servers = make([]config.Server, 0, min(n, r.left()/minServerBytes))
-			for i := 0; i < n && r.err == nil; i++ {
-				x.Servers = append(x.Servers, r.server())
-			}
+			x.Servers = readList(r, "servers", false, minServerBytes, r.server)
 		case 3:
 			x.Users = r.strings("users")
 		case 4:
@@ -618,14 +611,7 @@ func (r *reader) socksConf() *config.SocksConf {
 		case 0:
 			c.Source = r.str("source")
 		case 1:
-			n, isNil := r.arrayLen("rules", true)
-			if isNil {
-				break
-			}
-			c.Rules = make([]config.ClientRule, 0, min(n, r.left()/minClientRuleBytes))
-			for i := 0; i < n && r.err == nil; i++ {
-				c.Rules = append(c.Rules, r.clientRule())
-			}
+			c.Rules = readList(r, "rules", true, minClientRuleBytes, r.clientRule)
 		}
 	}
 }
