@@ -308,10 +308,17 @@ func TestV5Bind(t *testing.T) {
 	}
 }
 
-// udpEcho answers every datagram with its payload.
-func udpEcho(t *testing.T) *net.UDPConn {
+// udpEcho answers every datagram with its payload, on 127.0.0.1.
+func udpEcho(t *testing.T) *net.UDPConn { return udpEchoAt(t, "127.0.0.1:0", "") }
+
+// udpEchoAt answers every datagram sent to addr with prefix and the payload.
+func udpEchoAt(t *testing.T, addr, prefix string) *net.UDPConn {
 	t.Helper()
-	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	la, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := net.ListenUDP("udp", la)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +330,7 @@ func udpEcho(t *testing.T) *net.UDPConn {
 			if err != nil {
 				return
 			}
-			u.WriteToUDPAddrPort(buf[:n], from)
+			u.WriteToUDPAddrPort(append([]byte(prefix), buf[:n]...), from)
 		}
 	}()
 	return u

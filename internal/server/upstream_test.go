@@ -241,21 +241,7 @@ func TestRsockdBindUpstream(t *testing.T) {
 // socks.conf routes through an upstream relays through that upstream's own
 // standard UDP association (danted, and another sockd), both ways.
 func TestRsockdUDPUpstream(t *testing.T) {
-	echo, err := net.ListenPacket("udp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { echo.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := echo.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			echo.WriteTo(append([]byte("echo:"), buf[:n]...), from)
-		}
-	}()
+	echo := udpEchoAt(t, "127.0.0.2:0", "echo:")
 	dst := socks.AddrFromAddrPort(echo.LocalAddr().(*net.UDPAddr).AddrPort())
 	ups := map[string]func(t *testing.T) string{
 		"danted": func(t *testing.T) string { return startDanted(t, "none") },
