@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/sockd/sockd/config"
+
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 // ignorePosText drops what the canonical text re-derives: positions and
@@ -25,7 +27,7 @@ var ignorePosText = cmp.Options{
 func seedFuzz(f *testing.F, name string) {
 	files, _ := filepath.Glob("testdata/*.txtar")
 	for _, file := range files {
-		ar, err := readArchive(file)
+		ar, err := txtar.ParseFile(file)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/diag"
+
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden sections of testdata/*.txtar")
@@ -54,11 +56,11 @@ func TestGolden(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
-			ar, err := readArchive(file)
+			ar, err := txtar.ParseFile(file)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var input *archiveFile
+			var input *txtar.File
 			for i := range ar.Files {
 				switch ar.Files[i].Name {
 				case "sockd.conf", "sockd.route", "socks.conf":
@@ -83,7 +85,7 @@ func TestGolden(t *testing.T) {
 			if *update {
 				setSection(ar, "diagnostics", got["diagnostics"])
 				setSection(ar, "canonical", got["canonical"])
-				if err := os.WriteFile(file, formatArchive(ar), 0o644); err != nil {
+				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return
@@ -102,7 +104,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func section(ar *archive, name string) (string, bool) {
+func section(ar *txtar.Archive, name string) (string, bool) {
 	for _, f := range ar.Files {
 		if f.Name == name {
 			return string(f.Data), true
@@ -111,14 +113,14 @@ func section(ar *archive, name string) (string, bool) {
 	return "", false
 }
 
-func setSection(ar *archive, name, data string) {
+func setSection(ar *txtar.Archive, name, data string) {
 	for i := range ar.Files {
 		if ar.Files[i].Name == name {
 			ar.Files[i].Data = []byte(data)
 			return
 		}
 	}
-	ar.Files = append(ar.Files, archiveFile{Name: name, Data: []byte(data)})
+	ar.Files = append(ar.Files, txtar.File{Name: name, Data: []byte(data)})
 }
 
 // checkInvariants asserts what every diagnostic must carry: position,
