@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -428,8 +429,8 @@ func (s *simulator) run(r *simRequest) (simResult, error) {
 	}
 	s.addRoute(&res, req)
 	if s.json {
-		enc := jsonLine(s.out)
-		return res, enc.Encode(res)
+		// One compact object per line (JSON Lines), for --batch replays.
+		return res, json.NewEncoder(s.out).Encode(res)
 	}
 	s.writeHuman(res, rec.Steps)
 	return res, nil

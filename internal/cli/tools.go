@@ -220,7 +220,3 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
-// jsonLine is an encoder that writes one compact object per line (JSON
-// Lines), for outputs that scripts read a record at a time.
-func jsonLine(w io.Writer) *json.Encoder { return json.NewEncoder(w) }
