@@ -156,7 +156,7 @@ func (o *opsFlags) listeners(addrs []string, log *slog.Logger) ([]net.Listener, 
 		log.Info("no --listen given: listening on " + server.DefaultListen)
 	}
 	for _, a := range addrs {
-		ln, err := net.Listen("tcp", a)
+		ln, err := server.Listen(a)
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
