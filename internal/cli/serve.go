@@ -2,7 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +38,7 @@ type serveFlags struct {
 	rsockd                                          bool
 	ops                                             opsFlags // ops.go
 	cpuprofile                                      string
+	workers                                         int // workers.go
 }
 
 func configureServe(root *cobra.Command) {
@@ -60,6 +66,7 @@ func configureServe(root *cobra.Command) {
 	addUpstreamFlags(root, f)
 	addOpsFlags(fs, &f.ops)
 	addProfileFlag(fs, &f.cpuprofile)
+	addWorkersFlag(fs, f)
 	root.RunE = func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) }
 }
 
@@ -100,6 +107,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err := f.ops.validate(f); err != nil {
 		return err
 	}
+	if err := f.validateWorkers(); err != nil {
+		return err
+	}
 	for name, d := range map[string]time.Duration{"handshake-timeout": f.handshake, "connect-timeout": f.connect,
 		"bind-timeout": f.bind, "ident-timeout": f.ident, "command-timeout": f.command, "drain-timeout": f.drain} {
 		if d <= 0 {
@@ -115,9 +125,23 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			return usageError{err}
 		}
 	}
-	log, err := f.ops.logger(cmd.ErrOrStderr(), format, f.syslog)
+	// A worker started by a supervisor (workers.go) finds its listeners,
+	// its log file and its control socket among the inherited descriptors.
+	wk, err := workerFromEnv()
 	if err != nil {
 		return err
+	}
+	var log *slog.Logger
+	if wk != nil {
+		log, err = wk.logger(cmd.ErrOrStderr(), format, f)
+	} else {
+		log, err = f.ops.logger(cmd.ErrOrStderr(), format, f.syslog)
+	}
+	if err != nil {
+		return err
+	}
+	if f.workers > 1 && wk == nil && !f.ops.checking() {
+		log = log.With("process", "supervisor", "pid", os.Getpid())
 	}
 	mode := policy.IdentModeOff
 	switch {
@@ -126,10 +150,11 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	case f.strict:
 		mode = policy.IdentModeStrict
 	}
-	if n, err := server.RaiseFileLimit(); err != nil {
+	fileLimit, err := server.RaiseFileLimit()
+	if err != nil {
 		log.Warn("cannot raise the open file limit", "err", err)
 	} else {
-		log.Debug("open file limit", "limit", n)
+		log.Debug("open file limit", "limit", fileLimit)
 	}
 	opts := server.Options{
 		ConfigPath: f.config, RoutePath: f.route, PasswdPath: f.passwd, Methods: methods, IdentMode: mode,
@@ -138,6 +163,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
 	}
 	f.ops.serverOptions(&opts)
+	if wk != nil {
+		wk.serverOptions(&opts, f)
+	}
 	s, err := server.New(opts)
 	if err != nil {
 		if l, ok := diag.Unwrap(err); ok {
@@ -150,7 +178,11 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return f.ops.report(cmd.OutOrStdout(), cmd.ErrOrStderr(), s)
 	}
 	if f.cpuprofile != "" {
-		stop, err := startCPUProfile(f.cpuprofile)
+		path := f.cpuprofile
+		if wk != nil {
+			path += ".worker" + strconv.Itoa(wk.index)
+		}
+		stop, err := startCPUProfile(path)
 		if err != nil {
 			return err
 		}
@@ -159,10 +191,45 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.inetd {
 		return s.ServeInetd()
 	}
+	if wk != nil {
+		lns, err := wk.listeners(s, fileLimit)
+		if err != nil {
+			return err
+		}
+		return serveListeners(s, lns, f, log, func() (func(), error) { return wk.started(s, f, log), nil })
+	}
 	lns, err := f.ops.listeners(f.listen, log)
 	if err != nil {
 		return err
 	}
+	if f.workers > 1 {
+		return runSupervisor(cmd, f, lns, log)
+	}
+	return serveListeners(s, lns, f, log, func() (func(), error) {
+		var undo []func()
+		stop := func() {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+		if f.pidfile != "" {
+			remove, err := server.WritePidFile(f.pidfile)
+			if err != nil {
+				return stop, fmt.Errorf("cannot write the pid file: %w", err)
+			}
+			undo = append(undo, remove)
+		}
+		stopOps, err := f.ops.afterBind(s, log)
+		undo = append(undo, stopOps)
+		return stop, err
+	})
+}
+
+// serveListeners serves lns until a signal (or, in a worker, the
+// supervisor) stops the server, then drains. start runs once the signal
+// loop is up; its stop function runs when serving has ended, and an error
+// from it closes the listeners unserved.
+func serveListeners(s *server.Server, lns []net.Listener, f *serveFlags, log *slog.Logger, start func() (stop func(), err error)) error {
 	closeAll := func() {
 		for _, ln := range lns {
 			ln.Close()
@@ -171,18 +238,8 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	signalsDone := s.HandleSignals(ctx, f.drain)
-	if f.pidfile != "" {
-		remove, err := server.WritePidFile(f.pidfile)
-		if err != nil {
-			closeAll()
-			cancel()
-			<-signalsDone
-			return fmt.Errorf("cannot write the pid file: %w", err)
-		}
-		defer remove()
-	}
-	stopOps, err := f.ops.afterBind(s, log)
-	defer stopOps()
+	stop, err := start()
+	defer stop()
 	if err != nil {
 		closeAll()
 		cancel()
@@ -198,7 +255,8 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.ServeListener(ln, f.ops.listenerOptions()); err != nil {
+			// net.ErrClosed: a stop came before this listener was served.
+			if err := s.ServeListener(ln, f.ops.listenerOptions()); err != nil && !errors.Is(err, net.ErrClosed) {
 				errOnce.Do(func() {
 					serveErr = err
 					log.Error("accept failed, shutting down", "address", ln.Addr().String(), "err", err)

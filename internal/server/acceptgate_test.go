@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockd/sockd/internal/logline"
+)
+
+func TestSessionBudget(t *testing.T) {
+	for _, c := range []struct {
+		limit uint64
+		want  int
+	}{
+		{20000, 9500}, // 1000 kept free, two descriptors a session
+		{1024, 480},   // the reserve is at least 64
+		{65, 1},       // never zero: a worker must be able to serve
+		{0, 1},
+	} {
+		if got := SessionBudget(c.limit); got != c.want {
+			t.Errorf("SessionBudget(%d) = %d, want %d", c.limit, got, c.want)
+		}
+	}
+}
+
+// gatedServer serves a listener through GateListener with a descriptor
+// limit that leaves room for budget sessions.
+func gatedServer(t *testing.T, limit uint64, countFDs func() (int, error)) (addr string, logs *syncBuffer, s *Server) {
+	t.Helper()
+	logs = &syncBuffer{}
+	s, err := New(Options{ConfigPath: writeFile(t, "sockd.conf", permitLoopback),
+		Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := s.GateListener(ln, limit).(*gatedListener)
+	if countFDs != nil {
+		g.countFDs = countFDs
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(g) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return ln.Addr().String(), logs, s
+}
+
+// greeted reports whether the server answered a SOCKS5 greeting within
+// wait: only an accepted connection is answered.
+func greeted(c net.Conn, wait time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(wait))
+	var b [2]byte
+	_, err := io.ReadFull(c, b[:])
+	c.SetReadDeadline(time.Time{})
+	return err == nil && b == [2]byte{5, 0}
+}
+
+var greeting = []byte{5, 1, 0}
+
+// TestGateWaitsAtTheSessionBudget: with the budget full, a new connection
+// waits in the listen queue (another worker would take it) and is
+// accepted as soon as a session ends.
+func TestGateWaitsAtTheSessionBudget(t *testing.T) {
+	const limit = 70 // SessionBudget(70) = 3
+	addr, logs, s := gatedServer(t, limit, func() (int, error) { return 0, nil })
+	var held []net.Conn
+	for range SessionBudget(limit) {
+		c := dialProxy(t, addr)
+		held = append(held, c)
+		mustWrite(t, c, greeting)
+		if !greeted(c, 20*time.Second) {
+			t.Fatal("a session within the budget was not served")
+		}
+	}
+	waitFor(t, "the sessions to be counted", func() bool { return s.Active() == len(held) })
+	extra := dialProxy(t, addr) // the kernel completes the handshake: it is queued
+	mustWrite(t, extra, greeting)
+	// A slow machine only makes an answer less likely, never more.
+	if greeted(extra, 300*time.Millisecond) {
+		t.Fatal("accepted beyond the session budget")
+	}
+	held[0].Close()
+	if !greeted(extra, 20*time.Second) {
+		t.Fatal("the queued connection was not accepted once a session ended")
+	}
+	contains(t, logs, "near the open file limit: not accepting")
+	contains(t, logs, "accepting again")
+	for _, c := range held[1:] {
+		c.Close()
+	}
+	extra.Close()
+}
+
+// TestGateCountsDescriptors: beyond half the budget, the descriptors
+// actually open decide (pipes of busy relays, identd and DNS sockets
+// are not sessions), and running out of them altogether pauses too.
+func TestGateCountsDescriptors(t *testing.T) {
+	const limit = 1024 // budget 480, so counting starts at 240 sessions
+	g := &gatedListener{s: &Server{}, limit: limit, budget: 4}
+	for _, c := range []struct {
+		active int64
+		fds    int
+		err    error
+		full   bool
+	}{
+		{active: 1, fds: limit, full: false}, // below half the budget: not counted
+		{active: 2, fds: 100, full: false},
+		{active: 2, fds: limit - 10, full: true},
+		{active: 3, err: syscall.EMFILE, full: true},
+		{active: 3, err: errors.New("no procfs"), full: false},
+		{active: 4, fds: 0, full: true}, // the budget itself
+	} {
+		g.s.active.Store(c.active)
+		g.countedAt = time.Time{}
+		g.countFDs = func() (int, error) { return c.fds, c.err }
+		if got := g.full(); got != c.full {
+			t.Errorf("%d sessions, %d descriptors, err %v: full %v, want %v", c.active, c.fds, c.err, got, c.full)
+		}
+	}
+}
+
+func TestGateCloseEndsAWaitingAccept(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	s.active.Store(10)
+	g := s.GateListener(ln, 70) // budget 3: full
+	done := make(chan error, 1)
+	go func() { _, err := g.Accept(); done <- err }()
+	g.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept after Close: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Accept still waiting after Close")
+	}
+}
+
+func TestCountOpenFDs(t *testing.T) {
+	before, err := countOpenFDs()
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	after, err := countOpenFDs()
+	if err != nil || after < before+1 {
+		t.Fatalf("count %d then %d (%v): a new listener not seen", before, after, err)
+	}
+}
