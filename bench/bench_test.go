@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 // completes and relays), not how fast anything is.
 func TestHarnessShort(t *testing.T) {
 	s := shortSettings(settings{streams: 2, workers: 4, peers: []string{"direct", "sockd"}, work: t.TempDir(),
-		workloads: map[string]bool{"throughput": true, "rate": true, "idle": true, "scale": true}})
+		sockdFlags: []string{"--workers", "2"}, workloads: map[string]bool{"throughput": true, "rate": true, "idle": true, "scale": true}})
 	s.idle, s.hold = 20, 50
 	var out bytes.Buffer
 	r := measureAll(s, &out)

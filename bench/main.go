@@ -46,6 +46,7 @@ type settings struct {
 	settle        time.Duration
 	peers         []string
 	profile, work string
+	sockdFlags    []string // added to sockd's command line in the timed, idle and held workloads
 }
 
 func main() {
@@ -55,7 +56,7 @@ func main() {
 	}
 	var s settings
 	var short bool
-	var peers, workloads string
+	var peers, workloads, sockdFlags string
 	flag.DurationVar(&s.duration, "duration", 6*time.Second, "how long each timed workload is measured per server, split over the rounds (each after a warm-up of a fifth of it)")
 	flag.IntVar(&s.rounds, "rounds", 3, "rounds of the timed workloads; each server's median round counts")
 	flag.IntVar(&s.streams, "streams", 8, "streams of the parallel throughput workload")
@@ -69,12 +70,14 @@ func main() {
 	flag.StringVar(&workloads, "workloads", "throughput,rate,idle,scale", "which workloads to run")
 	flag.StringVar(&s.profile, "profile", "", "write a CPU profile of sockd under the connection-rate workload to this directory and print where the time goes")
 	flag.StringVar(&s.work, "workdir", "", "directory for binaries, configurations and logs (default: a temporary one, removed)")
+	flag.StringVar(&sockdFlags, "sockd-flags", "--workers 2", "extra flags of the measured sockd (not of the config-scale starts, which time the default single process); two workers because one process cannot hold 10,000 relayed connections within a 20,000-descriptor limit")
 	flag.BoolVar(&short, "short", false, "a quick run that checks the harness works: tiny counts and durations")
 	flag.Parse()
 	if short {
 		s = shortSettings(s)
 	}
 	s.peers = strings.Split(peers, ",")
+	s.sockdFlags = strings.Fields(sockdFlags)
 	s.workloads = map[string]bool{}
 	for _, w := range strings.Split(workloads, ",") {
 		s.workloads[w] = true
@@ -133,7 +136,7 @@ func measureAll(s settings, w io.Writer) result {
 	// elsewhere on the machine then falls on all of them alike.
 	var proxies []*proxy
 	for _, name := range s.peers {
-		p, err := startPeer(name, sockdBin, s.work)
+		p, err := startPeer(name, sockdBin, s)
 		if err != nil {
 			for _, q := range proxies {
 				q.stop()
@@ -176,16 +179,16 @@ func measureAll(s settings, w io.Writer) result {
 	return result{cols: cols, scale: sc, limit: limit, targets: ok}
 }
 
-func startPeer(name, sockdBin, dir string) (*proxy, error) {
+func startPeer(name, sockdBin string, s settings) (*proxy, error) {
 	switch name {
 	case "direct":
 		return &proxy{name: "direct"}, nil
 	case "sockd":
-		return startSockd(sockdBin, dir)
+		return startSockd(sockdBin, s.work, s.sockdFlags...)
 	case "danted":
-		return startDanted(dir)
+		return startDanted(s.work)
 	case "microsocks":
-		return startMicrosocks(dir)
+		return startMicrosocks(s.work)
 	}
 	if addr, ok := strings.CutPrefix(name, "external="); ok {
 		// A server started by hand (under strace or perf, say): measured

@@ -61,6 +61,9 @@ func printTable(w io.Writer, s settings, cols []column, sc *scaleResult, fdLimit
 	}
 	fmt.Fprintf(w, "sockd benchmark: loopback, %d CPUs, %s per workload, SOCKS5 CONNECT, descriptor limit %d\n",
 		runtime.NumCPU(), s.duration, fdLimit)
+	if len(s.sockdFlags) > 0 {
+		fmt.Fprintf(w, "sockd runs with %s\n", strings.Join(s.sockdFlags, " "))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := []string{"workload"}
 	for _, c := range cols {
