@@ -122,6 +122,7 @@ func lintFindings(conf *config.SockdConf, opts LintOptions) []finding {
 	unreadable := map[string]bool{}
 	rules := make([]lintRule, len(conf.Rules))
 	compiled := make([]rule, len(conf.Rules))
+	var users userArena
 	for i := range conf.Rules {
 		cr := &conf.Rules[i]
 		for _, u := range cr.Users {
@@ -152,7 +153,7 @@ func lintFindings(conf *config.SockdConf, opts LintOptions) []finding {
 		}
 		// Unreadable files compile as empty here; lintUsers keeps track of
 		// them so that no containment is concluded from their contents.
-		r, err := compileRule(cr, func(name string) ([]string, error) { return files[name], nil })
+		r, err := compileRule(cr, func(name string) ([]string, error) { return files[name], nil }, &users)
 		if err != nil {
 			out = append(out, finding{kind: findInvalid, index: i, other: -1, what: err.Error()})
 			return out
@@ -265,7 +266,7 @@ func addrCovers(a, b *addrMatcher) bool {
 			a.mask.hi&^b.mask.hi == 0 && a.mask.lo&^b.mask.lo == 0 &&
 			b.net.hi&a.mask.hi == a.net.hi && b.net.lo&a.mask.lo == a.net.lo
 	case a.kind == kindPattern && b.kind == kindPattern:
-		return patternCovers(&a.pat, &b.pat)
+		return patternCovers(a.pat, b.pat)
 	}
 	// A mask never covers a pattern (a named host may have any address, or
 	// none) and a pattern never covers a mask (an address may have no name).
