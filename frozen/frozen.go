@@ -83,6 +83,7 @@ import (
 	"fmt"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/load/gcpause"
 )
 
 // FormatVersion is the version this build writes and the only one it reads.
@@ -371,6 +372,25 @@ func checkHeader[T ~string | ~[]byte](data T) error {
 	return nil
 }
 
+// PeekMeta returns the Meta of a frozen file without checking the file: no
+// checksum, no decoding beyond the metadata, which comes first. It lets a
+// caller start work that needs only the metadata, such as CheckStale,
+// while Decode runs; what it returns must not be trusted unless Decode
+// then accepts the file and returns the same Meta.
+func PeekMeta(data string) (Meta, bool) {
+	if checkHeader(data) != nil {
+		return Meta{}, false
+	}
+	r := newReader(data[HeaderSize:])
+	var m Meta
+	if r.record(bodyFieldCount, "body") && r.record(metaFieldCount, "meta") {
+		m.Source = r.str("meta source")
+		m.SourceSHA256 = r.str("meta source_sha256")
+		m.Compiler = r.str("meta compiler")
+	}
+	return m, r.err == nil
+}
+
 // decodeChecked verifies the checksum of a file whose header checkHeader
 // accepted, and decodes its body.
 func decodeChecked(data string) (*File, error) {
@@ -392,7 +412,9 @@ func decodeChecked(data string) (*File, error) {
 	} else {
 		sumOK := make(chan bool, 1)
 		go func() { sumOK <- checksumString(data) == want }()
+		endPause := gcpause.Start() // see package gcpause for why
 		b, err = decodeBody(k, bodyText)
+		endPause()
 		if !<-sumOK {
 			return nil, errorf(ErrChecksum, "checksum mismatch: file is damaged")
 		}

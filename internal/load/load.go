@@ -142,16 +142,29 @@ func loadFile(path string, kind frozen.Kind, parse func(name string, src []byte)
 		return nil, o, err
 	}
 	if frozen.IsFrozen([]byte(data[:min(len(data), len(frozen.KindSockdFC.Magic()))])) {
+		// Whether the text beside the file changed needs only the
+		// metadata: for a large file its hash runs beside the decoding.
+		var stale chan frozen.Staleness
+		meta, peeked := frozen.PeekMeta(data)
+		if peeked {
+			stale = make(chan frozen.Staleness, 1)
+			go func() { stale <- frozen.CheckStale(path, &frozen.File{Meta: meta}) }()
+		}
 		f, err := frozen.DecodeKindString(data, kind)
+		if peeked {
+			o.Stale = <-stale
+		}
 		if err != nil {
 			return nil, o, fmt.Errorf("%s: %w", path, err)
+		}
+		if !peeked || f.Meta != meta { // cannot happen: the same bytes, now verified
+			o.Stale = frozen.CheckStale(path, f)
 		}
 		// The header's checksum identifies the file as well as a hash of
 		// all its bytes would, and Decode has just verified it: hashing
 		// the file a second time would only cost a large site's start.
 		o.Checksum = hex.EncodeToString(f.Checksum[:])
 		o.Frozen, o.Meta = true, f.Meta
-		o.Stale = frozen.CheckStale(path, f)
 		switch kind {
 		case frozen.KindSockdFC:
 			return f.Sockd, o, nil
