@@ -172,14 +172,14 @@ func buildIndex(rules []rule) index {
 	}
 	var shared keyTable
 	if contested > 0 {
-		shared = newKeyTable(2 * contested)
+		shared = newKeyTable(2*contested, rules)
 		for i := range rules {
 			sk, sok := keyOf(&rules[i].src)
 			dk, dok := keyOf(&rules[i].dst)
 			if sok && dok {
 				if _, ok := pairOf(sk, dk); !ok {
-					shared.add(dimKey(dimSource, sk))
-					shared.add(dimKey(dimDestination, dk))
+					shared.add(dimKey(dimSource, sk), i)
+					shared.add(dimKey(dimDestination, dk), i)
 				}
 			}
 		}
@@ -187,7 +187,7 @@ func buildIndex(rules []rule) index {
 
 	// Pass 3: file every line; buckets are counted, then filled in line
 	// order so that each is sorted.
-	idx.buckets = newKeyTable(len(rules))
+	idx.buckets = newKeyTable(len(rules), rules)
 	bucketOf := make([]int32, len(rules))
 	var present [2][2 * 129]bool // dimension, family and prefix length in use
 	for i := range rules {
@@ -214,7 +214,7 @@ func buildIndex(rules []rule) index {
 			idx.fallback = append(idx.fallback, int32(i))
 			continue
 		}
-		bucketOf[i] = idx.buckets.add(k)
+		bucketOf[i] = idx.buckets.add(k, i)
 	}
 	idx.buckets.fill(bucketOf)
 	idx.src = buildDim(dimSource, &present[dimSource])
@@ -361,29 +361,55 @@ func mix(a, b uint64) uint64 {
 
 // keyTable maps bucket keys to lists of line numbers with open addressing
 // (linear probing). It is sized once, for at most maxKeys keys, at a load
-// of at most one half, and holds no pointers.
+// of at most one half, and holds no pointers but the rules. A key is not
+// stored: every line filed under it has it, so the table keeps the first
+// such line and the sub-table, and derives the key from them (lineKey).
 type keyTable struct {
 	// slots hold the hash's top 32 bits and the key's index plus one (0:
 	// empty), so that most probes are settled without reading keys; the
 	// home slot comes from the hash's low bits.
 	slots []uint64
-	keys  []bucketKey
+	keys  []keyRef
+	rules []rule
 	// starts[i]..starts[i+1] is key i's part of lines once fill has run;
 	// before, starts[i] counts key i's lines.
 	starts []int32
 	all    []int32
 }
 
-func newKeyTable(maxKeys int) keyTable {
+// keyRef is a stored key: a line filed under it, and its sub-table.
+type keyRef struct {
+	line  int32
+	table tableID
+}
+
+// lineKey is the key under which line r is filed in sub-table t.
+func lineKey(r *rule, t tableID) bucketKey {
+	switch {
+	case t < maxPairTables:
+		return bucketKey{r.src.net.hi, r.src.net.lo, r.dst.net.hi, r.dst.net.lo, t}
+	case (int(t)-maxPairTables)/famLens == int(dimSource):
+		return bucketKey{r.src.net.hi, r.src.net.lo, 0, 0, t}
+	}
+	return bucketKey{r.dst.net.hi, r.dst.net.lo, 0, 0, t}
+}
+
+func newKeyTable(maxKeys int, rules []rule) keyTable {
 	size := 8
 	for size < 2*maxKeys {
 		size *= 2
 	}
 	return keyTable{
 		slots:  make([]uint64, size),
-		keys:   make([]bucketKey, 0, maxKeys),
+		keys:   make([]keyRef, 0, maxKeys),
+		rules:  rules,
 		starts: make([]int32, 0, maxKeys+1),
 	}
+}
+
+func (t *keyTable) same(at int32, k *bucketKey) bool {
+	ref := t.keys[at]
+	return ref.table == k.table && lineKey(&t.rules[ref.line], ref.table) == *k
 }
 
 // find returns the index of k, or -1.
@@ -400,16 +426,17 @@ func (t *keyTable) find(k *bucketKey) int32 {
 			return -1
 		}
 		if s&^0xffffffff == tag {
-			if at := int32(s&0xffffffff) - 1; t.keys[at] == *k {
+			if at := int32(s&0xffffffff) - 1; t.same(at, k) {
 				return at
 			}
 		}
 	}
 }
 
-// add counts one more line under k, inserting it if new, and returns its
-// index. More than maxKeys distinct keys is a bug of the caller.
-func (t *keyTable) add(k bucketKey) int32 {
+// add counts line under k, which must be lineKey of that line, inserting
+// k if new, and returns its index. More than maxKeys distinct keys is a
+// bug of the caller.
+func (t *keyTable) add(k bucketKey, line int) int32 {
 	h := k.hash()
 	tag := h >> 32 << 32
 	mask := uint64(len(t.slots) - 1)
@@ -417,13 +444,13 @@ func (t *keyTable) add(k bucketKey) int32 {
 		s := t.slots[i]
 		if s == 0 {
 			at := int32(len(t.keys))
-			t.keys = append(t.keys, k)
+			t.keys = append(t.keys, keyRef{int32(line), k.table})
 			t.starts = append(t.starts, 1)
 			t.slots[i] = tag | uint64(at+1)
 			return at
 		}
 		if s&^0xffffffff == tag {
-			if at := int32(s&0xffffffff) - 1; t.keys[at] == k {
+			if at := int32(s&0xffffffff) - 1; t.same(at, &k) {
 				t.starts[at]++
 				return at
 			}
