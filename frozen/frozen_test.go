@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -720,5 +722,89 @@ func TestEveryLongerFormIsRefused(t *testing.T) {
 				t.Fatalf("%s: body %x: decoded %v, %v", f.Kind, v, got != nil, err)
 			}
 		}
+	}
+}
+
+// TestHalvesDecodeLikeOnePass checks that a file large enough to be
+// decoded in two halves gives exactly what one pass gives: the same
+// configuration, and for damage in either half, or damage that stops the
+// second half from being found, the same error.
+func TestHalvesDecodeLikeOnePass(t *testing.T) {
+	const n = 10_000
+	if n < parallelRulesMin {
+		t.Fatalf("the test file is too small to be decoded in halves")
+	}
+	f := bigSockd(n)
+	for _, i := range []int{100, n - 100} {
+		f.Sockd.Rules[i].Text = fmt.Sprintf("MARKER%05d", i)
+	}
+	valid := mustEncode(t, f)
+	validBody := valid[HeaderSize:]
+	replace := func(old, new string) []byte {
+		if bytes.Count(validBody, []byte(old)) != 1 {
+			t.Fatalf("%q is not in the body exactly once", old)
+		}
+		return sealBody(KindSockdFC, bytes.Replace(validBody, []byte(old), []byte(new), 1))
+	}
+	withRule := func(i int, edit func(r *config.Rule)) []byte {
+		g := bigSockd(n)
+		edit(&g.Sockd.Rules[i])
+		return encodeFile(g.Kind, &body{Meta: g.Meta, Sockd: g.Sockd})
+	}
+	cases := map[string][]byte{
+		"valid":                     valid,
+		"invalid rule, first half":  withRule(100, func(r *config.Rule) { r.Action = 7 }),
+		"invalid rule, second half": withRule(n-100, func(r *config.Rule) { r.Action = 7 }),
+		"invalid rules, both":       withRule(n-100, func(r *config.Rule) { r.Action = 7; r.Ident = 0 }),
+		"longer form, first half":   replace("\xabMARKER00100", "\xd9\x0bMARKER00100"),
+		"longer form, second half":  replace(fmt.Sprintf("\xabMARKER%05d", n-100), fmt.Sprintf("\xd9\x0bMARKER%05d", n-100)),
+		// 0xc1 is no MessagePack type: the second half cannot be found.
+		"unknown type, first half": replace("\xabMARKER00100", "\xc1\xaaMARKER0010"),
+		"truncated rules":          sealBody(KindSockdFC, validBody[:len(validBody)/2]),
+	}
+	defer func(old int) { parallelRulesMin = old }(parallelRulesMin)
+	for name, data := range cases {
+		parallelRulesMin = 8192
+		halves, errHalves := Decode(data)
+		parallelRulesMin = math.MaxInt
+		onePass, errOnePass := Decode(data)
+		if fmt.Sprint(errHalves) != fmt.Sprint(errOnePass) {
+			t.Errorf("%s: in halves %v\n one pass %v", name, errHalves, errOnePass)
+		}
+		if (name == "valid") != (errHalves == nil) {
+			t.Errorf("%s: error %v", name, errHalves)
+		}
+		if diff := cmp.Diff(onePass, halves, cmpAddr); diff != "" {
+			t.Errorf("%s: decoded differently (-one pass +halves):\n%s", name, diff)
+		}
+	}
+}
+
+// TestSkipValues checks the scan that finds the second half of the rules:
+// it must end every body exactly where it ends, whatever form each value
+// is written in, and never claim to have skipped a truncated one.
+func TestSkipValues(t *testing.T) {
+	files := samples()
+	for _, f := range tinyFiles() {
+		files = append(files, f)
+	}
+	for _, f := range files {
+		b := mustEncode(t, f)[HeaderSize:]
+		for _, v := range append(longerForms(t, b), b) {
+			if end, ok := skipValues(string(v), 0, 1); !ok || end != len(v) {
+				t.Fatalf("%s: skipping %x ends at %d (%v), want %d", f.Kind, v, end, ok, len(v))
+			}
+			if _, ok := skipValues(string(v[:len(v)-1]), 0, 1); ok {
+				t.Fatalf("%s: skipped a truncated body", f.Kind)
+			}
+		}
+	}
+	// Every integer form, negative ones included.
+	var w writer
+	for _, v := range []int64{0, -1, -33, 200, -200, 70000, -70000, 1 << 40, -(1 << 40)} {
+		w.int(v)
+	}
+	if end, ok := skipValues(string(w.buf), 0, 9); !ok || end != len(w.buf) {
+		t.Errorf("integers: ends at %d (%v), want %d", end, ok, len(w.buf))
 	}
 }
