@@ -118,15 +118,33 @@ func famLenMask(code int) addr128 {
 	return prefixMask(4, code)
 }
 
-func buildIndex(rules []rule) index {
-	var idx index
-	// Pass 1: count the lines of each pair shape.
-	shapeCount := make([]int32, famLens*famLens)
+// lineShapes sets codes[i] to the shapeCode of line i when it has two
+// networks, else to -1. New runs it on each half of the lines as it
+// compiles them.
+func lineShapes(rules []rule, codes []int32) {
 	for i := range rules {
+		codes[i] = -1
 		sk, sok := keyOf(&rules[i].src)
 		dk, dok := keyOf(&rules[i].dst)
 		if sok && dok {
-			shapeCount[shapeCode(sk, dk)]++
+			codes[i] = int32(shapeCode(sk, dk))
+		}
+	}
+}
+
+// buildIndex indexes rules; codes is what lineShapes gives for them (nil:
+// buildIndex computes it). It is taken over as scratch space.
+func buildIndex(rules []rule, codes []int32) index {
+	var idx index
+	if codes == nil {
+		codes = make([]int32, len(rules))
+		lineShapes(rules, codes)
+	}
+	// Pass 1: count the lines of each pair shape.
+	shapeCount := make([]int32, famLens*famLens)
+	for _, code := range codes {
+		if code >= 0 {
+			shapeCount[code]++
 		}
 	}
 	var shapes []int
@@ -153,42 +171,41 @@ func buildIndex(rules []rule) index {
 		idx.pairs[i] = pairTable{srcMask: famLenMask(code / famLens), dstMask: famLenMask(code % famLens), id: tableID(i)}
 		shapeCount[code] = int32(i + 1)
 	}
-	pairOf := func(sk, dk netKey) (tableID, bool) {
-		t := shapeCount[shapeCode(sk, dk)]
+	// pairOf is the pair table of a line, from its code.
+	pairOf := func(code int32) (tableID, bool) {
+		if code < 0 {
+			return 0, false
+		}
+		t := shapeCount[code]
 		return tableID(t - 1), t > 0
 	}
 
 	// Pass 2: lines with two networks but no pair table go under the
 	// network fewer such lines share. Only these lines need counts.
 	contested := 0
-	for i := range rules {
-		sk, sok := keyOf(&rules[i].src)
-		dk, dok := keyOf(&rules[i].dst)
-		if sok && dok {
-			if _, ok := pairOf(sk, dk); !ok {
-				contested++
-			}
+	for _, code := range codes {
+		if _, ok := pairOf(code); code >= 0 && !ok {
+			contested++
 		}
 	}
 	var shared keyTable
 	if contested > 0 {
 		shared = newKeyTable(2*contested, rules)
-		for i := range rules {
-			sk, sok := keyOf(&rules[i].src)
-			dk, dok := keyOf(&rules[i].dst)
-			if sok && dok {
-				if _, ok := pairOf(sk, dk); !ok {
-					shared.add(dimKey(dimSource, sk), i)
-					shared.add(dimKey(dimDestination, dk), i)
-				}
+		for i, code := range codes {
+			if _, ok := pairOf(code); code >= 0 && !ok {
+				sk, _ := keyOf(&rules[i].src)
+				dk, _ := keyOf(&rules[i].dst)
+				shared.add(dimKey(dimSource, sk), i)
+				shared.add(dimKey(dimDestination, dk), i)
 			}
 		}
 	}
 
 	// Pass 3: file every line; buckets are counted, then filled in line
-	// order so that each is sorted.
+	// order so that each is sorted. From here codes holds each line's
+	// bucket (-1: the fallback).
 	idx.buckets = newKeyTable(len(rules), rules)
-	bucketOf := make([]int32, len(rules))
+	bucketOf := codes
 	var present [2][2 * 129]bool // dimension, family and prefix length in use
 	for i := range rules {
 		sk, sok := keyOf(&rules[i].src)
@@ -196,7 +213,7 @@ func buildIndex(rules []rule) index {
 		var k bucketKey
 		switch {
 		case sok && dok:
-			if t, ok := pairOf(sk, dk); ok {
+			if t, ok := pairOf(bucketOf[i]); ok {
 				k = bucketKey{sk.hi, sk.lo, dk.hi, dk.lo, t}
 				break
 			}

@@ -162,7 +162,7 @@ func lintFindings(conf *config.SockdConf, opts LintOptions) []finding {
 		rules[i] = lintRule{rule: r, cr: cr, users: resolveUsers(cr.Users, files, unreadable),
 			ports: portRanges(cr.Port.Op, cr.Port.Port)}
 	}
-	idx := buildIndex(compiled)
+	idx := buildIndex(compiled, nil)
 	never := make([]bool, len(rules))
 	shadowed := make([]bool, len(rules))
 	for j := range rules {

@@ -224,6 +224,7 @@ func New(conf *config.SockdConf, opts Options) (*Policy, error) {
 	// mostly the page faults of a fresh rule array, which two cores take
 	// in half the time. The first failing line in file order is reported,
 	// whichever half finds it first.
+	codes := make([]int32, len(rules))
 	compile := func(from, to int) (int, error) {
 		var users userArena
 		for i := from; i < to; i++ {
@@ -233,6 +234,7 @@ func New(conf *config.SockdConf, opts Options) (*Policy, error) {
 			}
 			rules[i] = r
 		}
+		lineShapes(rules[from:to], codes[from:to])
 		return -1, nil
 	}
 	mid := len(rules)
@@ -260,7 +262,7 @@ func New(conf *config.SockdConf, opts Options) (*Policy, error) {
 		return nil, fmt.Errorf("%s:%d: %w", conf.Source, conf.Rules[at].Pos.Line, err)
 	}
 	p := &Policy{conf: conf, rules: rules, opts: opts}
-	p.idx = buildIndex(rules)
+	p.idx = buildIndex(rules, codes)
 	return p, nil
 }
 
