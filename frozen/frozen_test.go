@@ -808,3 +808,24 @@ func TestSkipValues(t *testing.T) {
 		t.Errorf("integers: ends at %d (%v), want %d", end, ok, len(w.buf))
 	}
 }
+
+func TestPeekMeta(t *testing.T) {
+	for _, f := range samples() {
+		data := mustEncode(t, f)
+		if m, ok := PeekMeta(string(data)); !ok || m != f.Meta {
+			t.Errorf("%s: PeekMeta = %+v, %v; want %+v", f.Kind, m, ok, f.Meta)
+		}
+		// Not verified: a damaged body still shows its metadata, which is
+		// why Decode must confirm it.
+		damaged := append([]byte(nil), data...)
+		damaged[len(damaged)-1] ^= 1
+		if m, ok := PeekMeta(string(damaged)); !ok || m != f.Meta {
+			t.Errorf("%s: PeekMeta of a damaged file = %+v, %v", f.Kind, m, ok)
+		}
+		for _, bad := range []string{"", "permit 0.0.0.0 0.0.0.0\n", string(data[:HeaderSize+3])} {
+			if _, ok := PeekMeta(bad); ok {
+				t.Errorf("%s: PeekMeta(%q) succeeded", f.Kind, bad)
+			}
+		}
+	}
+}
