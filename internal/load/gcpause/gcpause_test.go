@@ -4,6 +4,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"testing"
+	"time"
 )
 
 // gcPercent reads the setting without changing it.
@@ -13,24 +14,53 @@ func gcPercent() int {
 	return p
 }
 
-func TestNestedAndConcurrentPausesRestoreTheSetting(t *testing.T) {
-	old := debug.SetGCPercent(150)
-	defer debug.SetGCPercent(old)
+// waitPercent waits (boundedly) for the setting to become want.
+func waitPercent(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		state.Lock()
+		p, paused := gcPercent(), state.paused
+		state.Unlock()
+		if p == want && !paused {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GC percent is %d (paused %v), want %d", p, paused, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
-	end1 := Start()
+func pausedNow(t *testing.T) {
+	t.Helper()
 	if p := gcPercent(); p != -1 {
 		t.Fatalf("during a pause GC percent is %d", p)
 	}
+}
+
+func TestPausesNestLingerAndRestore(t *testing.T) {
+	defer func(old time.Duration) { linger = old }(linger)
+	old := debug.SetGCPercent(150)
+	defer debug.SetGCPercent(old)
+
+	linger = time.Hour // nothing ends by the clock in this part
+	end1 := Start()
+	pausedNow(t)
 	end2 := Start()
 	end1()
 	end1() // a second call changes nothing
-	if p := gcPercent(); p != -1 {
-		t.Fatalf("one of two pauses ended, GC percent is %d", p)
-	}
+	pausedNow(t)
 	end2()
-	if p := gcPercent(); p != 150 {
-		t.Fatalf("after the pauses GC percent is %d, want 150", p)
-	}
+	pausedNow(t) // lingering after the last build ended
+
+	// A build that starts while the pause lingers joins it, and its end
+	// (with a short linger) restores the setting.
+	linger = 10 * time.Millisecond
+	end3 := Start()
+	pausedNow(t)
+	end3()
+	waitPercent(t, 150)
 
 	var wg sync.WaitGroup
 	for range 8 {
@@ -43,7 +73,17 @@ func TestNestedAndConcurrentPausesRestoreTheSetting(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if p := gcPercent(); p != 150 {
-		t.Fatalf("after concurrent pauses GC percent is %d, want 150", p)
+	waitPercent(t, 150)
+}
+
+// The pause must not outlive the last build by much more than Linger.
+func TestPauseEnds(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	start := time.Now()
+	Start()()
+	waitPercent(t, 100)
+	if took := time.Since(start); took < Linger {
+		t.Errorf("the pause ended after %v, before Linger (%v)", took, Linger)
 	}
 }
