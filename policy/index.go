@@ -95,7 +95,7 @@ func keyOf(m *addrMatcher) (netKey, bool) {
 	if m.kind != kindMask || m.plen <= 0 {
 		return netKey{}, false
 	}
-	return netKey{fam: m.net.fam, plen: int(m.plen), hi: m.net.hi, lo: m.net.lo}, true
+	return netKey{fam: m.fam, plen: int(m.plen), hi: m.net.hi, lo: m.net.lo}, true
 }
 
 // shapeCode numbers the (family, prefix length) pairs of both networks of

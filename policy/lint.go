@@ -239,7 +239,7 @@ func representative(m *addrMatcher) addr128 {
 	if m.kind != kindMask {
 		return addr128{}
 	}
-	return m.net
+	return addr128{hi: m.net.hi, lo: m.net.lo, fam: m.fam}
 }
 
 func isDenyAll(r *lintRule) bool {
@@ -262,7 +262,7 @@ func addrCovers(a, b *addrMatcher) bool {
 	case a.kind == kindMask && b.kind == kindMask:
 		// b's set is inside a's when a constrains no bit b leaves free and
 		// b's network agrees with a's on a's bits.
-		return a.net.fam == b.net.fam &&
+		return a.fam == b.fam &&
 			a.mask.hi&^b.mask.hi == 0 && a.mask.lo&^b.mask.lo == 0 &&
 			b.net.hi&a.mask.hi == a.net.hi && b.net.lo&a.mask.lo == a.net.lo
 	case a.kind == kindPattern && b.kind == kindPattern:
@@ -345,7 +345,7 @@ func overlaps(a, b *lintRule) bool {
 
 func addrOverlaps(a, b *addrMatcher) bool {
 	if a.kind == kindMask && b.kind == kindMask {
-		return a.net.fam == b.net.fam &&
+		return a.fam == b.fam &&
 			a.net.hi&b.mask.hi == b.net.hi&a.mask.hi && a.net.lo&b.mask.lo == b.net.lo&a.mask.lo
 	}
 	// Any overlaps everything; a pattern may name a host with any address,
