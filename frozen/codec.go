@@ -285,6 +285,20 @@ var (
 )
 
 func (r *reader) addr(a *config.Addr, what *addrNames) {
+	// Most addresses of a large file are an IPv4 address and mask: read
+	// those fifteen bytes in one step. Anything else takes the general
+	// path, which reads the same bytes the same way.
+	if t, o := r.text, r.off; o+15 <= len(t) && t[o] == fixArrayLow+addrFieldCount && t[o+1] <= 0x7f &&
+		t[o+2] == codeBin8 && t[o+3] == 4 && t[o+8] == codeBin8 && t[o+9] == 4 &&
+		(t[o+14] == codeFalse || t[o+14] == codeTrue) {
+		a.Kind = config.AddrKind(t[o+1])
+		a.IP = netip.AddrFrom4([4]byte{t[o+4], t[o+5], t[o+6], t[o+7]})
+		a.Mask = netip.AddrFrom4([4]byte{t[o+10], t[o+11], t[o+12], t[o+13]})
+		a.CIDR = t[o+14] == codeTrue
+		r.off = o + 15
+		a.Pattern = r.str(what.pattern)
+		return
+	}
 	if !r.record(addrFieldCount, what.addr) {
 		return
 	}
