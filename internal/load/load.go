@@ -151,15 +151,17 @@ func loadFile(path string, kind frozen.Kind, parse func(name string, src []byte)
 			go func() { stale <- frozen.CheckStale(path, &frozen.File{Meta: meta}) }()
 		}
 		f, err := frozen.DecodeKindString(data, kind)
+		var st frozen.Staleness
 		if peeked {
-			o.Stale = <-stale
+			st = <-stale
 		}
 		if err != nil {
 			return nil, o, fmt.Errorf("%s: %w", path, err)
 		}
 		if !peeked || f.Meta != meta { // cannot happen: the same bytes, now verified
-			o.Stale = frozen.CheckStale(path, f)
+			st = frozen.CheckStale(path, f)
 		}
+		o.Stale = st
 		// The header's checksum identifies the file as well as a hash of
 		// all its bytes would, and Decode has just verified it: hashing
 		// the file a second time would only cost a large site's start.
