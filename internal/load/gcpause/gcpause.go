@@ -10,12 +10,14 @@
 // daemon's start from a large frozen file that was about a third of the
 // time. The collection the pause defers runs once, when it ends.
 //
-// The pause lingers briefly after the last build ends (Linger), so that
-// builds that follow each other, as the daemon decodes a file and then
-// compiles it, make one pause: otherwise the deferred collection would
-// start between them, and the second pause would have to wait for its
-// whole marking (debug.SetGCPercent(-1) waits for a running collection),
-// about 10 ms for 100,000 rules.
+// The pause lingers briefly after the last build ends (Linger), so that a
+// build that follows, as the daemon decodes a file and then compiles it,
+// joins it: otherwise the deferred collection would start between them,
+// and the second pause would have to wait for its whole marking
+// (debug.SetGCPercent(-1) waits for a running collection), about 10 ms for
+// 100,000 rules. It lingers only once: a pause that a build joined ends
+// with that build, so that builds in a loop cannot put off collection
+// indefinitely.
 //
 // The pause is reference-counted across goroutines, so that overlapping
 // builds restore the setting only when the last one ends, and it does not
@@ -36,20 +38,31 @@ var state struct {
 	sync.Mutex
 	depth  int  // builds running
 	paused bool // the GC percent is -1 and saved holds the setting
+	joined bool // a build started while the pause lingered: no more lingering
 	saved  int
 	ends   int // counts the ends of the last build, to tell timers apart
+}
+
+// restore ends the pause; state is locked.
+func restore() {
+	debug.SetGCPercent(state.saved)
+	state.paused, state.joined = false, false
 }
 
 // linger is Linger, but tests shorten it.
 var linger = Linger
 
 // Start pauses garbage collection until the returned function has been
-// called (once) and Linger has passed without another Start.
+// called (once) and Linger has passed without another Start; or, for a
+// build that joined a lingering pause, until that build ends.
 func Start() (end func()) {
 	state.Lock()
-	if !state.paused {
+	switch {
+	case !state.paused:
 		state.saved = debug.SetGCPercent(-1)
 		state.paused = true
+	case state.depth == 0:
+		state.joined = true // the pause was lingering
 	}
 	state.depth++
 	state.Unlock()
@@ -63,14 +76,17 @@ func Start() (end func()) {
 				return
 			}
 			state.ends++
+			if state.joined {
+				restore()
+				return
+			}
 			mine := state.ends
 			time.AfterFunc(linger, func() {
 				state.Lock()
 				defer state.Unlock()
-				// Another build started since, and ends with its own timer.
+				// Unless another build started since: it ends the pause.
 				if state.depth == 0 && state.ends == mine && state.paused {
-					debug.SetGCPercent(state.saved)
-					state.paused = false
+					restore()
 				}
 			})
 		})

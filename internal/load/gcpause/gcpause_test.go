@@ -55,12 +55,25 @@ func TestPausesNestLingerAndRestore(t *testing.T) {
 	pausedNow(t) // lingering after the last build ended
 
 	// A build that starts while the pause lingers joins it, and its end
-	// (with a short linger) restores the setting.
-	linger = 10 * time.Millisecond
+	// restores the setting at once: the pause lingers only once.
 	end3 := Start()
 	pausedNow(t)
 	end3()
-	waitPercent(t, 150)
+	if p := gcPercent(); p != 150 {
+		t.Fatalf("after a build that joined a lingering pause, GC percent is %d", p)
+	}
+	// Builds in a loop: each pair (one lingering, one joining) ends with
+	// collection back on.
+	for range 3 {
+		Start()()
+		pausedNow(t)
+		Start()()
+		if p := gcPercent(); p != 150 {
+			t.Fatalf("after a pair of builds GC percent is %d", p)
+		}
+	}
+
+	linger = 10 * time.Millisecond
 
 	var wg sync.WaitGroup
 	for range 8 {
