@@ -1,67 +1,45 @@
 package frozen
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/sockd/sockd/config"
 )
 
-// The field sets below mirror the msgpack tags of the config types, in Go
-// field order, which is the order msgpack/v5 writes struct fields in.
-// TestFieldSetsMatchTags derives the same lists from the tags by reflection,
-// so a field added to config without teaching this file fails the tests
-// instead of being silently dropped from frozen files.
-var (
-	posFields = newFieldSet("position",
-		[]string{"l", "c"},
-		[]bool{false, false})
-	addrFields = newFieldSet("address",
-		[]string{"k", "ip", "mask", "cidr", "pat"},
-		[]bool{false, true, true, true, true})
-	portFields = newFieldSet("port test",
-		[]string{"op", "port", "svc"},
-		[]bool{true, true, true})
-	ruleFields = newFieldSet("rule",
-		[]string{"pos", "act", "id", "users", "src", "dst", "port", "cmd", "text"},
-		[]bool{false, false, true, true, false, false, false, true, false})
-	specialFields = newFieldSet("special line",
-		[]string{"pos", "cmd", "text"},
-		[]bool{false, false, false})
-	sockdFields = newFieldSet("sockd.conf payload",
-		[]string{"src", "rules", "noident", "badid"},
-		[]bool{false, false, true, true})
-	routeFields = newFieldSet("route",
-		[]string{"pos", "if", "dst", "text"},
-		[]bool{false, false, false, false})
-	routeConfFields = newFieldSet("sockd.route payload",
-		[]string{"src", "routes"},
-		[]bool{false, false})
-	serverFields = newFieldSet("server",
-		[]string{"scheme", "host", "port", "url"},
-		[]bool{false, false, false, true})
-	clientRuleFields = newFieldSet("client rule",
-		[]string{"pos", "act", "servers", "users", "dst", "port", "cmd", "text"},
-		[]bool{false, false, true, true, false, false, true, false})
-	socksFields = newFieldSet("socks.conf payload",
-		[]string{"src", "rules"},
-		[]bool{false, false})
-	metaFields = newFieldSet("meta",
-		[]string{"source", "source_sha256", "compiler"},
-		[]bool{false, false, false})
-	bodyFields = newFieldSet("body",
-		[]string{"meta", "sockd", "route", "socks"},
-		[]bool{false, true, true, true})
+// Every struct is written as a MessagePack array of all its fields, in Go
+// field order, as msgpack/v5 writes a struct with UseArrayEncodedStructs:
+// no field names and no omitted fields, so a reader finds each field by
+// its position and a value has exactly one encoding. A nil slice or
+// pointer is nil; an empty slice is an empty array. The field counts below
+// are checked against the config types by reflection in the tests, so a
+// field added to config without teaching this file fails them instead of
+// being silently dropped from frozen files.
+const (
+	posFieldCount        = 2 // line, column
+	addrFieldCount       = 5 // kind, ip, mask, cidr, pattern
+	portFieldCount       = 3 // operator, port, service
+	ruleFieldCount       = 9 // pos, action, ident, users, src, dst, port, command, text
+	specialFieldCount    = 3 // pos, command, text
+	sockdFieldCount      = 4 // source, rules, #NO_IDENTD:, #BAD_ID:
+	routeFieldCount      = 4 // pos, interface, destination, text
+	routeConfFieldCount  = 2 // source, routes
+	serverFieldCount     = 4 // scheme, host, port, url
+	clientRuleFieldCount = 8 // pos, action, servers, users, dst, port, command, text
+	socksFieldCount      = 2 // source, rules
+	metaFieldCount       = 3 // source, source_sha256, compiler
+	bodyFieldCount       = 4 // meta, sockd, route, socks
 )
 
-// Lower bounds of the encoded size of the structs that come in arrays
-// (the map header plus the required keys with the smallest values). They
-// cap the capacity allocated from an array header before its elements have
-// been read. TestMinEncodedSizes checks that they are not too large.
+// Lower bounds of the encoded size of the structs that come in arrays: the
+// encoding of their zero value. An array header claiming more elements
+// than the bytes left could hold is refused before anything is allocated,
+// and a valid one is allocated exactly. TestMinEncodedSizes checks them.
 const (
-	minRuleBytes       = 40
-	minRouteBytes      = 20
-	minClientRuleBytes = 32
-	minServerBytes     = 16
+	minRuleBytes       = 29
+	minRouteBytes      = 15
+	minClientRuleBytes = 21
+	minServerBytes     = 5
 	minUserBytes       = 1
 )
 
@@ -69,57 +47,37 @@ const (
 // one payload, the one matching the header's kind.
 type body struct {
 	Meta  Meta              `msgpack:"meta"`
-	Sockd *config.SockdConf `msgpack:"sockd,omitempty"`
-	Route *config.RouteConf `msgpack:"route,omitempty"`
-	Socks *config.SocksConf `msgpack:"socks,omitempty"`
-}
-
-// countSet counts the fields an encoder will write: the required ones plus
-// each optional one that is set.
-func countSet(fs *fieldSet, set ...bool) int {
-	n := 0
-	for _, opt := range fs.optional {
-		if !opt {
-			n++
-		}
-	}
-	for _, s := range set {
-		if s {
-			n++
-		}
-	}
-	return n
+	Sockd *config.SockdConf `msgpack:"sockd"`
+	Route *config.RouteConf `msgpack:"route"`
+	Socks *config.SocksConf `msgpack:"socks"`
 }
 
 func (w *writer) encodeBody(b *body) {
-	w.mapLen(countSet(bodyFields, b.Sockd != nil, b.Route != nil, b.Socks != nil))
-	w.str("meta")
-	w.mapLen(3)
-	w.str("source")
+	w.arrayLen(bodyFieldCount)
+	w.arrayLen(metaFieldCount)
 	w.str(b.Meta.Source)
-	w.str("source_sha256")
 	w.str(b.Meta.SourceSHA256)
-	w.str("compiler")
 	w.str(b.Meta.Compiler)
 	if b.Sockd != nil {
-		w.str("sockd")
 		w.sockdConf(b.Sockd)
+	} else {
+		w.nil()
 	}
 	if b.Route != nil {
-		w.str("route")
 		w.routeConf(b.Route)
+	} else {
+		w.nil()
 	}
 	if b.Socks != nil {
-		w.str("socks")
 		w.socksConf(b.Socks)
+	} else {
+		w.nil()
 	}
 }
 
 func (w *writer) pos(p config.Pos) {
-	w.mapLen(2)
-	w.str("l")
+	w.arrayLen(posFieldCount)
 	w.int(int64(p.Line))
-	w.str("c")
 	w.int(int64(p.Col))
 }
 
@@ -132,44 +90,26 @@ func (w *writer) ip(a netip.Addr) {
 }
 
 func (w *writer) addr(a *config.Addr) {
-	w.mapLen(countSet(addrFields, a.IP.IsValid(), a.Mask.IsValid(), a.CIDR, a.Pattern != ""))
-	w.str("k")
+	w.arrayLen(addrFieldCount)
 	w.uint(uint64(a.Kind))
-	if a.IP.IsValid() {
-		w.str("ip")
-		w.ip(a.IP)
-	}
-	if a.Mask.IsValid() {
-		w.str("mask")
-		w.ip(a.Mask)
-	}
-	if a.CIDR {
-		w.str("cidr")
-		w.bool(true)
-	}
-	if a.Pattern != "" {
-		w.str("pat")
-		w.str(a.Pattern)
-	}
+	w.ip(a.IP)
+	w.ip(a.Mask)
+	w.bool(a.CIDR)
+	w.str(a.Pattern)
 }
 
 func (w *writer) portTest(p *config.PortTest) {
-	w.mapLen(countSet(portFields, p.Op != 0, p.Port != 0, p.Service != ""))
-	if p.Op != 0 {
-		w.str("op")
-		w.uint(uint64(p.Op))
-	}
-	if p.Port != 0 {
-		w.str("port")
-		w.uint(uint64(p.Port))
-	}
-	if p.Service != "" {
-		w.str("svc")
-		w.str(p.Service)
-	}
+	w.arrayLen(portFieldCount)
+	w.uint(uint64(p.Op))
+	w.uint(uint64(p.Port))
+	w.str(p.Service)
 }
 
 func (w *writer) strings(list []string) {
+	if list == nil {
+		w.nil()
+		return
+	}
 	w.arrayLen(len(list))
 	for _, s := range list {
 		w.str(s)
@@ -177,48 +117,32 @@ func (w *writer) strings(list []string) {
 }
 
 func (w *writer) rule(r *config.Rule) {
-	w.mapLen(countSet(ruleFields, r.Ident != 0, len(r.Users) > 0, r.Command != ""))
-	w.str("pos")
+	w.arrayLen(ruleFieldCount)
 	w.pos(r.Pos)
-	w.str("act")
 	w.uint(uint64(r.Action))
-	if r.Ident != 0 {
-		w.str("id")
-		w.uint(uint64(r.Ident))
-	}
-	if len(r.Users) > 0 {
-		w.str("users")
-		w.strings(r.Users)
-	}
-	w.str("src")
+	w.uint(uint64(r.Ident))
+	w.strings(r.Users)
 	w.addr(&r.Src)
-	w.str("dst")
 	w.addr(&r.Dst)
-	w.str("port")
 	w.portTest(&r.Port)
-	if r.Command != "" {
-		w.str("cmd")
-		w.str(r.Command)
-	}
-	w.str("text")
+	w.str(r.Command)
 	w.str(r.Text)
 }
 
 func (w *writer) special(s *config.Special) {
-	w.mapLen(3)
-	w.str("pos")
+	if s == nil {
+		w.nil()
+		return
+	}
+	w.arrayLen(specialFieldCount)
 	w.pos(s.Pos)
-	w.str("cmd")
 	w.str(s.Command)
-	w.str("text")
 	w.str(s.Text)
 }
 
 func (w *writer) sockdConf(c *config.SockdConf) {
-	w.mapLen(countSet(sockdFields, c.NoIdentd != nil, c.BadID != nil))
-	w.str("src")
+	w.arrayLen(sockdFieldCount)
 	w.str(c.Source)
-	w.str("rules")
 	if c.Rules == nil {
 		w.nil()
 	} else {
@@ -227,21 +151,13 @@ func (w *writer) sockdConf(c *config.SockdConf) {
 			w.rule(&c.Rules[i])
 		}
 	}
-	if c.NoIdentd != nil {
-		w.str("noident")
-		w.special(c.NoIdentd)
-	}
-	if c.BadID != nil {
-		w.str("badid")
-		w.special(c.BadID)
-	}
+	w.special(c.NoIdentd)
+	w.special(c.BadID)
 }
 
 func (w *writer) routeConf(c *config.RouteConf) {
-	w.mapLen(2)
-	w.str("src")
+	w.arrayLen(routeConfFieldCount)
 	w.str(c.Source)
-	w.str("routes")
 	if c.Routes == nil {
 		w.nil()
 		return
@@ -249,66 +165,44 @@ func (w *writer) routeConf(c *config.RouteConf) {
 	w.arrayLen(len(c.Routes))
 	for i := range c.Routes {
 		rt := &c.Routes[i]
-		w.mapLen(4)
-		w.str("pos")
+		w.arrayLen(routeFieldCount)
 		w.pos(rt.Pos)
-		w.str("if")
 		w.ip(rt.If)
-		w.str("dst")
 		w.addr(&rt.Dst)
-		w.str("text")
 		w.str(rt.Text)
 	}
 }
 
 func (w *writer) server(s *config.Server) {
-	w.mapLen(countSet(serverFields, s.URL))
-	w.str("scheme")
+	w.arrayLen(serverFieldCount)
 	w.str(s.Scheme)
-	w.str("host")
 	w.str(s.Host)
-	w.str("port")
 	w.uint(uint64(s.Port))
-	if s.URL {
-		w.str("url")
-		w.bool(true)
-	}
+	w.bool(s.URL)
 }
 
 func (w *writer) clientRule(r *config.ClientRule) {
-	w.mapLen(countSet(clientRuleFields, len(r.Servers) > 0, len(r.Users) > 0, r.Command != ""))
-	w.str("pos")
+	w.arrayLen(clientRuleFieldCount)
 	w.pos(r.Pos)
-	w.str("act")
 	w.uint(uint64(r.Action))
-	if len(r.Servers) > 0 {
-		w.str("servers")
+	if r.Servers == nil {
+		w.nil()
+	} else {
 		w.arrayLen(len(r.Servers))
 		for i := range r.Servers {
 			w.server(&r.Servers[i])
 		}
 	}
-	if len(r.Users) > 0 {
-		w.str("users")
-		w.strings(r.Users)
-	}
-	w.str("dst")
+	w.strings(r.Users)
 	w.addr(&r.Dst)
-	w.str("port")
 	w.portTest(&r.Port)
-	if r.Command != "" {
-		w.str("cmd")
-		w.str(r.Command)
-	}
-	w.str("text")
+	w.str(r.Command)
 	w.str(r.Text)
 }
 
 func (w *writer) socksConf(c *config.SocksConf) {
-	w.mapLen(2)
-	w.str("src")
+	w.arrayLen(socksFieldCount)
 	w.str(c.Source)
-	w.str("rules")
 	if c.Rules == nil {
 		w.nil()
 		return
@@ -321,50 +215,34 @@ func (w *writer) socksConf(c *config.SocksConf) {
 
 // Decoding. Each function reads one value; on error the reader's sticky
 // error is set and the value is incomplete, which is fine because the
-// caller discards everything when r.err is set.
+// caller discards everything when r.err is set. Entries of the large lists
+// are validated as soon as they are read, while they are still in the
+// cache, rather than in a second walk over the whole configuration.
 
 func (r *reader) body() *body {
 	b := &body{}
-	m := r.openMap(bodyFields)
-	for {
-		switch m.field() {
-		case -1:
-			return b
-		case 0:
-			mm := r.openMap(metaFields)
-			for done := false; !done; {
-				switch mm.field() {
-				case -1:
-					done = true
-				case 0:
-					b.Meta.Source = r.str("meta source")
-				case 1:
-					b.Meta.SourceSHA256 = r.str("meta source_sha256")
-				case 2:
-					b.Meta.Compiler = r.str("meta compiler")
-				}
-			}
-		case 1:
-			b.Sockd = r.sockdConf()
-		case 2:
-			b.Route = r.routeConf()
-		case 3:
-			b.Socks = r.socksConf()
-		}
+	if !r.record(bodyFieldCount, "body") || !r.record(metaFieldCount, "meta") {
+		return b
 	}
+	b.Meta.Source = r.str("meta source")
+	b.Meta.SourceSHA256 = r.str("meta source_sha256")
+	b.Meta.Compiler = r.str("meta compiler")
+	if !r.isNil() {
+		b.Sockd = r.sockdConf()
+	}
+	if !r.isNil() {
+		b.Route = r.routeConf()
+	}
+	if !r.isNil() {
+		b.Socks = r.socksConf()
+	}
+	return b
 }
 
-func (r *reader) pos() (p config.Pos) {
-	m := r.openMap(posFields)
-	for {
-		switch m.field() {
-		case -1:
-			return p
-		case 0:
-			p.Line = r.int("line")
-		case 1:
-			p.Col = r.int("column")
-		}
+func (r *reader) pos(p *config.Pos) {
+	if r.record(posFieldCount, "position") {
+		p.Line = r.int("line")
+		p.Col = r.int("column")
 	}
 }
 
@@ -377,12 +255,14 @@ func (r *reader) ip(what string) netip.Addr {
 	case len(b) == 0:
 		return netip.Addr{}
 	case len(b) == 4:
-		return netip.AddrFrom4([4]byte(b))
+		return netip.AddrFrom4([4]byte{b[0], b[1], b[2], b[3]})
 	case len(b) == 16:
-		return netip.AddrFrom16([16]byte(b))
+		var a16 [16]byte
+		copy(a16[:], b)
+		return netip.AddrFrom16(a16)
 	case len(b) > 16:
 		var a netip.Addr
-		if err := a.UnmarshalBinary(b); err != nil {
+		if err := a.UnmarshalBinary([]byte(b)); err != nil {
 			r.failf(at, "%s: %v", what, err)
 		}
 		return a
@@ -393,10 +273,10 @@ func (r *reader) ip(what string) netip.Addr {
 
 // addrNames names the parts of one address field in messages; they are
 // built once because decoding must not allocate per field.
-type addrNames struct{ kind, ip, mask, cidr, pattern string }
+type addrNames struct{ addr, kind, ip, mask, cidr, pattern string }
 
 func newAddrNames(what string) *addrNames {
-	return &addrNames{what + " kind", what + " ip", what + " mask", what + " cidr", what + " pattern"}
+	return &addrNames{what, what + " kind", what + " ip", what + " mask", what + " cidr", what + " pattern"}
 }
 
 var (
@@ -404,214 +284,301 @@ var (
 	dstNames = newAddrNames("destination")
 )
 
-func (r *reader) addr(what *addrNames) (a config.Addr) {
-	m := r.openMap(addrFields)
-	for {
-		switch m.field() {
-		case -1:
-			return a
-		case 0:
-			a.Kind = config.AddrKind(r.uint(255, what.kind))
-		case 1:
-			a.IP = r.ip(what.ip)
-		case 2:
-			a.Mask = r.ip(what.mask)
-		case 3:
-			a.CIDR = r.bool(what.cidr)
-		case 4:
-			a.Pattern = r.str(what.pattern)
-		}
+func (r *reader) addr(a *config.Addr, what *addrNames) {
+	// Most addresses of a large file are an IPv4 address and mask: read
+	// those fifteen bytes in one step. Anything else takes the general
+	// path, which reads the same bytes the same way.
+	if t, o := r.text, r.off; o+15 <= len(t) && t[o] == fixArrayLow+addrFieldCount && t[o+1] <= 0x7f &&
+		t[o+2] == codeBin8 && t[o+3] == 4 && t[o+8] == codeBin8 && t[o+9] == 4 &&
+		(t[o+14] == codeFalse || t[o+14] == codeTrue) {
+		a.Kind = config.AddrKind(t[o+1])
+		a.IP = netip.AddrFrom4([4]byte{t[o+4], t[o+5], t[o+6], t[o+7]})
+		a.Mask = netip.AddrFrom4([4]byte{t[o+10], t[o+11], t[o+12], t[o+13]})
+		a.CIDR = t[o+14] == codeTrue
+		r.off = o + 15
+		a.Pattern = r.str(what.pattern)
+		return
+	}
+	if !r.record(addrFieldCount, what.addr) {
+		return
+	}
+	a.Kind = config.AddrKind(r.uint(255, what.kind))
+	a.IP = r.ip(what.ip)
+	a.Mask = r.ip(what.mask)
+	a.CIDR = r.bool(what.cidr)
+	a.Pattern = r.str(what.pattern)
+}
+
+func (r *reader) portTest(p *config.PortTest) {
+	if r.record(portFieldCount, "port test") {
+		p.Op = config.PortOp(r.uint(255, "port operator"))
+		p.Port = uint16(r.uint(65535, "port"))
+		p.Service = r.str("port service")
 	}
 }
 
-func (r *reader) portTest() (p config.PortTest) {
-	m := r.openMap(portFields)
-	for {
-		switch m.field() {
-		case -1:
-			return p
-		case 0:
-			p.Op = config.PortOp(r.uint(255, "port operator"))
-		case 1:
-			p.Port = uint16(r.uint(65535, "port"))
-		case 2:
-			p.Service = r.str("port service")
-		}
+// listLen reads the header of an array of entries of at least minBytes
+// bytes each; isNil reports a msgpack nil (a nil slice). A count that the
+// bytes left cannot hold is refused, so the caller can allocate exactly n
+// entries without a crafted header forcing a huge allocation.
+func (r *reader) listLen(what string, minBytes int) (n int, isNil bool) {
+	at := r.off
+	n, isNil = r.arrayLen(what, true)
+	if r.err == nil && n > r.left()/minBytes {
+		r.failf(at, "%s: %d entries cannot fit in the %d bytes left", what, n, r.left())
+		return 0, false
 	}
+	return n, isNil
 }
 
-// readList reads an array whose elements one decodes. A msgpack nil (when
-// nilOK) gives a nil slice. The slice is preallocated no larger than the
-// bytes left could hold at minBytes an element, so a hostile length field
-// cannot force a huge allocation.
-func readList[T any](r *reader, what string, nilOK bool, minBytes int, one func() T) []T {
-	n, isNil := r.arrayLen(what, nilOK)
-	if isNil {
+// strings reads a user list. The lists of a whole file share backing
+// arrays carved from r.strs, so that a file with ten thousand user lists
+// makes a handful of allocations instead of ten thousand; each list is cut
+// to its own capacity, so appending to one cannot overwrite another.
+func (r *reader) strings(what string) []string {
+	n, isNil := r.listLen(what, minUserBytes)
+	switch {
+	case isNil || r.err != nil:
 		return nil
+	case n == 0:
+		return []string{} // empty, not nil: a list that names nobody
 	}
-	list := make([]T, 0, min(n, r.left()/minBytes))
-	for i := 0; i < n && r.err == nil; i++ {
-		list = append(list, one())
+	if n > len(r.strs) {
+		r.strs = make([]string, max(n, stringsChunk))
+	}
+	list := r.strs[:n:n]
+	r.strs = r.strs[n:]
+	for i := range list {
+		list[i] = r.str(what)
 	}
 	return list
 }
 
-func (r *reader) strings(what string) []string {
-	return readList(r, what, false, minUserBytes, func() string { return r.str(what) })
+// stringsChunk is how many strings one shared backing array of user lists
+// holds.
+const stringsChunk = 4096
+
+func (r *reader) rule(x *config.Rule) {
+	if !r.record(ruleFieldCount, "rule") {
+		return
+	}
+	r.pos(&x.Pos)
+	x.Action = config.Action(r.uint(255, "action"))
+	x.Ident = config.Ident(r.uint(255, "ident"))
+	x.Users = r.strings("users")
+	r.addr(&x.Src, srcNames)
+	r.addr(&x.Dst, dstNames)
+	r.portTest(&x.Port)
+	x.Command = r.str("command")
+	x.Text = r.str("text")
 }
 
-func (r *reader) rule() (x config.Rule) {
-	m := r.openMap(ruleFields)
-	for {
-		switch m.field() {
-		case -1:
-			return x
-		case 0:
-			x.Pos = r.pos()
-		case 1:
-			x.Action = config.Action(r.uint(255, "action"))
-		case 2:
-			x.Ident = config.Ident(r.uint(255, "ident"))
-		case 3:
-			x.Users = r.strings("users")
-		case 4:
-			x.Src = r.addr(srcNames)
-		case 5:
-			x.Dst = r.addr(dstNames)
-		case 6:
-			x.Port = r.portTest()
-		case 7:
-			x.Command = r.str("command")
-		case 8:
-			x.Text = r.str("text")
+// rules decodes and validates rules, the entries from index first of a
+// rules array, stopping at the first error.
+func (r *reader) rules(rules []config.Rule, first int) {
+	for i := range rules {
+		x := &rules[i]
+		r.rule(x)
+		if r.err != nil {
+			return
+		}
+		if err := validateRule(x); err != nil {
+			r.fail(fmt.Errorf("%s: %w", where("rule", first+i, x.Pos), err))
+			return
 		}
 	}
+}
+
+// parallelRulesMin is the number of rules from which rulesInHalves is
+// worth its goroutine and its extra scan. Tests change it to compare both
+// ways of decoding.
+var parallelRulesMin = 8192
+
+// rulesInHalves decodes rules, whose array r is at, in two halves side by
+// side: another goroutine finds where the second half starts by skipping
+// over the first (much cheaper than decoding it) and decodes it while this
+// one decodes the first. Decoding is the largest part of a large file's
+// load, and most of it is the page faults of the fresh rule array, which
+// two cores take in half the time. It reports false, with r unchanged,
+// when anything fails, so that the caller decodes the rules in one pass
+// and reports the first error in file order exactly as that pass finds it.
+func (r *reader) rulesInHalves(rules []config.Rule) bool {
+	half := len(rules) / 2
+	type result struct {
+		r2  *reader
+		mid int
+	}
+	second := make(chan result, 1)
+	go func() {
+		mid, ok := skipValues(r.text, r.off, half)
+		if !ok {
+			second <- result{}
+			return
+		}
+		r2 := &reader{text: r.text, off: mid}
+		r2.rules(rules[half:], half)
+		second <- result{r2, mid}
+	}()
+	first := &reader{text: r.text, off: r.off}
+	first.rules(rules[:half], 0)
+	res := <-second
+	// first.off != res.mid cannot happen when both succeed: they walk the
+	// same values.
+	if first.err != nil || res.r2 == nil || res.r2.err != nil || first.off != res.mid {
+		clear(rules)
+		return false
+	}
+	r.off = res.r2.off
+	return true
+}
+
+// skipValues returns the offset just past count MessagePack values of the
+// types a body uses, starting at off, without decoding or checking them;
+// ok is false when the data ends first or holds another type.
+func skipValues(text string, off, count int) (end int, ok bool) {
+	for ; count > 0; count-- {
+		if off >= len(text) {
+			return off, false
+		}
+		c := text[off]
+		size := 0 // bytes after the type code
+		switch {
+		case c <= 0x7f, c >= negFixLow, c == codeNil, c == codeFalse, c == codeTrue:
+		case c >= fixStrLow && c <= fixStrLow+31:
+			size = int(c - fixStrLow)
+		case c >= fixArrayLow && c <= fixArrayLow+15:
+			count += int(c - fixArrayLow)
+		case c >= codeUint8 && c <= codeUint64:
+			size = 1 << (c - codeUint8)
+		case c >= codeInt8 && c <= codeInt64:
+			size = 1 << (c - codeInt8)
+		case c == codeStr8 || c == codeBin8 || c == codeStr16 || c == codeBin16 || c == codeStr32 || c == codeBin32 ||
+			c == codeArray16 || c == codeArray32:
+			width := 1
+			switch c {
+			case codeStr16, codeBin16, codeArray16:
+				width = 2
+			case codeStr32, codeBin32, codeArray32:
+				width = 4
+			}
+			if off+1+width > len(text) {
+				return off, false
+			}
+			n := 0
+			for i := off + 1; i <= off+width; i++ {
+				n = n<<8 | int(text[i])
+			}
+			if n > len(text) {
+				return off, false // more than the data could hold
+			}
+			if c == codeArray16 || c == codeArray32 {
+				off += width
+				count += n
+			} else {
+				size = width + n
+			}
+		default:
+			return off, false
+		}
+		off += 1 + size
+	}
+	return off, off <= len(text)
 }
 
 func (r *reader) special() *config.Special {
-	s := &config.Special{}
-	m := r.openMap(specialFields)
-	for {
-		switch m.field() {
-		case -1:
-			return s
-		case 0:
-			s.Pos = r.pos()
-		case 1:
-			s.Command = r.str("command")
-		case 2:
-			s.Text = r.str("text")
-		}
+	if r.isNil() {
+		return nil
 	}
+	s := &config.Special{}
+	if r.record(specialFieldCount, "special line") {
+		r.pos(&s.Pos)
+		s.Command = r.str("command")
+		s.Text = r.str("text")
+	}
+	return s
 }
 
 func (r *reader) sockdConf() *config.SockdConf {
 	c := &config.SockdConf{}
-	m := r.openMap(sockdFields)
-	for {
-		switch m.field() {
-		case -1:
-			return c
-		case 0:
-			c.Source = r.str("source")
-		case 1:
-			c.Rules = readList(r, "rules", true, minRuleBytes, r.rule)
-		case 2:
-			c.NoIdentd = r.special()
-		case 3:
-			c.BadID = r.special()
+	if !r.record(sockdFieldCount, "sockd.conf payload") {
+		return c
+	}
+	c.Source = r.str("source")
+	if n, isNil := r.listLen("rules", minRuleBytes); !isNil && r.err == nil {
+		c.Rules = make([]config.Rule, n)
+		if n < parallelRulesMin || !r.rulesInHalves(c.Rules) {
+			r.rules(c.Rules, 0)
 		}
 	}
-}
-
-func (r *reader) route() (x config.Route) {
-	m := r.openMap(routeFields)
-	for {
-		switch m.field() {
-		case -1:
-			return x
-		case 0:
-			x.Pos = r.pos()
-		case 1:
-			x.If = r.ip("interface")
-		case 2:
-			x.Dst = r.addr(dstNames)
-		case 3:
-			x.Text = r.str("text")
-		}
-	}
+	c.NoIdentd = r.special()
+	c.BadID = r.special()
+	return c
 }
 
 func (r *reader) routeConf() *config.RouteConf {
 	c := &config.RouteConf{}
-	m := r.openMap(routeConfFields)
-	for {
-		switch m.field() {
-		case -1:
-			return c
-		case 0:
-			c.Source = r.str("source")
-		case 1:
-			c.Routes = readList(r, "routes", true, minRouteBytes, r.route)
-		}
+	if !r.record(routeConfFieldCount, "sockd.route payload") {
+		return c
 	}
-}
-
-func (r *reader) server() (s config.Server) {
-	m := r.openMap(serverFields)
-	for {
-		switch m.field() {
-		case -1:
-			return s
-		case 0:
-			s.Scheme = r.str("server scheme")
-		case 1:
-			s.Host = r.str("server host")
-		case 2:
-			s.Port = uint16(r.uint(65535, "server port"))
-		case 3:
-			s.URL = r.bool("server url")
-		}
+	c.Source = r.str("source")
+	n, isNil := r.listLen("routes", minRouteBytes)
+	if isNil || r.err != nil {
+		return c
 	}
-}
-
-func (r *reader) clientRule() (x config.ClientRule) {
-	m := r.openMap(clientRuleFields)
-	for {
-		switch m.field() {
-		case -1:
-			return x
-		case 0:
-			x.Pos = r.pos()
-		case 1:
-			x.Action = config.ClientAction(r.uint(255, "action"))
-		case 2:
-			x.Servers = readList(r, "servers", false, minServerBytes, r.server)
-		case 3:
-			x.Users = r.strings("users")
-		case 4:
-			x.Dst = r.addr(dstNames)
-		case 5:
-			x.Port = r.portTest()
-		case 6:
-			x.Command = r.str("command")
-		case 7:
+	c.Routes = make([]config.Route, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		x := &c.Routes[i]
+		if r.record(routeFieldCount, "route") {
+			r.pos(&x.Pos)
+			x.If = r.ip("interface")
+			r.addr(&x.Dst, dstNames)
 			x.Text = r.str("text")
 		}
 	}
+	return c
+}
+
+func (r *reader) server(s *config.Server) {
+	if r.record(serverFieldCount, "server") {
+		s.Scheme = r.str("server scheme")
+		s.Host = r.str("server host")
+		s.Port = uint16(r.uint(65535, "server port"))
+		s.URL = r.bool("server url")
+	}
+}
+
+func (r *reader) clientRule(x *config.ClientRule) {
+	if !r.record(clientRuleFieldCount, "client rule") {
+		return
+	}
+	r.pos(&x.Pos)
+	x.Action = config.ClientAction(r.uint(255, "action"))
+	if n, isNil := r.listLen("servers", minServerBytes); !isNil && r.err == nil {
+		x.Servers = make([]config.Server, n)
+		for i := range x.Servers {
+			r.server(&x.Servers[i])
+		}
+	}
+	x.Users = r.strings("users")
+	r.addr(&x.Dst, dstNames)
+	r.portTest(&x.Port)
+	x.Command = r.str("command")
+	x.Text = r.str("text")
 }
 
 func (r *reader) socksConf() *config.SocksConf {
 	c := &config.SocksConf{}
-	m := r.openMap(socksFields)
-	for {
-		switch m.field() {
-		case -1:
-			return c
-		case 0:
-			c.Source = r.str("source")
-		case 1:
-			c.Rules = readList(r, "rules", true, minClientRuleBytes, r.clientRule)
-		}
+	if !r.record(socksFieldCount, "socks.conf payload") {
+		return c
 	}
+	c.Source = r.str("source")
+	n, isNil := r.listLen("rules", minClientRuleBytes)
+	if isNil || r.err != nil {
+		return c
+	}
+	c.Rules = make([]config.ClientRule, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		r.clientRule(&c.Rules[i])
+	}
+	return c
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // HashSource returns the hex SHA-256 of a text config, the value of
@@ -21,15 +24,42 @@ func HashSource(src []byte) string {
 // kind want. Every error names the path; errors.Is still finds the
 // sentinel (or fs.ErrNotExist and the like for I/O errors).
 func ReadFile(path string, want Kind) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFileString(path)
 	if err != nil {
 		return nil, err // *fs.PathError already names the path
 	}
-	f, err := DecodeKind(data, want)
+	f, err := DecodeKindString(data, want)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
+}
+
+// ReadFileString reads a whole file into a string, as DecodeString wants
+// it. Reading into the string directly (os.ReadFile and a conversion would
+// copy) matters for a large frozen file: its decoded strings are slices of
+// this one, and fresh memory is a good part of a large file's load time.
+func ReadFileString(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var b strings.Builder
+	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() < math.MaxInt32 {
+		b.Grow(int(st.Size()) + 1) // +1: the read that sees EOF must not grow the builder
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(buf)
+		b.Write(buf[:n])
+		if err == io.EOF {
+			return b.String(), nil
+		}
+		if err != nil {
+			return "", err // *fs.PathError names the path
+		}
+	}
 }
 
 // atomicSteps lets tests make one step of WriteFileAtomic fail, to check
@@ -141,7 +171,7 @@ func CheckStale(frozenPath string, f *File) Staleness {
 		return Staleness{}
 	}
 	st := Staleness{TextPath: filepath.Join(filepath.Dir(frozenPath), filepath.Base(f.Meta.Source))}
-	src, err := os.ReadFile(st.TextPath)
+	sum, err := hashFile(st.TextPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return st
@@ -151,6 +181,21 @@ func CheckStale(frozenPath string, f *File) Staleness {
 		return st
 	}
 	st.Exists = true
-	st.Stale = HashSource(src) != f.Meta.SourceSHA256
+	st.Stale = sum != f.Meta.SourceSHA256
 	return st
+}
+
+// hashFile returns HashSource of a file's content, read through a small
+// buffer: the text beside a large frozen file is never needed whole.
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, make([]byte, 64<<10)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -57,6 +59,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 			want := *f
 			want.Version = FormatVersion
+			want.Checksum = [32]byte(data[lengthEnd:checksumEnd]) // what Decode verified
 			if diff := cmp.Diff(&want, got, cmpAddr); diff != "" {
 				t.Errorf("decoded file differs (-want +got):\n%s", diff)
 			}
@@ -123,6 +126,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("golden file does not decode: %v", err)
 			}
 			f.Version = FormatVersion
+			f.Checksum = [32]byte(golden[lengthEnd:checksumEnd])
 			if diff := cmp.Diff(f, got, cmpAddr); diff != "" {
 				t.Errorf("golden file decodes differently (-want +got):\n%s", diff)
 			}
@@ -137,7 +141,7 @@ func TestGoldenHeader(t *testing.T) {
 	if string(data[:8]) != "SOCKDFR\x00" {
 		t.Errorf("magic = %q", data[:8])
 	}
-	if v := binary.BigEndian.Uint32(data[8:12]); v != 1 {
+	if v := binary.BigEndian.Uint32(data[8:12]); v != 2 {
 		t.Errorf("version = %d", v)
 	}
 	if n := binary.BigEndian.Uint64(data[12:20]); n != uint64(len(data)-52) {
@@ -149,13 +153,33 @@ func TestGoldenHeader(t *testing.T) {
 	}
 }
 
+// reflectiveBody encodes a body with msgpack/v5 itself, with the options
+// the package doc names.
+func reflectiveBody(t *testing.T, f *File) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseCompactInts(true)
+	enc.UseArrayEncodedStructs(true)
+	if err := enc.Encode(&body{Meta: f.Meta, Sockd: f.Sockd, Route: f.Route, Socks: f.Socks}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // TestBodyIsMsgpack checks the hand-written codec against msgpack/v5
-// itself: the reflective decoder reads our bodies into the same values,
-// and where the reflective encoder works (no netip.Addr under omitempty)
-// it writes exactly our bytes.
+// itself: the reflective encoder writes exactly our bytes, and the
+// reflective decoder reads our bodies into the same values.
 func TestBodyIsMsgpack(t *testing.T) {
-	for _, f := range samples() {
+	files := samples()
+	for _, f := range tinyFiles() {
+		files = append(files, f)
+	}
+	for _, f := range files {
 		data := mustEncode(t, f)
+		if want := reflectiveBody(t, f); !bytes.Equal(want, data[HeaderSize:]) {
+			t.Errorf("%s: msgpack/v5 encodes\n%x\nwe encode\n%x", f.Kind, want, data[HeaderSize:])
+		}
 		var b body
 		if err := msgpack.Unmarshal(data[HeaderSize:], &b); err != nil {
 			t.Fatalf("%s: msgpack/v5 cannot read the body: %v", f.Kind, err)
@@ -165,95 +189,58 @@ func TestBodyIsMsgpack(t *testing.T) {
 			t.Errorf("%s: msgpack/v5 reads the body differently (-want +got):\n%s", f.Kind, diff)
 		}
 	}
-
-	// Without IP/mask addresses the reflective encoder is right, and must
-	// agree byte for byte.
-	for name, f := range tinyFiles() {
-		if name == "sockd.fc" {
-			continue // has a mask address
-		}
-		data := mustEncode(t, f)
-		var buf bytes.Buffer
-		enc := msgpack.NewEncoder(&buf)
-		enc.UseCompactInts(true)
-		enc.SetSortMapKeys(true)
-		if err := enc.Encode(&body{Meta: f.Meta, Sockd: f.Sockd, Route: f.Route, Socks: f.Socks}); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(buf.Bytes(), data[HeaderSize:]) {
-			t.Errorf("%s: msgpack/v5 encodes\n%x\nwe encode\n%x", name, buf.Bytes(), data[HeaderSize:])
-		}
-	}
 }
 
-// TestReflectiveEncoderDropsAddr documents why the body is encoded by
-// hand. If it fails, msgpack/v5 has learnt to encode netip.Addr under
-// omitempty, and the package doc should be updated.
-func TestReflectiveEncoderDropsAddr(t *testing.T) {
-	a := maskAddr("10.0.0.0", "255.0.0.0")
-	data, err := msgpack.Marshal(&a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back config.Addr
-	if err := msgpack.Unmarshal(data, &back); err != nil {
-		t.Fatal(err)
-	}
-	if back.IP.IsValid() {
-		t.Errorf("msgpack/v5 now keeps omitempty netip.Addr fields (got %v); revisit the package doc", back.IP)
-	}
-	var w writer
-	w.addr(&a)
-	var ours config.Addr
-	if err := msgpack.Unmarshal(w.buf, &ours); err != nil {
-		t.Fatal(err)
-	}
-	if ours != a {
-		t.Errorf("our encoding of %v reads back as %v", a, ours)
-	}
-}
-
-// TestFieldSetsMatchTags derives each fieldSet from the config types' tags
-// by reflection: a field added to config must be added to codec.go too.
-func TestFieldSetsMatchTags(t *testing.T) {
+// TestFieldCountsMatchTypes checks the codec against the config types by
+// reflection: a field added to config must be added to codec.go too, or
+// it would be silently left out of frozen files.
+func TestFieldCountsMatchTypes(t *testing.T) {
 	cases := []struct {
-		typ reflect.Type
-		fs  *fieldSet
+		typ   reflect.Type
+		count int
 	}{
-		{reflect.TypeFor[config.Pos](), posFields},
-		{reflect.TypeFor[config.Addr](), addrFields},
-		{reflect.TypeFor[config.PortTest](), portFields},
-		{reflect.TypeFor[config.Rule](), ruleFields},
-		{reflect.TypeFor[config.Special](), specialFields},
-		{reflect.TypeFor[config.SockdConf](), sockdFields},
-		{reflect.TypeFor[config.Route](), routeFields},
-		{reflect.TypeFor[config.RouteConf](), routeConfFields},
-		{reflect.TypeFor[config.Server](), serverFields},
-		{reflect.TypeFor[config.ClientRule](), clientRuleFields},
-		{reflect.TypeFor[config.SocksConf](), socksFields},
-		{reflect.TypeFor[Meta](), metaFields},
-		{reflect.TypeFor[body](), bodyFields},
+		{reflect.TypeFor[config.Pos](), posFieldCount},
+		{reflect.TypeFor[config.Addr](), addrFieldCount},
+		{reflect.TypeFor[config.PortTest](), portFieldCount},
+		{reflect.TypeFor[config.Rule](), ruleFieldCount},
+		{reflect.TypeFor[config.Special](), specialFieldCount},
+		{reflect.TypeFor[config.SockdConf](), sockdFieldCount},
+		{reflect.TypeFor[config.Route](), routeFieldCount},
+		{reflect.TypeFor[config.RouteConf](), routeConfFieldCount},
+		{reflect.TypeFor[config.Server](), serverFieldCount},
+		{reflect.TypeFor[config.ClientRule](), clientRuleFieldCount},
+		{reflect.TypeFor[config.SocksConf](), socksFieldCount},
+		{reflect.TypeFor[Meta](), metaFieldCount},
+		{reflect.TypeFor[body](), bodyFieldCount},
 	}
 	for _, c := range cases {
-		var keys []string
-		var optional []bool
-		for i := 0; i < c.typ.NumField(); i++ {
-			tag := c.typ.Field(i).Tag.Get("msgpack")
-			name, opts, _ := strings.Cut(tag, ",")
-			if name == "-" {
-				continue
-			}
-			if name == "" {
-				t.Errorf("%s.%s has no msgpack tag", c.typ, c.typ.Field(i).Name)
-			}
-			keys = append(keys, name)
-			optional = append(optional, strings.Contains(opts, "omitempty"))
+		if n := c.typ.NumField(); n != c.count {
+			t.Errorf("%s has %d fields, the codec writes %d", c.typ, n, c.count)
 		}
-		if diff := cmp.Diff(keys, c.fs.keys); diff != "" {
-			t.Errorf("%s: keys differ from the tags (-tags +codec.go):\n%s", c.typ, diff)
-		}
-		if diff := cmp.Diff(optional, c.fs.optional); diff != "" {
-			t.Errorf("%s: omitempty differs from the tags (-tags +codec.go):\n%s", c.typ, diff)
+	}
+	// What the writer writes for each struct is an array of that count:
+	// the first byte of the encoding of its zero value.
+	var w writer
+	for _, c := range []struct {
+		name  string
+		write func()
+		count int
+	}{
+		{"rule", func() { w.rule(&config.Rule{}) }, ruleFieldCount},
+		{"client rule", func() { w.clientRule(&config.ClientRule{}) }, clientRuleFieldCount},
+		{"server", func() { w.server(&config.Server{}) }, serverFieldCount},
+		{"address", func() { w.addr(&config.Addr{}) }, addrFieldCount},
+		{"port", func() { w.portTest(&config.PortTest{}) }, portFieldCount},
+		{"special", func() { w.special(&config.Special{}) }, specialFieldCount},
+		{"sockd", func() { w.sockdConf(&config.SockdConf{}) }, sockdFieldCount},
+		{"route conf", func() { w.routeConf(&config.RouteConf{}) }, routeConfFieldCount},
+		{"socks conf", func() { w.socksConf(&config.SocksConf{}) }, socksFieldCount},
+		{"body", func() { w.encodeBody(&body{}) }, bodyFieldCount},
+	} {
+		w = writer{}
+		c.write()
+		if w.buf[0] != fixArrayLow+byte(c.count) {
+			t.Errorf("%s: written as 0x%02x, not an array of %d", c.name, w.buf[0], c.count)
 		}
 	}
 }
@@ -268,7 +255,7 @@ func TestMinEncodedSizes(t *testing.T) {
 	}
 	w = writer{}
 	w.routeConf(&config.RouteConf{Routes: []config.Route{{}}})
-	if n := len(w.buf) - len("\x82\xa3src\xa0\xa6routes\x91"); n < minRouteBytes {
+	if n := len(w.buf) - len("\x92\xa0\x91"); n < minRouteBytes {
 		t.Errorf("a minimal route is %d bytes, minRouteBytes is %d", n, minRouteBytes)
 	}
 	w = writer{}
@@ -287,7 +274,7 @@ func TestZeroAndZonedAddrRoundTrip(t *testing.T) {
 	for _, a := range []netip.Addr{{}, ip("1.2.3.4"), ip("::ffff:1.2.3.4"), ip("::"), ip("fe80::1%eth0"), ip("fe80::1%" + strings.Repeat("z", 300))} {
 		var w writer
 		w.ip(a)
-		r := newReader(w.buf)
+		r := newReader(string(w.buf))
 		got := r.ip("test")
 		if r.err != nil || got != a || r.left() != 0 {
 			t.Errorf("%v: read back %v (err %v, %d bytes left)", a, got, r.err, r.left())
@@ -316,6 +303,16 @@ func TestRefusals(t *testing.T) {
 	}
 	flipped := append([]byte(nil), valid...)
 	flipped[len(flipped)-3] ^= 0x20
+	// testdata/sockd.fc.v1.hex is the golden sockd.fc of format version 1,
+	// as the last version-1 build wrote it.
+	v1Hex, err := os.ReadFile(filepath.Join("testdata", "sockd.fc.v1.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	version1File, err := hex.DecodeString(strings.ReplaceAll(string(v1Hex), "\n", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		name     string
@@ -333,9 +330,15 @@ func TestRefusals(t *testing.T) {
 		{"client file for routes", socks, KindSockdFR, ErrWrongKind,
 			"this is a socks.fc client rule file, not a sockd.fr route file"},
 		{"newer version", withVersion(valid, 7), 0, ErrVersion,
-			"format version 7 is not supported (this build reads version 1); rebuild it with make_sockdfc"},
+			"format version 7 is not supported (this build reads version 2); rebuild it with make_sockdfc"},
 		{"route version 0", withVersion(routes, 0), KindSockdFR, ErrVersion,
-			"format version 0 is not supported (this build reads version 1); rebuild it with make_sockdfr"},
+			"format version 0 is not supported (this build reads version 2); rebuild it with make_sockdfr"},
+		// A file written by an older build is refused, never misread, and
+		// the message says what to do.
+		{"version 1 file", version1File, KindSockdFC, ErrVersion,
+			"format version 1 is not supported (this build reads version 2); rebuild it with make_sockdfc"},
+		{"version 1 client file", withVersion(socks, 1), 0, ErrVersion,
+			"format version 1 is not supported (this build reads version 2); rebuild it with make_socksfc"},
 		{"short body", bodyLen1234(), 0, ErrTruncated,
 			"file is truncated: header says 1234 bytes of body, found 1000"},
 		{"huge body length", hugeLen(), 0, ErrTruncated,
@@ -414,9 +417,14 @@ func TestCorruptBodies(t *testing.T) {
 	both := encodeRaw(&File{Kind: KindSockdFC, Meta: tiny["sockd.fc"].Meta, Sockd: tiny["sockd.fc"].Sockd, Route: tiny["sockd.fr"].Route})
 
 	hugeArray := append([]byte(nil), validBody...)
-	// The rules array is a fixarray of one rule (0x91); claim 2^32-1.
-	i := bytes.Index(hugeArray, []byte("\xa5rules\x91"))
-	hugeArray = append(append(append([]byte(nil), hugeArray[:i+6]...), 0xdd, 0xff, 0xff, 0xff, 0xff), hugeArray[i+7:]...)
+	// The rules array is a fixarray of one rule (0x91) after the payload's
+	// source; claim 2^32-1 rules.
+	i := bytes.Index(hugeArray, []byte("\x94\xaasockd.conf\x91")) + 12
+	hugeArray = append(append(append([]byte(nil), hugeArray[:i]...), 0xdd, 0xff, 0xff, 0xff, 0xff), hugeArray[i+1:]...)
+	at := func(seq string, plus int) string {
+		return itoa(bytes.Index(validBody, []byte(seq)) + plus)
+	}
+	const longer = ": not in canonical form (a shorter encoding exists)"
 
 	cases := []struct {
 		name string
@@ -473,22 +481,30 @@ func TestCorruptBodies(t *testing.T) {
 			return encodeRaw(f)
 		}(), "corrupt body: meta source hash \"" + strings.ToUpper(tiny["sockd.fc"].Meta.SourceSHA256) + "\" is not 64 lower-case hex digits"},
 		// MessagePack-level damage, with a valid checksum.
-		{"not a map", sealBody(KindSockdFC, []byte("\xa3abc")),
-			"corrupt body: at body byte 0: body: expected a map, found a string"},
+		{"not an array", sealBody(KindSockdFC, []byte("\xa3abc")),
+			"corrupt body: at body byte 0: body: expected an array of 4 fields, found a string"},
 		{"empty body", sealBody(KindSockdFC, nil),
 			"corrupt body: at body byte 0: unexpected end of body"},
-		{"unknown field", replaceOnce("\xa4text", "\xa4tixt"),
-			"corrupt body: at body byte " + itoa(bytes.Index(validBody, []byte("\xa4text"))) + ": rule has an unknown, repeated or out-of-order field \"tixt\""},
-		{"missing field", replaceOnce("\xa3act\x01", "\xa2id\x01"),
-			"corrupt body: at body byte " + itoa(bytes.Index(validBody, []byte("\xa3pos"))-1) + ": rule has no \"act\" field"},
-		{"non-canonical integer", replaceOnce("\xa3act\x01", "\xa3act\xcc\x01"),
-			"corrupt body: not in canonical form (differs from its re-encoding at body byte " + itoa(bytes.Index(validBody, []byte("\xa3act\x01"))+4) + ")"},
-		{"zero omitempty field written", replaceOnce("\x86\xa3pos", "\x87\xa3pos", "\xa3act\x01", "\xa3act\x01\xa2id\x00"),
-			"corrupt body: not in canonical form (differs from its re-encoding at body byte " + itoa(bytes.Index(validBody, []byte("\x86\xa3pos"))) + ")"},
-		{"map shorter than its header", replaceOnce("\x86\xa3pos", "\x87\xa3pos"),
-			"corrupt body: at body byte " + itoa(len(validBody)) + ": unexpected end of body"},
+		{"extra field", replaceOnce("\x99\x92\x01\x01", "\x9a\x92\x01\x01"),
+			"corrupt body: at body byte " + at("\x99\x92", 0) + ": rule: expected 9 fields, found 10"},
+		{"missing field", replaceOnce("\x99\x92\x01\x01", "\x98\x92\x01\x01"),
+			"corrupt body: at body byte " + at("\x99\x92", 0) + ": rule: expected 9 fields, found 8"},
+		{"array longer than its elements", replaceOnce("\x91\x99", "\x92\x99"),
+			"corrupt body: at body byte " + itoa(len(validBody)-4) + ": rule: expected an array of 9 fields, found nil"},
+		{"boolean written as an integer", replaceOnce("\xff\x00\x00\x00\xc2", "\xff\x00\x00\x00\x00"),
+			"corrupt body: at body byte " + at("\xff\x00\x00\x00\xc2", 4) + ": source cidr: expected a boolean, found an unsigned integer"},
+		// Each value in a longer form than the shortest: a decoder that
+		// accepted these would read two different files as one configuration.
+		{"non-canonical integer", replaceOnce("\x99\x92\x01\x01\x01\x00", "\x99\x92\x01\x01\xcc\x01\x00"),
+			"corrupt body: at body byte " + at("\x99\x92", 4) + ": action" + longer},
+		{"non-canonical string length", replaceOnce("\xb9permit", "\xd9\x19permit"),
+			"corrupt body: at body byte " + at("\xb9permit", 0) + ": text" + longer},
+		{"non-canonical array length", replaceOnce("\xaasockd.conf\x91", "\xaasockd.conf\xdc\x00\x01"),
+			"corrupt body: at body byte " + at("\xaasockd.conf\x91", 11) + ": rules" + longer},
+		{"non-canonical binary length", replaceOnce("\xc4\x04\x0a", "\xc5\x00\x04\x0a"),
+			"corrupt body: at body byte " + at("\xc4\x04\x0a", 0) + ": source ip" + longer},
 		{"huge array", sealBody(KindSockdFC, hugeArray),
-			"corrupt body: at body byte " + itoa(i+6) + ": rules: length 4294967295 overruns the body (" + itoa(len(hugeArray)-i-11) + " bytes left)"},
+			"corrupt body: at body byte " + itoa(i) + ": rules: length 4294967295 overruns the body (" + itoa(len(hugeArray)-i-5) + " bytes left)"},
 		{"value after body", sealBody(KindSockdFC, append(append([]byte(nil), validBody...), 0xc0)),
 			"corrupt body: 1 bytes follow the body's MessagePack value"},
 	}
@@ -518,7 +534,8 @@ func TestEncodeRefusesWhatDecodeRefuses(t *testing.T) {
 		nil,
 		{Kind: 0, Sockd: &config.SockdConf{}},
 		{Kind: KindSockdFR, Sockd: &config.SockdConf{}},
-		{Kind: KindSockdFC, Version: 2, Sockd: &config.SockdConf{}},
+		{Kind: KindSockdFC, Version: 1, Sockd: &config.SockdConf{}},
+		{Kind: KindSockdFC, Version: 3, Sockd: &config.SockdConf{}},
 	} {
 		if _, err := Encode(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Encode(%+v) = %v, want ErrInvalid", bad, err)
@@ -593,15 +610,17 @@ func TestHugeClaimsDoNotAllocate(t *testing.T) {
 	valid := mustEncode(t, tinyFiles()["sockd.fc"])
 	header := append([]byte(nil), valid...)
 	binary.BigEndian.PutUint64(header[12:], 1<<62)
-	var body []byte
-	body = append(body, 0x82, 0xa4, 'm', 'e', 't', 'a', 0x83)
-	body = append(body, "\xa6source\xa0\xadsource_sha256\xa0\xa8compiler\xa0"...)
-	body = append(body, "\xa5sockd\x82\xa3src\xa0\xa5rules"...)
+	// The body, its meta (three empty strings) and a sockd payload whose
+	// source is empty; its rules come next.
+	body := []byte("\x94\x93\xa0\xa0\xa0\x94\xa0")
 	// An array of 2^32-1 rules, then one that claims as many rules as
-	// there are bytes left: each rule is a (broken) empty map.
-	emptyMaps := bytes.Repeat([]byte{0x80}, 4096)
-	crafted := sealBody(KindSockdFC, append(append(append([]byte(nil), body...), 0xdd, 0xff, 0xff, 0xff, 0xff), emptyMaps...))
-	plausible := sealBody(KindSockdFC, append(append(append([]byte(nil), body...), 0xdd, 0, 0, 0x10, 0), emptyMaps...))
+	// there are bytes left: each rule is a (broken) empty array.
+	emptyArrays := bytes.Repeat([]byte{0x90}, 4096)
+	crafted := sealBody(KindSockdFC, append(append(append([]byte(nil), body...), 0xdd, 0xff, 0xff, 0xff, 0xff), emptyArrays...))
+	plausible := sealBody(KindSockdFC, append(append(append([]byte(nil), body...), 0xdc, 0x10, 0), emptyArrays...))
+	if _, err := Decode(plausible); err == nil || !strings.Contains(err.Error(), "rules: 4096 entries cannot fit in the 4096 bytes left") {
+		t.Errorf("a rule count the body cannot hold: %v", err)
+	}
 
 	for _, data := range [][]byte{header, crafted, plausible} {
 		var before, after runtime.MemStats
@@ -614,6 +633,199 @@ func TestHugeClaimsDoNotAllocate(t *testing.T) {
 		}
 		if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
 			t.Errorf("decoding a %d-byte file allocated %d bytes (%v)", len(data), grew, err)
+		}
+	}
+}
+
+// longerForms walks a MessagePack value of the types the body uses and
+// returns, for every integer and length header in it, the same value with
+// that one header rewritten in the next longer form.
+func longerForms(t *testing.T, data []byte) [][]byte {
+	t.Helper()
+	var out [][]byte
+	rewrite := func(at, n int, header []byte) {
+		v := append(append(append([]byte(nil), data[:at]...), header...), data[at+n:]...)
+		out = append(out, v)
+	}
+	be := func(at, n int) int {
+		v := 0
+		for i := 0; i < n; i++ {
+			v = v<<8 | int(data[at+i])
+		}
+		return v
+	}
+	var walk func(at int) int
+	walk = func(at int) int {
+		c := data[at]
+		switch {
+		case c <= 0x7f:
+			rewrite(at, 1, []byte{codeUint8, c})
+			return at + 1
+		case c >= negFixLow:
+			rewrite(at, 1, []byte{codeInt8, c})
+			return at + 1
+		case c == codeNil || c == codeFalse || c == codeTrue:
+			return at + 1
+		case c >= codeUint8 && c <= codeUint32:
+			n := 1 << (c - codeUint8)
+			v := be(at+1, n)
+			w := writer{buf: []byte{c + 1}}
+			for i := 2 * n; i > 0; i-- {
+				w.buf = append(w.buf, byte(v>>(8*(i-1))))
+			}
+			rewrite(at, 1+n, w.buf)
+			return at + 1 + n
+		case c >= fixStrLow && c <= 0xbf:
+			n := int(c - fixStrLow)
+			rewrite(at, 1, []byte{codeStr8, byte(n)})
+			return at + 1 + n
+		case c == codeStr8 || c == codeBin8:
+			n := int(data[at+1])
+			rewrite(at, 2, []byte{c + 1, 0, byte(n)})
+			return at + 2 + n
+		case c >= fixArrayLow && c <= 0x9f:
+			n := int(c - fixArrayLow)
+			rewrite(at, 1, []byte{codeArray16, 0, byte(n)})
+			at++
+			for range n {
+				at = walk(at)
+			}
+			return at
+		}
+		t.Fatalf("longerForms: unexpected type code 0x%02x at %d", c, at)
+		return 0
+	}
+	if end := walk(0); end != len(data) {
+		t.Fatalf("longerForms: value ends at %d of %d bytes", end, len(data))
+	}
+	return out
+}
+
+// TestEveryLongerFormIsRefused rewrites each integer and length header of
+// every sample body in a longer form, one at a time: the decoder must
+// refuse each such body, so that a file decodes to exactly one
+// configuration and two builds of one configuration are byte-identical.
+func TestEveryLongerFormIsRefused(t *testing.T) {
+	files := samples()
+	for _, f := range tinyFiles() {
+		files = append(files, f)
+	}
+	for _, f := range files {
+		bodyBytes := mustEncode(t, f)[HeaderSize:]
+		variants := longerForms(t, bodyBytes)
+		if len(variants) < 15 {
+			t.Fatalf("%s: only %d headers found", f.Kind, len(variants))
+		}
+		for _, v := range variants {
+			got, err := Decode(sealBody(f.Kind, v))
+			if got != nil || err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not in canonical form") {
+				t.Fatalf("%s: body %x: decoded %v, %v", f.Kind, v, got != nil, err)
+			}
+		}
+	}
+}
+
+// TestHalvesDecodeLikeOnePass checks that a file large enough to be
+// decoded in two halves gives exactly what one pass gives: the same
+// configuration, and for damage in either half, or damage that stops the
+// second half from being found, the same error.
+func TestHalvesDecodeLikeOnePass(t *testing.T) {
+	const n = 10_000
+	if n < parallelRulesMin {
+		t.Fatalf("the test file is too small to be decoded in halves")
+	}
+	f := bigSockd(n)
+	for _, i := range []int{100, n - 100} {
+		f.Sockd.Rules[i].Text = fmt.Sprintf("MARKER%05d", i)
+	}
+	valid := mustEncode(t, f)
+	validBody := valid[HeaderSize:]
+	replace := func(old, new string) []byte {
+		if bytes.Count(validBody, []byte(old)) != 1 {
+			t.Fatalf("%q is not in the body exactly once", old)
+		}
+		return sealBody(KindSockdFC, bytes.Replace(validBody, []byte(old), []byte(new), 1))
+	}
+	withRule := func(i int, edit func(r *config.Rule)) []byte {
+		g := bigSockd(n)
+		edit(&g.Sockd.Rules[i])
+		return encodeFile(g.Kind, &body{Meta: g.Meta, Sockd: g.Sockd})
+	}
+	cases := map[string][]byte{
+		"valid":                     valid,
+		"invalid rule, first half":  withRule(100, func(r *config.Rule) { r.Action = 7 }),
+		"invalid rule, second half": withRule(n-100, func(r *config.Rule) { r.Action = 7 }),
+		"invalid rules, both":       withRule(n-100, func(r *config.Rule) { r.Action = 7; r.Ident = 0 }),
+		"longer form, first half":   replace("\xabMARKER00100", "\xd9\x0bMARKER00100"),
+		"longer form, second half":  replace(fmt.Sprintf("\xabMARKER%05d", n-100), fmt.Sprintf("\xd9\x0bMARKER%05d", n-100)),
+		// 0xc1 is no MessagePack type: the second half cannot be found.
+		"unknown type, first half": replace("\xabMARKER00100", "\xc1\xaaMARKER0010"),
+		"truncated rules":          sealBody(KindSockdFC, validBody[:len(validBody)/2]),
+	}
+	defer func(old int) { parallelRulesMin = old }(parallelRulesMin)
+	for name, data := range cases {
+		parallelRulesMin = 8192
+		halves, errHalves := Decode(data)
+		parallelRulesMin = math.MaxInt
+		onePass, errOnePass := Decode(data)
+		if fmt.Sprint(errHalves) != fmt.Sprint(errOnePass) {
+			t.Errorf("%s: in halves %v\n one pass %v", name, errHalves, errOnePass)
+		}
+		if (name == "valid") != (errHalves == nil) {
+			t.Errorf("%s: error %v", name, errHalves)
+		}
+		if diff := cmp.Diff(onePass, halves, cmpAddr); diff != "" {
+			t.Errorf("%s: decoded differently (-one pass +halves):\n%s", name, diff)
+		}
+	}
+}
+
+// TestSkipValues checks the scan that finds the second half of the rules:
+// it must end every body exactly where it ends, whatever form each value
+// is written in, and never claim to have skipped a truncated one.
+func TestSkipValues(t *testing.T) {
+	files := samples()
+	for _, f := range tinyFiles() {
+		files = append(files, f)
+	}
+	for _, f := range files {
+		b := mustEncode(t, f)[HeaderSize:]
+		for _, v := range append(longerForms(t, b), b) {
+			if end, ok := skipValues(string(v), 0, 1); !ok || end != len(v) {
+				t.Fatalf("%s: skipping %x ends at %d (%v), want %d", f.Kind, v, end, ok, len(v))
+			}
+			if _, ok := skipValues(string(v[:len(v)-1]), 0, 1); ok {
+				t.Fatalf("%s: skipped a truncated body", f.Kind)
+			}
+		}
+	}
+	// Every integer form, negative ones included.
+	var w writer
+	for _, v := range []int64{0, -1, -33, 200, -200, 70000, -70000, 1 << 40, -(1 << 40)} {
+		w.int(v)
+	}
+	if end, ok := skipValues(string(w.buf), 0, 9); !ok || end != len(w.buf) {
+		t.Errorf("integers: ends at %d (%v), want %d", end, ok, len(w.buf))
+	}
+}
+
+func TestPeekMeta(t *testing.T) {
+	for _, f := range samples() {
+		data := mustEncode(t, f)
+		if m, ok := PeekMeta(string(data)); !ok || m != f.Meta {
+			t.Errorf("%s: PeekMeta = %+v, %v; want %+v", f.Kind, m, ok, f.Meta)
+		}
+		// Not verified: a damaged body still shows its metadata, which is
+		// why Decode must confirm it.
+		damaged := append([]byte(nil), data...)
+		damaged[len(damaged)-1] ^= 1
+		if m, ok := PeekMeta(string(damaged)); !ok || m != f.Meta {
+			t.Errorf("%s: PeekMeta of a damaged file = %+v, %v", f.Kind, m, ok)
+		}
+		for _, bad := range []string{"", "permit 0.0.0.0 0.0.0.0\n", string(data[:HeaderSize+3])} {
+			if _, ok := PeekMeta(bad); ok {
+				t.Errorf("%s: PeekMeta(%q) succeeded", f.Kind, bad)
+			}
 		}
 	}
 }

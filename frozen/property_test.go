@@ -163,6 +163,7 @@ func TestPropertyRoundTrip(t *testing.T) {
 		}
 		want := *f
 		want.Version = FormatVersion
+		want.Checksum = [32]byte(data[lengthEnd:checksumEnd])
 		if diff := cmp.Diff(&want, got, cmpAddr); diff != "" {
 			t.Fatalf("round trip differs (-want +got):\n%s", diff)
 		}

@@ -1,7 +1,9 @@
 package frozen
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,10 +16,45 @@ import (
 // checksum still cannot load, say, action 7 into the daemon; Encode runs it
 // so that a file which Decode would refuse is never written.
 func validate(k Kind, b *body) error {
+	if err := validateHead(k, b); err != nil {
+		return err
+	}
+	switch k {
+	case KindSockdFC:
+		return validateSockd(b.Sockd)
+	case KindSockdFR:
+		return validateRoutes(b.Route)
+	default:
+		return validateSocks(b.Socks)
+	}
+}
+
+// validateDecoded is validate for a body the reader produced: the reader
+// has already validated each sockd.conf rule as it read it.
+func validateDecoded(k Kind, b *body) error {
+	if err := validateHead(k, b); err != nil {
+		return err
+	}
+	switch k {
+	case KindSockdFC:
+		return validateSpecials(b.Sockd)
+	case KindSockdFR:
+		return validateRoutes(b.Route)
+	default:
+		return validateSocks(b.Socks)
+	}
+}
+
+// validateHead checks the metadata and that the body holds exactly the
+// payload of its kind.
+func validateHead(k Kind, b *body) error {
+	if !k.valid() {
+		return fmt.Errorf("unknown kind %d", k)
+	}
 	if err := validateMeta(&b.Meta); err != nil {
 		return err
 	}
-	present := []struct {
+	present := [...]struct {
 		kind Kind
 		set  bool
 	}{{KindSockdFC, b.Sockd != nil}, {KindSockdFR, b.Route != nil}, {KindSocksFC, b.Socks != nil}}
@@ -29,15 +66,7 @@ func validate(k Kind, b *body) error {
 			return fmt.Errorf("a %s cannot hold a %q payload", k, p.kind.payloadKey())
 		}
 	}
-	switch k {
-	case KindSockdFC:
-		return validateSockd(b.Sockd)
-	case KindSockdFR:
-		return validateRoutes(b.Route)
-	case KindSocksFC:
-		return validateSocks(b.Socks)
-	}
-	return fmt.Errorf("unknown kind %d", k)
+	return nil
 }
 
 func validateMeta(m *Meta) error {
@@ -95,6 +124,11 @@ func validateSockd(c *config.SockdConf) error {
 			return fmt.Errorf("%s: %w", where("rule", i, r.Pos), err)
 		}
 	}
+	return validateSpecials(c)
+}
+
+// validateSpecials checks the #NO_IDENTD: and #BAD_ID: lines.
+func validateSpecials(c *config.SockdConf) error {
 	for _, s := range []struct {
 		name string
 		sp   *config.Special
@@ -183,18 +217,16 @@ func validateAddr(a *config.Addr) error {
 // isPrefixMask reports whether mask is some ones followed only by zeros,
 // the only masks an addr/len spelling can express.
 func isPrefixMask(mask netip.Addr) bool {
-	b := mask.AsSlice()
-	seenZero := false
-	for _, x := range b {
-		for bit := 7; bit >= 0; bit-- {
-			one := x&(1<<bit) != 0
-			if one && seenZero {
-				return false
-			}
-			seenZero = seenZero || !one
-		}
+	b := mask.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	if mask.Is4() {
+		hi, lo = lo<<32, 0 // the mask's 32 bits, leading
 	}
-	return true
+	// Ones then zeros, inverted, is zeros then ones: adding one to it
+	// carries through all of its ones and leaves no bit in common.
+	nlo, carry := bits.Add64(^lo, 1, 0)
+	nhi := ^hi + carry
+	return ^hi&nhi == 0 && ^lo&nlo == 0
 }
 
 func validatePort(p *config.PortTest) error {

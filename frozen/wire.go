@@ -13,10 +13,11 @@ import (
 // Second, the daemon must load a 100,000-rule file quickly, and reflection
 // costs several times more than these direct calls.
 //
-// The writer emits exactly what msgpack/v5 emits with UseCompactInts(true):
-// the shortest integer, string, binary, array and map headers. The reader
-// accepts only the types the schema expects; canonical form is then
-// enforced once for the whole body by re-encoding (see decodeBody).
+// The writer emits exactly what msgpack/v5 emits with UseCompactInts(true)
+// and UseArrayEncodedStructs(true): the shortest integer, string, binary
+// and array headers. The reader accepts only the types the schema expects,
+// and only in that shortest form, so that every body it accepts is the one
+// encoding of what it decoded.
 
 // MessagePack type codes used by the body.
 const (
@@ -121,72 +122,75 @@ func (w *writer) bin(b []byte) {
 
 func (w *writer) arrayLen(n int) { w.header(n, fixArrayLow, 15, 0, codeArray16, codeArray32) }
 
-func (w *writer) mapLen(n int) { w.header(n, fixMapLow, 15, 0, codeMap16, codeMap32) }
-
-// reader decodes MessagePack from a body. Errors are sticky: after the first
-// one every read returns a zero value, so decoding code reads straight
-// through and checks r.err where it loops.
+// reader decodes MessagePack from a body held as one string: string fields
+// are slices of it, so a body with a million strings costs no allocation
+// for them. Errors are sticky: after the first one every read returns a
+// zero value, so decoding code reads straight through and checks r.err
+// where it loops.
 type reader struct {
-	buf []byte
-	// text is buf as one string: string fields are slices of it, so a
-	// body with a million strings costs one allocation instead of a million.
 	text string
 	off  int
 	err  error
+	strs []string // unused part of the current backing array of user lists
 }
 
-func newReader(body []byte) *reader {
-	return &reader{buf: body, text: string(body)}
-}
+func newReader(body string) *reader { return &reader{text: body} }
 
 // failf records the first error, with the byte offset in the body where
 // the faulty item starts.
 func (r *reader) failf(at int, format string, args ...any) {
+	r.fail(fmt.Errorf("at body byte %d: %s", at, fmt.Sprintf(format, args...)))
+}
+
+// fail records an error that carries its own context (a validation error).
+// It also moves to the end of the body, so that the fast paths, which
+// check only that bytes are left, fall through to the slow ones, which
+// see the error.
+func (r *reader) fail(err error) {
 	if r.err == nil {
-		r.err = fmt.Errorf("at body byte %d: %s", at, fmt.Sprintf(format, args...))
+		r.err = err
+		r.off = len(r.text)
 	}
 }
 
-func (r *reader) left() int { return len(r.buf) - r.off }
+func (r *reader) left() int { return len(r.text) - r.off }
 
 func (r *reader) peek() (byte, bool) {
 	if r.err != nil {
 		return 0, false
 	}
-	if r.off >= len(r.buf) {
+	if r.off >= len(r.text) {
 		r.failf(r.off, "unexpected end of body")
 		return 0, false
 	}
-	return r.buf[r.off], true
+	return r.text[r.off], true
 }
 
 // take consumes n bytes; it fails (without allocating) when fewer remain.
-func (r *reader) take(n uint64) []byte {
+func (r *reader) take(n uint64) (string, bool) {
 	if r.err != nil {
-		return nil
+		return "", false
 	}
 	if n > uint64(r.left()) {
 		r.failf(r.off, "item of %d bytes overruns the body (%d bytes left)", n, r.left())
-		return nil
+		return "", false
 	}
-	b := r.buf[r.off : r.off+int(n)]
+	s := r.text[r.off : r.off+int(n)]
 	r.off += int(n)
-	return b
+	return s, true
 }
 
+// be reads an n-byte big-endian number (n is 1, 2, 4 or 8).
 func (r *reader) be(n int) uint64 {
-	b := r.take(uint64(n))
-	switch len(b) {
-	case 1:
-		return uint64(b[0])
-	case 2:
-		return uint64(binary.BigEndian.Uint16(b))
-	case 4:
-		return uint64(binary.BigEndian.Uint32(b))
-	case 8:
-		return binary.BigEndian.Uint64(b)
+	b, ok := r.take(uint64(n))
+	if !ok {
+		return 0
 	}
-	return 0
+	var v uint64
+	for i := 0; i < len(b); i++ {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
 }
 
 // describe names a type code for error messages.
@@ -212,8 +216,29 @@ func describe(c byte) string {
 	return fmt.Sprintf("type code 0x%02x", c)
 }
 
+// nonCanonical reports a value written in a longer form than the shortest
+// one, which the writer never produces: accepting it would let two
+// different files decode to the same configuration.
+func (r *reader) nonCanonical(at int, what string) {
+	r.failf(at, "%s: not in canonical form (a shorter encoding exists)", what)
+}
+
+// uintForm is the smallest value each sized unsigned form may hold, by
+// code-codeUint8: smaller values have a shorter form.
+var uintForm = [4]uint64{math.MaxInt8 + 1, math.MaxUint8 + 1, math.MaxUint16 + 1, math.MaxUint32 + 1}
+
 // uint reads an unsigned integer no larger than max.
 func (r *reader) uint(max uint64, what string) uint64 {
+	if r.off < len(r.text) {
+		if c := r.text[r.off]; c <= 0x7f && uint64(c) <= max {
+			r.off++
+			return uint64(c)
+		}
+	}
+	return r.uintSlow(max, what)
+}
+
+func (r *reader) uintSlow(max uint64, what string) uint64 {
 	at := r.off
 	c, ok := r.peek()
 	if !ok {
@@ -227,6 +252,10 @@ func (r *reader) uint(max uint64, what string) uint64 {
 	case c >= codeUint8 && c <= codeUint64:
 		r.off++
 		v = r.be(1 << (c - codeUint8))
+		if r.err == nil && v < uintForm[c-codeUint8] {
+			r.nonCanonical(at, what)
+			return 0
+		}
 	default:
 		r.failf(at, "%s: expected an unsigned integer, found %s", what, describe(c))
 		return 0
@@ -238,8 +267,23 @@ func (r *reader) uint(max uint64, what string) uint64 {
 	return v
 }
 
+// intForm is the largest value each sized signed form may hold, by
+// code-codeInt8: larger (closer to zero) values have a shorter form, and
+// non-negative values are written as unsigned integers.
+var intForm = [4]int64{-32 - 1, math.MinInt8 - 1, math.MinInt16 - 1, math.MinInt32 - 1}
+
 // int reads a signed integer that fits in an int.
 func (r *reader) int(what string) int {
+	if r.off < len(r.text) {
+		if c := r.text[r.off]; c <= 0x7f {
+			r.off++
+			return int(c)
+		}
+	}
+	return r.intSlow(what)
+}
+
+func (r *reader) intSlow(what string) int {
 	at := r.off
 	c, ok := r.peek()
 	if !ok {
@@ -248,8 +292,7 @@ func (r *reader) int(what string) int {
 	var v int64
 	switch {
 	case c <= 0x7f || (c >= codeUint8 && c <= codeUint64):
-		u := r.uint(math.MaxInt64, what)
-		v = int64(u)
+		return int(r.uint(math.MaxInt, what))
 	case c >= negFixLow:
 		r.off++
 		v = int64(int8(c))
@@ -259,11 +302,15 @@ func (r *reader) int(what string) int {
 		u := r.be(n)
 		shift := 64 - 8*n
 		v = int64(u<<shift) >> shift // sign-extend
+		if r.err == nil && v > intForm[c-codeInt8] {
+			r.nonCanonical(at, what)
+			return 0
+		}
 	default:
 		r.failf(at, "%s: expected an integer, found %s", what, describe(c))
 		return 0
 	}
-	if v < math.MinInt || v > math.MaxInt {
+	if v < math.MinInt {
 		r.failf(at, "%s: %d does not fit in an int", what, v)
 		return 0
 	}
@@ -286,32 +333,40 @@ func (r *reader) bool(what string) bool {
 
 // length reads a length header of a type whose fix form covers
 // fixLow..fixLow+fixMax (fixMax < 0: no fix form) and whose sized forms
-// are code8 (0: none), code16 and code32.
+// are code8 (0: none), code16 and code32. A length that a shorter form
+// could have held is refused.
 func (r *reader) length(fixLow byte, fixMax int, code8, code16, code32 byte, want, what string) (int, bool) {
 	at := r.off
 	c, ok := r.peek()
 	if !ok {
 		return 0, false
 	}
-	var n uint64
+	var n, least uint64
 	switch {
 	case fixMax >= 0 && c >= fixLow && int(c-fixLow) <= fixMax:
 		r.off++
 		n = uint64(c - fixLow)
 	case code8 != 0 && c == code8:
 		r.off++
-		n = r.be(1)
+		n, least = r.be(1), uint64(fixMax+1)
 	case c == code16:
 		r.off++
-		n = r.be(2)
+		n, least = r.be(2), uint64(fixMax+1)
+		if code8 != 0 {
+			least = math.MaxUint8 + 1
+		}
 	case c == code32:
 		r.off++
-		n = r.be(4)
+		n, least = r.be(4), math.MaxUint16+1
 	default:
 		r.failf(at, "%s: expected %s, found %s", what, want, describe(c))
 		return 0, false
 	}
 	if r.err != nil {
+		return 0, false
+	}
+	if n < least {
+		r.nonCanonical(at, what)
 		return 0, false
 	}
 	// Every element, byte or entry takes at least one byte of the body, so
@@ -325,6 +380,20 @@ func (r *reader) length(fixLow byte, fixMax int, code8, code16, code32 byte, wan
 }
 
 func (r *reader) str(what string) string {
+	if r.off < len(r.text) {
+		if c := r.text[r.off]; c >= fixStrLow && c <= fixStrLow+31 {
+			end := r.off + 1 + int(c-fixStrLow)
+			if end <= len(r.text) {
+				s := r.text[r.off+1 : end]
+				r.off = end
+				return s
+			}
+		}
+	}
+	return r.strSlow(what)
+}
+
+func (r *reader) strSlow(what string) string {
 	n, ok := r.length(fixStrLow, 31, codeStr8, codeStr16, codeStr32, "a string", what)
 	if !ok {
 		return ""
@@ -334,21 +403,25 @@ func (r *reader) str(what string) string {
 	return s
 }
 
-// strBytes reads a string without copying it, for map keys.
-func (r *reader) strBytes(what string) []byte {
-	n, ok := r.length(fixStrLow, 31, codeStr8, codeStr16, codeStr32, "a string", what)
-	if !ok {
-		return nil
+func (r *reader) bin(what string) string {
+	if r.off+1 < len(r.text) && r.text[r.off] == codeBin8 {
+		end := r.off + 2 + int(r.text[r.off+1])
+		if end <= len(r.text) {
+			s := r.text[r.off+2 : end]
+			r.off = end
+			return s
+		}
 	}
-	return r.take(uint64(n))
+	return r.binSlow(what)
 }
 
-func (r *reader) bin(what string) []byte {
+func (r *reader) binSlow(what string) string {
 	n, ok := r.length(0, -1, codeBin8, codeBin16, codeBin32, "binary data", what)
 	if !ok {
-		return nil
+		return ""
 	}
-	return r.take(uint64(n))
+	s, _ := r.take(uint64(n))
+	return s
 }
 
 // arrayLen reads an array header; nilOK says whether nil (a nil slice) is
@@ -362,71 +435,44 @@ func (r *reader) arrayLen(what string, nilOK bool) (n int, isNil bool) {
 	return n, false
 }
 
-// fieldSet lists the keys of a struct's map in the order msgpack writes
-// them (the Go field order); optional marks the `omitempty` fields.
-type fieldSet struct {
-	name     string // for messages: "rule", "address", ...
-	keyWhat  string // name + " key", built once: decoding must not allocate per key
-	keys     []string
-	optional []bool
+// isNil consumes a msgpack nil if one comes next.
+func (r *reader) isNil() bool {
+	if r.off < len(r.text) && r.text[r.off] == codeNil {
+		r.off++
+		return true
+	}
+	return false
 }
 
-func newFieldSet(name string, keys []string, optional []bool) *fieldSet {
-	return &fieldSet{name: name, keyWhat: name + " key", keys: keys, optional: optional}
+// record reads the header of a struct written as an array of its fields,
+// which must have exactly fields elements: a struct is always written
+// whole, so any other count is corruption (or a newer format).
+func (r *reader) record(fields int, what string) bool {
+	if r.off < len(r.text) && r.text[r.off] == fixArrayLow+byte(fields) {
+		r.off++
+		return true
+	}
+	return r.recordSlow(fields, what)
 }
 
-// mapIter walks a map whose keys must be a subsequence of a fieldSet's
-// keys, in order: no unknown, duplicate or out-of-order key, and no
-// missing required key. Walking this way also bounds memory: every
-// decoded struct has consumed at least its required keys from the body.
-type mapIter struct {
-	r    *reader
-	fs   *fieldSet
-	at   int // offset of the map, for messages
-	left int // entries not read yet
-	next int // index in fs.keys of the first key that may still come
-}
-
-func (r *reader) openMap(fs *fieldSet) mapIter {
+func (r *reader) recordSlow(fields int, what string) bool {
 	at := r.off
-	n, _ := r.length(fixMapLow, 15, 0, codeMap16, codeMap32, "a map", fs.name)
-	return mapIter{r: r, fs: fs, at: at, left: n}
-}
-
-// field reads the next key and returns its index in fs.keys, or -1 when
-// the map is done (or broken: see r.err).
-func (m *mapIter) field() int {
-	r := m.r
-	if r.err != nil {
-		return -1
+	c, ok := r.peek()
+	if !ok {
+		return false
 	}
-	if m.left == 0 {
-		m.requireFrom(len(m.fs.keys))
-		return -1
+	if c == codeArray16 || c == codeArray32 {
+		r.nonCanonical(at, what) // no struct has 16 fields
+		return false
 	}
-	at := r.off
-	key := r.strBytes(m.fs.keyWhat)
-	if r.err != nil {
-		return -1
+	if c < fixArrayLow || c >= fixStrLow {
+		r.failf(at, "%s: expected an array of %d fields, found %s", what, fields, describe(c))
+		return false
 	}
-	for i := m.next; i < len(m.fs.keys); i++ {
-		if string(key) == m.fs.keys[i] {
-			m.requireFrom(i)
-			m.next = i + 1
-			m.left--
-			return i
-		}
+	if n := int(c - fixArrayLow); n != fields {
+		r.failf(at, "%s: expected %d fields, found %d", what, fields, n)
+		return false
 	}
-	r.failf(at, "%s has an unknown, repeated or out-of-order field %q", m.fs.name, key)
-	return -1
-}
-
-// requireFrom fails if a required key before index end was skipped.
-func (m *mapIter) requireFrom(end int) {
-	for i := m.next; i < end; i++ {
-		if !m.fs.optional[i] {
-			m.r.failf(m.at, "%s has no %q field", m.fs.name, m.fs.keys[i])
-			return
-		}
-	}
+	r.off++
+	return true
 }

@@ -122,6 +122,7 @@ func lintFindings(conf *config.SockdConf, opts LintOptions) []finding {
 	unreadable := map[string]bool{}
 	rules := make([]lintRule, len(conf.Rules))
 	compiled := make([]rule, len(conf.Rules))
+	var users userArena
 	for i := range conf.Rules {
 		cr := &conf.Rules[i]
 		for _, u := range cr.Users {
@@ -152,7 +153,7 @@ func lintFindings(conf *config.SockdConf, opts LintOptions) []finding {
 		}
 		// Unreadable files compile as empty here; lintUsers keeps track of
 		// them so that no containment is concluded from their contents.
-		r, err := compileRule(cr, func(name string) ([]string, error) { return files[name], nil })
+		r, err := compileRule(cr, func(name string) ([]string, error) { return files[name], nil }, &users)
 		if err != nil {
 			out = append(out, finding{kind: findInvalid, index: i, other: -1, what: err.Error()})
 			return out
@@ -161,7 +162,7 @@ func lintFindings(conf *config.SockdConf, opts LintOptions) []finding {
 		rules[i] = lintRule{rule: r, cr: cr, users: resolveUsers(cr.Users, files, unreadable),
 			ports: portRanges(cr.Port.Op, cr.Port.Port)}
 	}
-	idx := buildIndex(compiled)
+	idx := buildIndex(compiled, nil)
 	never := make([]bool, len(rules))
 	shadowed := make([]bool, len(rules))
 	for j := range rules {
@@ -238,7 +239,7 @@ func representative(m *addrMatcher) addr128 {
 	if m.kind != kindMask {
 		return addr128{}
 	}
-	return m.net
+	return addr128{hi: m.net.hi, lo: m.net.lo, fam: m.fam}
 }
 
 func isDenyAll(r *lintRule) bool {
@@ -261,11 +262,11 @@ func addrCovers(a, b *addrMatcher) bool {
 	case a.kind == kindMask && b.kind == kindMask:
 		// b's set is inside a's when a constrains no bit b leaves free and
 		// b's network agrees with a's on a's bits.
-		return a.net.fam == b.net.fam &&
+		return a.fam == b.fam &&
 			a.mask.hi&^b.mask.hi == 0 && a.mask.lo&^b.mask.lo == 0 &&
 			b.net.hi&a.mask.hi == a.net.hi && b.net.lo&a.mask.lo == a.net.lo
 	case a.kind == kindPattern && b.kind == kindPattern:
-		return patternCovers(&a.pat, &b.pat)
+		return patternCovers(a.pat, b.pat)
 	}
 	// A mask never covers a pattern (a named host may have any address, or
 	// none) and a pattern never covers a mask (an address may have no name).
@@ -344,7 +345,7 @@ func overlaps(a, b *lintRule) bool {
 
 func addrOverlaps(a, b *addrMatcher) bool {
 	if a.kind == kindMask && b.kind == kindMask {
-		return a.net.fam == b.net.fam &&
+		return a.fam == b.fam &&
 			a.net.hi&b.mask.hi == b.net.hi&a.mask.hi && a.net.lo&b.mask.lo == b.net.lo&a.mask.lo
 	}
 	// Any overlaps everything; a pattern may name a host with any address,

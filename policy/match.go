@@ -50,17 +50,24 @@ const (
 	kindPattern
 )
 
-// addrMatcher is a compiled config.Addr.
+// addrMatcher is a compiled config.Addr. It is kept small, and the rare
+// pattern behind a pointer, because a large configuration holds two per
+// line: 100,000 lines are under 10 MB of matchers at this size.
 type addrMatcher struct {
-	kind addrKind
 	// kindMask: the configured address already masked, and the mask, both
 	// in the 128-bit form of their family (an IPv4 mask keeps the ::ffff
-	// prefix bits set, which every IPv4 address shares).
-	net, mask addr128
-	plen      int // prefix length when the mask is contiguous, else -1
+	// prefix bits set, which every IPv4 address shares), and the family.
+	net, mask mask128
 	// kindPattern
-	pat namePattern
+	pat  *namePattern
+	plen int16 // prefix length when the mask is contiguous, else -1
+	fam  uint8 // 4 or 6
+	kind addrKind
 }
+
+// mask128 is a 128-bit mask or masked address: an addr128 without the
+// family.
+type mask128 struct{ hi, lo uint64 }
 
 // namePattern is a compiled host-name pattern other than ALL.
 type namePattern struct {
@@ -84,7 +91,7 @@ func compileAddr(a config.Addr) (addrMatcher, error) {
 		if zone {
 			p = p[1:]
 		}
-		return addrMatcher{kind: kindPattern, pat: namePattern{name: normName(p), zone: zone}}, nil
+		return addrMatcher{kind: kindPattern, pat: &namePattern{name: normName(p), zone: zone}}, nil
 	case config.AddrMask:
 		return compileMask(a.IP, a.Mask)
 	}
@@ -105,15 +112,26 @@ func compileMask(ip, mask netip.Addr) (addrMatcher, error) {
 	if ip.Is4() != mask.Is4() {
 		return addrMatcher{}, fmt.Errorf("address %v and mask %v are of different families", ip, mask)
 	}
-	ones := 0
-	for _, b := range mask.AsSlice() {
-		ones += bits.OnesCount8(b)
+	m := raw128(mask)
+	// The mask's own bits, leading: an IPv4 mask is the low 32 bits of lo.
+	top := m
+	if ip.Is4() {
+		top.hi, top.lo = m.lo<<32, 0
 	}
-	plen, contiguous := prefixLen(mask)
+	ones := bits.OnesCount64(top.hi) + bits.OnesCount64(top.lo)
 	if ones == 0 {
 		return addrMatcher{kind: kindAny}, nil
 	}
-	m := raw128(mask)
+	// The mask is contiguous when its ones all lead: then there are as
+	// many leading ones as ones.
+	lead := bits.LeadingZeros64(^top.hi)
+	if lead == 64 {
+		lead += bits.LeadingZeros64(^top.lo)
+	}
+	plen := int16(-1)
+	if lead == ones {
+		plen = int16(ones)
+	}
 	if ip.Is4() {
 		// Keep the ::ffff:0:0/96 bits in the mask: every IPv4 address in
 		// 128-bit form has them, so they constrain nothing within the
@@ -127,10 +145,7 @@ func compileMask(ip, mask netip.Addr) (addrMatcher, error) {
 	n := raw128(ip)
 	n.hi &= m.hi
 	n.lo &= m.lo
-	if !contiguous {
-		plen = -1
-	}
-	return addrMatcher{kind: kindMask, net: n, mask: m, plen: plen}, nil
+	return addrMatcher{kind: kindMask, net: mask128{n.hi, n.lo}, mask: mask128{m.hi, m.lo}, plen: plen, fam: n.fam}, nil
 }
 
 // normName lower-cases a host name and drops one trailing dot (the root,
@@ -142,7 +157,7 @@ func normName(s string) string {
 
 // matchIP reports whether an address/mask matcher accepts a.
 func (m *addrMatcher) matchIP(a addr128) bool {
-	return a.fam == m.net.fam && a.hi&m.mask.hi == m.net.hi && a.lo&m.mask.lo == m.net.lo
+	return a.fam == m.fam && a.hi&m.mask.hi == m.net.hi && a.lo&m.mask.lo == m.net.lo
 }
 
 // matches reports whether the pattern accepts name, without allocating:
@@ -200,8 +215,10 @@ func newUserMatcher(ids []string) userMatcher {
 	return userMatcher{set: set}
 }
 
+// match reports whether the list names user; a nil matcher is a line
+// without a *=userlist, which applies to every user.
 func (u *userMatcher) match(user string) bool {
-	if u.any {
+	if u == nil || u.any {
 		return true
 	}
 	if u.set != nil {
@@ -219,7 +236,7 @@ func (u *userMatcher) match(user string) bool {
 // rule is a compiled config.Rule.
 type rule struct {
 	src, dst addrMatcher
-	users    userMatcher
+	users    *userMatcher // nil: every user
 	portOp   config.PortOp
 	port     uint16
 	permit   bool

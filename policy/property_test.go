@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"io/fs"
+	"net/netip"
 
 	"github.com/sockd/sockd/config"
 	"testing"
@@ -135,3 +136,45 @@ func TestLintFindsPlantedShadow(t *testing.T) {
 }
 
 func noStat(string) (fs.FileInfo, error) { return nil, fs.ErrNotExist }
+
+// With many lines of a few shapes over a small address space, the index
+// builds pair tables (32 lines of a shape and more), files lines with two
+// networks of a rare shape under the less shared one, and puts several
+// lines in one bucket: it must still decide as the naive loop does.
+func TestDenseIndexEqualsNaive(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		net := func(label string) config.Addr {
+			plen := rapid.SampledFrom([]int{24, 24, 24, 16, 16, 8, 32, 0}).Draw(t, label+"len")
+			ip := netip.AddrFrom4([4]byte{10, byte(rapid.IntRange(0, 2).Draw(t, label+"b")), byte(rapid.IntRange(0, 2).Draw(t, label+"c")), 1})
+			p, _ := ip.Prefix(plen)
+			mask, _ := netip.AddrFrom4([4]byte{255, 255, 255, 255}).Prefix(plen)
+			if rapid.IntRange(0, 9).Draw(t, label+"any") == 0 {
+				return config.Addr{Kind: config.AddrAny}
+			}
+			return config.Addr{Kind: config.AddrMask, IP: p.Addr(), Mask: mask.Addr(), CIDR: true}
+		}
+		c := &config.SockdConf{Source: "dense.conf"}
+		for i := range rapid.IntRange(40, 160).Draw(t, "nrules") {
+			r := config.Rule{Pos: config.Pos{Line: i + 1, Col: 1}, Action: config.Action(rapid.IntRange(0, 1).Draw(t, "act")),
+				Src: net("src"), Dst: net("dst")}
+			if rapid.Bool().Draw(t, "port") {
+				r.Port = config.PortTest{Op: config.OpLT, Port: uint16(rapid.IntRange(1, 3).Draw(t, "port"))}
+			}
+			c.Rules = append(c.Rules, r)
+		}
+		p, err := policy.New(c, policy.Options{})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		addr := func(label string) netip.Addr {
+			return netip.AddrFrom4([4]byte{10, byte(rapid.IntRange(0, 3).Draw(t, label+"b")), byte(rapid.IntRange(0, 3).Draw(t, label+"c")), byte(rapid.IntRange(0, 2).Draw(t, label+"d"))})
+		}
+		for range 40 {
+			req := policy.Request{Command: policy.CmdConnect, SrcIP: addr("rsrc"), DstIP: addr("rdst"),
+				DstPort: uint16(rapid.IntRange(0, 4).Draw(t, "rport"))}
+			if d, dn := p.Decide(&req, nil), p.DecideNaive(&req); d.Index != dn.Index || d.Permit != dn.Permit {
+				t.Fatalf("%v -> %v port %d: index %d, naive %d", req.SrcIP, req.DstIP, req.DstPort, d.Index, dn.Index)
+			}
+		}
+	})
+}

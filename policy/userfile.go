@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // maxUserFileLine is 4.3's limit on a user file line (a 1024-byte buffer
@@ -30,8 +31,10 @@ func ParseUserFile(name string, data []byte) ([]string, error) {
 	return ids, nil
 }
 
-// userFiles reads each user file once, however many lines name it.
+// userFiles reads each user file once, however many lines name it. It is
+// safe for concurrent use, and never calls read concurrently.
 type userFiles struct {
+	mu    sync.Mutex
 	read  func(string) ([]byte, error)
 	cache map[string][]string
 }
@@ -41,6 +44,8 @@ func newUserFiles(read func(string) ([]byte, error)) *userFiles {
 }
 
 func (u *userFiles) load(name string) ([]string, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	if ids, ok := u.cache[name]; ok {
 		return ids, nil
 	}

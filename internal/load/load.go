@@ -43,11 +43,15 @@ func DefaultRules() []byte { return append([]byte(nil), defaultRules...) }
 
 // Origin says where a configuration came from.
 type Origin struct {
-	Path     string           // the file read; EmbeddedName for the built-in default
-	Embedded bool             // the built-in default was used
-	Frozen   bool             // the file was a frozen file
-	Meta     frozen.Meta      // the frozen file's record of its source (Frozen only)
-	Checksum string           // hex SHA-256 of the bytes read
+	Path     string      // the file read; EmbeddedName for the built-in default
+	Embedded bool        // the built-in default was used
+	Frozen   bool        // the file was a frozen file
+	Meta     frozen.Meta // the frozen file's record of its source (Frozen only)
+	// Checksum identifies the content read, as hex SHA-256: of the whole
+	// file for a text file (and the embedded default); for a frozen file,
+	// the checksum its header records and loading verified, which is the
+	// SHA-256 of the file without that 32-byte field (see package frozen).
+	Checksum string
 	Stale    frozen.Staleness // Frozen only: the text file beside it and whether it changed since
 	Warnings diag.List        // warnings from compiling a text file
 }
@@ -128,26 +132,41 @@ var ErrNoFile = errors.New("no configuration file")
 
 func loadFile(path string, kind frozen.Kind, parse func(name string, src []byte) (any, diag.List)) (any, Origin, error) {
 	o := Origin{Path: path}
-	data, err := os.ReadFile(path)
+	// The file is read into a string: a frozen file's decoded strings are
+	// slices of it, so a large one is not copied again.
+	data, err := frozen.ReadFileString(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, o, fmt.Errorf("%w: %v", ErrNoFile, err)
 		}
 		return nil, o, err
 	}
-	if frozen.IsFrozen(data) {
-		// A frozen file is what a large site starts from: the file's
-		// checksum for the log runs beside the decoding (one SHA-256
-		// of a 100,000-rule file is about a tenth of its load).
-		sumc := make(chan string, 1)
-		go func() { sumc <- sum(data) }()
-		f, err := frozen.DecodeKind(data, kind)
-		o.Checksum = <-sumc
+	if frozen.IsFrozen([]byte(data[:min(len(data), len(frozen.KindSockdFC.Magic()))])) {
+		// Whether the text beside the file changed needs only the
+		// metadata: for a large file its hash runs beside the decoding.
+		var stale chan frozen.Staleness
+		meta, peeked := frozen.PeekMeta(data)
+		if peeked {
+			stale = make(chan frozen.Staleness, 1)
+			go func() { stale <- frozen.CheckStale(path, &frozen.File{Meta: meta}) }()
+		}
+		f, err := frozen.DecodeKindString(data, kind)
+		var st frozen.Staleness
+		if peeked {
+			st = <-stale
+		}
 		if err != nil {
 			return nil, o, fmt.Errorf("%s: %w", path, err)
 		}
+		if !peeked || f.Meta != meta { // cannot happen: the same bytes, now verified
+			st = frozen.CheckStale(path, f)
+		}
+		o.Stale = st
+		// The header's checksum identifies the file as well as a hash of
+		// all its bytes would, and Decode has just verified it: hashing
+		// the file a second time would only cost a large site's start.
+		o.Checksum = hex.EncodeToString(f.Checksum[:])
 		o.Frozen, o.Meta = true, f.Meta
-		o.Stale = frozen.CheckStale(path, f)
 		switch kind {
 		case frozen.KindSockdFC:
 			return f.Sockd, o, nil
@@ -157,8 +176,9 @@ func loadFile(path string, kind frozen.Kind, parse func(name string, src []byte)
 			return f.Socks, o, nil
 		}
 	}
-	o.Checksum = sum(data)
-	c, l := parse(path, data)
+	src := []byte(data)
+	o.Checksum = sum(src)
+	c, l := parse(path, src)
 	o.Warnings = l.Only(diag.Warning)
 	if l.HasErrors() {
 		return nil, o, l.Err()

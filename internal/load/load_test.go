@@ -1,6 +1,8 @@
 package load
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"os"
@@ -56,6 +58,18 @@ func TestTextAndFrozenLoadTheSameRules(t *testing.T) {
 	}
 	if len(c2.Rules) != 2 || c2.Rules[0].Canonical() != c1.Rules[0].Canonical() {
 		t.Errorf("frozen rules differ: %v", c2.Rules)
+	}
+	// The checksum names the content: the whole text file's SHA-256, and
+	// for a frozen file the checksum its header records (the SHA-256 of
+	// the file without that field), which Decode verified.
+	if want := sha256.Sum256(src); o1.Checksum != hex.EncodeToString(want[:]) {
+		t.Errorf("text checksum %s, want the SHA-256 of the file", o1.Checksum)
+	}
+	h := sha256.New()
+	h.Write(data[:20])
+	h.Write(data[frozen.HeaderSize:])
+	if want := hex.EncodeToString(h.Sum(nil)); o2.Checksum != want || o2.Checksum != hex.EncodeToString(data[20:frozen.HeaderSize]) {
+		t.Errorf("frozen checksum %s, want the header's %s", o2.Checksum, want)
 	}
 	// Editing the text file makes the frozen file stale, and says so.
 	os.WriteFile(text, append(src, "# edited\n"...), 0o644)
