@@ -83,7 +83,7 @@ import (
 	"fmt"
 
 	"github.com/sockd/sockd/config"
-	"github.com/sockd/sockd/internal/load/gcpause"
+	"github.com/sockd/sockd/internal/gcpause"
 )
 
 // FormatVersion is the version this build writes and the only one it reads.

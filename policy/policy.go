@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/sockd/sockd/config"
-	"github.com/sockd/sockd/internal/load/gcpause"
+	"github.com/sockd/sockd/internal/gcpause"
 )
 
 // IdentMode is the daemon-wide identd setting (sockd -i / -I), used by
