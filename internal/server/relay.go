@@ -2,10 +2,8 @@ package server
 
 import (
 	"errors"
-	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,11 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxSpliceHold bounds how long one io.Copy call may sit on a splice pipe.
-// Go's splice path holds a pipe (two file descriptors) for the whole call,
-// even while the source is silent; ending each call after a bounded window
-// and then waiting for data without a pipe keeps an idle relayed connection
-// at two descriptors instead of six.
+// maxSpliceHold bounds how long one bulk window may hold its splice pipe
+// (two file descriptors), even while the source is silent; ending each
+// window after a bounded time and then waiting for data without a pipe
+// keeps an idle relayed connection at two descriptors instead of six.
 const maxSpliceHold = 250 * time.Millisecond
 
 // relayResult is what a finished relay reports.
@@ -50,15 +47,15 @@ func relay(client, dst *net.TCPConn, leftover []byte, idle time.Duration) relayR
 
 // startRelay starts relaying between client and dst in two goroutines, one
 // per direction, and returns at once; done is called once, by the
-// direction that finishes last. Each direction is a plain io.Copy between
-// two *net.TCPConn, so Linux moves the data with splice(2) without copying
-// it through user space; byte counts come from io.Copy's results. When one
-// side ends its output, the other side's output is shut down (half-close),
-// and the opposite direction keeps going. The caller's goroutine is free to
-// end, so an idle connection costs only the two small stacks of its
+// direction that finishes last. A direction moves small messages with one
+// read and one write, and bulk data with splice(2) through a pipe of its
+// own, reading the source while it writes the destination (spliceBulk),
+// so bulk data never passes through user space. When one side ends its
+// output, the other side's output is shut down (half-close), and the
+// opposite direction keeps going. The caller's goroutine is free to end,
+// so an idle connection costs only the two small stacks of its
 // directions. startRelay closes neither connection.
 func startRelay(client, dst *net.TCPConn, idle time.Duration, done func(relayResult)) {
-	startJanitor.Do(func() { go runJanitor() })
 	r := &relaySession{client: client, dst: dst, idle: idle}
 	r.touch()
 	r.pending.Store(2)
@@ -101,35 +98,6 @@ type relaySession struct {
 	pending        atomic.Int32 // directions still running
 	upN, downN     int64
 	upErr, downErr error
-}
-
-// pipesReleased counts splice pipes handed back to Go's pipe pool. The pool
-// is a sync.Pool: its pipes are closed only when garbage collections empty
-// it, and a server whose connections are idle allocates almost nothing, so
-// no collection would come and every idle connection would keep up to two
-// pooled pipes (four descriptors) open. The janitor collects when pipes
-// were released and the program is otherwise quiet.
-var pipesReleased atomic.Int64
-
-var startJanitor sync.Once
-
-// janitorInterval is how often the janitor looks; two collections empty a
-// sync.Pool, so released pipes are closed within about twice this.
-const janitorInterval = time.Second
-
-func runJanitor() {
-	var last int64
-	var pending int
-	for range time.Tick(janitorInterval) {
-		n := pipesReleased.Load()
-		if n != last {
-			last, pending = n, 2
-		}
-		if pending > 0 {
-			pending--
-			runtime.GC()
-		}
-	}
 }
 
 func (r *relaySession) touch() { r.lastActive.Store(time.Now().UnixNano()) }
@@ -210,12 +178,12 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 			continue
 		}
 		// More may be queued: move the bulk with splice(2), on a pipe
-		// held for at most the hold window.
+		// held for at most the hold window (src's read deadline).
 		if err := src.SetReadDeadline(time.Now().Add(hold)); err != nil {
 			r.abort(err)
 			return total, err
 		}
-		n64, err := io.Copy(dst, src)
+		n64, err := spliceBulk(dst, src)
 		total += n64
 		if n64 > 0 {
 			r.touch()
@@ -226,9 +194,8 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 		case r.aborted.Load():
 			return total, err
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			// The hold window ended: the pipe went back to Go's pool;
-			// wait for more data without one.
-			pipesReleased.Add(1)
+			// The hold window ended and its pipe is closed: wait for
+			// more data without one.
 			continue
 		default:
 			r.abort(err)

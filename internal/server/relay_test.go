@@ -3,8 +3,11 @@ package server
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -211,4 +214,148 @@ func TestRelayReset(t *testing.T) {
 func isTimeoutErr(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// spliceResult is one spliceBulk call's outcome, for tests that bound it
+// in time.
+type spliceResult struct {
+	n   int64
+	err error
+}
+
+func spliceBulkAsync(dst, src *net.TCPConn) chan spliceResult {
+	ch := make(chan spliceResult, 1)
+	go func() {
+		n, err := spliceBulk(dst, src)
+		ch <- spliceResult{n, err}
+	}()
+	return ch
+}
+
+func waitSplice(t *testing.T, ch chan spliceResult) spliceResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("spliceBulk did not return within 30s")
+		return spliceResult{}
+	}
+}
+
+// openPipes lists the pipes this process has open, by inode.
+func openPipes(t *testing.T) map[string]bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	pipes := map[string]bool{}
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "pipe:") {
+			pipes[l] = true
+		}
+	}
+	return pipes
+}
+
+// TestSpliceBulkSlowDestination: a destination that reads in small bites
+// keeps both the destination and the pipe full, the case where the
+// filler's EAGAIN means "no room" rather than "no data". Every byte
+// arrives, in order, and the count is exact.
+func TestSpliceBulkSlowDestination(t *testing.T) {
+	app, src := tcpPair(t)
+	dst, server := tcpPair(t)
+	const size = 8 << 20
+	data := make([]byte, size)
+	rand.Read(data)
+	go func() { app.Write(data); app.CloseWrite() }()
+	res := spliceBulkAsync(dst, src)
+	got := make([]byte, 0, size)
+	buf := make([]byte, 4<<10)
+	server.SetReadDeadline(time.Now().Add(60 * time.Second))
+	for len(got) < size {
+		n, err := server.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+	}
+	r := waitSplice(t, res)
+	if r.err != nil || r.n != size {
+		t.Fatalf("spliceBulk = %d, %v; want %d, nil", r.n, r.err, size)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("data corrupted in the pipe")
+	}
+}
+
+// TestSpliceBulkHoldWindow: when the source's read deadline passes, the
+// window ends with the deadline error after everything read has been
+// written, and its pipe is closed; calls repeated until the data is
+// through lose nothing.
+func TestSpliceBulkHoldWindow(t *testing.T) {
+	app, src := tcpPair(t)
+	dst, server := tcpPair(t)
+	const size = 2 << 20
+	data := make([]byte, size)
+	rand.Read(data)
+	pipesBefore := openPipes(t)
+	go app.Write(data) // and then silence, without an end of file
+	received := make(chan []byte, 1)
+	go func() {
+		server.SetReadDeadline(time.Now().Add(60 * time.Second))
+		b := make([]byte, size)
+		n, _ := io.ReadFull(server, b)
+		received <- b[:n]
+	}()
+	var total int64
+	for i := 0; i < 1000 && total < size; i++ {
+		src.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		r := waitSplice(t, spliceBulkAsync(dst, src))
+		total += r.n
+		if !errors.Is(r.err, os.ErrDeadlineExceeded) {
+			t.Fatalf("window %d ended with %v, want the deadline", i, r.err)
+		}
+		for p := range openPipes(t) {
+			if !pipesBefore[p] {
+				t.Fatalf("window %d left %s open", i, p)
+			}
+		}
+	}
+	if total != size {
+		t.Fatalf("moved %d of %d bytes", total, size)
+	}
+	select {
+	case got := <-received:
+		if !bytes.Equal(got, data) {
+			t.Fatalf("received %d bytes, not the %d sent", len(got), size)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the destination did not receive everything")
+	}
+}
+
+// TestSpliceBulkDestinationGone: the destination has been reset while the
+// source, after one burst, stays silent with no deadline. The write
+// failure must end the call anyway (the filler, waiting for room in a
+// pipe nobody will empty, is told) and be reported.
+func TestSpliceBulkDestinationGone(t *testing.T) {
+	app, src := tcpPair(t)
+	dst, server := tcpPair(t)
+	server.SetLinger(0)
+	server.Close() // RST
+	// The reset has arrived once a read says so.
+	dst.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := dst.Read(make([]byte, 1)); err == nil || isTimeoutErr(err) {
+		t.Fatalf("read after reset: %v", err)
+	}
+	if _, err := app.Write(make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	src.SetReadDeadline(time.Time{})
+	r := waitSplice(t, spliceBulkAsync(dst, src))
+	if r.err == nil || errors.Is(r.err, os.ErrDeadlineExceeded) {
+		t.Fatalf("spliceBulk = %d, %v; want the destination's error", r.n, r.err)
+	}
 }
