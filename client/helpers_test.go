@@ -2,12 +2,13 @@ package client_test
 
 import (
 	"context"
-	"io"
 	"log"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 
 	"github.com/sockd/sockd/internal/server"
 )
@@ -45,19 +46,10 @@ func sockdOn(host string) (addr string, stop func()) {
 
 // echoServer echoes TCP connections on addr until stop.
 func echoServer(addr string) (string, func()) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := testnet.Echo("tcp", addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
 	return ln.Addr().String(), func() { ln.Close() }
 }
 

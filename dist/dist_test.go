@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
+
 	"golang.org/x/net/proxy"
 )
 
@@ -252,22 +254,7 @@ func writeConf(t *testing.T, text string) string {
 
 // echoServer echoes each connection.
 func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	return ln.Addr().String()
+	return testnet.EchoT(t, "tcp", "127.0.0.1:0").Addr().String()
 }
 
 // echoThrough dials target through the SOCKS5 server at proxyAddr from the

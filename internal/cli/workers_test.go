@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
+
 	"github.com/spf13/pflag"
 )
 
@@ -242,21 +244,7 @@ func waitGone(t *testing.T, pids ...int) {
 
 // echoServer echoes every connection until the test ends.
 func echoServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	return ln.Addr().String()
+	return testnet.EchoT(t, "tcp", "127.0.0.1:0").Addr().String()
 }
 
 // socksEcho relays one line through the proxy to the echo server with

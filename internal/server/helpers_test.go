@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
+
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/socks"
 )
@@ -120,24 +122,7 @@ func httpTarget(t *testing.T) (*httptest.Server, string) {
 // echoTarget echoes every connection until EOF, then closes.
 func echoTarget(t *testing.T, network, addr string) net.Listener {
 	t.Helper()
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln
+	return testnet.EchoT(t, network, addr)
 }
 
 // dialProxy opens a raw connection to the server with a deadline for the

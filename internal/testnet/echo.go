@@ -1,0 +1,43 @@
+// Package testnet holds the loopback servers that the tests of several
+// packages share, so that each package does not carry its own copy.
+package testnet
+
+import (
+	"io"
+	"net"
+	"testing"
+)
+
+// Echo listens on network and addr and echoes every connection until its
+// end of file, then closes it. Closing the returned listener stops it.
+func Echo(network, addr string) (net.Listener, error) {
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln, nil
+}
+
+// EchoT is Echo for one test: it fails the test when it cannot listen and
+// stops when the test ends.
+func EchoT(t testing.TB, network, addr string) net.Listener {
+	t.Helper()
+	ln, err := Echo(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
