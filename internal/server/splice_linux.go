@@ -42,13 +42,12 @@ type bulkPipe struct {
 	// may be waiting for. A ring that finds the slot taken is dropped: the
 	// waiter rechecks the state on waking, so one pending ring is enough
 	// and a stale one costs only a recheck.
-	filled  chan struct{} // bytes were added, or the filler has ended
+	filled  chan struct{} // bytes were added
 	drained chan struct{} // bytes were removed, or the drainer has ended
 
 	drainerDone atomic.Bool
-	fillerDone  atomic.Bool
-	fillErr     error // why the filler ended: nil at end of file; read after fillerExit
-	fillerExit  chan struct{}
+	fillErr     error         // why the filler ended: nil at end of file; read after fillerExit
+	fillerExit  chan struct{} // closed when the filler has ended, after its last count
 }
 
 func ring(c chan struct{}) {
@@ -109,10 +108,6 @@ func spliceBulk(dst, src *net.TCPConn) (int64, error) {
 // error, the source's read deadline, or the drainer's end.
 func (p *bulkPipe) fill(srcRaw syscall.RawConn) {
 	defer close(p.fillerExit)
-	defer func() {
-		p.fillerDone.Store(true)
-		ring(p.filled)
-	}()
 	for !p.drainerDone.Load() {
 		var n int64
 		var serr error
@@ -156,15 +151,15 @@ func (p *bulkPipe) drain(dstRaw syscall.RawConn) (written int64, err error) {
 	for {
 		held := p.held.Load()
 		if held == 0 {
-			if p.fillerDone.Load() {
-				// The filler counts its last bytes before it says it
-				// is done: a second look settles whether any came.
+			select {
+			case <-p.fillerExit:
+				// The filler counted its last bytes before it left: a
+				// second look settles whether any came.
 				if p.held.Load() == 0 {
 					return written, nil
 				}
-				continue
+			case <-p.filled:
 			}
-			<-p.filled
 			continue
 		}
 		var n int64
