@@ -489,5 +489,20 @@ func (c *checker) checkLeftover(f lexer.Token, file string) bool {
 	return c.failTok(f, hint, "unexpected %s", quote(f.Value))
 }
 
+// missingAddr reports a line whose required first address pair (what:
+// "source" or "destination") is absent: a port test or a stray field where
+// it should be names that token, otherwise the report points after the
+// line's last token with hint.
+func (c *checker) missingAddr(port *PortNode, rest []*Field, toks []lexer.Token, what, file, hint string) bool {
+	switch {
+	case port != nil:
+		return c.failTok(port.Op, "", "a %s address and mask are needed before %s", what, quote(port.Op.Value))
+	case len(rest) > 0:
+		return c.checkLeftover(rest[0].Tok, file)
+	}
+	last := lastToken(toks)
+	return c.failAfter(last, hint, "a %s address and mask are needed after %s", what, quote(last.Value))
+}
+
 // lastToken is the last token of a parsed line, for "missing X after ...".
 func lastToken(toks []lexer.Token) lexer.Token { return toks[len(toks)-1] }

@@ -124,15 +124,8 @@ func (c *checker) sockdRule(ast *SockdLine, toks []lexer.Token, cut cutLine) (co
 		}
 	}
 	if ast.Src == nil {
-		switch {
-		case ast.Port != nil:
-			return r, c.failTok(ast.Port.Op, "", "a source address and mask are needed before %s", quote(ast.Port.Op.Value))
-		case len(ast.Rest) > 0:
-			return r, c.checkLeftover(ast.Rest[0].Tok, "sockd.conf")
-		}
-		last := lastToken(toks)
-		return r, c.failAfter(last, "for example `permit 10.0.0.0 255.0.0.0`, or `10.0.0.0/8`",
-			"a source address and mask are needed after %s", quote(last.Value))
+		return r, c.missingAddr(ast.Port, ast.Rest, toks, "source", "sockd.conf",
+			"for example `permit 10.0.0.0 255.0.0.0`, or `10.0.0.0/8`")
 	}
 	if r.Src, ok = c.checkAddr(ast.Src, "source", nil); !ok {
 		return r, false

@@ -118,15 +118,8 @@ func (c *checker) socksRule(ast *SocksLine, toks []lexer.Token, cut cutLine) (co
 		}
 	}
 	if ast.Dst == nil {
-		switch {
-		case ast.Port != nil:
-			return r, c.failTok(ast.Port.Op, "", "a destination address and mask are needed before %s", quote(ast.Port.Op.Value))
-		case len(ast.Rest) > 0:
-			return r, c.checkLeftover(ast.Rest[0].Tok, "socks.conf")
-		}
-		last := lastToken(toks)
-		return r, c.failAfter(last, "socks.conf lines always name a destination; `0.0.0.0 0.0.0.0` matches every address",
-			"a destination address and mask are needed after %s", quote(last.Value))
+		return r, c.missingAddr(ast.Port, ast.Rest, toks, "destination", "socks.conf",
+			"socks.conf lines always name a destination; `0.0.0.0 0.0.0.0` matches every address")
 	}
 	if r.Dst, ok = c.checkAddr(ast.Dst, "destination", nil); !ok {
 		return r, false
