@@ -112,26 +112,15 @@ func compileMask(ip, mask netip.Addr) (addrMatcher, error) {
 	if ip.Is4() != mask.Is4() {
 		return addrMatcher{}, fmt.Errorf("address %v and mask %v are of different families", ip, mask)
 	}
-	m := raw128(mask)
-	// The mask's own bits, leading: an IPv4 mask is the low 32 bits of lo.
-	top := m
-	if ip.Is4() {
-		top.hi, top.lo = m.lo<<32, 0
-	}
-	ones := bits.OnesCount64(top.hi) + bits.OnesCount64(top.lo)
-	if ones == 0 {
+	n, contiguous := prefixLen(mask)
+	if contiguous && n == 0 {
 		return addrMatcher{kind: kindAny}, nil
 	}
-	// The mask is contiguous when its ones all lead: then there are as
-	// many leading ones as ones.
-	lead := bits.LeadingZeros64(^top.hi)
-	if lead == 64 {
-		lead += bits.LeadingZeros64(^top.lo)
-	}
 	plen := int16(-1)
-	if lead == ones {
-		plen = int16(ones)
+	if contiguous {
+		plen = int16(n)
 	}
+	m := raw128(mask)
 	if ip.Is4() {
 		// Keep the ::ffff:0:0/96 bits in the mask: every IPv4 address in
 		// 128-bit form has them, so they constrain nothing within the
@@ -142,10 +131,10 @@ func compileMask(ip, mask netip.Addr) (addrMatcher, error) {
 	// A configured IPv4-mapped address whose mask does not cover the whole
 	// ::ffff:0:0/96 prefix stays an IPv6 rule; since requests are unmapped,
 	// it can only match genuine IPv6 addresses.
-	n := raw128(ip)
-	n.hi &= m.hi
-	n.lo &= m.lo
-	return addrMatcher{kind: kindMask, net: mask128{n.hi, n.lo}, mask: mask128{m.hi, m.lo}, plen: plen, fam: n.fam}, nil
+	a := raw128(ip)
+	a.hi &= m.hi
+	a.lo &= m.lo
+	return addrMatcher{kind: kindMask, net: mask128{a.hi, a.lo}, mask: mask128{m.hi, m.lo}, plen: plen, fam: a.fam}, nil
 }
 
 // normName lower-cases a host name and drops one trailing dot (the root,
@@ -364,20 +353,23 @@ func prefixMask(fam uint8, plen int) addr128 {
 	return m
 }
 
-// prefixLen returns the length of a contiguous mask.
+// prefixLen returns the length of a contiguous mask, and false for a
+// mask whose ones do not all lead.
 func prefixLen(mask netip.Addr) (int, bool) {
-	n, seenZero := 0, false
-	for _, b := range mask.AsSlice() {
-		for i := 7; i >= 0; i-- {
-			if b&(1<<i) != 0 {
-				if seenZero {
-					return 0, false
-				}
-				n++
-			} else {
-				seenZero = true
-			}
-		}
+	m := raw128(mask)
+	// The mask's own bits, leading: an IPv4 mask is the low 32 bits of lo.
+	if mask.Is4() {
+		m.hi, m.lo = m.lo<<32, 0
 	}
-	return n, true
+	ones := bits.OnesCount64(m.hi) + bits.OnesCount64(m.lo)
+	// The mask is contiguous when its ones all lead: then there are as
+	// many leading ones as ones.
+	lead := bits.LeadingZeros64(^m.hi)
+	if lead == 64 {
+		lead += bits.LeadingZeros64(^m.lo)
+	}
+	if lead != ones {
+		return 0, false
+	}
+	return ones, true
 }
