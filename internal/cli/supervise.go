@@ -397,7 +397,7 @@ func (sv *supervisor) tell(msg string) {
 
 func (sv *supervisor) beginStop(why string) {
 	sv.stopping = true
-	systemd.Notify("STOPPING=1\nSTATUS=draining sessions")
+	sv.ops.notifyStopping()
 	if sv.running() == 0 {
 		return
 	}
