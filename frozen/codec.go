@@ -221,12 +221,9 @@ func (w *writer) socksConf(c *config.SocksConf) {
 
 func (r *reader) body() *body {
 	b := &body{}
-	if !r.record(bodyFieldCount, "body") || !r.record(metaFieldCount, "meta") {
+	if !r.head(&b.Meta) {
 		return b
 	}
-	b.Meta.Source = r.str("meta source")
-	b.Meta.SourceSHA256 = r.str("meta source_sha256")
-	b.Meta.Compiler = r.str("meta compiler")
 	if !r.isNil() {
 		b.Sockd = r.sockdConf()
 	}
@@ -237,6 +234,17 @@ func (r *reader) body() *body {
 		b.Socks = r.socksConf()
 	}
 	return b
+}
+
+// head reads the start of a body up to its payloads: the metadata.
+func (r *reader) head(m *Meta) bool {
+	if !r.record(bodyFieldCount, "body") || !r.record(metaFieldCount, "meta") {
+		return false
+	}
+	m.Source = r.str("meta source")
+	m.SourceSHA256 = r.str("meta source_sha256")
+	m.Compiler = r.str("meta compiler")
+	return true
 }
 
 func (r *reader) pos(p *config.Pos) {

@@ -383,11 +383,7 @@ func PeekMeta(data string) (Meta, bool) {
 	}
 	r := newReader(data[HeaderSize:])
 	var m Meta
-	if r.record(bodyFieldCount, "body") && r.record(metaFieldCount, "meta") {
-		m.Source = r.str("meta source")
-		m.SourceSHA256 = r.str("meta source_sha256")
-		m.Compiler = r.str("meta compiler")
-	}
+	r.head(&m)
 	return m, r.err == nil
 }
 
