@@ -242,7 +242,7 @@ func Encode(f *File) ([]byte, error) {
 		return nil, errorf(ErrInvalid, "frozen: cannot write format version %d (this build writes version %d)", f.Version, FormatVersion)
 	}
 	b := &body{Meta: f.Meta, Sockd: f.Sockd, Route: f.Route, Socks: f.Socks}
-	if err := validate(f.Kind, b); err != nil {
+	if err := validate(f.Kind, b, false); err != nil {
 		return nil, errorf(ErrInvalid, "frozen: cannot encode %s: %v", f.Kind, err)
 	}
 	return encodeFile(f.Kind, b), nil
@@ -465,7 +465,7 @@ func decodeBody(k Kind, data string) (*body, error) {
 	if r.left() > 0 {
 		return nil, fmt.Errorf("%d bytes follow the body's MessagePack value", r.left())
 	}
-	if err := validateDecoded(k, b); err != nil {
+	if err := validate(k, b, true); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -14,31 +14,19 @@ import (
 // validate checks what msgpack cannot: that every value is one the
 // compiler can produce. Decode runs it so that a crafted file with a valid
 // checksum still cannot load, say, action 7 into the daemon; Encode runs it
-// so that a file which Decode would refuse is never written.
-func validate(k Kind, b *body) error {
+// so that a file which Decode would refuse is never written. rulesChecked
+// says the sockd.conf rules were validated already: the reader does that
+// as it reads each one.
+func validate(k Kind, b *body, rulesChecked bool) error {
 	if err := validateHead(k, b); err != nil {
 		return err
 	}
-	switch k {
-	case KindSockdFC:
-		return validateSockd(b.Sockd)
-	case KindSockdFR:
-		return validateRoutes(b.Route)
-	default:
-		return validateSocks(b.Socks)
-	}
-}
-
-// validateDecoded is validate for a body the reader produced: the reader
-// has already validated each sockd.conf rule as it read it.
-func validateDecoded(k Kind, b *body) error {
-	if err := validateHead(k, b); err != nil {
-		return err
-	}
-	switch k {
-	case KindSockdFC:
+	switch {
+	case k == KindSockdFC && rulesChecked:
 		return validateSpecials(b.Sockd)
-	case KindSockdFR:
+	case k == KindSockdFC:
+		return validateSockd(b.Sockd)
+	case k == KindSockdFR:
 		return validateRoutes(b.Route)
 	default:
 		return validateSocks(b.Socks)
