@@ -237,26 +237,25 @@ func New(conf *config.SockdConf, opts Options) (*Policy, error) {
 		lineShapes(rules[from:to], codes[from:to])
 		return -1, nil
 	}
-	mid := len(rules)
-	if len(rules) >= parallelCompileMin {
-		mid = len(rules) / 2
-	}
-	type failure struct {
-		at  int
-		err error
-	}
-	second := make(chan failure, 1)
-	if mid < len(rules) {
+	var at int
+	var err error
+	if len(rules) < parallelCompileMin {
+		at, err = compile(0, len(rules))
+	} else {
+		type failure struct {
+			at  int
+			err error
+		}
+		mid := len(rules) / 2
+		second := make(chan failure, 1)
 		go func() {
 			at, err := compile(mid, len(rules))
 			second <- failure{at, err}
 		}()
-	} else {
-		second <- failure{-1, nil}
-	}
-	at, err := compile(0, mid)
-	if f := <-second; at < 0 {
-		at, err = f.at, f.err
+		at, err = compile(0, mid)
+		if f := <-second; at < 0 {
+			at, err = f.at, f.err
+		}
 	}
 	if at >= 0 {
 		return nil, fmt.Errorf("%s:%d: %w", conf.Source, conf.Rules[at].Pos.Line, err)
