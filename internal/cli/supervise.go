@@ -90,7 +90,6 @@ type supervisor struct {
 	args, env      []string
 	listeners      []*os.File
 	logFile        *os.File // passed to the workers; nil without --log-file
-	logPath        string
 	ops            *opsFlags
 	stdout, stderr io.Writer
 	drain          time.Duration
@@ -131,11 +130,11 @@ func runSupervisor(cmd *cobra.Command, f *serveFlags, lns []net.Listener, log *s
 	if f.ops.logFile != "" {
 		// Opened here, while still root if --user is given, for the
 		// workers, which start as that user.
-		lf, err := os.OpenFile(f.ops.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		lf, err := openLogFile(f.ops.logFile)
 		if err != nil {
-			return fmt.Errorf("cannot open log file: %w", err)
+			return err
 		}
-		sv.logFile, sv.logPath = lf, f.ops.logFile
+		sv.logFile = lf
 	}
 	if f.pidfile != "" {
 		remove, err := server.WritePidFile(f.pidfile)
@@ -340,7 +339,7 @@ func (sv *supervisor) reload() {
 	}
 	if sv.logFile != nil {
 		// New workers get the file the name now points to.
-		if lf, err := os.OpenFile(sv.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err == nil {
+		if lf, err := openLogFile(sv.ops.logFile); err == nil {
 			sv.logFile.Close()
 			sv.logFile = lf
 		}

@@ -292,9 +292,9 @@ func (l *inheritedLog) Write(p []byte) (int, error) {
 
 // Reopen opens the path again; on failure the old file stays in use.
 func (l *inheritedLog) Reopen() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := openLogFile(l.path)
 	if err != nil {
-		return fmt.Errorf("cannot open log file: %w", err)
+		return err
 	}
 	l.mu.Lock()
 	old := l.f
@@ -304,3 +304,13 @@ func (l *inheritedLog) Reopen() error {
 }
 
 func (l *inheritedLog) Path() string { return l.path }
+
+// openLogFile opens the --log-file as logline.OpenFile does: for
+// appending, created with mode 0640 if needed.
+func openLogFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open log file: %w", err)
+	}
+	return f, nil
+}
