@@ -206,22 +206,16 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return runSupervisor(cmd, f, lns, log)
 	}
 	return serveListeners(s, lns, f, log, func() (func(), error) {
-		var undo []func()
-		stop := func() {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-		}
+		removePid := func() {}
 		if f.pidfile != "" {
 			remove, err := server.WritePidFile(f.pidfile)
 			if err != nil {
-				return stop, fmt.Errorf("cannot write the pid file: %w", err)
+				return removePid, fmt.Errorf("cannot write the pid file: %w", err)
 			}
-			undo = append(undo, remove)
+			removePid = remove
 		}
 		stopOps, err := f.ops.afterBind(s, log)
-		undo = append(undo, stopOps)
-		return stop, err
+		return func() { stopOps(); removePid() }, err
 	})
 }
 
