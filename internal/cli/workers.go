@@ -241,10 +241,10 @@ func (w *worker) listeners(s *server.Server, fileLimit uint64) ([]net.Listener, 
 
 // started runs once the worker's signal loop is up: it watches SIGHUP for
 // the log file, tells the supervisor it serves, and obeys the control
-// socket. The returned function undoes it when serving has ended.
+// socket. The returned function, which serveListeners calls once, undoes
+// it when serving has ended.
 func (w *worker) started(s *server.Server, f *serveFlags, log *slog.Logger) (stop func()) {
 	stopSignals := f.ops.watchSignals(log)
-	var ending sync.Once
 	ended := make(chan struct{})
 	go func() {
 		r := bufio.NewScanner(w.ctl)
@@ -268,7 +268,7 @@ func (w *worker) started(s *server.Server, f *serveFlags, log *slog.Logger) (sto
 	log.Info("worker serving", "of", w.workers, "max_clients", clientShare(f.maxClients, w.workers, w.index))
 	w.send("ready")
 	return func() {
-		ending.Do(func() { close(ended) })
+		close(ended)
 		stopSignals()
 		w.ctl.Close()
 	}
