@@ -24,7 +24,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -359,7 +358,7 @@ func (sv *supervisor) reload() {
 	}
 	if pending && !sv.stopping {
 		sv.reloading, sv.reloadErr = true, nil
-		systemd.Notify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(systemd.MonotonicUsec(), 10))
+		systemd.Notify(systemd.Reloading())
 	}
 }
 

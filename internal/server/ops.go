@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,7 +20,7 @@ import (
 // "systemctl status" shows the reload and its result.
 func (s *Server) reloadStarting() {
 	if s.opts.Notify != nil {
-		s.opts.Notify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(systemd.MonotonicUsec(), 10))
+		s.opts.Notify(systemd.Reloading())
 	}
 }
 

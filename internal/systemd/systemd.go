@@ -43,6 +43,12 @@ func Notify(state string) (bool, error) {
 	return true, nil
 }
 
+// Reloading is the state that announces a reload: RELOADING=1 with the
+// time it began, as sd_notify(3) requires.
+func Reloading() string {
+	return "RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(MonotonicUsec(), 10)
+}
+
 // MonotonicUsec is CLOCK_MONOTONIC in microseconds, which RELOADING=1 must
 // carry (sd_notify(3): MONOTONIC_USEC) so the manager can order the reload.
 func MonotonicUsec() int64 {
