@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,11 +19,11 @@ type resources struct {
 }
 
 func openFDs() int {
-	ents, err := os.ReadDir("/proc/self/fd")
+	n, err := countOpenFDs()
 	if err != nil {
 		return -1
 	}
-	return len(ents)
+	return n
 }
 
 func measure() resources {
