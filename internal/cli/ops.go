@@ -36,7 +36,7 @@ type opsFlags struct {
 	logFile       string
 	trusted       []netip.Prefix
 	registry      *prometheus.Registry
-	logFileHandle reopenableLog
+	logFileHandle *logline.File
 	metricsLn     net.Listener
 	stopping      sync.Once
 }
@@ -49,14 +49,6 @@ func addOpsFlags(fs *pflag.FlagSet, o *opsFlags) {
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "every connection on the --listen listeners starts with a PROXY protocol header (v1 or v2) from a load balancer; the rules judge the client it names")
 	fs.StringArrayVar(&o.proxyTrusted, "proxy-trusted", nil, "with --proxy-protocol: accept headers only from this address or CIDR (repeatable; default any)")
 	fs.StringVar(&o.logFile, "log-file", "", "append the log to this file (reopened on SIGHUP, for logrotate) instead of standard error")
-}
-
-// reopenableLog is the --log-file: a *logline.File in the daemon, an
-// inheritedLog in a worker (workers.go).
-type reopenableLog interface {
-	io.Writer
-	Reopen() error
-	Path() string
 }
 
 // validate checks the flags before anything is opened.

@@ -31,6 +31,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
 	"github.com/sockd/sockd/internal/systemd"
 )
@@ -129,7 +130,7 @@ func runSupervisor(cmd *cobra.Command, f *serveFlags, lns []net.Listener, log *s
 	if f.ops.logFile != "" {
 		// Opened here, while still root if --user is given, for the
 		// workers, which start as that user.
-		lf, err := openLogFile(f.ops.logFile)
+		lf, err := logline.OpenAppend(f.ops.logFile)
 		if err != nil {
 			return err
 		}
@@ -338,7 +339,7 @@ func (sv *supervisor) reload() {
 	}
 	if sv.logFile != nil {
 		// New workers get the file the name now points to.
-		if lf, err := openLogFile(sv.ops.logFile); err == nil {
+		if lf, err := logline.OpenAppend(sv.ops.logFile); err == nil {
 			sv.logFile.Close()
 			sv.logFile = lf
 		}

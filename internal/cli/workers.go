@@ -172,7 +172,7 @@ func workerFromEnv() (*worker, error) {
 func (w *worker) logger(stderr io.Writer, format logline.Format, f *serveFlags) (*slog.Logger, error) {
 	var log *slog.Logger
 	if f.ops.logFile != "" && w.logFile != nil {
-		lf := &inheritedLog{f: w.logFile, path: f.ops.logFile}
+		lf := logline.Adopt(w.logFile, f.ops.logFile)
 		f.ops.logFileHandle = lf
 		log = logline.New(lf, format, slog.LevelInfo)
 	} else {
@@ -272,45 +272,4 @@ func (w *worker) started(s *server.Server, f *serveFlags, log *slog.Logger) (sto
 		stopSignals()
 		w.ctl.Close()
 	}
-}
-
-// inheritedLog is the --log-file of a worker: the descriptor the
-// supervisor opened, reopened by name on SIGHUP (for logrotate) like the
-// daemon's own log file. Each line is one append, so the workers' lines
-// interleave whole.
-type inheritedLog struct {
-	mu   sync.Mutex
-	f    *os.File
-	path string
-}
-
-func (l *inheritedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.f.Write(p)
-}
-
-// Reopen opens the path again; on failure the old file stays in use.
-func (l *inheritedLog) Reopen() error {
-	f, err := openLogFile(l.path)
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	old := l.f
-	l.f = f
-	l.mu.Unlock()
-	return old.Close()
-}
-
-func (l *inheritedLog) Path() string { return l.path }
-
-// openLogFile opens the --log-file as logline.OpenFile does: for
-// appending, created with mode 0640 if needed.
-func openLogFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open log file: %w", err)
-	}
-	return f, nil
 }

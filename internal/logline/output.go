@@ -67,10 +67,22 @@ func OpenFile(path string) (*File, error) {
 	return lf, nil
 }
 
+// Adopt wraps f, already open on path (a worker's log file, inherited
+// from its supervisor), so that it is written and reopened like a File
+// that OpenFile opened. Each line is one append, so the lines of several
+// processes sharing the file interleave whole.
+func Adopt(f *os.File, path string) *File { return &File{path: path, f: f} }
+
+// OpenAppend opens path the way every log file is opened: for appending,
+// created with mode 0640 if needed.
+func OpenAppend(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+}
+
 // Reopen closes the file and opens path again. If opening fails, the old
 // file stays in use and the error is returned.
 func (lf *File) Reopen() error {
-	f, err := os.OpenFile(lf.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := OpenAppend(lf.path)
 	if err != nil {
 		return fmt.Errorf("cannot open log file: %w", err)
 	}
