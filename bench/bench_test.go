@@ -19,10 +19,11 @@ func TestMain(m *testing.M) {
 
 // TestHarnessShort runs the whole harness against direct and sockd with
 // tiny counts: it proves the benchmark still works (every workload
-// completes and relays), not how fast anything is.
+// completes and relays, sockd restarted with workers for the held
+// connections), not how fast anything is.
 func TestHarnessShort(t *testing.T) {
 	s := shortSettings(settings{streams: 2, workers: 4, peers: []string{"direct", "sockd"}, work: t.TempDir(),
-		sockdFlags: []string{"--workers", "2"}, workloads: map[string]bool{"throughput": true, "rate": true, "idle": true, "scale": true}})
+		holdFlags: []string{"--workers", "2"}, workloads: map[string]bool{"throughput": true, "rate": true, "idle": true, "scale": true}})
 	s.idle, s.hold = 20, 50
 	var out bytes.Buffer
 	r := measureAll(s, &out)
@@ -44,6 +45,9 @@ func TestHarnessShort(t *testing.T) {
 	}
 	if r.scale == nil || r.scale.startText <= 0 || r.scale.startFrozen <= 0 || r.scale.decide <= 0 {
 		t.Errorf("config scale not measured: %+v", r.scale)
+	}
+	if !strings.Contains(out.String(), "sockd runs with its defaults; for the held connections, with --workers 2") {
+		t.Error("the table does not say which flags sockd ran with")
 	}
 	for _, row := range []string{"throughput, 1 stream", "connections/s", "idle PSS", "held", "start from frozen", "decision"} {
 		if !strings.Contains(out.String(), row) {

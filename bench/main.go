@@ -46,7 +46,8 @@ type settings struct {
 	settle        time.Duration
 	peers         []string
 	profile, work string
-	sockdFlags    []string // added to sockd's command line in the timed, idle and held workloads
+	sockdFlags    []string // added to sockd's command line in the timed and idle workloads
+	holdFlags     []string // the held workload's instead: sockd is restarted with them
 }
 
 func main() {
@@ -56,7 +57,7 @@ func main() {
 	}
 	var s settings
 	var short bool
-	var peers, workloads, sockdFlags string
+	var peers, workloads, sockdFlags, holdFlags string
 	flag.DurationVar(&s.duration, "duration", 6*time.Second, "how long each timed workload is measured per server, split over the rounds (each after a warm-up of a fifth of it)")
 	flag.IntVar(&s.rounds, "rounds", 3, "rounds of the timed workloads; each server's median round counts")
 	flag.IntVar(&s.streams, "streams", 8, "streams of the parallel throughput workload")
@@ -70,7 +71,8 @@ func main() {
 	flag.StringVar(&workloads, "workloads", "throughput,rate,idle,scale", "which workloads to run")
 	flag.StringVar(&s.profile, "profile", "", "write a CPU profile of sockd under the connection-rate workload to this directory and print where the time goes")
 	flag.StringVar(&s.work, "workdir", "", "directory for binaries, configurations and logs (default: a temporary one, removed)")
-	flag.StringVar(&sockdFlags, "sockd-flags", "--workers 2", "extra flags of the measured sockd (not of the config-scale starts, which time the default single process); two workers because one process cannot hold 10,000 relayed connections within a 20,000-descriptor limit")
+	flag.StringVar(&sockdFlags, "sockd-flags", "", "extra flags of the measured sockd in the timed and idle workloads (default none: sockd as users get it)")
+	flag.StringVar(&holdFlags, "hold-flags", "--workers 2", "extra flags of sockd in the held workload, for which it is restarted: one process cannot hold 10,000 relayed connections (20,000 descriptors) within a 20,000-descriptor limit")
 	flag.BoolVar(&short, "short", false, "a quick run that checks the harness works: tiny counts and durations")
 	flag.Parse()
 	if short {
@@ -78,6 +80,7 @@ func main() {
 	}
 	s.peers = strings.Split(peers, ",")
 	s.sockdFlags = strings.Fields(sockdFlags)
+	s.holdFlags = strings.Fields(holdFlags)
 	s.workloads = map[string]bool{}
 	for _, w := range strings.Split(workloads, ",") {
 		s.workloads[w] = true
@@ -156,7 +159,7 @@ func measureAll(s settings, w io.Writer) result {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "idle and held connections: %s\n", p.name)
-		idleAndHeld(p, &cols[i], t, s)
+		p = idleAndHeld(p, &cols[i], t, s, sockdBin)
 		p.stop()
 	}
 	var sc *scaleResult
@@ -290,8 +293,10 @@ func median(v []float64) float64 {
 }
 
 // idleAndHeld measures the memory and descriptors of idle relayed
-// connections, then holds many and checks every one still relays.
-func idleAndHeld(p *proxy, c *column, t targets, s settings) {
+// connections, then holds many and checks every one still relays. sockd is
+// restarted with the hold flags for the second part; the proxy that ran
+// last is returned, to be stopped.
+func idleAndHeld(p *proxy, c *column, t targets, s settings, sockdBin string) *proxy {
 	// Idle cost: the server's whole process tree before and after opening
 	// the connections, once it has settled.
 	time.Sleep(s.settle)
@@ -310,6 +315,15 @@ func idleAndHeld(p *proxy, c *column, t targets, s settings) {
 	}
 	closeAll(conns)
 	time.Sleep(500 * time.Millisecond)
+	if p.name == "sockd" && !slices.Equal(s.holdFlags, s.sockdFlags) {
+		p.stop()
+		q, err := startSockd(sockdBin, s.work, s.holdFlags...)
+		if err != nil {
+			c.holdMsg = err.Error()
+			return p
+		}
+		p = q
+	}
 	conns, err = openEcho(p, t, s.hold, 64)
 	if err != nil {
 		c.holdMsg = err.Error()
@@ -317,6 +331,7 @@ func idleAndHeld(p *proxy, c *column, t targets, s settings) {
 	c.held = checkAll(conns, 64)
 	closeAll(conns)
 	time.Sleep(time.Second) // let the server close its side before the next one starts
+	return p
 }
 
 func profileSockd(bin string, t targets, s settings) error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -61,9 +62,11 @@ func printTable(w io.Writer, s settings, cols []column, sc *scaleResult, fdLimit
 	}
 	fmt.Fprintf(w, "sockd benchmark: loopback, %d CPUs, %s per workload, SOCKS5 CONNECT, descriptor limit %d\n",
 		runtime.NumCPU(), s.duration, fdLimit)
-	if len(s.sockdFlags) > 0 {
-		fmt.Fprintf(w, "sockd runs with %s\n", strings.Join(s.sockdFlags, " "))
+	fmt.Fprintf(w, "sockd runs with %s", flagsOrDefaults(s.sockdFlags))
+	if s.workloads["idle"] && !slices.Equal(s.holdFlags, s.sockdFlags) {
+		fmt.Fprintf(w, "; for the held connections, with %s", flagsOrDefaults(s.holdFlags))
 	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := []string{"workload"}
 	for _, c := range cols {
@@ -156,4 +159,11 @@ func printTable(w io.Writer, s settings, cols []column, sc *scaleResult, fdLimit
 		}
 	}
 	return allOK
+}
+
+func flagsOrDefaults(flags []string) string {
+	if len(flags) == 0 {
+		return "its defaults"
+	}
+	return strings.Join(flags, " ")
 }
