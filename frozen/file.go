@@ -10,7 +10,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
+	"unsafe"
+
+	"github.com/sockd/sockd/internal/hugepage"
 )
 
 // HashSource returns the hex SHA-256 of a text config, the value of
@@ -36,25 +38,34 @@ func ReadFile(path string, want Kind) (*File, error) {
 }
 
 // ReadFileString reads a whole file into a string, as DecodeString wants
-// it. Reading into the string directly (os.ReadFile and a conversion would
-// copy) matters for a large frozen file: its decoded strings are slices of
-// this one, and fresh memory is a good part of a large file's load time.
+// it. The file is read straight into the memory the string then uses, with
+// no copy, and that memory is taken in huge pages where the system allows
+// (package hugepage): a large frozen file's decoded strings are slices of
+// this one, and faulting in fresh memory is a good part of its load time.
+// The bytes are never written after the read, which is what makes handing
+// them to unsafe.String sound.
 func ReadFileString(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	var b strings.Builder
+	size := 0
 	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() < math.MaxInt32 {
-		b.Grow(int(st.Size()) + 1) // +1: the read that sees EOF must not grow the builder
+		size = int(st.Size())
 	}
-	buf := make([]byte, 64<<10)
+	// +1: the read that sees end of file must find room, or the buffer
+	// would grow (and be copied) only to learn that nothing is left.
+	b := make([]byte, 0, size+1)
+	hugepage.Advise(b[:cap(b)])
 	for {
-		n, err := f.Read(buf)
-		b.Write(buf[:n])
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // the file grew since Stat
+		}
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
 		if err == io.EOF {
-			return b.String(), nil
+			return unsafe.String(unsafe.SliceData(b), len(b)), nil
 		}
 		if err != nil {
 			return "", err // *fs.PathError names the path

@@ -205,3 +205,28 @@ func TestHashSource(t *testing.T) {
 		t.Errorf("HashSource(nil) = %s", got)
 	}
 }
+
+// ReadFileString returns exactly the file's bytes, for an empty file, a
+// small one, and one large enough for huge pages; a missing file is an
+// error naming it.
+func TestReadFileStringReadsExactly(t *testing.T) {
+	dir := t.TempDir()
+	big := make([]byte, 5<<20+7)
+	for i := range big {
+		big[i] = byte(i*31 + i>>13)
+	}
+	for name, content := range map[string][]byte{"empty": nil, "small": []byte("permit 0.0.0.0 0.0.0.0\n"), "big": big} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadFileString(p)
+		if err != nil || got != string(content) {
+			t.Errorf("%s: got %d bytes, err %v; want the file's %d bytes", name, len(got), err, len(content))
+		}
+	}
+	missing := filepath.Join(dir, "missing")
+	if _, err := ReadFileString(missing); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing file: %v, want a not-exist error naming it", err)
+	}
+}

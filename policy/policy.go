@@ -11,6 +11,7 @@ import (
 
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/gcpause"
+	"github.com/sockd/sockd/internal/hugepage"
 )
 
 // IdentMode is the daemon-wide identd setting (sockd -i / -I), used by
@@ -220,8 +221,9 @@ func New(conf *config.SockdConf, opts Options) (*Policy, error) {
 	}
 	files := newUserFiles(opts.ReadFile)
 	rules := make([]rule, len(conf.Rules))
+	hugepage.Advise(rules) // fewer page faults for a large file
 	// A large file compiles in two halves side by side: the work is
-	// mostly the page faults of a fresh rule array, which two cores take
+	// mostly the first writes to a fresh rule array, which two cores do
 	// in half the time. The first failing line in file order is reported,
 	// whichever half finds it first.
 	codes := make([]int32, len(rules))
