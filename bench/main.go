@@ -65,7 +65,7 @@ func main() {
 	flag.IntVar(&s.idle, "idle", 2000, "idle relayed connections for the memory and descriptor cost")
 	flag.IntVar(&s.hold, "hold", 10000, "concurrent relayed connections to hold")
 	flag.IntVar(&s.rules, "rules", 100000, "rules of the config-scale workload")
-	flag.IntVar(&s.runs, "runs", 3, "daemon starts per way in the config-scale workload (the median counts)")
+	flag.IntVar(&s.runs, "runs", 5, "daemon starts per way in the config-scale workload (the median counts): a start lasts tens of milliseconds, so one slow start among three can move the median")
 	flag.DurationVar(&s.settle, "settle", 3*time.Second, "wait after opening the idle connections before measuring")
 	flag.StringVar(&peers, "peers", "direct,sockd,danted,microsocks", "what to measure, in column order; external=HOST:PORT measures a SOCKS5 server started by hand")
 	flag.StringVar(&workloads, "workloads", "throughput,rate,idle,scale", "which workloads to run")
