@@ -50,6 +50,10 @@ type settings struct {
 	holdFlags     []string // the held workload's instead: sockd is restarted with them
 }
 
+// restartForHold says whether the held workload needs sockd restarted
+// with other flags than the rest of the run.
+func (s settings) restartForHold() bool { return !slices.Equal(s.holdFlags, s.sockdFlags) }
+
 func main() {
 	if os.Getenv(roleEnv) == "target" {
 		runTargets()
@@ -315,7 +319,7 @@ func idleAndHeld(p *proxy, c *column, t targets, s settings, sockdBin string) *p
 	}
 	closeAll(conns)
 	time.Sleep(500 * time.Millisecond)
-	if p.name == "sockd" && !slices.Equal(s.holdFlags, s.sockdFlags) {
+	if p.name == "sockd" && s.restartForHold() {
 		p.stop()
 		q, err := startSockd(sockdBin, s.work, s.holdFlags...)
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,7 +62,7 @@ func printTable(w io.Writer, s settings, cols []column, sc *scaleResult, fdLimit
 	fmt.Fprintf(w, "sockd benchmark: loopback, %d CPUs, %s per workload, SOCKS5 CONNECT, descriptor limit %d\n",
 		runtime.NumCPU(), s.duration, fdLimit)
 	fmt.Fprintf(w, "sockd runs with %s", flagsOrDefaults(s.sockdFlags))
-	if s.workloads["idle"] && !slices.Equal(s.holdFlags, s.sockdFlags) {
+	if s.workloads["idle"] && s.restartForHold() {
 		fmt.Fprintf(w, "; for the held connections, with %s", flagsOrDefaults(s.holdFlags))
 	}
 	fmt.Fprintln(w)
