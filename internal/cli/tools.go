@@ -53,8 +53,7 @@ var fileKinds = []fileKind{
 		kind: frozen.KindSockdFR, textName: "sockd.route", frozenName: "sockd.fr",
 		defText: "/etc/sockd.route", defFroz: "/etc/sockd.fr", makeTool: "make_sockdfr", dumpTool: "dump_sockdfr",
 		parse: func(n string, s []byte, o grammar.Options) (any, diag.List) {
-			c, l := grammar.ParseRoute(n, s, o)
-			return c, l
+			return grammar.ParseRoute(n, s, o)
 		},
 		put:       func(f *frozen.File, c any) { f.Route = c.(*config.RouteConf) },
 		get:       func(f *frozen.File) any { return f.Route },
@@ -65,8 +64,7 @@ var fileKinds = []fileKind{
 		kind: frozen.KindSocksFC, textName: "socks.conf", frozenName: "socks.fc",
 		defText: "/etc/socks.conf", defFroz: "/etc/socks.fc", makeTool: "make_socksfc", dumpTool: "dump_socksfc",
 		parse: func(n string, s []byte, o grammar.Options) (any, diag.List) {
-			c, l := grammar.ParseSocks(n, s, o)
-			return c, l
+			return grammar.ParseSocks(n, s, o)
 		},
 		put:       func(f *frozen.File, c any) { f.Socks = c.(*config.SocksConf) },
 		get:       func(f *frozen.File) any { return f.Socks },
