@@ -35,11 +35,17 @@ func TestHarnessShort(t *testing.T) {
 		if len(c.errs) > 0 {
 			t.Errorf("%s: %v", c.name, c.errs)
 		}
+		if c.rateCPU.load <= 0 {
+			t.Errorf("%s: no processor time measured for the load generator", c.name)
+		}
 		if c.tp1 <= 0 || c.tpN <= 0 || c.rate <= 0 {
 			t.Errorf("%s: throughput %.0f/%.0f B/s, rate %.0f/s: a workload moved nothing", c.name, c.tp1, c.tpN, c.rate)
 		}
 	}
 	sockd := r.cols[1]
+	if sockd.rateCPU.server <= 0 {
+		t.Error("sockd: no processor time measured per connection")
+	}
 	if sockd.held != s.hold || sockd.idleOpen != s.idle || sockd.rateFailed != 0 {
 		t.Errorf("sockd: held %d of %d, idle %d of %d, %d failed exchanges", sockd.held, s.hold, sockd.idleOpen, s.idle, sockd.rateFailed)
 	}
@@ -49,7 +55,7 @@ func TestHarnessShort(t *testing.T) {
 	if !strings.Contains(out.String(), "sockd runs with its defaults; for the held connections, with --workers 2") {
 		t.Error("the table does not say which flags sockd ran with")
 	}
-	for _, row := range []string{"throughput, 1 stream", "connections/s", "idle PSS", "held", "start from frozen", "decision"} {
+	for _, row := range []string{"throughput, 1 stream", "connections/s", "CPU per connection, server", "idle PSS", "held", "start from frozen", "decision"} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("table has no %q row", row)
 		}

@@ -231,7 +231,7 @@ func startTargets() (targets, func()) {
 	if err != nil || len(f) != 3 {
 		fatalf("targets: %q %v", line, err)
 	}
-	return targets{source: f[0], rate: f[1], echo: f[2]}, func() {
+	return targets{source: f[0], rate: f[1], echo: f[2], pid: cmd.Process.Pid}, func() {
 		stdin.Close()
 		cmd.Wait()
 	}
@@ -243,8 +243,9 @@ type column struct {
 	tp1, tpN      float64 // bytes per second
 	rate          float64 // exchanges per second
 	rateFailed    int64
-	idleKB        float64 // PSS per idle connection
-	idleFDs       float64 // descriptors per idle connection
+	rateCPU       cpuSample // processor time per exchange: the server's, the load generator's
+	idleKB        float64   // PSS per idle connection
+	idleFDs       float64   // descriptors per idle connection
 	idleOpen      int
 	held, holdErr int
 	fdBase        int // descriptors of the server at rest
@@ -259,6 +260,8 @@ func timed(proxies []*proxy, cols []column, t targets, s settings) {
 	tp1 := make([][]float64, len(proxies))
 	tpN := make([][]float64, len(proxies))
 	rate := make([][]float64, len(proxies))
+	srvCPU := make([][]float64, len(proxies))
+	loadCPU := make([][]float64, len(proxies))
 	for r := range rounds {
 		fmt.Fprintf(os.Stderr, "timed workloads, round %d of %d\n", r+1, rounds)
 		for i, p := range proxies {
@@ -276,14 +279,17 @@ func timed(proxies []*proxy, cols []column, t targets, s settings) {
 				tpN[i] = append(tpN[i], v)
 			}
 			if s.workloads["rate"] {
-				v, failed := connRate(p, t, s.workers, slice)
+				v, failed, cpu := connRate(p, t, s.workers, slice)
 				rate[i] = append(rate[i], v)
+				srvCPU[i] = append(srvCPU[i], float64(cpu.server))
+				loadCPU[i] = append(loadCPU[i], float64(cpu.load))
 				c.rateFailed += failed
 			}
 		}
 	}
 	for i := range cols {
 		cols[i].tp1, cols[i].tpN, cols[i].rate = median(tp1[i]), median(tpN[i]), median(rate[i])
+		cols[i].rateCPU = cpuSample{server: time.Duration(median(srvCPU[i])), load: time.Duration(median(loadCPU[i]))}
 	}
 }
 
@@ -347,7 +353,7 @@ func profileSockd(bin string, t targets, s settings) error {
 	if err != nil {
 		return err
 	}
-	rate, _ := connRate(p, t, s.workers, s.duration)
+	rate, _, _ := connRate(p, t, s.workers, s.duration)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
 	fmt.Printf("\nCPU profile of sockd under the connection-rate workload (%.0f conn/s): %s\n", rate, prof)

@@ -76,16 +76,22 @@ func printTable(w io.Writer, s settings, cols []column, sc *scaleResult, fdLimit
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	allOK := true
-	row := func(name string, cell func(c *column) string, target string, ok bool) {
+	// line prints one row; last is the target column's cell.
+	line := func(name string, cell func(c *column) string, last string) {
 		r := []string{name}
 		for i := range cols {
 			r = append(r, cell(&cols[i]))
 		}
 		if sockd != nil {
-			r = append(r, target+"  "+verdict(ok))
-			allOK = allOK && ok
+			r = append(r, last)
 		}
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	row := func(name string, cell func(c *column) string, target string, ok bool) {
+		line(name, cell, target+"  "+verdict(ok))
+		if sockd != nil {
+			allOK = allOK && ok
+		}
 	}
 	dv := func(f func(c *column) float64) float64 {
 		if direct == nil {
@@ -110,6 +116,17 @@ func printTable(w io.Writer, s settings, cols []column, sc *scaleResult, fdLimit
 		}
 		return out
 	}, "> microsocks", sockd != nil && micro != nil && sockd.rate > micro.rate && sockd.rateFailed == 0)
+	if s.workloads["rate"] {
+		us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
+		// No target: these say where the rate's time goes.
+		line("  CPU per connection, server", func(c *column) string {
+			if c.rateCPU.server == 0 {
+				return "—" // direct, or a server started by hand
+			}
+			return us(c.rateCPU.server)
+		}, "")
+		line("  CPU per connection, clients and target", func(c *column) string { return us(c.rateCPU.load) }, "")
+	}
 	dash := func(c *column, s string) string {
 		if c.name == "direct" {
 			return "—"

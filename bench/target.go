@@ -20,6 +20,7 @@ type targets struct {
 	source string // writes without end: throughput (download direction)
 	rate   string // reads one small request, answers and closes first
 	echo   string // echoes until the client closes: idle and held connections
+	pid    int    // the target process, whose processor time is the load generator's
 }
 
 const (

@@ -134,8 +134,9 @@ func throughput(p *proxy, t targets, streams int, d time.Duration) (float64, err
 
 // connRate runs workers clients for d, each repeating: connect, SOCKS5
 // handshake, a 64-byte request, a 512-byte reply, the target's close,
-// close. It returns completed exchanges per second and the failures.
-func connRate(p *proxy, t targets, workers int, d time.Duration) (float64, int64) {
+// close. It returns completed exchanges per second, the failures, and the
+// processor time per exchange of the server and of the load generator.
+func connRate(p *proxy, t targets, workers int, d time.Duration) (float64, int64, cpuSample) {
 	var done, failed atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -155,13 +156,21 @@ func connRate(p *proxy, t targets, workers int, d time.Duration) (float64, int64
 			}
 		}()
 	}
+	meter := cpuMeter{target: t.pid}
+	if p.cmd != nil && p.cmd.Process != nil {
+		meter.server = p.cmd.Process.Pid
+	}
 	time.Sleep(d / 5)
-	start, t0 := done.Load(), time.Now()
+	start, t0, cpu0 := done.Load(), time.Now(), meter.sample()
 	time.Sleep(d)
-	end, el := done.Load(), time.Since(t0)
+	end, el, cpu1 := done.Load(), time.Since(t0), meter.sample()
 	stop.Store(true)
 	wg.Wait()
-	return float64(end-start) / el.Seconds(), failed.Load()
+	var per cpuSample
+	if n := end - start; n > 0 {
+		per = cpuSample{server: (cpu1.server - cpu0.server) / time.Duration(n), load: (cpu1.load - cpu0.load) / time.Duration(n)}
+	}
+	return float64(end-start) / el.Seconds(), failed.Load(), per
 }
 
 func exchange(p *proxy, target string, req, buf []byte) error {
