@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -18,13 +15,7 @@ const clockTick = 10 * time.Millisecond
 func treeCPU(pid int) time.Duration {
 	var total time.Duration
 	for _, p := range processTree(pid) {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		// The command name may hold spaces: the fields start after its ')'.
-		s := string(data)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		f := statFields(p)
 		for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
 			if i < len(f) {
 				n, _ := strconv.ParseInt(f[i], 10, 64)

@@ -225,6 +225,22 @@ func startSockd(bin, dir string, extra ...string) (*proxy, error) {
 	return startProcess("sockd", addr, filepath.Join(dir, "sockd.log"), bin, args...)
 }
 
+// statFields returns the fields of /proc/PID/stat after the command name
+// (state first), or nil if the process is gone. The name may hold spaces
+// and parentheses: the fields follow its last ')'.
+func statFields(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
 // processTree returns pid and all its descendants.
 func processTree(pid int) []int {
 	children := map[int][]int{}
@@ -234,21 +250,11 @@ func processTree(pid int) []int {
 		if err != nil {
 			continue
 		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The command name may hold spaces: fields follow the last ')'.
-		s := string(data)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
+		f := statFields(p)
 		if len(f) < 2 {
 			continue
 		}
-		pp, _ := strconv.Atoi(f[1])
+		pp, _ := strconv.Atoi(f[1]) // the parent's id
 		children[pp] = append(children[pp], p)
 	}
 	out := []int{pid}
