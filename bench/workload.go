@@ -198,34 +198,21 @@ func exchange(p *proxy, target string, req, buf []byte) error {
 // openers, each checked with one echo; it returns the open ones.
 func openEcho(p *proxy, t targets, n, parallel int) ([]*net.TCPConn, error) {
 	conns := make([]*net.TCPConn, n)
-	var next atomic.Int64
 	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				c, err := p.dial(t.echo, 10*time.Second)
-				if err == nil {
-					err = echoOnce(c)
-					if err != nil {
-						c.Close()
-					}
-				}
-				if err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					continue
-				}
-				conns[i] = c
+	inParallel(n, parallel, func(i int) {
+		c, err := p.dial(t.echo, 10*time.Second)
+		if err == nil {
+			err = echoOnce(c)
+			if err != nil {
+				c.Close()
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		if err != nil {
+			firstErr.CompareAndSwap(nil, &err)
+			return
+		}
+		conns[i] = c
+	})
 	var out []*net.TCPConn
 	for _, c := range conns {
 		if c != nil {
@@ -262,6 +249,17 @@ func echoOnce(c *net.TCPConn) error {
 // those that still relay.
 func checkAll(conns []*net.TCPConn, parallel int) int {
 	var ok atomic.Int64
+	inParallel(len(conns), parallel, func(i int) {
+		if echoOnce(conns[i]) == nil {
+			ok.Add(1)
+		}
+	})
+	return int(ok.Load())
+}
+
+// inParallel calls f(i) for every i below n, from parallel goroutines,
+// and returns when all calls have.
+func inParallel(n, parallel int, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range parallel {
@@ -270,17 +268,14 @@ func checkAll(conns []*net.TCPConn, parallel int) int {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(conns) {
+				if i >= n {
 					return
 				}
-				if echoOnce(conns[i]) == nil {
-					ok.Add(1)
-				}
+				f(i)
 			}
 		}()
 	}
 	wg.Wait()
-	return int(ok.Load())
 }
 
 func closeAll(conns []*net.TCPConn) {
