@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -47,17 +46,7 @@ func gatedServer(t *testing.T, limit uint64, countFDs func() (int, error)) (addr
 	if countFDs != nil {
 		g.countFDs = countFDs
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); s.Serve(g) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
+	serveUntilCleanup(t, s, logs, func() { s.Serve(g) })
 	return ln.Addr().String(), logs, s
 }
 

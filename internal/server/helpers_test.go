@@ -92,8 +92,16 @@ func startServerOn(t *testing.T, listen, conf string, mod func(*Options)) *testS
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveUntilCleanup(t, s, logs, func() { s.Serve(ln) })
+	return &testServer{Server: s, addr: ln.Addr().String(), log: logs, confPath: opts.ConfigPath}
+}
+
+// serveUntilCleanup runs serve (s.Serve or s.ServeListener) in the
+// background until the test ends; then it shuts s down, waits for serve to
+// return, and prints the server's log if the test failed.
+func serveUntilCleanup(t *testing.T, s *Server, logs *syncBuffer, serve func()) {
 	done := make(chan struct{})
-	go func() { defer close(done); s.Serve(ln) }()
+	go func() { defer close(done); serve() }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -103,7 +111,6 @@ func startServerOn(t *testing.T, listen, conf string, mod func(*Options)) *testS
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &testServer{Server: s, addr: ln.Addr().String(), log: logs, confPath: opts.ConfigPath}
 }
 
 const permitLoopback = "permit 127.0.0.0 255.0.0.0\npermit ::1/128 0.0.0.0 0.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"

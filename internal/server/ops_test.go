@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -183,17 +182,7 @@ func startProxyServer(t *testing.T, conf string, lo ListenerOptions) *testServer
 		t.Fatal(err)
 	}
 	lo.ProxyProtocol = true
-	done := make(chan struct{})
-	go func() { defer close(done); s.ServeListener(ln, lo) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
+	serveUntilCleanup(t, s, logs, func() { s.ServeListener(ln, lo) })
 	return &testServer{Server: s, addr: ln.Addr().String(), log: logs}
 }
 
