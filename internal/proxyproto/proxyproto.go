@@ -73,17 +73,20 @@ func Parse(b []byte) (Header, int, error) {
 }
 
 func parseV1(b []byte) (Header, int, error) {
-	end := bytes.Index(b, []byte("\r\n"))
-	if end < 0 {
+	// The line ends at its first LF, which must follow a CR: a bare LF
+	// is no line end to skip over to a later CR LF, or a whole buffer
+	// would be read differently from the same bytes arriving one by one.
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 {
 		if len(b) >= V1MaxLen {
 			return Header{}, 0, invalid("version 1 line longer than %d bytes", V1MaxLen)
 		}
-		if bytes.IndexByte(b, '\n') >= 0 {
-			return Header{}, 0, invalid("version 1 line ends without CR LF")
-		}
 		return Header{}, 0, ErrIncomplete
 	}
-	n := end + 2
+	if b[nl-1] != '\r' { // nl > 0: b starts with the prefix
+		return Header{}, 0, invalid("version 1 line ends without CR LF")
+	}
+	end, n := nl-1, nl+1
 	if n > V1MaxLen {
 		return Header{}, 0, invalid("version 1 line longer than %d bytes", V1MaxLen)
 	}

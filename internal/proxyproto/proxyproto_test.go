@@ -48,6 +48,10 @@ func TestParseInvalid(t *testing.T) {
 		"\x05\x01\x00",
 		"GET / HTTP/1.1\r\n\r\n",
 		"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\n",
+		// A bare LF ends the line even when a CR LF follows it (found by
+		// FuzzParse: Parse skipped to the CR LF, Read stopped at the LF).
+		"PROXY UNKNOWN : QQQQ\n\r\n",
+		"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\n\r\n",
 		"PROXY TCP4 127.0.0.1 ::1 1 2\r\n",
 		"PROXY TCP6 127.0.0.1 127.0.0.1 1 2\r\n",
 		"PROXY TCP4 127.0.0.1 127.0.0.1 01 2\r\n",
