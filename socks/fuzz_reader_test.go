@@ -9,10 +9,14 @@ import (
 )
 
 // fuzzChunks hands out data in the chunk sizes the fuzzer picks (a
-// zero size is a read of nothing, as a slow peer may cause).
+// zero size is a read of nothing, as a slow peer may cause). It is slow,
+// never broken: after maxEmptyReads-1 empty reads in a row it hands out a
+// byte, since a source that keeps returning nothing is one the Reader
+// rightly gives up on (io.ErrNoProgress, see property_test.go).
 type fuzzChunks struct {
 	data   []byte
 	chunks []byte
+	empty  int // empty reads in a row
 }
 
 func (c *fuzzChunks) Read(p []byte) (int, error) {
@@ -25,6 +29,14 @@ func (c *fuzzChunks) Read(p []byte) (int, error) {
 		c.chunks = c.chunks[1:]
 	}
 	n = min(n, len(p), len(c.data))
+	if n == 0 && c.empty == maxEmptyReads-1 {
+		n = min(1, len(p))
+	}
+	if n == 0 {
+		c.empty++
+	} else {
+		c.empty = 0
+	}
 	copy(p, c.data[:n])
 	c.data = c.data[n:]
 	return n, nil
