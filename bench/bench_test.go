@@ -61,3 +61,31 @@ func TestHarnessShort(t *testing.T) {
 		}
 	}
 }
+
+// TestTableOmitsWorkloadsNotRun: a run limited with -workloads prints
+// rows only for what it measured, so no target reads as missed for want
+// of a measurement, while a measured miss still fails the run.
+func TestTableOmitsWorkloadsNotRun(t *testing.T) {
+	s := settings{streams: 8, workers: 32, idle: 2000, hold: 10000, workloads: map[string]bool{"throughput": true}}
+	cols := []column{
+		{name: "direct", tp1: 4e9, tpN: 6e9},
+		{name: "sockd", tp1: 2.6e9, tpN: 3.3e9},
+		{name: "microsocks", tp1: 0.4e9, tpN: 0.7e9},
+	}
+	var out bytes.Buffer
+	ok := printTable(&out, s, cols, nil, 20000)
+	t.Log("\n" + out.String())
+	if !ok || strings.Contains(out.String(), "MISSED") {
+		t.Error("targets reported missed although every measured one was met")
+	}
+	for _, row := range []string{"connections/s", "idle PSS", "idle descriptors", "held"} {
+		if strings.Contains(out.String(), row) {
+			t.Errorf("the table has a %q row for a workload that did not run", row)
+		}
+	}
+	cols[1].tpN = 2e9 // 0.33× of direct
+	out.Reset()
+	if printTable(&out, s, cols, nil, 20000) || !strings.Contains(out.String(), "MISSED") {
+		t.Errorf("a missed throughput target passed:\n%s", out.String())
+	}
+}

@@ -54,6 +54,10 @@ type settings struct {
 // with other flags than the rest of the run.
 func (s settings) restartForHold() bool { return !slices.Equal(s.holdFlags, s.sockdFlags) }
 
+// allWorkloads are the -workloads names; "idle" also measures the held
+// connections.
+var allWorkloads = []string{"throughput", "rate", "idle", "scale"}
+
 func main() {
 	if os.Getenv(roleEnv) == "target" {
 		runTargets()
@@ -72,7 +76,7 @@ func main() {
 	flag.IntVar(&s.runs, "runs", 5, "daemon starts per way in the config-scale workload (the median counts): a start lasts tens of milliseconds, so one slow start among three can move the median")
 	flag.DurationVar(&s.settle, "settle", 3*time.Second, "wait after opening the idle connections before measuring")
 	flag.StringVar(&peers, "peers", "direct,sockd,danted,microsocks", "what to measure, in column order; external=HOST:PORT measures a SOCKS5 server started by hand")
-	flag.StringVar(&workloads, "workloads", "throughput,rate,idle,scale", "which workloads to run")
+	flag.StringVar(&workloads, "workloads", strings.Join(allWorkloads, ","), "which workloads to run")
 	flag.StringVar(&s.profile, "profile", "", "write a CPU profile of sockd under the connection-rate workload to this directory and print where the time goes")
 	flag.StringVar(&s.work, "workdir", "", "directory for binaries, configurations and logs (default: a temporary one, removed)")
 	flag.StringVar(&sockdFlags, "sockd-flags", "", "extra flags of the measured sockd in the timed and idle workloads (default none: sockd as users get it)")
@@ -87,6 +91,9 @@ func main() {
 	s.holdFlags = strings.Fields(holdFlags)
 	s.workloads = map[string]bool{}
 	for _, w := range strings.Split(workloads, ",") {
+		if !slices.Contains(allWorkloads, w) {
+			fatalf("-workloads: unknown workload %q (want some of %s)", w, strings.Join(allWorkloads, ","))
+		}
 		s.workloads[w] = true
 	}
 	if s.work == "" {
