@@ -131,8 +131,5 @@ func (ss *session) replyV4(code socks.V4ReplyCode, bound socks.Addr) bool {
 	if err != nil {
 		out, _ = socks.AppendV4Reply(b[:0], socks.V4Reply{Code: code, Bound: socks.Addr{IP: netip.IPv4Unspecified()}})
 	}
-	ss.client.SetWriteDeadline(time.Now().Add(ss.s.opts.HandshakeTimeout))
-	_, err = ss.client.Write(out)
-	ss.client.SetWriteDeadline(time.Time{})
-	return err == nil
+	return ss.write(out)
 }

@@ -196,10 +196,13 @@ func (ss *session) replyV5(code socks.V5ReplyCode, bound socks.Addr) bool {
 	return ss.write(out)
 }
 
-// write sends a handshake message within the handshake timeout.
+// write sends a handshake message (a reply, a method choice) and reports
+// whether it was written. It sets no deadline: a session writes a few
+// hundred bytes at most before the relay, far less than any socket's send
+// buffer (4 KB at the least), so the write never waits for the client,
+// however slowly it reads; arming and clearing a timer around it was
+// four timer operations per connection for nothing.
 func (ss *session) write(b []byte) bool {
-	ss.client.SetWriteDeadline(time.Now().Add(ss.s.opts.HandshakeTimeout))
 	_, err := ss.client.Write(b)
-	ss.client.SetWriteDeadline(time.Time{})
 	return err == nil
 }
