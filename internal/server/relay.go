@@ -136,15 +136,24 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 	if r.idle > 0 && r.idle/2 < hold {
 		hold = r.idle / 2
 	}
+	// armed: src's read deadline is the idle one. It is set once and
+	// left alone while data flows, which makes it early, never late: when
+	// it passes, the latest traffic is checked and the deadline set anew
+	// from it. Setting it before every read cost a timer operation per
+	// message.
+	armed := false
 	for {
 		// Wait for data (or end of file) without a pipe or a buffer,
 		// bounded by the idle deadline; traffic in the other direction
 		// moves the deadline, so the check repeats until both sides are
 		// quiet.
-		if r.idle > 0 {
-			err = src.SetReadDeadline(time.Unix(0, r.lastActive.Load()).Add(r.idle))
-		} else {
-			err = src.SetReadDeadline(time.Time{})
+		if !armed {
+			if r.idle > 0 {
+				err = src.SetReadDeadline(time.Unix(0, r.lastActive.Load()).Add(r.idle))
+			} else {
+				err = src.SetReadDeadline(time.Time{})
+			}
+			armed = err == nil
 		}
 		var n int
 		var full bool
@@ -162,6 +171,7 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 					r.abort(err)
 					return total, nil
 				}
+				armed = false
 				continue
 			}
 			r.abort(err)
@@ -179,6 +189,7 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 		}
 		// More may be queued: move the bulk with splice(2), on a pipe
 		// held for at most the hold window (src's read deadline).
+		armed = false
 		if err := src.SetReadDeadline(time.Now().Add(hold)); err != nil {
 			r.abort(err)
 			return total, err
