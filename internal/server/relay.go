@@ -156,9 +156,9 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 			armed = err == nil
 		}
 		var n int
-		var full bool
+		var full, eof bool
 		if err == nil {
-			n, full, err = readSmall(raw, dst)
+			n, full, eof, err = readSmall(raw, dst)
 		}
 		total += int64(n)
 		if err != nil {
@@ -178,7 +178,7 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 			return total, err
 		}
 		r.touch()
-		if n == 0 {
+		if n == 0 || eof {
 			return total, r.endOfFile(dst)
 		}
 		if !full {
@@ -245,12 +245,23 @@ var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallReadLen); ret
 // readSmall blocks (through the runtime's poller, honouring the read
 // deadline) until src has data, end of file or an error; it reads what is
 // there, up to smallReadLen, and writes it to dst. It returns the bytes
-// moved (0 at end of file) and whether the read filled the buffer. The
-// buffer is taken only once the socket is readable, so a waiting
-// direction costs no buffer.
-func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full bool, err error) {
+// moved (0 at end of file), whether the read filled the buffer, and
+// whether src's end of file came right behind the data. The buffer is
+// taken only once the socket is readable, so a waiting direction costs no
+// buffer.
+//
+// A read that leaves room in the buffer is followed by a second one, which
+// the socket answers at once: more data, nothing yet, or end of file. A
+// last reply with its end of file behind it (an HTTP/1.0 response, a
+// server's goodbye) then leaves as one segment carrying the data and the
+// FIN: the data is sent with MSG_MORE and the caller's half-close pushes
+// both out together, so the client reads the reply and the end of file in
+// one wake-up instead of two. While the other direction still runs, the
+// caller shuts dst's output down at once; otherwise its owner closes dst,
+// which pushes the data out too.
+func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full, eof bool, err error) {
 	var buf *[]byte
-	var readErr error
+	var readErr, aheadErr error
 	err = raw.Read(func(fd uintptr) bool {
 		b := smallBufs.Get().(*[]byte)
 		m, e := unix.Read(int(fd), *b)
@@ -259,21 +270,42 @@ func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full bool, err err
 			return false
 		}
 		buf, n, readErr = b, m, e
+		if e == nil && m > 0 && m < len(*b) {
+			switch k, e := unix.Read(int(fd), (*b)[m:]); {
+			case e == unix.EAGAIN || e == unix.EINTR:
+			case e != nil:
+				// Reported after the data has gone: a socket
+				// reports its error only once.
+				aheadErr = e
+			case k == 0:
+				eof = true
+			default:
+				n += k
+			}
+		}
 		return true
 	})
 	if buf == nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	defer smallBufs.Put(buf)
 	if err == nil && readErr != nil {
 		err = os.NewSyscallError("read", readErr)
 	}
 	if err != nil || n <= 0 {
-		return 0, false, err
+		return 0, false, false, err
 	}
-	w, err := dst.Write((*buf)[:n])
+	var w int
+	if eof {
+		w, err = sendMore(dst, (*buf)[:n])
+	} else {
+		w, err = dst.Write((*buf)[:n])
+	}
 	copiedBytes.Add(int64(w))
-	return w, n == len(*buf), err
+	if err == nil && aheadErr != nil {
+		err = os.NewSyscallError("read", aheadErr)
+	}
+	return w, n == len(*buf), eof, err
 }
 
 // isNotConnected: shutting down the output of a connection whose peer has

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -203,4 +204,51 @@ func copyThroughUserSpace(dst, src *net.TCPConn) (int64, error) {
 	n, err := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *buf)
 	copiedBytes.Add(n)
 	return n, err
+}
+
+// sendMore writes p to c with MSG_MORE: the kernel holds a short tail
+// back for what follows, here the FIN of the shutdown or close that the
+// caller makes next.
+func sendMore(c *net.TCPConn, p []byte) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var sendErr error
+	err = raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			k, e := sendto(int(fd), p[n:], unix.MSG_MORE|unix.MSG_NOSIGNAL)
+			if e == unix.EAGAIN {
+				return false
+			}
+			if e == unix.EINTR {
+				continue
+			}
+			if e != nil {
+				sendErr = os.NewSyscallError("sendto", e)
+				return true
+			}
+			n += k
+		}
+		return true
+	})
+	if err == nil {
+		err = sendErr
+	}
+	return n, err
+}
+
+// sendto is send(2) on a connected socket, called directly: unix.SendmsgN
+// builds a message header in a frame large enough to grow the relay
+// goroutine's stack on nearly every connection's last reply.
+func sendto(fd int, p []byte, flags int) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(flags), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }

@@ -13,3 +13,7 @@ import (
 func spliceBulk(dst, src *net.TCPConn) (int64, error) {
 	return io.Copy(dst, src)
 }
+
+// sendMore writes p to c; the MSG_MORE hint that lets Linux send a last
+// reply and its FIN in one segment is Linux's own.
+func sendMore(c *net.TCPConn, p []byte) (int, error) { return c.Write(p) }
