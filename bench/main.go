@@ -162,6 +162,12 @@ func measureAll(s settings, w io.Writer) result {
 	cols := make([]column, len(proxies))
 	for i, p := range proxies {
 		cols[i].name = p.name
+		if p.name == "external" {
+			if w := sessionWarning(p.addr); w != "" {
+				cols[i].errs = append(cols[i].errs, w)
+				fmt.Fprintf(os.Stderr, "bench: %s: %s\n", p.addr, w)
+			}
+		}
 	}
 	timed(proxies, cols, t, s)
 	for i, p := range proxies {
