@@ -20,7 +20,7 @@ import (
 // benchmark's clients as a group, not thread by thread, which cost a
 // sockd here a quarter of its connection rate.
 func sessionWarning(addr string) string {
-	if b, err := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled"); err != nil || strings.TrimSpace(string(b)) != "1" {
+	if !autogroupsOn() {
 		return ""
 	}
 	pid, ok := listenerPID(addr)
@@ -32,6 +32,13 @@ func sessionWarning(addr string) string {
 		return ""
 	}
 	return fmt.Sprintf("process %d is in scheduling group %s, the benchmark in %s: start it from the benchmark's shell, without setsid, or its figures are not comparable", pid, theirs, ours)
+}
+
+// autogroupsOn says whether the kernel groups each session's processes
+// for scheduling.
+func autogroupsOn() bool {
+	b, err := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
 // autogroup is the name of a process's autogroup ("/autogroup-370").

@@ -33,7 +33,7 @@ func TestParseProcAddr(t *testing.T) {
 // server started under setsid is flagged, since the kernel then schedules
 // it as a group of its own.
 func TestSessionWarning(t *testing.T) {
-	if b, _ := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled"); strings.TrimSpace(string(b)) != "1" {
+	if !autogroupsOn() {
 		t.Skip("this kernel does not group sessions for scheduling (sched_autogroup_enabled is not 1)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
