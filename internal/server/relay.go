@@ -271,12 +271,12 @@ func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full, eof bool, er
 		}
 		buf, n, readErr = b, m, e
 		if e == nil && m > 0 && m < len(*b) {
-			switch k, e := unix.Read(int(fd), (*b)[m:]); {
-			case e == unix.EAGAIN || e == unix.EINTR:
-			case e != nil:
+			switch k, ke := unix.Read(int(fd), (*b)[m:]); {
+			case ke == unix.EAGAIN || ke == unix.EINTR:
+			case ke != nil:
 				// Reported after the data has gone: a socket
 				// reports its error only once.
-				aheadErr = e
+				aheadErr = ke
 			case k == 0:
 				eof = true
 			default:
