@@ -41,15 +41,24 @@ func autogroupsOn() bool {
 	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
-// autogroup is the name of a process's autogroup ("/autogroup-370").
+// autogroup is the name of a process's autogroup ("/autogroup-370"), ""
+// if it cannot be read.
 func autogroup(pid string) string {
 	b, err := os.ReadFile(filepath.Join("/proc", pid, "autogroup"))
 	if err != nil {
 		return ""
 	}
-	f := strings.Fields(string(b))
+	return autogroupName(string(b))
+}
+
+// autogroupName reads /proc/PID/autogroup. The kernel prints nothing for
+// a process that no session leader has moved out of the root group, as
+// is a service's child that never called setsid (a CI runner's, say):
+// that is a group too, "/", and not an unknown one.
+func autogroupName(text string) string {
+	f := strings.Fields(text)
 	if len(f) == 0 {
-		return ""
+		return "/"
 	}
 	return f[0]
 }

@@ -29,6 +29,17 @@ func TestParseProcAddr(t *testing.T) {
 	}
 }
 
+func TestAutogroupName(t *testing.T) {
+	for in, want := range map[string]string{
+		"/autogroup-398 nice 0\n": "/autogroup-398",
+		"":                        "/", // the root group: the kernel prints nothing
+	} {
+		if got := autogroupName(in); got != want {
+			t.Errorf("autogroupName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // TestSessionWarning: a server in the benchmark's session passes; the same
 // server started under setsid is flagged, since the kernel then schedules
 // it as a group of its own.
