@@ -37,6 +37,7 @@ type opsFlags struct {
 	trusted       []netip.Prefix
 	registry      *prometheus.Registry
 	logFileHandle *logline.File
+	logBatch      *logline.Batch // the log's lines on their way out: flushLog before exit and reopening
 	metricsLn     net.Listener
 	stopping      sync.Once
 }
@@ -106,11 +107,32 @@ func (o *opsFlags) logger(stderr io.Writer, format logline.Format, useSyslog boo
 			return nil, err
 		}
 		o.logFileHandle = lf
-		return logline.New(lf, format, slog.LevelInfo), nil
+		return logline.New(o.batch(lf), format, slog.LevelInfo), nil
 	case format == logline.FormatText && stderr == os.Stderr && logline.StderrIsJournal():
-		return logline.NewJournal(stderr, slog.LevelInfo), nil
+		return logline.NewJournal(o.batch(stderr), slog.LevelInfo), nil
 	}
-	return logline.New(stderr, format, slog.LevelInfo), nil
+	return logline.New(o.batch(stderr), format, slog.LevelInfo), nil
+}
+
+// batch makes w the log's Batch, which flushLog empties.
+func (o *opsFlags) batch(w io.Writer) *logline.Batch {
+	o.logBatch = logline.NewBatch(w)
+	return o.logBatch
+}
+
+// flushLog writes out the log lines still held: before the daemon exits,
+// and before its log file is reopened, so that they land in the file
+// they were logged to.
+func (o *opsFlags) flushLog() {
+	if o.logBatch != nil {
+		o.logBatch.Flush()
+	}
+}
+
+// reopenLog starts a new log file after logrotate moved the old one.
+func (o *opsFlags) reopenLog() error {
+	o.flushLog()
+	return o.logFileHandle.Reopen()
 }
 
 // serverOptions adds the metrics registry and the service manager's
@@ -233,7 +255,7 @@ func (o *opsFlags) watchSignals(log *slog.Logger) func() {
 					continue
 				}
 				if o.logFileHandle != nil {
-					if err := o.logFileHandle.Reopen(); err != nil {
+					if err := o.reopenLog(); err != nil {
 						log.Error("SIGHUP: keeping the old log file", "err", err)
 					} else {
 						log.Info("SIGHUP: log file reopened", "file", o.logFileHandle.Path())

@@ -140,6 +140,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	defer f.ops.flushLog()
 	if f.workers > 1 && wk == nil && !f.ops.checking() {
 		log = log.With("process", "supervisor", "pid", os.Getpid())
 	}

@@ -332,8 +332,8 @@ func (sv *supervisor) signal(sig os.Signal) {
 // service manager hears READY=1 again once every worker has answered.
 func (sv *supervisor) reload() {
 	sv.log.Info("SIGHUP: reloading every worker")
-	if h := sv.ops.logFileHandle; h != nil {
-		if err := h.Reopen(); err != nil {
+	if sv.ops.logFileHandle != nil {
+		if err := sv.ops.reopenLog(); err != nil {
 			sv.log.Error("SIGHUP: keeping the old log file", "err", err)
 		}
 	}

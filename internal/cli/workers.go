@@ -174,7 +174,7 @@ func (w *worker) logger(stderr io.Writer, format logline.Format, f *serveFlags) 
 	if f.ops.logFile != "" && w.logFile != nil {
 		lf := logline.Adopt(w.logFile, f.ops.logFile)
 		f.ops.logFileHandle = lf
-		log = logline.New(lf, format, slog.LevelInfo)
+		log = logline.New(f.ops.batch(lf), format, slog.LevelInfo)
 	} else {
 		var err error
 		if log, err = f.ops.logger(stderr, format, f.syslog); err != nil {

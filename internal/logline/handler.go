@@ -30,11 +30,12 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // New returns a logger writing one line per event to w in the given format.
+// When w is a Batch, every warning and error flushes it.
 func New(w io.Writer, format Format, level slog.Leveler) *slog.Logger {
 	if format == FormatJSON {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: sanitizeAttr}))
+		return batched(w, slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: sanitizeAttr}))
 	}
-	return slog.New(newLineHandler(level, true, func(_ slog.Level, line []byte) error {
+	return batched(w, newLineHandler(level, true, func(_ slog.Level, line []byte) error {
 		_, err := w.Write(line)
 		return err
 	}))
@@ -111,7 +112,7 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	buf.Reset()
 	defer bufPool.Put(buf)
 	if h.withTime && !r.Time.IsZero() {
-		buf.WriteString(r.Time.UTC().Format(time.RFC3339Nano))
+		buf.Write(r.Time.UTC().AppendFormat(buf.AvailableBuffer(), time.RFC3339Nano))
 		buf.WriteByte(' ')
 	}
 	buf.WriteString(r.Level.String())

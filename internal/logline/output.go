@@ -17,7 +17,7 @@ import (
 // turns into the entry's priority, and carries no timestamp, since
 // journald stamps every entry itself.
 func NewJournal(w io.Writer, level slog.Leveler) *slog.Logger {
-	return slog.New(newLineHandler(level, false, func(l slog.Level, line []byte) error {
+	return batched(w, newLineHandler(level, false, func(l slog.Level, line []byte) error {
 		p := "<7>"
 		switch {
 		case l >= slog.LevelError:
