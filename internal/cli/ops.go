@@ -147,7 +147,10 @@ func (o *opsFlags) serverOptions(opts *server.Options) {
 		o.registry.MustRegister(build)
 		opts.Metrics = o.registry
 	}
-	opts.Notify = func(state string) { systemd.Notify(state) }
+	opts.Notify = func(state string) {
+		o.flushLog() // the lines of a reload before the service manager's
+		systemd.Notify(state)
+	}
 }
 
 // report prints what -t or -T asked for; the files have loaded.

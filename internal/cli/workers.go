@@ -136,6 +136,7 @@ type worker struct {
 	ctl     net.Conn
 	logFile *os.File // the inherited --log-file, nil without one
 	writeMu sync.Mutex
+	ops     *opsFlags // whose flushLog runs before every message
 }
 
 // workerFromEnv returns nil, nil in a process that is not a worker. The
@@ -170,6 +171,7 @@ func workerFromEnv() (*worker, error) {
 // daemon would use (standard error, inherited, or syslog), each line
 // marked with the worker's number and process id.
 func (w *worker) logger(stderr io.Writer, format logline.Format, f *serveFlags) (*slog.Logger, error) {
+	w.ops = &f.ops
 	var log *slog.Logger
 	if f.ops.logFile != "" && w.logFile != nil {
 		lf := logline.Adopt(w.logFile, f.ops.logFile)
@@ -203,8 +205,13 @@ func (w *worker) serverOptions(opts *server.Options, f *serveFlags) {
 }
 
 // send writes one control message; a supervisor that is gone is noticed
-// by the reader, so the error is dropped here.
+// by the reader, so the error is dropped here. The worker's log lines go
+// out first, so that the supervisor's line about a message ("every worker
+// reloaded") follows the worker's lines that led to it.
 func (w *worker) send(msg string) {
+	if w.ops != nil {
+		w.ops.flushLog()
+	}
 	w.writeMu.Lock()
 	defer w.writeMu.Unlock()
 	io.WriteString(w.ctl, strings.ReplaceAll(msg, "\n", " ")+"\n")
