@@ -59,14 +59,14 @@ func startRelay(client, dst *net.TCPConn, idle time.Duration, done func(relayRes
 	r := &relaySession{client: client, dst: dst, idle: idle}
 	r.touch()
 	r.pending.Store(2)
-	go func() {
+	goroutines.Go(func() {
 		r.upN, r.upErr = r.copyDirection(dst, client)
 		r.directionDone(done)
-	}()
-	go func() {
+	})
+	goroutines.Go(func() {
 		r.downN, r.downErr = r.copyDirection(client, dst)
 		r.directionDone(done)
-	}()
+	})
 }
 
 // directionDone reports the result once both directions have ended; the
