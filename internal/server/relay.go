@@ -59,11 +59,11 @@ func startRelay(client, dst *net.TCPConn, idle time.Duration, done func(relayRes
 	r := &relaySession{client: client, dst: dst, idle: idle}
 	r.touch()
 	r.pending.Store(2)
-	goroutines.Go(func() {
+	relayGoroutines.Go(func() {
 		r.upN, r.upErr = r.copyDirection(dst, client)
 		r.directionDone(done)
 	})
-	goroutines.Go(func() {
+	relayGoroutines.Go(func() {
 		r.downN, r.downErr = r.copyDirection(client, dst)
 		r.directionDone(done)
 	})

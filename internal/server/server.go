@@ -370,7 +370,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		}
 		s.active.Add(1)
 		s.sessions.Add(1)
-		goroutines.Go(func() { s.serveConn(tc, lo) }) // the session counts itself out when it ends
+		sessionGoroutines.Go(func() { s.serveConn(tc, lo) }) // the session counts itself out when it ends
 	}
 }
 

@@ -348,8 +348,10 @@ func (ss *session) runRelay(peer *net.TCPConn, leftover []byte, lr logline.Reque
 	ss.detached = true
 	startRelay(ss.client, peer, ss.s.opts.IdleTimeout, func(res relayResult) {
 		res.FromClient += pre
-		ss.logRelayEnd(lr, res)
-		ss.finish()
+		sessionGoroutines.Go(func() { // see relayGoroutines
+			ss.logRelayEnd(lr, res)
+			ss.finish()
+		})
 	})
 }
 
