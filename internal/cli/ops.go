@@ -147,10 +147,7 @@ func (o *opsFlags) serverOptions(opts *server.Options) {
 		o.registry.MustRegister(build)
 		opts.Metrics = o.registry
 	}
-	opts.Notify = func(state string) {
-		o.flushLog() // the lines of a reload before the service manager's
-		systemd.Notify(state)
-	}
+	opts.Notify = o.notify
 }
 
 // report prints what -t or -T asked for; the files have loaded.
@@ -236,7 +233,7 @@ func (o *opsFlags) afterBind(s *server.Server, log *slog.Logger) (stop func(), e
 		// The signal watcher may not have said it before the drain ended.
 		o.notifyStopping()
 	}
-	systemd.Notify("READY=1\nSTATUS=serving\nMAINPID=" + strconv.Itoa(os.Getpid()))
+	o.notify("READY=1\nSTATUS=serving\nMAINPID=" + strconv.Itoa(os.Getpid()))
 	return stop, nil
 }
 
@@ -271,7 +268,14 @@ func (o *opsFlags) watchSignals(log *slog.Logger) func() {
 }
 
 func (o *opsFlags) notifyStopping() {
-	o.stopping.Do(func() { systemd.Notify("STOPPING=1\nSTATUS=draining sessions") })
+	o.stopping.Do(func() { o.notify("STOPPING=1\nSTATUS=draining sessions") })
+}
+
+// notify tells the service manager state, after writing out the log, so
+// that the lines that led to it (a reload's, the start's) come first.
+func (o *opsFlags) notify(state string) {
+	o.flushLog()
+	systemd.Notify(state)
 }
 
 // dropPrivileges switches to name's user and primary group for good. Go

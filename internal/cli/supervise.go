@@ -359,7 +359,7 @@ func (sv *supervisor) reload() {
 	}
 	if pending && !sv.stopping {
 		sv.reloading, sv.reloadErr = true, nil
-		systemd.Notify(systemd.Reloading())
+		sv.ops.notify(systemd.Reloading())
 	}
 }
 
@@ -381,7 +381,7 @@ func (sv *supervisor) reloadAnswered() {
 	} else {
 		sv.log.Info("every worker reloaded")
 	}
-	systemd.Notify("READY=1\n" + status)
+	sv.ops.notify("READY=1\n" + status)
 }
 
 // tell sends a control message to every running worker. A worker still
@@ -456,7 +456,7 @@ func (sv *supervisor) controlLine(w *workerSlot, line string) {
 		sv.allReady = true
 		sv.log.Info("every worker serving", "workers", len(sv.slots))
 		if !sv.stopping {
-			systemd.Notify(fmt.Sprintf("READY=1\nSTATUS=serving with %d workers\nMAINPID=%d", len(sv.slots), os.Getpid()))
+			sv.ops.notify(fmt.Sprintf("READY=1\nSTATUS=serving with %d workers\nMAINPID=%d", len(sv.slots), os.Getpid()))
 		}
 	case "reloaded":
 		result, status, _ := strings.Cut(rest, " ")
