@@ -24,7 +24,8 @@ const (
 // is a few percent of its connection rate. A line waits at most
 // BatchDelay, warnings and errors are written at once with everything
 // before them (New arranges that), and the daemon calls Flush before it
-// exits or reopens its log file.
+// exits, reopens its log file, or tells its service manager or its
+// supervisor anything.
 type Batch struct {
 	w     io.Writer
 	mu    sync.Mutex
