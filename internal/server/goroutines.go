@@ -15,7 +15,7 @@ import (
 // The two kinds have pools of their own, because a relay direction may
 // wait for hours on an idle connection: on a goroutine that once ran a
 // session it would hold a 16 KB stack, 11.4 KB of memory per idle
-// connection in the benchmark instead of 7.5. The deep work at a relay's
+// connection in the benchmark instead of 7.2. The deep work at a relay's
 // end (the log line) therefore runs on a session goroutine too, so the
 // relay goroutines' stacks stay as small as relaying needs.
 var (
