@@ -41,6 +41,17 @@ func (w *writes) count() int {
 	return len(w.got)
 }
 
+// waitUntil waits (5 s at most) for cond, which the Batch's timer makes
+// true.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 5 s", what)
+		}
+	}
+}
+
 func TestBatchHoldsLinesUntilFlush(t *testing.T) {
 	w := &writes{}
 	b := NewBatch(w)
@@ -64,21 +75,10 @@ func TestBatchWritesWithinItsDelay(t *testing.T) {
 	b := NewBatch(w)
 	b.delay = time.Millisecond
 	fmt.Fprintln(b, "alone")
-	deadline := time.Now().Add(5 * time.Second)
-	for w.text() != "alone\n" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the line was not written by its timer: %q", w.text())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the line written by its timer", func() bool { return w.text() == "alone\n" })
 	// The timer is armed again by the next batch's first line.
 	fmt.Fprintln(b, "again")
-	for w.text() != "alone\nagain\n" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second batch was not written by its timer: %q", w.text())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the second batch written by its timer", func() bool { return w.text() == "alone\nagain\n" })
 }
 
 // TestBatchWritesWholeLinesWithinPipeBuf: no write is longer than 4096
@@ -120,19 +120,11 @@ func TestBatchReportsATimedFlushError(t *testing.T) {
 	b := NewBatch(w)
 	b.delay = time.Millisecond
 	fmt.Fprintln(b, "lost")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitUntil(t, "the timed flush", func() bool {
 		b.mu.Lock()
-		failed := b.err != nil
-		b.mu.Unlock()
-		if failed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the timed flush never ran")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer b.mu.Unlock()
+		return b.err != nil
+	})
 	if _, err := fmt.Fprintln(b, "next"); !errors.Is(err, broken) {
 		t.Fatalf("the next write returned %v, want the timed flush's error", err)
 	}
