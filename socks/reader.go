@@ -37,6 +37,13 @@ func NewReader(src io.Reader, buf []byte) *Reader {
 	return &Reader{src: src, buf: buf}
 }
 
+// NewReaderBuffered is NewReader for a buf whose first n bytes were
+// already read from src: a server that began a handshake elsewhere (see the
+// daemon's event loop) hands the rest of it over without losing a byte.
+func NewReaderBuffered(src io.Reader, buf []byte, n int) *Reader {
+	return &Reader{src: src, buf: buf, end: n}
+}
+
 // Buffered returns the bytes read from the source but not consumed by a
 // message. A server must forward them before relaying: they are data the
 // client sent right behind its request. The slice aliases the Reader's
