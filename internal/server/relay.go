@@ -56,17 +56,34 @@ func relay(client, dst *net.TCPConn, leftover []byte, idle time.Duration) relayR
 // so an idle connection costs only the two small stacks of its
 // directions. startRelay closes neither connection.
 func startRelay(client, dst *net.TCPConn, idle time.Duration, done func(relayResult)) {
+	startRelayFrom(client, dst, idle, false, false, done)
+}
+
+// startRelayFrom is startRelay for a relay begun elsewhere (an event loop,
+// loop_linux.go): upEnded or downEnded says that direction has already
+// passed its end of file on, so only the other one runs.
+func startRelayFrom(client, dst *net.TCPConn, idle time.Duration, upEnded, downEnded bool, done func(relayResult)) {
 	r := &relaySession{client: client, dst: dst, idle: idle}
 	r.touch()
 	r.pending.Store(2)
-	relayGoroutines.Go(func() {
-		r.upN, r.upErr = r.copyDirection(dst, client)
-		r.directionDone(done)
-	})
-	relayGoroutines.Go(func() {
-		r.downN, r.downErr = r.copyDirection(client, dst)
-		r.directionDone(done)
-	})
+	if upEnded {
+		r.pending.Add(-1)
+	}
+	if downEnded {
+		r.pending.Add(-1)
+	}
+	if !upEnded {
+		relayGoroutines.Go(func() {
+			r.upN, r.upErr = r.copyDirection(dst, client)
+			r.directionDone(done)
+		})
+	}
+	if !downEnded {
+		relayGoroutines.Go(func() {
+			r.downN, r.downErr = r.copyDirection(client, dst)
+			r.directionDone(done)
+		})
+	}
 }
 
 // directionDone reports the result once both directions have ended; the

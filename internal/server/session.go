@@ -36,14 +36,15 @@ type session struct {
 	closers []io.Closer
 	closed  bool
 
-	buf *[]byte // the handshake buffer, until the relay starts
+	buf   *[]byte   // the handshake buffer, until the relay starts
+	start time.Time // when the client was accepted
 
 	// detached is set when the relay took the session over: the relay's
 	// last direction then calls finish, and the session's own goroutine
 	// ends early so that its stack, grown by the handshake, is freed.
 	detached bool
 	stopKill func() bool
-	ended    chan struct{} // closed by finish
+	ended    chan struct{} // closed by finish; nil for a session no one waits for
 
 	obs sessionObs // for the metrics
 
@@ -91,22 +92,42 @@ func (ss *session) closeAll() {
 // returns, or, once a relay has started, when the relay ends; the returned
 // channel is closed then.
 func (s *Server) serveConn(c *net.TCPConn, lo *ListenerOptions) <-chan struct{} {
-	ss := &session{s: s, snap: s.snap.Load(), client: c, src: unmapAP(c.RemoteAddr()), local: unmapAP(c.LocalAddr()),
-		ended: make(chan struct{})}
-	ss.track(c)
-	ss.stopKill = context.AfterFunc(s.kill, ss.closeAll)
-	ss.buf = handshakeBufs.Get().(*[]byte)
-	s.metrics.sessionStarted(ss)
+	ss := s.newSession(unmapAP(c.RemoteAddr()))
+	ss.ended = make(chan struct{})
+	ss.attach(c)
 	if lo != nil && !ss.readProxyHeader(lo) {
 		ss.finish()
 		return ss.ended
 	}
-	ss.handshake(c)
+	c.SetDeadline(ss.handshakeDeadline())
+	ss.handshake(socks.NewReader(c, *ss.buf))
 	if !ss.detached {
 		ss.finish()
 	}
 	return ss.ended
 }
+
+// newSession starts a session for the client at src, with the snapshot in
+// force now and a handshake buffer; its connections come with attach (a
+// goroutine's session) or stay with the event loop (loop_linux.go).
+func (s *Server) newSession(src netip.AddrPort) *session {
+	ss := &session{s: s, snap: s.snap.Load(), src: src, stopKill: func() bool { return false }}
+	ss.buf = handshakeBufs.Get().(*[]byte)
+	s.metrics.sessionStarted(ss)
+	ss.start = time.Now()
+	return ss
+}
+
+// attach makes c the session's client connection, closed when the
+// session ends or the server is killed.
+func (ss *session) attach(c *net.TCPConn) {
+	ss.client, ss.local = c, unmapAP(c.LocalAddr())
+	ss.track(c)
+	ss.stopKill = context.AfterFunc(ss.s.kill, ss.closeAll)
+}
+
+// handshakeDeadline is when the client must have sent its request.
+func (ss *session) handshakeDeadline() time.Time { return ss.start.Add(ss.s.opts.HandshakeTimeout) }
 
 // finish releases everything of the session and counts it as ended.
 func (ss *session) finish() {
@@ -116,13 +137,15 @@ func (ss *session) finish() {
 	ss.releaseBuf()
 	ss.s.active.Add(-1)
 	ss.s.sessions.Done()
-	close(ss.ended)
+	if ss.ended != nil {
+		close(ss.ended)
+	}
 }
 
-func (ss *session) handshake(c *net.TCPConn) {
+// handshake serves the session from its first message on; rd reads the
+// client connection, its buffer being the session's handshake buffer.
+func (ss *session) handshake(rd *socks.Reader) {
 	s := ss.s
-	c.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
-	rd := socks.NewReader(c, *ss.buf)
 	v, err := rd.PeekVersion()
 	if err != nil {
 		ss.handshakeFailed(err)
@@ -190,6 +213,12 @@ func (ss *session) policyRequest(cmd policy.Command, dstIP netip.Addr, dstName s
 // the decision's shell commands in the background.
 func (ss *session) decide(req *policy.Request, lr *logline.Request) policy.Decision {
 	d := ss.snap.policy.Decide(req, nil)
+	ss.decided(req, &d, lr)
+	return d
+}
+
+// decided is decide's second half, for a decision already made.
+func (ss *session) decided(req *policy.Request, d *policy.Decision, lr *logline.Request) {
 	if d.IdentUser != "" {
 		lr.Ident = d.IdentUser
 	}
@@ -202,11 +231,10 @@ func (ss *session) decide(req *policy.Request, lr *logline.Request) policy.Decis
 		}
 	}
 	ss.s.commands.run(d.ShellCommands(), nil)
-	ss.s.metrics.decided(ss, req, &d)
+	ss.s.metrics.decided(ss, req, d)
 	if !d.Permit {
-		ss.s.log.Info(logline.Refused(*lr), ss.decisionAttrs(&d)...)
+		ss.s.log.Info(logline.Refused(*lr), ss.decisionAttrs(d)...)
 	}
-	return d
 }
 
 func (ss *session) decisionAttrs(d *policy.Decision) []any {

@@ -57,6 +57,12 @@ func (ss *session) serveV5(rd *socks.Reader) {
 		}
 		user = up.Username
 	}
+	ss.serveV5Request(rd, user)
+}
+
+// serveV5Request reads and serves the request, once the negotiated method
+// (for user, "" under method none) has completed.
+func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 	req, err := rd.ReadV5Request()
 	if err != nil {
 		var fe *socks.FieldError
