@@ -111,6 +111,10 @@ type Options struct {
 	// Notify, when set, is told about reloads in sd_notify(3) syntax.
 	Notify func(state string)
 
+	// noLoops serves every listener with goroutines, as sockd does where
+	// it has no event loops (tests of that path).
+	noLoops bool
+
 	// identQuery replaces ident.Query in tests (an identd on a port other
 	// than 113).
 	identQuery func(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (ident.Reply, error)
@@ -183,6 +187,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	closing   bool
+
+	loops loops // the event loops serving plain listeners (loop_linux.go)
 
 	// kill is cancelled when the drain deadline passes: every session
 	// closes its connections.
@@ -316,7 +322,9 @@ func (s *Server) Active() int { return int(s.active.Load()) }
 
 // Serve accepts connections on ln until Shutdown or a permanent accept
 // error. Running out of descriptors makes it pause (doubling from 5 ms to
-// 1 s) instead of spinning.
+// 1 s) instead of spinning. On Linux a *net.TCPListener is served by the
+// event loops (loop_linux.go), which take a duplicate of its socket and
+// close ln itself: stop Serve with Close, Shutdown or Kill, not ln.Close.
 func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, nil) }
 
 // serve is Serve; lo is nil for a plain listener (see ServeListener).
@@ -330,6 +338,11 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	s.warnIfOpen(ln.Addr(), s.snap.Load())
+	if lo == nil && !s.opts.noLoops {
+		if served, err := s.serveLoops(ln); served {
+			return err
+		}
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)

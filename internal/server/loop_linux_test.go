@@ -1,0 +1,203 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sockd/sockd/socks"
+)
+
+// v5Connected does a SOCKS5 CONNECT to dst through srv and checks it
+// succeeded.
+func v5Connected(t *testing.T, srvAddr, dst string) *net.TCPConn {
+	t.Helper()
+	c, code := v5Connect(t, srvAddr, net.TCPAddrFromAddrPort(ap(t, dst)))
+	if code != socks.V5Succeeded {
+		t.Fatalf("reply %v", code)
+	}
+	return c
+}
+
+// source serves size bytes of a fixed pattern to each connection once it
+// has read a byte from it, then closes it.
+func source(t *testing.T, size int) (addr string, sum [32]byte) {
+	t.Helper()
+	data := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				if _, err := c.Read(make([]byte, 1)); err == nil { // after the reply
+					c.Write(data)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), sha256.Sum256(data)
+}
+
+// Bulk data leaves the event loop for a goroutine relay, which splices it:
+// every byte arrives, the log counts them, and almost none went through
+// user space.
+func TestLoopBulkGoesToSplice(t *testing.T) {
+	const size = 16 << 20
+	srv := startServer(t, permitLoopback, nil)
+	src, want := source(t, size)
+	before := copiedBytes.Load()
+	c := v5Connected(t, srv.addr, src)
+	mustWrite(t, c, []byte{'!'})
+	h := sha256.New()
+	n, err := io.Copy(h, c)
+	if err != nil || n != size || !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatalf("received %d bytes (%v), want %d with the source's checksum", n, err, size)
+	}
+	c.Close()
+	contains(t, srv.log, "1 bytes from 127.0.0.1, "+strconv.Itoa(size)+" bytes from 127.0.0.1")
+	if copied := copiedBytes.Load() - before; copied > size/8 {
+		t.Errorf("%d of %d bytes went through user space: the bulk stayed in the loop", copied, size)
+	}
+}
+
+// A destination that stops reading fills its socket: the loop cannot
+// write a whole message, hands the rest to a goroutine relay, and nothing
+// is lost or reordered.
+func TestLoopSlowDestinationLosesNothing(t *testing.T) {
+	srv := startServer(t, permitLoopback, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	wrote := make(chan struct{})
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		select { // read nothing until the client is done, or for 2 s
+		case <-wrote:
+		case <-time.After(2 * time.Second):
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	c := v5Connected(t, srv.addr, ln.Addr().String())
+	var sent bytes.Buffer
+	blockedBefore := blockedHandOffs.Load()
+	// Messages under the loop's buffer, paced so that each is read on its
+	// own (two together could fill a read and go to splice as bulk),
+	// until one could not be written whole (at most 64 MB).
+	chunk := make([]byte, 4000)
+	for i := 0; i < 16000 && blockedHandOffs.Load() == blockedBefore; i++ {
+		for j := range chunk {
+			chunk[j] = byte(i + j)
+		}
+		sent.Write(chunk)
+		mustWrite(t, c, chunk)
+		time.Sleep(50 * time.Microsecond)
+	}
+	close(wrote)
+	c.CloseWrite()
+	b := <-got
+	if !bytes.Equal(b, sent.Bytes()) {
+		t.Fatalf("destination got %d bytes, want the %d sent, in order", len(b), sent.Len())
+	}
+	contains(t, srv.log, strconv.Itoa(sent.Len())+" bytes from 127.0.0.1, 0 bytes from 127.0.0.1")
+	if blockedHandOffs.Load() == blockedBefore {
+		t.Error("the destination never refused a whole message: the test did not reach the handoff it is for")
+	}
+}
+
+// The goroutine path still serves a plain listener the same way, as it
+// does where there are no event loops.
+func TestGoroutinePathConnect(t *testing.T) {
+	srv := startServer(t, permitLoopback, func(o *Options) { o.noLoops = true })
+	echo := echoTarget(t, "tcp", "127.0.0.1:0")
+	c := v5Connected(t, srv.addr, echo.Addr().String())
+	mustWrite(t, c, []byte("hello"))
+	b := make([]byte, 5)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "hello" {
+		t.Fatalf("echo %q %v", b, err)
+	}
+	c.CloseWrite()
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Fatalf("after half-close: %q %v", rest, err)
+	}
+	contains(t, srv.log, "5 bytes from 127.0.0.1, 5 bytes from 127.0.0.1")
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for ln := range srv.listeners {
+		if _, ok := ln.(*loopListener); ok {
+			t.Error("noLoops, yet the listener went to the event loops")
+		}
+	}
+}
+
+// The loops end with the server: once it has shut down, no loop thread is
+// left behind, and a session killed in the loop is logged as ended.
+func TestLoopsEndWithTheServer(t *testing.T) {
+	srv := startServer(t, permitLoopback, nil)
+	echo := echoTarget(t, "tcp", "127.0.0.1:0")
+	c := v5Connected(t, srv.addr, echo.Addr().String())
+	srv.loops.mu.Lock()
+	running := len(srv.loops.running)
+	srv.loops.mu.Unlock()
+	if running == 0 {
+		t.Fatal("no event loop serves the listener")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	srv.Shutdown(ctx) // the relay is idle: the drain deadline kills it
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the killed session's client connection is still open")
+	}
+	contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1")
+	waitFor(t, "the loops to end", func() bool {
+		srv.loops.mu.Lock()
+		defer srv.loops.mu.Unlock()
+		return srv.loops.running == nil
+	})
+	if n := srv.Active(); n != 0 {
+		t.Errorf("%d sessions still counted", n)
+	}
+}
+
+// A session that arrives byte by byte is read across many events and
+// still served from the loop, and its log line is the goroutine path's.
+func TestLoopHandshakeInPieces(t *testing.T) {
+	srv := startServer(t, permitLoopback, nil)
+	echo := echoTarget(t, "tcp", "127.0.0.1:0")
+	c := dialProxy(t, srv.addr)
+	c.SetNoDelay(true)
+	req := v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String())), UserID: "dave"})
+	for _, b := range req {
+		mustWrite(t, c, []byte{b})
+		time.Sleep(2 * time.Millisecond)
+	}
+	if r := readV4Reply(t, c); r.Code != socks.V4Granted {
+		t.Fatalf("reply %v", r.Code)
+	}
+	c.Close()
+	contains(t, srv.log, "connected -- Connect from dave(unknown)@127.0.0.1 to 127.0.0.1")
+}

@@ -1,0 +1,669 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/socks"
+)
+
+// loopState is where a loop's session is.
+type loopState uint8
+
+const (
+	stFirst      loopState = iota // reading the first message (SOCKS4 request or SOCKS5 greeting)
+	stV5Request                   // method none sent, reading the SOCKS5 request
+	stConnecting                  // waiting for the destination's connect
+	stRelay                       // relaying small messages
+	stEnded                       // closed, or handed off to a goroutine
+)
+
+// loopConn is one session served by a loop: the session (for the rules,
+// the log lines and the metrics, shared with the goroutine path) and the
+// raw descriptors of its two connections.
+type loopConn struct {
+	l        *eventLoop
+	ss       *session
+	gen      uint32
+	cfd, tfd int
+	state    loopState
+
+	n        int       // handshake bytes in *ss.buf
+	consumed int       // of which the request: the rest goes to the destination
+	deadline time.Time // of the handshake, then of the connect
+	version  byte
+	lr       logline.Request
+	dst      netip.AddrPort
+	dialed   time.Time // when the connect began
+	// clientStirred: the client's socket had news (data, end of file)
+	// while the connect was pending; with edge-triggered events it is
+	// read once the relay starts.
+	clientStirred bool
+
+	up, down   loopDirection // client to destination, and back
+	lastActive int64         // unix nanoseconds of the latest traffic
+}
+
+type loopDirection struct {
+	n   int64 // bytes moved
+	eof bool  // the source's end of file was passed on
+}
+
+// connEvents: edge-triggered, as the runtime's poller registers sockets,
+// so a socket that stays readable or writable does not wake the loop
+// again; every handler reads until it has what it needs or EAGAIN.
+const connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+
+// startSession begins serving an accepted client.
+func (l *eventLoop) startSession(fd int, src netip.AddrPort) {
+	l.nextGen++
+	c := &loopConn{l: l, ss: l.s.newSession(src), gen: l.nextGen, cfd: fd, tfd: -1}
+	c.deadline = c.ss.handshakeDeadline()
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as Go sets on every TCP socket
+	if err := l.add(c, fd, connEvents); err != nil {
+		c.ss.handshakeFailed(os.NewSyscallError("epoll_ctl", err))
+		c.close()
+		c.ss.finish()
+	}
+}
+
+// ready handles the events of one of c's descriptors.
+func (c *loopConn) ready(fd int32, events uint32) {
+	switch c.state {
+	case stFirst, stV5Request:
+		if int(fd) == c.cfd {
+			c.readHandshake(events&unix.EPOLLRDHUP != 0)
+		}
+	case stConnecting:
+		if int(fd) == c.tfd {
+			if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				c.connected()
+			}
+		} else {
+			c.clientStirred = true
+		}
+	case stRelay:
+		if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return // room to write again: nothing waits for it in the loop
+		}
+		if int(fd) == c.cfd && !c.up.eof {
+			c.pump(c.cfd, c.tfd, &c.up, &c.down)
+		} else if int(fd) == c.tfd && !c.down.eof {
+			c.pump(c.tfd, c.cfd, &c.down, &c.up)
+		}
+	}
+}
+
+// readHandshake reads what the client sent and goes as far as it allows.
+// A short read drained the socket, unless the client's end of file is
+// pending too (hangup): it is read then, since no later event will tell.
+func (c *loopConn) readHandshake(hangup bool) {
+	buf := *c.ss.buf
+	for {
+		room := len(buf) - c.n
+		if room == 0 {
+			c.handOff() // longer than any message: the goroutine path says so
+			return
+		}
+		m, err := unix.Read(c.cfd, buf[c.n:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			c.handshakeEnd(&net.OpError{Op: "read", Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.ss.src), Err: os.NewSyscallError("read", err)})
+			return
+		case m == 0:
+			if c.n > 0 {
+				c.handshakeEnd(io.ErrUnexpectedEOF)
+			} else {
+				c.handshakeEnd(io.EOF)
+			}
+			return
+		}
+		c.n += m
+		if !c.parse() || m < room && !hangup {
+			return // served on, handed off or ended; or the socket is drained
+		}
+	}
+}
+
+// parse takes the messages in the buffer; it reports false when the
+// session left the handshake (served on, handed off or ended).
+func (c *loopConn) parse() bool {
+	ss := c.ss
+	b := (*ss.buf)[:c.n]
+	if c.state == stFirst {
+		switch b[0] {
+		case socks.Version5:
+			g, k, err := socks.ParseV5Greeting(b)
+			if err == socks.ErrIncomplete {
+				return true
+			}
+			if err != nil || ss.s.chooseMethod(g) != socks.MethodNoAuth {
+				c.handOff()
+				return false
+			}
+			ss.obs.version = socks.Version5
+			if _, err := unix.Write(c.cfd, socks.AppendV5MethodChoice(nil, socks.MethodNoAuth)); err != nil {
+				c.close() // as ss.write failing: nothing to log
+				ss.finish()
+				return false
+			}
+			c.n = copy(b, b[k:])
+			c.state = stV5Request
+			if c.n == 0 {
+				return true
+			}
+			b = b[:c.n]
+		case socks.Version4:
+			req, k, err := socks.ParseV4Request(b)
+			if err == socks.ErrIncomplete {
+				return true
+			}
+			ss.obs.version = socks.Version4
+			if err != nil || req.Command != socks.V4Connect || req.Dst.Name != "" || !ss.s.socks4Allowed() || ss.snap.client != nil {
+				c.handOff()
+				return false
+			}
+			c.request(req.Dst.IP, req.Dst.Port, req.UserID, k)
+			return false
+		default:
+			c.handOff()
+			return false
+		}
+	}
+	req, k, err := socks.ParseV5Request(b)
+	if err == socks.ErrIncomplete {
+		return true
+	}
+	if err != nil || req.Command != socks.V5Connect || req.Dst.Name != "" || ss.snap.client != nil {
+		c.handOff()
+		return false
+	}
+	c.request(req.Dst.IP.Unmap(), req.Dst.Port, "", k)
+	return false
+}
+
+// chooseMethod is the SOCKS5 method the server picks for a greeting: the
+// first of its own, in order, that the client offers.
+func (s *Server) chooseMethod(g socks.V5Greeting) socks.Method {
+	for _, m := range s.opts.Methods {
+		if g.Offers(m) {
+			return m
+		}
+	}
+	return socks.MethodNoAcceptable
+}
+
+// errNeedsLookup stands in for identd and the name lookups a loop cannot
+// wait for: a decision that asked for one is redone on a goroutine.
+var errNeedsLookup = errors.New("needs a lookup")
+
+// request decides a CONNECT to ip and port, the request being the first k
+// bytes of the buffer, and connects if it is permitted.
+func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
+	ss := c.ss
+	c.consumed = k
+	c.version = ss.obs.version
+	c.lr = logline.Request{Command: "Connect", User: user, Src: ss.srcName(), Service: ss.service(port)}
+	if !ip.IsUnspecified() {
+		c.lr.Dst = ip.String()
+	}
+	req := ss.policyRequest(policy.CmdConnect, ip, "", port, user)
+	lookedUp := false
+	req.SrcNames = func() []string { lookedUp = true; return nil }
+	req.DstNames = req.SrcNames
+	req.Ident = func() (string, error) { lookedUp = true; return "", errNeedsLookup }
+	d := ss.snap.policy.Decide(req, nil)
+	if lookedUp {
+		c.handOff()
+		return
+	}
+	ss.decided(req, &d, &c.lr)
+	if !d.Permit {
+		if c.version == socks.Version4 {
+			c.replyV4(socks.V4ReplyCode(d.Reply4), socks.Addr{})
+		} else {
+			c.replyV5(socks.V5ReplyCode(d.Reply5), socks.Addr{})
+		}
+		c.close()
+		ss.finish()
+		return
+	}
+	c.dst = netip.AddrPortFrom(ip, port)
+	c.connect()
+}
+
+// connect starts the non-blocking connect to c.dst, from the interface
+// the route file names, with Go's socket options (TCP_NODELAY, and the
+// system-timed keep-alive of keepAlive).
+func (c *loopConn) connect() {
+	ss := c.ss
+	c.dialed = time.Now()
+	c.deadline = c.dialed.Add(ss.s.opts.ConnectTimeout)
+	family := unix.AF_INET6
+	if c.dst.Addr().Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		c.connectFailed(os.NewSyscallError("socket", err))
+		return
+	}
+	c.tfd = fd
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	if la := localAddrFor(ss.snap.routes, c.dst.Addr(), ""); la.IsValid() {
+		if err := unix.Bind(fd, sockaddrOf(netip.AddrPortFrom(la, 0), family)); err != nil {
+			c.connectFailed(os.NewSyscallError("bind", err))
+			return
+		}
+	}
+	err = unix.Connect(fd, sockaddrOf(c.dst, family))
+	if err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
+		c.connectFailed(os.NewSyscallError("connect", err))
+		return
+	}
+	// Registering a socket that is already connected reports it writable
+	// at once, so both outcomes continue in connected.
+	if err := c.l.add(c, fd, connEvents); err != nil {
+		c.connectFailed(os.NewSyscallError("epoll_ctl", err))
+		return
+	}
+	c.state = stConnecting
+}
+
+// connected completes the connect: the reply, the log line, then the relay.
+func (c *loopConn) connected() {
+	ss := c.ss
+	soErr, err := unix.GetsockoptInt(c.tfd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soErr != 0 {
+		err = unix.Errno(soErr)
+	}
+	if err == unix.EINPROGRESS || err == unix.EALREADY {
+		return // a spurious wake-up
+	}
+	if err != nil {
+		c.connectFailed(os.NewSyscallError("connect", err))
+		return
+	}
+	ss.s.metrics.connected(c.dialed)
+	var bound netip.AddrPort
+	if sa, err := unix.Getsockname(c.tfd); err == nil {
+		bound = sockaddrAddrPort(sa)
+	}
+	var ok bool
+	if c.version == socks.Version4 {
+		ok = c.replyV4(socks.V4Granted, v4Bound(bound))
+	} else {
+		ok = c.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(bound))
+	}
+	if !ok {
+		c.close()
+		ss.finish()
+		return
+	}
+	ss.s.log.Info(logline.Connected(c.lr, ""), "client", ss.src.String())
+	c.state = stRelay
+	c.lastActive = time.Now().UnixNano()
+	if leftover := (*ss.buf)[c.consumed:c.n]; len(leftover) > 0 {
+		w, err := unix.Write(c.tfd, leftover)
+		if err == unix.EAGAIN {
+			w, err = 0, nil
+		}
+		if err != nil {
+			ss.releaseBuf()
+			c.endRelay(relayResult{Err: c.opError("write", c.dst, err)})
+			return
+		}
+		c.up.n = int64(max(w, 0))
+		if w < len(leftover) {
+			c.handOffRelay(leftover[w:], nil)
+			return
+		}
+	}
+	ss.releaseBuf()
+	if c.clientStirred {
+		c.pump(c.cfd, c.tfd, &c.up, &c.down)
+	}
+}
+
+// connectFailed logs and answers a failed connect as the goroutine path
+// does for a dial error, and ends the session.
+func (c *loopConn) connectFailed(err error) {
+	ss := c.ss
+	ss.s.metrics.connected(c.dialed)
+	err = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.dst), Err: err}
+	ss.logFailure(c.lr, "connect", err)
+	if c.version == socks.Version4 {
+		c.replyV4(socks.V4Rejected, socks.Addr{})
+	} else {
+		c.replyV5(v5Failure(err), socks.Addr{})
+	}
+	c.close()
+	ss.finish()
+}
+
+// pump moves what src has to dst, as the goroutine relay's readSmall does:
+// one read and one write per message, a second read to catch an end of
+// file right behind the data (sent on with MSG_MORE, so that data and FIN
+// leave in one segment), and a handoff to a goroutine relay, whose
+// directions splice, when a read fills the buffer (bulk data) or dst
+// cannot take it all.
+func (c *loopConn) pump(src, dst int, d, other *loopDirection) {
+	buf := c.l.buf
+	for {
+		n, err := unix.Read(src, buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			c.endRelay(c.result(c.opError("read", c.peerOf(src), err)))
+			return
+		case n == 0:
+			c.endOfFile(dst, d, other)
+			return
+		}
+		eof := false
+		var aheadErr error
+		if n < len(buf) {
+			switch k, err := unix.Read(src, buf[n:]); {
+			case err == unix.EAGAIN || err == unix.EINTR:
+			case err != nil:
+				aheadErr = err
+			case k == 0:
+				eof = true
+			default:
+				n += k
+			}
+		}
+		var w int
+		if eof {
+			w, err = sendto(dst, buf[:n], unix.MSG_MORE|unix.MSG_NOSIGNAL)
+		} else {
+			w, err = sendto(dst, buf[:n], unix.MSG_NOSIGNAL)
+		}
+		if err == unix.EAGAIN {
+			w, err = 0, nil
+		}
+		if err != nil {
+			c.endRelay(c.result(c.opError("write", c.peerOf(dst), err)))
+			return
+		}
+		d.n += int64(w)
+		copiedBytes.Add(int64(w))
+		c.lastActive = time.Now().UnixNano()
+		switch {
+		case w < n:
+			blockedHandOffs.Add(1)
+			if src == c.cfd {
+				c.handOffRelay(buf[w:n], nil)
+			} else {
+				c.handOffRelay(nil, buf[w:n])
+			}
+			return
+		case aheadErr != nil:
+			c.endRelay(c.result(c.opError("read", c.peerOf(src), aheadErr)))
+			return
+		case eof:
+			c.endOfFile(dst, d, other)
+			return
+		case n == len(buf):
+			c.handOffRelay(nil, nil) // bulk: splice from here on
+			return
+		}
+		return // n < len(buf): the socket is drained
+	}
+}
+
+// endOfFile passes a source's end of file on: a half-close, or, when the
+// other direction has ended too, the end of the session, whose closes send
+// the FIN without a shutdown.
+func (c *loopConn) endOfFile(dst int, d, other *loopDirection) {
+	d.eof = true
+	if other.eof {
+		c.endRelay(c.result(nil))
+		return
+	}
+	if err := unix.Shutdown(dst, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+		c.endRelay(c.result(c.opError("shutdown", c.peerOf(dst), err)))
+	}
+}
+
+func (c *loopConn) result(err error) relayResult {
+	return relayResult{FromClient: c.up.n, FromDst: c.down.n, Err: err}
+}
+
+// peerOf is the address at the other end of fd, for an error's text.
+func (c *loopConn) peerOf(fd int) netip.AddrPort {
+	if fd == c.cfd {
+		return c.ss.src
+	}
+	return c.dst
+}
+
+func (c *loopConn) opError(op string, peer netip.AddrPort, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Addr: net.TCPAddrFromAddrPort(peer), Err: os.NewSyscallError(op, err)}
+}
+
+// endRelay logs the session's end and ends it.
+func (c *loopConn) endRelay(res relayResult) {
+	c.ss.logRelayEnd(c.lr, res)
+	c.close()
+	c.ss.finish()
+}
+
+// handshakeEnd ends a session whose client went away or went silent
+// before its request was complete.
+func (c *loopConn) handshakeEnd(err error) {
+	c.ss.handshakeFailed(err)
+	c.close()
+	c.ss.finish()
+}
+
+// checkDeadline ends the session if its handshake, connect or relay has
+// timed out.
+func (c *loopConn) checkDeadline(now time.Time) {
+	switch c.state {
+	case stFirst, stV5Request:
+		if !now.Before(c.deadline) {
+			c.handshakeEnd(os.ErrDeadlineExceeded)
+		}
+	case stConnecting:
+		if !now.Before(c.deadline) {
+			c.connectFailed(os.ErrDeadlineExceeded)
+		}
+	case stRelay:
+		if idle := c.ss.s.opts.IdleTimeout; idle > 0 && now.UnixNano()-c.lastActive >= int64(idle) {
+			res := c.result(nil)
+			res.Idle = true
+			c.endRelay(res)
+		}
+	}
+}
+
+// kill ends the session at once: the drain deadline passed.
+func (c *loopConn) kill() {
+	switch c.state {
+	case stEnded:
+		return
+	case stRelay:
+		c.endRelay(c.result(net.ErrClosed))
+		return
+	}
+	c.handshakeEnd(net.ErrClosed)
+}
+
+// close closes both descriptors; closing takes them out of the epoll set.
+func (c *loopConn) close() {
+	for _, fd := range []int{c.cfd, c.tfd} {
+		if fd >= 0 {
+			c.l.forget(fd, false)
+			unix.Close(fd)
+		}
+	}
+	c.cfd, c.tfd, c.state = -1, -1, stEnded
+}
+
+func (c *loopConn) replyV4(code socks.V4ReplyCode, bound socks.Addr) bool {
+	var b [socks.V4ReplyLen]byte
+	if !bound.IP.IsValid() {
+		bound = socks.Addr{IP: netip.IPv4Unspecified()}
+	}
+	out, err := socks.AppendV4Reply(b[:0], socks.V4Reply{Code: code, Bound: bound})
+	if err != nil {
+		return false
+	}
+	_, err = unix.Write(c.cfd, out)
+	return err == nil
+}
+
+func (c *loopConn) replyV5(code socks.V5ReplyCode, bound socks.Addr) bool {
+	var b [socks.MaxV5RequestLen]byte
+	out, err := socks.AppendV5Reply(b[:0], socks.V5Reply{Code: code, Bound: bound})
+	if err != nil {
+		out, _ = socks.AppendV5Reply(b[:0], socks.V5Reply{Code: code})
+	}
+	_, err = unix.Write(c.cfd, out)
+	return err == nil
+}
+
+// handOff gives a session still in its handshake to a goroutine, which
+// serves it from the bytes read so far as if it had read them itself.
+func (c *loopConn) handOff() {
+	l, ss, fd, n, state := c.l, c.ss, c.cfd, c.n, c.state
+	l.forget(fd, true)
+	c.cfd, c.state = -1, stEnded
+	sessionGoroutines.Go(func() {
+		client, err := fdConn(fd)
+		if err != nil {
+			ss.handshakeFailed(err)
+			ss.finish()
+			return
+		}
+		ss.attach(client)
+		client.SetDeadline(ss.handshakeDeadline())
+		rd := socks.NewReaderBuffered(client, *ss.buf, n)
+		if state == stV5Request {
+			ss.serveV5Request(rd, "")
+		} else {
+			ss.handshake(rd)
+		}
+		if !ss.detached {
+			ss.finish()
+		}
+	})
+}
+
+// handOffRelay gives a relaying session to a goroutine relay: for bulk
+// data, which it splices, or when a destination could not take a whole
+// message (toDst or toClient: the rest, written first).
+func (c *loopConn) handOffRelay(toDst, toClient []byte) {
+	l, ss, cfd, tfd, lr := c.l, c.ss, c.cfd, c.tfd, c.lr
+	toDst, toClient = clone(toDst), clone(toClient) // they alias the loop's buffer
+	pre := relayResult{FromClient: c.up.n, FromDst: c.down.n}
+	upEOF, downEOF := c.up.eof, c.down.eof
+	l.forget(cfd, true)
+	l.forget(tfd, true)
+	c.cfd, c.tfd, c.state = -1, -1, stEnded
+	sessionGoroutines.Go(func() {
+		client, cerr := fdConn(cfd)
+		dst, derr := fdConn(tfd)
+		if err := errors.Join(cerr, derr); err != nil {
+			pre.Err = err
+			ss.logRelayEnd(lr, pre)
+			ss.finish()
+			return
+		}
+		ss.attach(client)
+		ss.track(dst)
+		for _, p := range []struct {
+			c *net.TCPConn
+			b []byte
+			n *int64
+		}{{dst, toDst, &pre.FromClient}, {client, toClient, &pre.FromDst}} {
+			if len(p.b) == 0 {
+				continue
+			}
+			p.c.SetWriteDeadline(time.Now().Add(ss.s.opts.ConnectTimeout))
+			w, err := p.c.Write(p.b)
+			p.c.SetWriteDeadline(time.Time{})
+			*p.n += int64(w)
+			if err != nil {
+				pre.Err = err
+				ss.logRelayEnd(lr, pre)
+				ss.finish()
+				return
+			}
+		}
+		ss.detached = true
+		startRelayFrom(client, dst, ss.s.opts.IdleTimeout, upEOF, downEOF, func(res relayResult) {
+			res.FromClient += pre.FromClient
+			res.FromDst += pre.FromDst
+			sessionGoroutines.Go(func() {
+				ss.logRelayEnd(lr, res)
+				ss.finish()
+			})
+		})
+	})
+}
+
+// blockedHandOffs counts the relays handed off because a destination
+// could not take a whole message, so a test can tell it reached that path.
+var blockedHandOffs atomic.Int64
+
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// fdConn turns a loop's descriptor into a *net.TCPConn for the goroutine
+// path (net.FileConn works on a duplicate; the original is closed).
+func fdConn(fd int) (*net.TCPConn, error) {
+	f := os.NewFile(uintptr(fd), "")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		c.Close()
+		return nil, errors.New("not a TCP connection")
+	}
+	return tc, nil
+}
+
+func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// sockaddrOf is ap for a socket of family (an IPv4 address on an IPv6
+// socket is IPv4-mapped).
+func sockaddrOf(ap netip.AddrPort, family int) unix.Sockaddr {
+	if family == unix.AF_INET {
+		return &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}
+	}
+	return &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}
+}
