@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -428,7 +429,9 @@ func (l *eventLoop) listenerOf(fd int32, id uint32) *loopListener {
 // doubling from 5 ms to 1 s as Serve's goroutine loop does.
 func (l *eventLoop) accept(ll *loopListener) {
 	for range acceptBatch {
-		fd, sa, err := unix.Accept4(ll.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		// syscall's, not x/sys/unix's: the latter asks every IPv4
+		// socket's protocol (for L2TP), one more system call each.
+		fd, sa, err := syscall.Accept4(ll.fd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 		switch {
 		case err == unix.EAGAIN:
 			return

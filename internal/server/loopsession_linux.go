@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -300,7 +301,8 @@ func (c *loopConn) connected() {
 	}
 	ss.s.metrics.connected(c.dialed)
 	var bound netip.AddrPort
-	if sa, err := unix.Getsockname(c.tfd); err == nil {
+	if sa, err := syscall.Getsockname(c.tfd); err == nil { // see accept
+
 		bound = sockaddrAddrPort(sa)
 	}
 	var ok bool
@@ -649,11 +651,11 @@ func fdConn(fd int) (*net.TCPConn, error) {
 	return tc, nil
 }
 
-func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
+func sockaddrAddrPort(sa syscall.Sockaddr) netip.AddrPort {
 	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
+	case *syscall.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
+	case *syscall.SockaddrInet6:
 		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
 	}
 	return netip.AddrPort{}
