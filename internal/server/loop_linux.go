@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -317,14 +318,13 @@ type loopListener struct {
 
 	closeOnce sync.Once
 	removed   sync.WaitGroup // loops that still watch fd
-	done      chan error     // Serve's result
-	failOnce  sync.Once
+	done      chan error     // Serve's result, sent once (doneOnce)
+	doneOnce  sync.Once
 }
 
-var listenerIDs struct {
-	sync.Mutex
-	next uint32
-}
+// listenerIDs tell listeners apart in epoll events: a listener closed and
+// another opened on the same descriptor number must not be confused.
+var listenerIDs atomic.Uint32
 
 // serveLoops serves ln with the event loops until Close; it reports false
 // if ln cannot be served so (the caller then accepts with goroutines).
@@ -341,10 +341,7 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 	if cerr := raw.Control(func(f uintptr) { fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
 		return false, nil
 	}
-	listenerIDs.Lock()
-	listenerIDs.next++
-	ll := &loopListener{fd: fd, id: listenerIDs.next, addr: tl.Addr(), s: s, done: make(chan error, 1)}
-	listenerIDs.Unlock()
+	ll := &loopListener{fd: fd, id: listenerIDs.Add(1), addr: tl.Addr(), s: s, done: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -392,7 +389,7 @@ func (ll *loopListener) Close() error {
 	return nil
 }
 
-func (ll *loopListener) finish(err error) { ll.failOnce.Do(func() { ll.done <- err }) }
+func (ll *loopListener) finish(err error) { ll.doneOnce.Do(func() { ll.done <- err }) }
 
 // Accept is not used: the loops accept. It is here so that a loopListener
 // sits in the server's set of listeners, which Close closes.
