@@ -522,24 +522,13 @@ func (c *loopConn) close() {
 
 func (c *loopConn) replyV4(code socks.V4ReplyCode, bound socks.Addr) bool {
 	var b [socks.V4ReplyLen]byte
-	if !bound.IP.IsValid() {
-		bound = socks.Addr{IP: netip.IPv4Unspecified()}
-	}
-	out, err := socks.AppendV4Reply(b[:0], socks.V4Reply{Code: code, Bound: bound})
-	if err != nil {
-		return false
-	}
-	_, err = unix.Write(c.cfd, out)
+	_, err := unix.Write(c.cfd, appendV4Reply(b[:0], code, bound))
 	return err == nil
 }
 
 func (c *loopConn) replyV5(code socks.V5ReplyCode, bound socks.Addr) bool {
 	var b [socks.MaxV5RequestLen]byte
-	out, err := socks.AppendV5Reply(b[:0], socks.V5Reply{Code: code, Bound: bound})
-	if err != nil {
-		out, _ = socks.AppendV5Reply(b[:0], socks.V5Reply{Code: code})
-	}
-	_, err = unix.Write(c.cfd, out)
+	_, err := unix.Write(c.cfd, appendV5Reply(b[:0], code, bound))
 	return err == nil
 }
 

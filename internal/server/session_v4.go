@@ -124,12 +124,18 @@ func v4Bound(ap netip.AddrPort) socks.Addr {
 // replyV4 sends a reply and reports whether it was written.
 func (ss *session) replyV4(code socks.V4ReplyCode, bound socks.Addr) bool {
 	var b [socks.V4ReplyLen]byte
+	return ss.write(appendV4Reply(b[:0], code, bound))
+}
+
+// appendV4Reply appends a reply; a bound address SOCKS4 cannot carry is
+// sent as 0.0.0.0.
+func appendV4Reply(b []byte, code socks.V4ReplyCode, bound socks.Addr) []byte {
 	if !bound.IP.IsValid() {
 		bound = socks.Addr{IP: netip.IPv4Unspecified()}
 	}
-	out, err := socks.AppendV4Reply(b[:0], socks.V4Reply{Code: code, Bound: bound})
+	out, err := socks.AppendV4Reply(b, socks.V4Reply{Code: code, Bound: bound})
 	if err != nil {
-		out, _ = socks.AppendV4Reply(b[:0], socks.V4Reply{Code: code, Bound: socks.Addr{IP: netip.IPv4Unspecified()}})
+		out, _ = socks.AppendV4Reply(b, socks.V4Reply{Code: code, Bound: socks.Addr{IP: netip.IPv4Unspecified()}})
 	}
-	return ss.write(out)
+	return out
 }

@@ -195,11 +195,17 @@ func v5Failure(err error) socks.V5ReplyCode {
 
 func (ss *session) replyV5(code socks.V5ReplyCode, bound socks.Addr) bool {
 	var b [socks.MaxV5RequestLen]byte
-	out, err := socks.AppendV5Reply(b[:0], socks.V5Reply{Code: code, Bound: bound})
+	return ss.write(appendV5Reply(b[:0], code, bound))
+}
+
+// appendV5Reply appends a reply; a bound address it cannot encode is left
+// out (zero).
+func appendV5Reply(b []byte, code socks.V5ReplyCode, bound socks.Addr) []byte {
+	out, err := socks.AppendV5Reply(b, socks.V5Reply{Code: code, Bound: bound})
 	if err != nil {
-		out, _ = socks.AppendV5Reply(b[:0], socks.V5Reply{Code: code})
+		out, _ = socks.AppendV5Reply(b, socks.V5Reply{Code: code})
 	}
-	return ss.write(out)
+	return out
 }
 
 // write sends a handshake message (a reply, a method choice) and reports
