@@ -91,7 +91,6 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 
 // sessionObs is what a session remembers for its metrics.
 type sessionObs struct {
-	start    time.Time
 	version  byte   // the first byte: 4 or 5; 0 before it was read
 	socks4a  bool   // a SOCKS4 request carried a host name
 	command  string // from the first decision
@@ -111,12 +110,6 @@ func (o *sessionObs) protocol() string {
 	return "unknown"
 }
 
-func (m *metrics) sessionStarted(ss *session) {
-	if m != nil {
-		ss.obs.start = time.Now()
-	}
-}
-
 // decided records one decision of the session's rules.
 func (m *metrics) decided(ss *session, req *policy.Request, d *policy.Decision) {
 	if m == nil {
@@ -129,7 +122,7 @@ func (m *metrics) decided(ss *session, req *policy.Request, d *policy.Decision) 
 	}
 	if !o.observed {
 		o.observed = true
-		m.handshake.WithLabelValues(o.protocol()).Observe(time.Since(o.start).Seconds())
+		m.handshake.WithLabelValues(o.protocol()).Observe(time.Since(ss.start).Seconds())
 	}
 	if d.Permit {
 		if o.outcome == "" {

@@ -37,7 +37,7 @@ type session struct {
 	closed  bool
 
 	buf   *[]byte   // the handshake buffer, until the relay starts
-	start time.Time // when the client was accepted
+	start time.Time // when the client was accepted (also the metrics' handshake latency)
 
 	// detached is set when the relay took the session over: the relay's
 	// last direction then calls finish, and the session's own goroutine
@@ -111,10 +111,8 @@ func (s *Server) serveConn(c *net.TCPConn, lo *ListenerOptions) <-chan struct{} 
 // force now and a handshake buffer; its connections come with attach (a
 // goroutine's session) or stay with the event loop (loop_linux.go).
 func (s *Server) newSession(src netip.AddrPort) *session {
-	ss := &session{s: s, snap: s.snap.Load(), src: src, stopKill: func() bool { return false }}
+	ss := &session{s: s, snap: s.snap.Load(), src: src, start: time.Now(), stopKill: func() bool { return false }}
 	ss.buf = handshakeBufs.Get().(*[]byte)
-	s.metrics.sessionStarted(ss)
-	ss.start = time.Now()
 	return ss
 }
 
