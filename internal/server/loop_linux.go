@@ -180,9 +180,6 @@ func (l *eventLoop) run() {
 				l.accept(ll)
 			}
 		}
-		if l.s.kill.Err() != nil {
-			l.killAll()
-		}
 		l.sweep()
 		if len(l.conns) == 0 && len(l.listeners) == 0 && l.s.isClosing() {
 			if l.exit() {

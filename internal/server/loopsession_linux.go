@@ -41,7 +41,6 @@ type loopConn struct {
 	n        int       // handshake bytes in *ss.buf
 	consumed int       // of which the request: the rest goes to the destination
 	deadline time.Time // of the handshake, then of the connect
-	version  byte
 	lr       logline.Request
 	dst      netip.AddrPort
 	dialed   time.Time // when the connect began
@@ -216,7 +215,6 @@ var errNeedsLookup = errors.New("needs a lookup")
 func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
 	ss := c.ss
 	c.consumed = k
-	c.version = ss.obs.version
 	c.lr = logline.Request{Command: "Connect", User: user, Src: ss.srcName(), Service: ss.service(port)}
 	if !ip.IsUnspecified() {
 		c.lr.Dst = ip.String()
@@ -233,7 +231,7 @@ func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
 	}
 	ss.decided(req, &d, &c.lr)
 	if !d.Permit {
-		if c.version == socks.Version4 {
+		if c.ss.obs.version == socks.Version4 {
 			c.replyV4(socks.V4ReplyCode(d.Reply4), socks.Addr{})
 		} else {
 			c.replyV5(socks.V5ReplyCode(d.Reply5), socks.Addr{})
@@ -306,7 +304,7 @@ func (c *loopConn) connected() {
 		bound = sockaddrAddrPort(sa)
 	}
 	var ok bool
-	if c.version == socks.Version4 {
+	if c.ss.obs.version == socks.Version4 {
 		ok = c.replyV4(socks.V4Granted, v4Bound(bound))
 	} else {
 		ok = c.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(bound))
@@ -348,7 +346,7 @@ func (c *loopConn) connectFailed(err error) {
 	ss.s.metrics.connected(c.dialed)
 	err = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.dst), Err: err}
 	ss.logFailure(c.lr, "connect", err)
-	if c.version == socks.Version4 {
+	if c.ss.obs.version == socks.Version4 {
 		c.replyV4(socks.V4Rejected, socks.Addr{})
 	} else {
 		c.replyV5(v5Failure(err), socks.Addr{})
