@@ -380,15 +380,7 @@ func (c *loopConn) pump(src, dst int, d, other *loopDirection) {
 		eof := false
 		var aheadErr error
 		if n < len(buf) {
-			switch k, err := unix.Read(src, buf[n:]); {
-			case err == unix.EAGAIN || err == unix.EINTR:
-			case err != nil:
-				aheadErr = err
-			case k == 0:
-				eof = true
-			default:
-				n += k
-			}
+			n, eof, aheadErr = readAhead(src, buf, n)
 		}
 		var w int
 		if eof {

@@ -288,17 +288,7 @@ func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full, eof bool, er
 		}
 		buf, n, readErr = b, m, e
 		if e == nil && m > 0 && m < len(*b) {
-			switch k, ke := unix.Read(int(fd), (*b)[m:]); {
-			case ke == unix.EAGAIN || ke == unix.EINTR:
-			case ke != nil:
-				// Reported after the data has gone: a socket
-				// reports its error only once.
-				aheadErr = ke
-			case k == 0:
-				eof = true
-			default:
-				n += k
-			}
+			n, eof, aheadErr = readAhead(int(fd), *b, m)
 		}
 		return true
 	})
@@ -323,6 +313,24 @@ func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full, eof bool, er
 		err = os.NewSyscallError("read", aheadErr)
 	}
 	return w, n == len(*buf), eof, err
+}
+
+// readAhead follows a read of n bytes that left room in buf with a second
+// one, which the socket answers at once: more data (the new total is
+// returned), nothing yet, or end of file right behind the data. An error
+// is returned for the caller to report after the data has gone: a socket
+// reports its error only once.
+func readAhead(fd int, buf []byte, n int) (total int, eof bool, err error) {
+	switch k, e := unix.Read(fd, buf[n:]); {
+	case e == unix.EAGAIN || e == unix.EINTR:
+		return n, false, nil
+	case e != nil:
+		return n, false, e
+	case k == 0:
+		return n, true, nil
+	default:
+		return n + k, false, nil
+	}
 }
 
 // isNotConnected: shutting down the output of a connection whose peer has
