@@ -571,34 +571,10 @@ func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 		}
 		ss.attach(client)
 		ss.track(dst)
-		for _, p := range []struct {
-			c *net.TCPConn
-			b []byte
-			n *int64
-		}{{dst, toDst, &pre.FromClient}, {client, toClient, &pre.FromDst}} {
-			if len(p.b) == 0 {
-				continue
-			}
-			p.c.SetWriteDeadline(time.Now().Add(ss.s.opts.ConnectTimeout))
-			w, err := p.c.Write(p.b)
-			p.c.SetWriteDeadline(time.Time{})
-			*p.n += int64(w)
-			if err != nil {
-				pre.Err = err
-				ss.logRelayEnd(lr, pre)
-				ss.finish()
-				return
-			}
+		ss.relayFrom(dst, toDst, toClient, pre, upEOF, downEOF, lr)
+		if !ss.detached {
+			ss.finish()
 		}
-		ss.detached = true
-		startRelayFrom(client, dst, ss.s.opts.IdleTimeout, upEOF, downEOF, func(res relayResult) {
-			res.FromClient += pre.FromClient
-			res.FromDst += pre.FromDst
-			sessionGoroutines.Go(func() {
-				ss.logRelayEnd(lr, res)
-				ss.finish()
-			})
-		})
 	})
 }
 

@@ -357,28 +357,48 @@ func (ss *session) releaseBuf() {
 // runRelay forwards the bytes read beyond the request, relays, and logs
 // the end of the session.
 func (ss *session) runRelay(peer *net.TCPConn, leftover []byte, lr logline.Request) {
-	var res relayResult
-	if len(leftover) > 0 {
-		peer.SetWriteDeadline(time.Now().Add(ss.s.opts.ConnectTimeout))
-		n, err := peer.Write(leftover)
-		peer.SetWriteDeadline(time.Time{})
-		res.FromClient = int64(n)
-		res.Err = err
+	ss.relayFrom(peer, leftover, nil, relayResult{}, false, false, lr)
+}
+
+// relayFrom writes what was read for each side before the relay began
+// (toDst, toClient), within the connect timeout, then relays between the
+// client and dst; pre counts the bytes moved before, upEnded and downEnded
+// say which direction has already passed its end of file on. The relay's
+// end is logged and finishes the session; a failed write is logged at
+// once, and the caller finishes the session (it is not detached).
+func (ss *session) relayFrom(dst *net.TCPConn, toDst, toClient []byte, pre relayResult, upEnded, downEnded bool, lr logline.Request) {
+	n, err := ss.writePending(dst, toDst)
+	pre.FromClient += n
+	if err == nil {
+		n, err = ss.writePending(ss.client, toClient)
+		pre.FromDst += n
 	}
-	ss.releaseBuf() // leftover aliased it: not used past this point
-	if res.Err != nil {
-		ss.logRelayEnd(lr, res)
+	ss.releaseBuf() // toDst may alias it: not used past this point
+	if err != nil {
+		pre.Err = err
+		ss.logRelayEnd(lr, pre)
 		return
 	}
-	pre := res.FromClient
 	ss.detached = true
-	startRelay(ss.client, peer, ss.s.opts.IdleTimeout, func(res relayResult) {
-		res.FromClient += pre
+	startRelayFrom(ss.client, dst, ss.s.opts.IdleTimeout, upEnded, downEnded, func(res relayResult) {
+		res.FromClient += pre.FromClient
+		res.FromDst += pre.FromDst
 		sessionGoroutines.Go(func() { // see relayGoroutines
 			ss.logRelayEnd(lr, res)
 			ss.finish()
 		})
 	})
+}
+
+// writePending writes b to c within the connect timeout.
+func (ss *session) writePending(c *net.TCPConn, b []byte) (int64, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	c.SetWriteDeadline(time.Now().Add(ss.s.opts.ConnectTimeout))
+	n, err := c.Write(b)
+	c.SetWriteDeadline(time.Time{})
+	return int64(n), err
 }
 
 func (ss *session) logRelayEnd(lr logline.Request, res relayResult) {
