@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -554,7 +555,7 @@ func (c *loopConn) handOff() {
 // message (toDst or toClient: the rest, written first).
 func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 	l, ss, cfd, tfd, lr := c.l, c.ss, c.cfd, c.tfd, c.lr
-	toDst, toClient = clone(toDst), clone(toClient) // they alias the loop's buffer
+	toDst, toClient = bytes.Clone(toDst), bytes.Clone(toClient) // they alias the loop's buffer
 	pre := relayResult{FromClient: c.up.n, FromDst: c.down.n}
 	upEOF, downEOF := c.up.eof, c.down.eof
 	l.forget(cfd, true)
@@ -563,14 +564,18 @@ func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 	sessionGoroutines.Go(func() {
 		client, cerr := fdConn(cfd)
 		dst, derr := fdConn(tfd)
+		if client != nil {
+			ss.attach(client)
+		}
+		if dst != nil {
+			ss.track(dst) // closed by finish, whatever failed
+		}
 		if err := errors.Join(cerr, derr); err != nil {
 			pre.Err = err
 			ss.logRelayEnd(lr, pre)
 			ss.finish()
 			return
 		}
-		ss.attach(client)
-		ss.track(dst)
 		ss.relayFrom(dst, toDst, toClient, pre, upEOF, downEOF, lr)
 		if !ss.detached {
 			ss.finish()
@@ -581,13 +586,6 @@ func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 // blockedHandOffs counts the relays handed off because a destination
 // could not take a whole message, so a test can tell it reached that path.
 var blockedHandOffs atomic.Int64
-
-func clone(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return append([]byte(nil), b...)
-}
 
 // fdConn turns a loop's descriptor into a *net.TCPConn for the goroutine
 // path (net.FileConn works on a duplicate; the original is closed).
