@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -34,21 +35,12 @@ func source(t *testing.T, size int) (addr string, sum [32]byte) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				if _, err := c.Read(make([]byte, 1)); err == nil { // after the reply
-					c.Write(data)
-				}
-			}()
+	go testnet.Serve(ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil { // after the reply
+			c.Write(data)
 		}
-	}()
+	})
 	return ln.Addr().String(), sha256.Sum256(data)
 }
 

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // freePort returns a port that was free on host a moment ago, for peers
@@ -176,20 +178,11 @@ func startHTTPProxy(t *testing.T, user, pass string) *httpConnectProxy {
 	}
 	p := &httpConnectProxy{addr: ln.Addr().String(), user: user, pass: pass}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
+	go testnet.Serve(ln, p.serve)
 	return p
 }
 
 func (p *httpConnectProxy) serve(c net.Conn) {
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	br := bufio.NewReader(c)
 	req, err := http.ReadRequest(br)

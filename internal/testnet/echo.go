@@ -15,19 +15,23 @@ func Echo(network, addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	go Serve(ln, func(c net.Conn) { io.Copy(c, c) })
 	return ln, nil
+}
+
+// Serve accepts on ln until it is closed and handles each connection on a
+// goroutine of its own, closing it when handle returns.
+func Serve(ln net.Listener, handle func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			handle(c)
+		}()
+	}
 }
 
 // EchoT is Echo for one test: it fails the test when it cannot listen and
