@@ -205,3 +205,44 @@ func TestLoopHandshakeInPieces(t *testing.T) {
 	c.Close()
 	contains(t, srv.log, "connected -- Connect from dave(unknown)@127.0.0.1 to 127.0.0.1")
 }
+
+// A destination that speaks first can have its bytes in the very event
+// that completes the connect; edge-triggered, nothing repeats that news,
+// so the loop must read them when the relay starts or they wait forever.
+func TestLoopDestinationSpeaksFirst(t *testing.T) {
+	const banner = "220 the destination speaks first\r\n"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	written := make(chan struct{}, 1)
+	go testnet.Serve(ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		c.Write([]byte(banner))
+		written <- struct{}{}
+		c.Read(make([]byte, 1)) // until the client leaves
+	})
+	// Hold the loop, once the connect has begun, until the banner is in
+	// the loop's socket: the connect's event then carries it.
+	testHookConnecting = func() {
+		select {
+		case <-written:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	t.Cleanup(func() { testHookConnecting = nil }) // after the server's cleanup: registered first
+	srv := startServer(t, permitLoopback, nil)
+	c := dialProxy(t, srv.addr)
+	mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, ln.Addr().String()))}))
+	if r := readV4Reply(t, c); r.Code != socks.V4Granted { // exactly the reply: the banner may follow in its segment
+		t.Fatalf("reply %v", r.Code)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(banner))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != banner {
+		t.Fatalf("read %q (%v), want the destination's banner", got, err)
+	}
+	c.Close()
+	contains(t, srv.log, "0 bytes from 127.0.0.1, "+strconv.Itoa(len(banner))+" bytes from 127.0.0.1")
+}

@@ -45,10 +45,14 @@ type loopConn struct {
 	lr       logline.Request
 	dst      netip.AddrPort
 	dialed   time.Time // when the connect began
-	// clientStirred: the client's socket had news (data, end of file)
-	// while the connect was pending; with edge-triggered events it is
-	// read once the relay starts.
-	clientStirred bool
+	// clientStirred and destStirred: a socket had news (data, end of
+	// file) while the connect was pending. With edge-triggered events no
+	// later event repeats it, so it is read once the relay starts. A
+	// destination that speaks first (a banner, a download) can have its
+	// data in the very event that completes the connect, and, once its
+	// data fills the socket buffer, send nothing that would wake the loop
+	// again.
+	clientStirred, destStirred bool
 
 	up, down   loopDirection // client to destination, and back
 	lastActive int64         // unix nanoseconds of the latest traffic
@@ -86,6 +90,9 @@ func (c *loopConn) ready(fd int32, events uint32) {
 		}
 	case stConnecting:
 		if int(fd) == c.tfd {
+			if events&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 {
+				c.destStirred = true
+			}
 			if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				c.connected()
 			}
@@ -282,7 +289,15 @@ func (c *loopConn) connect() {
 		return
 	}
 	c.state = stConnecting
+	if testHookConnecting != nil {
+		testHookConnecting()
+	}
 }
+
+// testHookConnecting, when a test sets it, runs on the loop once a
+// connect has begun, before the loop learns how it went: a test can make
+// the destination's first bytes arrive in the event that completes it.
+var testHookConnecting func()
 
 // connected completes the connect: the reply, the log line, then the relay.
 func (c *loopConn) connected() {
@@ -335,7 +350,10 @@ func (c *loopConn) connected() {
 		}
 	}
 	ss.releaseBuf()
-	if c.clientStirred {
+	if c.destStirred {
+		c.pump(c.tfd, c.cfd, &c.down, &c.up)
+	}
+	if c.clientStirred && c.state == stRelay { // the first pump may have handed off
 		c.pump(c.cfd, c.tfd, &c.up, &c.down)
 	}
 }
