@@ -453,19 +453,19 @@ func (l *eventLoop) accept(ll *loopListener) {
 		}
 		l.backoff = 0
 		src := sockaddrAddrPort(sa)
-		if max := l.s.opts.MaxClients; max > 0 && l.s.active.Load() >= int64(max) {
-			l.s.log.Warn("too many clients, connection closed", "client", src.String(), "max", max)
-			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-			unix.Close(fd)
-			continue
-		}
 		ll.mu.Lock()
 		if ll.closed {
 			ll.mu.Unlock()
 			unix.Close(fd) // accepted as the listener closed: as if never
 			return
 		}
-		l.s.active.Add(1)
+		if !l.s.admit() {
+			ll.mu.Unlock()
+			l.s.logOverLimit(src.String())
+			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+			unix.Close(fd)
+			continue
+		}
 		l.s.sessions.Add(1)
 		ll.mu.Unlock()
 		l.startSession(fd, src)

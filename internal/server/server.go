@@ -320,6 +320,30 @@ func (s *Server) logLoadError(what string, err error) {
 // Active is the number of sessions running.
 func (s *Server) Active() int { return int(s.active.Load()) }
 
+// admit counts a new session in unless MaxClients are running already.
+// The check and the count are one step: several accept loops (one per
+// event loop, one per listener) admit at once, and a check followed by
+// an add would let each of them take the last slot.
+func (s *Server) admit() bool {
+	max := int64(s.opts.MaxClients)
+	for {
+		n := s.active.Load()
+		if max > 0 && n >= max {
+			return false
+		}
+		if s.active.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// logOverLimit logs a client refused beyond MaxClients, whose connection
+// the caller resets: queueing would only make every client slow, and
+// refusing at once lets clients retry elsewhere.
+func (s *Server) logOverLimit(src string) {
+	s.log.Warn("too many clients, connection closed", "client", src, "max", s.opts.MaxClients)
+}
+
 // Serve accepts connections on ln until Shutdown or a permanent accept
 // error. Running out of descriptors makes it pause (doubling from 5 ms to
 // 1 s) instead of spinning. On Linux a *net.TCPListener is served by the
@@ -373,16 +397,24 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 			c.Close()
 			continue
 		}
-		if max := s.opts.MaxClients; max > 0 && s.active.Load() >= int64(max) {
-			// Queueing would only make every client slow; refusing at
-			// once lets clients retry elsewhere.
-			s.log.Warn("too many clients, connection closed", "client", c.RemoteAddr().String(), "max", max)
+		if !s.admit() {
+			s.logOverLimit(c.RemoteAddr().String())
 			tc.SetLinger(0)
 			tc.Close()
 			continue
 		}
-		s.active.Add(1)
+		// Counted in under s.mu, as Close sets closing, so that Shutdown's
+		// Wait never starts before a session accepted just ahead of it is
+		// counted (the loops' listeners have the same gate).
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			s.active.Add(-1)
+			tc.Close()
+			return nil
+		}
 		s.sessions.Add(1)
+		s.mu.Unlock()
 		sessionGoroutines.Go(func() { s.serveConn(tc, lo) }) // the session counts itself out when it ends
 	}
 }

@@ -192,6 +192,33 @@ func TestSoak(t *testing.T) {
 	}
 }
 
+// Several accept loops admit at once (one per event loop, one per
+// listener) while sessions end: the limit holds however they interleave.
+// All but one slot are taken, so every admission contends for the last.
+func TestAdmitHoldsTheLimit(t *testing.T) {
+	const max, loops, tries = 16, 8, 20000
+	s := &Server{opts: Options{MaxClients: max}}
+	s.active.Store(max - 1)
+	var over atomic.Int64
+	var wg sync.WaitGroup
+	for range loops {
+		wg.Go(func() {
+			for range tries {
+				if s.admit() {
+					if s.Active() > max {
+						over.Add(1)
+					}
+					s.active.Add(-1) // the session ends
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := over.Load(); n > 0 || s.Active() != max-1 {
+		t.Fatalf("more than %d sessions counted %d times; %d left at the end, want %d", max, n, s.Active(), max-1)
+	}
+}
+
 // TestMaxClientsFlood: with --max-clients reached, a flood of excess
 // clients is refused at once, the limit holds, and a client is served as
 // soon as a slot frees, even while the flood goes on.
