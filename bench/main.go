@@ -176,8 +176,17 @@ func measureAll(s settings, w io.Writer) result {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "idle and held connections: %s\n", p.name)
-		p = idleAndHeld(p, &cols[i], t, s, sockdBin)
+		// A fresh process: one the timed workloads have run in has memory
+		// left over (a Go heap's free spans, an allocator's free lists)
+		// that the idle connections would reuse unseen.
 		p.stop()
+		q, err := startPeer(p.name, sockdBin, s)
+		if err != nil {
+			cols[i].errs = append(cols[i].errs, fmt.Sprintf("idle: restart: %v", err))
+			continue
+		}
+		q = idleAndHeld(q, &cols[i], t, s, sockdBin)
+		q.stop()
 	}
 	var sc *scaleResult
 	for _, name := range s.peers {
