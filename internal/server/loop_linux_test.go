@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"io"
 	"net"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"testing"
@@ -254,31 +253,22 @@ func TestLoopDestinationSpeaksFirst(t *testing.T) {
 // amount of heap: no goroutine, no stack, no buffer. Measured here with the
 // Go heap itself (after a collection), which the benchmark's PSS row
 // cannot see: a process's free heap absorbs a few thousand connections.
-// The clients are raw sockets and the destination never accepts (its
-// backlog completes the connects), so nothing else in this process grows
-// with the connections.
+// The clients are raw sockets and the destination never accepts, so
+// nothing else in this process grows with the connections.
 func TestLoopIdleConnectionHeap(t *testing.T) {
 	const conns = 1000
 	const maxBytes = 2048 // per connection; a 16 KB buffer held while idle would show
 	srv := startServer(t, permitLoopback, func(o *Options) {
 		o.Logger = newTestLogger(io.Discard) // a growing log buffer is not the server's heap
 	})
-	dst, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	dst, err := net.Listen("tcp", "127.0.0.1:0") // never accepts: its backlog holds the connections
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(dst) })
-	if err := unix.Bind(dst, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(dst, conns+16); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := unix.Getsockname(dst)
-	req := v4Request(t, socks.V4Request{Command: socks.V4Connect,
-		Dst: socks.AddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)))})
+	t.Cleanup(func() { dst.Close() })
+	req := v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst.Addr().String()))})
 	proxy := ap(t, srv.addr)
-	open := func() int {
+	open := func() {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -295,7 +285,6 @@ func TestLoopIdleConnectionHeap(t *testing.T) {
 		if n, err := unix.Read(fd, rep[:]); err != nil || n != len(rep) || rep[1] != byte(socks.V4Granted) {
 			t.Fatalf("reply %v (%d bytes, %v)", rep, n, err)
 		}
-		return fd
 	}
 	open() // the loops, their buffers and the session pools exist before the baseline
 	heap := func() uint64 {
