@@ -131,7 +131,7 @@ func TestPySocks(t *testing.T) {
 	if _, err := os.Stat(python); err != nil {
 		t.Fatalf("%s not found: install the Debian packages python3 and python3-socks", python)
 	}
-	if out, err := runPeer(t, python, "-c", "import socks"); err != nil {
+	if out, err := runPeer(t, python, "-I", "-c", "import socks; socks.socksocket"); err != nil {
 		t.Fatalf("PySocks is not importable (install python3-socks): %v %s", err, out)
 	}
 	srv := startServer(t, permitLoopback, nil)
@@ -151,7 +151,7 @@ print(s.recv(4).decode(), end="")
 	for _, c := range []struct{ kind, rdns, dst string }{
 		{"4", "0", "127.0.0.1"}, {"4", "1", "localhost"}, {"5", "0", "127.0.0.1"}, {"5", "1", "localhost"},
 	} {
-		out, err := runPeer(t, python, "-c", script, c.kind, c.rdns, c.dst, host, portString(port), portString(eport))
+		out, err := runPeer(t, python, "-I", "-c", script, c.kind, c.rdns, c.dst, host, portString(port), portString(eport))
 		if err != nil || out != "ping" {
 			t.Errorf("PySocks SOCKS%s rdns=%s: %v: %q", c.kind, c.rdns, err, out)
 		}
