@@ -211,6 +211,11 @@ func (o *opsFlags) afterBind(s *server.Server, log *slog.Logger) (stop func(), e
 		}
 		o.metricsLn = ln
 		log.Info("metrics on http://"+ln.Addr().String()+"/metrics, health check on /healthz", "address", ln.Addr().String())
+		if beyondLoopback(ln.Addr()) {
+			log.Warn("the metrics endpoint listens beyond loopback on "+ln.Addr().String()+
+				": anyone who can reach it reads the daemon's counters; bind it to 127.0.0.1 or firewall it",
+				"address", ln.Addr().String())
+		}
 		go func() {
 			if err := s.ServeOps(ln, o.registry); err != nil {
 				log.Error("metrics endpoint failed", "err", err)
@@ -313,4 +318,12 @@ func dropPrivileges(name string) error {
 		return errors.New("--user: still able to become root after dropping privileges")
 	}
 	return nil
+}
+
+// beyondLoopback reports whether a listener can be reached from other
+// hosts. The metrics endpoint has no authentication and shows the rules'
+// hit counts and the clients' traffic, so the daemon warns when it can.
+func beyondLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return !ok || !ta.IP.IsLoopback()
 }

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/load"
@@ -73,9 +75,45 @@ func (s *Server) OpsHandler(gatherer prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// ServeOps serves OpsHandler on ln until ln is closed.
+// OpsLimits bound what clients of the metrics endpoint can make the daemon
+// hold: each connection is a descriptor from the daemon's own limit, so an
+// idle or slow one is closed and their number is capped (excess
+// connections wait in the listen backlog until one ends).
+type OpsLimits struct {
+	ReadTimeout  time.Duration // reading one request, headers and body
+	WriteTimeout time.Duration // writing one answer
+	IdleTimeout  time.Duration // a keep-alive connection between requests
+	MaxConns     int           // connections served at once
+}
+
+// DefaultOpsLimits are the metrics endpoint's limits: a scrape takes well
+// under a second, Prometheus scrapes every 15 s to 1 min and reconnects at
+// no cost, and a handful of scrapers and health checks is all it serves.
+var DefaultOpsLimits = OpsLimits{
+	ReadTimeout:  10 * time.Second,
+	WriteTimeout: 30 * time.Second,
+	IdleTimeout:  60 * time.Second,
+	MaxConns:     32,
+}
+
+// ServeOps serves OpsHandler on ln until ln is closed, within
+// DefaultOpsLimits.
 func (s *Server) ServeOps(ln net.Listener, gatherer prometheus.Gatherer) error {
-	srv := &http.Server{Handler: s.OpsHandler(gatherer), ReadHeaderTimeout: DefaultHandshakeTimeout}
+	return s.ServeOpsWithin(ln, gatherer, DefaultOpsLimits)
+}
+
+// ServeOpsWithin serves OpsHandler on ln until ln is closed, within lim.
+func (s *Server) ServeOpsWithin(ln net.Listener, gatherer prometheus.Gatherer, lim OpsLimits) error {
+	srv := &http.Server{
+		Handler:           s.OpsHandler(gatherer),
+		ReadHeaderTimeout: lim.ReadTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+	}
+	if lim.MaxConns > 0 {
+		ln = netutil.LimitListener(ln, lim.MaxConns)
+	}
 	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
