@@ -2,8 +2,8 @@
 // authentication (RFC 1929): one "user:bcrypt-hash" per line, created and
 // updated by "sockd passwd". Passwords are stored only as bcrypt hashes and
 // checked in constant time; checking an unknown user costs the same bcrypt
-// comparison as a known one, so response times do not reveal which users
-// exist.
+// comparison as the most expensive known one, so response times do not
+// reveal which users exist.
 package auth
 
 import (
@@ -35,8 +35,10 @@ type Passwords struct {
 	// Source is the file the set was read from.
 	Source string
 	users  map[string][]byte
-	// dummy is compared against when the user is unknown; it has the cost
-	// of the file's own hashes so that both paths take the same time.
+	// dummy is compared against when the user is unknown; it has the
+	// highest cost of the file's hashes, so that an unknown user takes as
+	// long as the most expensive known one and timing cannot tell them
+	// apart.
 	dummy []byte
 }
 
@@ -70,7 +72,7 @@ func Load(path string) (*Passwords, error) {
 // bcrypt hash. Errors name the file and line.
 func Parse(name string, data []byte) (*Passwords, error) {
 	p := &Passwords{Source: name, users: make(map[string][]byte)}
-	cost := DefaultCost
+	cost := 0 // the highest of the file's costs
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), 64*1024)
 	for line := 1; sc.Scan(); line++ {
@@ -92,11 +94,14 @@ func Parse(name string, data []byte) (*Passwords, error) {
 		if _, dup := p.users[user]; dup {
 			return nil, fmt.Errorf("%s:%d: user %s appears twice", name, line, user)
 		}
-		cost = c
+		cost = max(cost, c)
 		p.users[user] = []byte(hash)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if cost == 0 {
+		cost = DefaultCost
 	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte("sockd-dummy-password"), cost)
 	if err != nil {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,6 +44,30 @@ func TestVerifyCostsTheSameForUnknownUsers(t *testing.T) {
 	for name, d := range map[string]time.Duration{"unknown user": unknown, "over-long password": long} {
 		if d < known/3 {
 			t.Errorf("%s answered in %v, a known user in %v: the difference tells users apart", name, d, known)
+		}
+	}
+}
+
+// TestDummyHashHasTheHighestCost: with hashes of different costs in one
+// file, an unknown user is compared against a dummy hash of the highest
+// cost, wherever its line is (issue 18, defect 9). The equality is checked
+// on the costs, which fix bcrypt's work, rather than on wall-clock times.
+func TestDummyHashHasTheHighestCost(t *testing.T) {
+	for _, order := range [][]int{{4, 7}, {7, 4}, {5, 7, 4}} {
+		path := filepath.Join(t.TempDir(), "passwd")
+		highest := 0
+		for i, cost := range order {
+			if err := SetPassword(path, fmt.Sprintf("user%d", i), "pw", cost); err != nil {
+				t.Fatal(err)
+			}
+			highest = max(highest, cost)
+		}
+		p, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := bcrypt.Cost(p.dummy); err != nil || c != highest {
+			t.Errorf("costs %v: dummy hash cost %d (%v), want the highest, %d", order, c, err, highest)
 		}
 	}
 }

@@ -1,7 +1,12 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"slices"
+	"time"
+
+	"github.com/sockd/sockd/internal/auth"
 
 	"github.com/sockd/sockd/socks"
 )
@@ -13,4 +18,45 @@ import (
 // the *=user lists meant for authenticated users.
 func (s *Server) socks4Allowed() bool {
 	return slices.Contains(s.opts.Methods, socks.MethodNoAuth)
+}
+
+// passwordGuard is the server's bound on password checks, made at the
+// first one.
+func (s *Server) passwordGuard() *auth.Guard {
+	if g := s.pwGuard.Load(); g != nil {
+		return g
+	}
+	s.pwGuard.CompareAndSwap(nil, auth.NewGuard(0, 0, 0))
+	return s.pwGuard.Load()
+}
+
+// checkPassword checks a client's RFC 1929 user name and password, within
+// the guard's bounds: a check waits for a free slot no longer than the
+// handshake's deadline, and a source that failed too often is refused
+// without one, in a single log line per window rather than one per try.
+func (ss *session) checkPassword(user, password string) bool {
+	pw := ss.snap.passwords
+	if pw == nil {
+		return false
+	}
+	ctx, cancel := context.WithDeadline(ss.s.kill, ss.handshakeDeadline())
+	defer cancel()
+	v := ss.s.passwordGuard().Verify(ctx, pw, ss.src.Addr(), user, password)
+	switch v.Outcome {
+	case auth.Accepted:
+		return true
+	case auth.Rejected:
+		ss.s.log.Warn("refused -- authentication failed for user "+user+" from host "+ss.srcName(),
+			"client", ss.src.String(), "user", user)
+	case auth.Blocked:
+		if v.LogBlock {
+			ss.s.log.Warn(fmt.Sprintf("refused -- %d failed logins from host %s: its logins are refused until %s",
+				v.Failures, ss.srcName(), v.Until.UTC().Format(time.RFC3339)),
+				"client", ss.src.String(), "user", user, "failures", v.Failures)
+		}
+	case auth.Busy:
+		ss.s.log.Warn("refused -- no password check free before the handshake deadline for user "+user+" from host "+ss.srcName(),
+			"client", ss.src.String(), "user", user)
+	}
+	return false
 }

@@ -42,17 +42,12 @@ func (ss *session) serveV5(rd *socks.Reader) {
 			ss.badV5Message(err)
 			return
 		}
-		pw := ss.snap.passwords
-		ok := pw != nil && pw.Verify(up.Username, up.Password)
+		ok := ss.checkPassword(up.Username, up.Password) // logs a refusal
 		status := socks.UserPassSuccess
 		if !ok {
 			status = socks.UserPassFailure
 		}
 		if !ss.write(socks.AppendUserPassReply(nil, status)) || !ok {
-			if !ok {
-				ss.s.log.Warn("refused -- authentication failed for user "+up.Username+" from host "+ss.srcName(),
-					"client", ss.src.String(), "user", up.Username)
-			}
 			return
 		}
 		user = up.Username
