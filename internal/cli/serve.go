@@ -33,6 +33,7 @@ type serveFlags struct {
 	lenient, strict, inetd, syslog                  bool
 	maxClients                                      int
 	handshake, connect, bind, idle, ident, command  time.Duration
+	udpTimeout                                      time.Duration
 	drain                                           time.Duration
 	clientConfig, credentials                       string // rsockd mode (upstream.go)
 	rsockd                                          bool
@@ -60,6 +61,7 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.connect, "connect-timeout", server.DefaultConnectTimeout, "resolving and connecting to a destination")
 	fs.DurationVar(&f.bind, "bind-timeout", server.DefaultConnectTimeout, "waiting for the peer of a BIND")
 	fs.DurationVar(&f.idle, "idle-timeout", server.DefaultIdleTimeout, "end a relay with no traffic either way (0 = never)")
+	fs.DurationVar(&f.udpTimeout, "udp-timeout", server.DefaultUDPTimeout, "end a UDP association with no datagram either way (at most --idle-timeout)")
 	fs.DurationVar(&f.ident, "ident-timeout", server.DefaultIdentTimeout, "one identd query")
 	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
@@ -116,6 +118,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			return usagef("--%s must be positive", name)
 		}
 	}
+	if f.udpTimeout <= 0 {
+		return usagef("--udp-timeout must be positive")
+	}
 	if f.idle < 0 || f.maxClients < 0 {
 		return usagef("--idle-timeout and --max-clients cannot be negative")
 	}
@@ -159,7 +164,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	opts := server.Options{
 		ConfigPath: f.config, RoutePath: f.route, PasswdPath: f.passwd, Methods: methods, IdentMode: mode,
-		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle,
+		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle, UDPTimeout: f.udpTimeout,
 		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
 		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
 	}

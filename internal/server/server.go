@@ -94,6 +94,7 @@ type Options struct {
 	ConnectTimeout   time.Duration // resolving and connecting to a destination
 	BindTimeout      time.Duration // waiting for the peer of a BIND
 	IdleTimeout      time.Duration // a relay with no traffic either way ends; 0 = never
+	UDPTimeout       time.Duration // a UDP association with no datagram either way ends; 0 = DefaultUDPTimeout
 	IdentTimeout     time.Duration // one identd query
 	CommandTimeout   time.Duration // a rule's shell command is killed after this
 	MaxClients       int           // sessions at once; excess are closed at once; 0 = no limit

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/policy"
@@ -20,13 +24,43 @@ const maxUDPDestinations = 1024
 // header is written in place, without copying the payload.
 const udpHeaderRoom = 3 + 1 + 16 + 2
 
+// DefaultUDPTimeout ends a UDP association with no datagram either way for
+// this long (--udp-timeout). Two minutes is what peers use for UDP flows
+// (Linux conntrack's assured UDP stream, Dante's udp timeout on the
+// order of minutes): long enough for DNS and keep-alive protocols, short
+// enough that forgotten associations do not pile up.
+const DefaultUDPTimeout = 2 * time.Minute
+
+// udpTimeout is how long an association may go without a datagram: the
+// UDP timeout, or the relay idle timeout when that is shorter.
+func (s *Server) udpTimeout() time.Duration {
+	d := s.opts.UDPTimeout
+	if d <= 0 {
+		d = DefaultUDPTimeout
+	}
+	if s.opts.IdleTimeout > 0 {
+		d = min(d, s.opts.IdleTimeout)
+	}
+	return d
+}
+
+// udpBufs hold one datagram each, taken only while a datagram is read and
+// passed on: an idle association holds none (issue 18: two 64 KB buffers
+// held for an association's whole life made an idle one cost 88 KB).
+var udpBufs = sync.Pool{New: func() any {
+	b := make([]byte, udpHeaderRoom+64*1024)
+	return &b
+}}
+
 // udpAssoc is one SOCKS5 UDP ASSOCIATE (RFC 1928 §7). Datagrams are taken
 // only from the client's address (the control connection's IP, and the
 // port the request named or, if it named none, the first datagram's port);
 // each new destination is decided by the rules (policy.CmdUDP) once, and
 // replies are passed back only from destinations the client was allowed to
-// send to. Fragments (FRAG != 0) are dropped. The association lives as long
-// as its control connection.
+// send to. Fragments (FRAG != 0) are dropped. The association ends with its
+// control connection, when the client sends anything on that connection
+// (RFC 1928 gives it nothing to say), or after the UDP timeout without a
+// datagram either way.
 type udpAssoc struct {
 	ss         *session
 	user       string
@@ -39,6 +73,7 @@ type udpAssoc struct {
 	permitted map[netip.AddrPort]struct{}
 
 	fromClient, fromDst atomic.Int64
+	last                atomic.Int64 // unix nanoseconds of the last datagram relayed
 
 	upMu sync.Mutex
 	up   udpUpstreams // rsockd mode (upstream_udp.go)
@@ -76,8 +111,8 @@ func (ss *session) udpAssociate(req socks.V5Request, user string) {
 	if !ss.track(out) {
 		return
 	}
-	a := &udpAssoc{ss: ss, user: user, clientSide: cl, outSide: out,
-		decided: make(map[socks.Addr]udpVerdict), permitted: make(map[netip.AddrPort]struct{})}
+	a := &udpAssoc{ss: ss, user: user, clientSide: cl, outSide: out}
+	a.touch()
 	if req.Dst.Port != 0 {
 		a.clientPort.Store(uint32(req.Dst.Port))
 	}
@@ -89,55 +124,78 @@ func (ss *session) udpAssociate(req socks.V5Request, user string) {
 	wg.Add(2)
 	go func() { defer wg.Done(); a.clientToDestinations() }()
 	go func() { defer wg.Done(); a.destinationsToClient() }()
-	// The association ends when the control connection does; anything the
-	// client sends on it is meaningless and discarded.
-	var sink [64]byte
-	for {
-		if _, err := ss.client.Read(sink[:]); err != nil {
-			break
-		}
-	}
+	why := a.watchControl()
 	cl.Close()
 	out.Close()
 	wg.Wait()
 	ss.s.log.Info(logline.Terminated(lr, a.fromClient.Load(), a.fromDst.Load()), "client", ss.src.String(),
-		"bytes_from_client", a.fromClient.Load(), "bytes_from_destination", a.fromDst.Load())
+		"bytes_from_client", a.fromClient.Load(), "bytes_from_destination", a.fromDst.Load(), "ended", why)
+}
+
+func (a *udpAssoc) touch() { a.last.Store(time.Now().UnixNano()) }
+
+// watchControl waits for the association's end and says why: the control
+// connection closed, the client sent on it, or no datagram went either
+// way for the UDP timeout. It reads one byte at a time, into no buffer
+// worth the name: the first byte ends the association, so junk costs a
+// single read rather than a relay's worth of them.
+func (a *udpAssoc) watchControl() string {
+	c := a.ss.client
+	defer c.SetReadDeadline(time.Time{})
+	timeout := a.ss.s.udpTimeout()
+	var one [1]byte
+	for {
+		end := time.Unix(0, a.last.Load()).Add(timeout)
+		if !time.Now().Before(end) {
+			return "udp timeout"
+		}
+		c.SetReadDeadline(end)
+		n, err := c.Read(one[:])
+		if n > 0 {
+			a.ss.s.log.Warn("UDP association ended: its client sent data on the control connection",
+				"client", a.ss.src.String())
+			return "data on the control connection"
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // datagrams may have moved the end
+		}
+		return "control connection closed"
+	}
 }
 
 func (a *udpAssoc) clientToDestinations() {
-	buf := make([]byte, 64*1024)
 	want := a.ss.src.Addr()
-	for {
-		n, from, err := a.clientSide.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
-		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if from.Addr() != want {
-			continue // not the client: ignored
-		}
-		port := uint16(a.clientPort.Load())
-		if port == 0 {
-			a.clientPort.CompareAndSwap(0, uint32(from.Port()))
-			port = uint16(a.clientPort.Load())
-		}
-		if from.Port() != port {
-			continue
-		}
-		h, hn, err := socks.ParseUDPHeader(buf[:n])
-		if err != nil {
-			continue // a fragment, or not a SOCKS datagram: dropped
-		}
-		if a.viaUpstream(h.Dst, buf[hn:n]) {
-			continue
-		}
-		to, ok := a.verdict(h.Dst)
-		if !ok {
-			continue
-		}
-		if _, err := a.outSide.WriteToUDPAddrPort(buf[hn:n], to); err == nil {
-			a.fromClient.Add(int64(n - hn))
-		}
+	recvPooled(a.clientSide, 0, func(buf []byte, n int, from netip.AddrPort) {
+		a.fromClientDatagram(want, buf, n, from)
+	})
+}
+
+func (a *udpAssoc) fromClientDatagram(want netip.Addr, buf []byte, n int, from netip.AddrPort) {
+	if from.Addr() != want {
+		return // not the client: ignored
+	}
+	port := uint16(a.clientPort.Load())
+	if port == 0 {
+		a.clientPort.CompareAndSwap(0, uint32(from.Port()))
+		port = uint16(a.clientPort.Load())
+	}
+	if from.Port() != port {
+		return
+	}
+	h, hn, err := socks.ParseUDPHeader(buf[:n])
+	if err != nil {
+		return // a fragment, or not a SOCKS datagram: dropped
+	}
+	if a.viaUpstream(h.Dst, buf[hn:n]) {
+		return
+	}
+	to, ok := a.verdict(h.Dst)
+	if !ok {
+		return
+	}
+	if _, err := a.outSide.WriteToUDPAddrPort(buf[hn:n], to); err == nil {
+		a.fromClient.Add(int64(n - hn))
+		a.touch()
 	}
 }
 
@@ -168,6 +226,10 @@ func (a *udpAssoc) verdict(dst socks.Addr) (netip.AddrPort, bool) {
 		v.to = netip.AddrPortFrom(ip, dst.Port)
 	}
 	a.mu.Lock()
+	if a.decided == nil { // made at the first datagram: an idle association holds no map
+		a.decided = make(map[socks.Addr]udpVerdict)
+		a.permitted = make(map[netip.AddrPort]struct{})
+	}
 	if len(a.decided) >= maxUDPDestinations {
 		clear(a.decided)
 		clear(a.permitted)
@@ -181,30 +243,81 @@ func (a *udpAssoc) verdict(dst socks.Addr) (netip.AddrPort, bool) {
 }
 
 func (a *udpAssoc) destinationsToClient() {
-	buf := make([]byte, udpHeaderRoom+64*1024)
-	var hdr [udpHeaderRoom]byte
-	for {
-		n, from, err := a.outSide.ReadFromUDPAddrPort(buf[udpHeaderRoom:])
-		if err != nil {
-			return
-		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		a.mu.Lock()
-		_, ok := a.permitted[from]
-		a.mu.Unlock()
-		port := uint16(a.clientPort.Load())
-		if !ok || port == 0 {
-			continue // only answers from destinations the client may use
-		}
-		h, err := socks.AppendUDPHeader(hdr[:0], socks.UDPHeader{Dst: socks.AddrFromAddrPort(from)})
-		if err != nil {
-			continue
-		}
-		start := udpHeaderRoom - len(h)
-		copy(buf[start:], h)
-		to := netip.AddrPortFrom(a.ss.src.Addr(), port)
-		if _, err := a.clientSide.WriteToUDPAddrPort(buf[start:udpHeaderRoom+n], to); err == nil {
-			a.fromDst.Add(int64(n))
-		}
+	recvPooled(a.outSide, udpHeaderRoom, a.fromDestinationDatagram)
+}
+
+func (a *udpAssoc) fromDestinationDatagram(buf []byte, n int, from netip.AddrPort) {
+	a.mu.Lock()
+	_, ok := a.permitted[from]
+	a.mu.Unlock()
+	port := uint16(a.clientPort.Load())
+	if !ok || port == 0 {
+		return // only answers from destinations the client may use
 	}
+	var hdr [udpHeaderRoom]byte
+	h, err := socks.AppendUDPHeader(hdr[:0], socks.UDPHeader{Dst: socks.AddrFromAddrPort(from)})
+	if err != nil {
+		return
+	}
+	start := udpHeaderRoom - len(h)
+	copy(buf[start:], h)
+	to := netip.AddrPortFrom(a.ss.src.Addr(), port)
+	if _, err := a.clientSide.WriteToUDPAddrPort(buf[start:udpHeaderRoom+n], to); err == nil {
+		a.fromDst.Add(int64(n))
+		a.touch()
+	}
+}
+
+// recvPooled passes each datagram arriving on c to fn, until c is closed.
+// It waits for a datagram holding no buffer (the runtime's poller tells it
+// when one is there) and reads it into a pooled buffer, behind room bytes
+// of headroom, that fn may use until it returns. fn gets n, the datagram's
+// length (at buf[room:room+n]), and its source.
+func recvPooled(c *net.UDPConn, room int, fn func(buf []byte, n int, from netip.AddrPort)) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		var (
+			bp   *[]byte
+			n    int
+			sa   syscall.Sockaddr
+			rerr error
+		)
+		err := rc.Read(func(fd uintptr) bool {
+			bp = udpBufs.Get().(*[]byte)
+			n, sa, rerr = syscall.Recvfrom(int(fd), (*bp)[room:], syscall.MSG_TRUNC)
+			if rerr == syscall.EAGAIN || rerr == syscall.EINTR {
+				udpBufs.Put(bp)
+				return false // nothing yet: wait, holding no buffer
+			}
+			return true
+		})
+		if err != nil {
+			return // closed
+		}
+		from, ok := udpSockaddr(sa)
+		// A truncated datagram (longer than any SOCKS datagram can be) is
+		// dropped, as are errors a UDP socket reports for an earlier send
+		// (ICMP unreachable).
+		if rerr == nil && ok && n <= len(*bp)-room {
+			if room == 0 {
+				fn((*bp)[:n], n, from)
+			} else {
+				fn(*bp, n, from)
+			}
+		}
+		udpBufs.Put(bp)
+	}
+}
+
+func udpSockaddr(sa syscall.Sockaddr) (netip.AddrPort, bool) {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), true
+	case *syscall.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port)), true
+	}
+	return netip.AddrPort{}, false
 }

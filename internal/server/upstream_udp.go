@@ -70,6 +70,7 @@ func (a *udpAssoc) viaUpstream(dst socks.Addr, payload []byte) bool {
 	if u.pc != nil {
 		if _, err := u.pc.WriteToAddr(payload, dst); err == nil {
 			a.fromClient.Add(int64(len(payload)))
+			a.touch()
 		}
 	}
 	return true
@@ -151,6 +152,7 @@ func (a *udpAssoc) upstreamToClient(pc *client.PacketConn) {
 		to := netip.AddrPortFrom(a.ss.src.Addr(), port)
 		if _, err := a.clientSide.WriteToUDPAddrPort(append(h, buf[:n]...), to); err == nil {
 			a.fromDst.Add(int64(n))
+			a.touch()
 		}
 	}
 }
