@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/sockd/sockd/internal/boundedfile"
 )
 
 // Credentials are the user names and passwords for next hops, kept in a
@@ -40,7 +42,7 @@ func LoadCredentials(path string) (*Credentials, error) {
 	if fi.Mode().Perm()&0o007 != 0 {
 		return nil, fmt.Errorf("credentials file %s is accessible to every user (mode %v): chmod o-rwx it", path, fi.Mode().Perm())
 	}
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.ReadList(path)
 	if err != nil {
 		return nil, err
 	}

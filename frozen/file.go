@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"unsafe"
 
+	"github.com/sockd/sockd/internal/boundedfile"
 	"github.com/sockd/sockd/internal/hugepage"
 )
 
@@ -44,25 +44,29 @@ func ReadFile(path string, want Kind) (*File, error) {
 // this one, and faulting in fresh memory is a good part of its load time.
 // The bytes are never written after the read, which is what makes handing
 // them to unsafe.String sound.
+//
+// The file is opened by boundedfile: it must be a regular file (a FIFO or
+// /dev/zero named in its place is refused, not waited on or read without
+// end) of at most boundedfile.MaxConfig bytes.
 func ReadFileString(path string) (string, error) {
-	f, err := os.Open(path)
+	f, size64, err := boundedfile.Open(path, boundedfile.MaxConfig)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	size := 0
-	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() < math.MaxInt32 {
-		size = int(st.Size())
-	}
+	size := int(size64)
 	// +1: the read that sees end of file must find room, or the buffer
 	// would grow (and be copied) only to learn that nothing is left.
 	b := make([]byte, 0, size+1)
 	hugepage.Advise(b[:cap(b)])
 	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // the file grew since Stat
+		if len(b) > boundedfile.MaxConfig {
+			return "", &fs.PathError{Op: "read", Path: path, Err: boundedfile.ErrTooLarge} // it grew since Open
 		}
-		n, err := f.Read(b[len(b):cap(b)])
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // the file grew since Open
+		}
+		n, err := f.Read(b[len(b):min(cap(b), boundedfile.MaxConfig+1)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			return unsafe.String(unsafe.SliceData(b), len(b)), nil
@@ -199,7 +203,7 @@ func CheckStale(frozenPath string, f *File) Staleness {
 // hashFile returns HashSource of a file's content, read through a small
 // buffer: the text beside a large frozen file is never needed whole.
 func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
+	f, _, err := boundedfile.Open(path, boundedfile.MaxConfig)
 	if err != nil {
 		return "", err
 	}

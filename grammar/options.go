@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/sockd/sockd/internal/boundedfile"
 )
 
 // Options inject the system lookups so tests are hermetic. The zero value
@@ -19,7 +21,8 @@ type Options struct {
 	// `eq telnet`.
 	LookupService func(name string) (int, error)
 	// CheckUserFile is called for each /absolute user-list file (default:
-	// os.Stat, must be a regular file). An error becomes a diagnostic:
+	// boundedfile.Check: it must open without blocking, be a regular file
+	// and not exceed boundedfile.MaxList). An error becomes a diagnostic:
 	// "user file ... does not exist" when it wraps fs.ErrNotExist, else
 	// "user file ... cannot be used: <error>".
 	CheckUserFile func(path string) error
@@ -34,23 +37,12 @@ func (o Options) withDefaults() Options {
 		o.LookupService = func(name string) (int, error) { return net.LookupPort("tcp", name) }
 	}
 	if o.CheckUserFile == nil {
-		o.CheckUserFile = statRegularFile
+		o.CheckUserFile = boundedfile.Check
 	}
 	if o.ServiceNames == nil {
 		o.ServiceNames = systemServiceNames
 	}
 	return o
-}
-
-func statRegularFile(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return errors.New("not a regular file")
-	}
-	return nil
 }
 
 var (

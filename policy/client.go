@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/boundedfile"
 )
 
 // ClientPolicy decides how a destination is reached according to a
@@ -82,7 +82,7 @@ func NewClient(conf *config.SocksConf, opts Options) (*ClientPolicy, error) {
 		return nil, errors.New("policy: nil client configuration")
 	}
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = boundedfile.ReadList
 	}
 	files := newUserFiles(opts.ReadFile)
 	rules := make([]clientRule, len(conf.Rules))

@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/boundedfile"
 	"github.com/sockd/sockd/internal/diag"
 )
 
 // LintOptions configures Lint.
 type LintOptions struct {
 	// ReadFile reads user files, so that user lists naming files can be
-	// compared; nil means os.ReadFile. An unreadable file is reported, and
+	// compared; nil means boundedfile.ReadList. An unreadable file is reported, and
 	// a list naming it is then only compared by the file's name.
 	ReadFile func(name string) ([]byte, error)
 	// Stat inspects user files for world-writable permissions; nil means
@@ -112,7 +113,7 @@ const maxRedundantScan = 4096
 
 func lintFindings(conf *config.SockdConf, opts LintOptions) []finding {
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = boundedfile.ReadList
 	}
 	if opts.Stat == nil {
 		opts.Stat = os.Stat

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/boundedfile"
 	"github.com/sockd/sockd/internal/gcpause"
 	"github.com/sockd/sockd/internal/hugepage"
 )
@@ -38,7 +38,7 @@ func (m IdentMode) String() string {
 // system, never asks identd unless a line says so, and expands %p to 0.
 type Options struct {
 	// ReadFile reads user files (and /etc/services for %S); nil means
-	// os.ReadFile.
+	// boundedfile.ReadList (regular files of a bounded size only).
 	ReadFile func(name string) ([]byte, error)
 	// IdentMode applies to permit lines without a ?= field.
 	IdentMode IdentMode
@@ -211,7 +211,7 @@ func New(conf *config.SockdConf, opts Options) (*Policy, error) {
 		return nil, errors.New("policy: nil configuration")
 	}
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = boundedfile.ReadList
 	}
 	if opts.ServicesFile == "" {
 		opts.ServicesFile = "/etc/services"

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sockd/sockd/internal/boundedfile"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -60,7 +61,7 @@ func ValidUser(name string) error {
 
 // Load reads a password file.
 func Load(path string) (*Passwords, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.ReadList(path)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +149,7 @@ func SetPassword(path, user, password string, cost int) error {
 	if err != nil {
 		return err
 	}
-	old, err := os.ReadFile(path)
+	old, err := boundedfile.ReadList(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
