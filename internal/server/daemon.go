@@ -46,7 +46,9 @@ func (s *Server) DumpConfig() {
 
 // HandleSignals starts the signal loop and returns a channel closed when
 // it ends: when ctx is done, or when a terminating signal has drained the
-// server. SIGHUP reloads, SIGUSR1 dumps the configuration, SIGTERM/SIGINT
+// server. SIGHUP reloads (on its own goroutine, within reloadTimeout, so a
+// slow or failed reload never holds the loop), SIGUSR1 dumps the
+// configuration, SIGTERM/SIGINT
 // stop accepting and drain for up to drain, and a second SIGTERM/SIGINT
 // closes every session at once. The signals are registered before it
 // returns, so a signal sent afterwards is never lost to the default action.
@@ -57,15 +59,39 @@ func (s *Server) HandleSignals(ctx context.Context, drain time.Duration) <-chan 
 	go func() {
 		defer close(done)
 		defer signal.Stop(ch)
+		// A reload runs on its own goroutine, with a deadline, so that
+		// the loop always answers the next signal; SIGHUPs during a
+		// reload ask for one more reload after it, not one each.
+		reloaded := make(chan struct{}, 1)
+		reloading, again := false, false
+		reload := func() {
+			reloading = true
+			go func() {
+				_ = s.reloadWithin(reloadTimeout)
+				reloaded <- struct{}{}
+			}()
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-reloaded:
+				reloading = false
+				if again {
+					again = false
+					s.log.Info("SIGHUP: reloading again (asked during the last reload)")
+					reload()
+				}
 			case sig := <-ch:
 				switch sig {
 				case syscall.SIGHUP:
+					if reloading {
+						again = true
+						s.log.Info("SIGHUP: a reload is running; another follows it")
+						continue
+					}
 					s.log.Info("SIGHUP: reloading")
-					_ = s.Reload()
+					reload()
 				case syscall.SIGUSR1:
 					s.DumpConfig()
 				default:

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultReloadTimeout bounds a reload started by SIGHUP. Every file is
+// opened without blocking and read within a size cap (boundedfile), so a
+// reload that takes longer is reading from a file system that hangs (a
+// dead NFS server): the rules in force stay, and the daemon goes on.
+const DefaultReloadTimeout = 30 * time.Second
+
+// maxStuckReloads bounds the loads that outlived their deadline and still
+// run: each holds a goroutine and what it read so far, so past this many
+// a SIGHUP is refused until one of them ends.
+const maxStuckReloads = 4
+
+var (
+	// reloadTimeout and reloadLoad are DefaultReloadTimeout and
+	// loadSnapshot; tests replace them to make a load outlive its deadline.
+	reloadTimeout = DefaultReloadTimeout
+	reloadLoad    = (*Server).loadSnapshot
+
+	stuckReloads atomic.Int32
+)
+
+// reloadWithin is Reload with a deadline, for the signal loop's reload
+// goroutine: past the deadline it gives up, logs it and keeps the rules in
+// force, and whatever the abandoned load returns later is thrown away.
+func (s *Server) reloadWithin(timeout time.Duration) (err error) {
+	if n := stuckReloads.Load(); n >= maxStuckReloads {
+		err = fmt.Errorf("%d earlier reloads are still reading files past their deadline", n)
+		s.logLoadError("reload refused, keeping the configuration in force", err)
+		s.metrics.reloaded(err)
+		return err
+	}
+	s.reloadStarting()
+	defer func() { s.reloadDone(err) }()
+	type result struct {
+		snap *snapshot
+		err  error
+	}
+	ch := make(chan result, 1) // the abandoned load's send never blocks
+	go func() {
+		snap, err := reloadLoad(s)
+		ch <- result{snap, err}
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			s.logLoadError("reload failed, keeping the configuration in force", r.err)
+			return r.err
+		}
+		// As Reload does.
+		s.snap.Store(r.snap)
+		s.logLoaded(r.snap)
+		s.warnOpenListeners(r.snap)
+		return nil
+	case <-timer.C:
+		stuckReloads.Add(1)
+		go func() { <-ch; stuckReloads.Add(-1) }()
+		err = fmt.Errorf("reload did not finish within %v", timeout)
+		s.logLoadError("reload timed out, keeping the configuration in force", err)
+		return err
+	}
+}
