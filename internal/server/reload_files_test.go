@@ -112,31 +112,38 @@ func TestReloadRefusesSwappedUserFile(t *testing.T) {
 	}
 }
 
-// TestSignalsAnsweredAfterBadReload: with the user file swapped for a FIFO,
-// SIGHUP does not take the signal loop with it: SIGUSR1 and SIGTERM are
-// still answered (issue 18, defect 11: only SIGKILL stopped the daemon).
+// TestSignalsAnsweredAfterBadReload: with the user file of a frozen rule
+// file swapped for a FIFO or a link to /dev/zero, SIGHUP does not take the
+// signal loop with it: SIGUSR1 and SIGTERM are still answered, and the
+// reload fails (issue 18, defect 11: only SIGKILL stopped the daemon).
 func TestSignalsAnsweredAfterBadReload(t *testing.T) {
-	srv, users := userFileServer(t, true)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := srv.HandleSignals(ctx, time.Second)
-	swapFile(t, users, "fifo")
-	t.Cleanup(func() {
-		// Should a loader still wait on the FIFO, a writer lets it go.
-		if f, err := os.OpenFile(users, os.O_RDWR|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-	})
-	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
-	contains(t, srv.log, "effective configuration")
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("SIGTERM not answered 20 s after a SIGHUP with a FIFO as user file")
+	for _, target := range []string{"fifo", "/dev/zero"} {
+		t.Run(strings.TrimPrefix(target, "/dev/"), func(t *testing.T) {
+			srv, users := userFileServer(t, true)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := srv.HandleSignals(ctx, time.Second)
+			swapFile(t, users, target)
+			if target == "fifo" {
+				t.Cleanup(func() {
+					// Should a loader still wait on the FIFO, a writer lets it go.
+					if f, err := os.OpenFile(users, os.O_RDWR|syscall.O_NONBLOCK, 0); err == nil {
+						f.Close()
+					}
+				})
+			}
+			syscall.Kill(os.Getpid(), syscall.SIGHUP)
+			syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+			contains(t, srv.log, "effective configuration")
+			contains(t, srv.log, "reload failed, keeping the configuration in force")
+			syscall.Kill(os.Getpid(), syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("SIGTERM not answered 20 s after a SIGHUP with %s as user file", target)
+			}
+		})
 	}
-	contains(t, srv.log, "reload failed, keeping the configuration in force")
 }
 
 // TestSIGHUPReloadDeadline: a reload that outlives its deadline is given
