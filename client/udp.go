@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sockd/sockd/internal/udppool"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -117,22 +118,30 @@ func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // ReadFromAddr reads one datagram from the relay into b and returns the
 // payload's length and its source. Datagrams from anywhere but the relay,
 // and malformed or fragmented ones, are dropped.
-func (p *PacketConn) ReadFromAddr(b []byte) (int, socks.Addr, error) {
-	buf := make([]byte, 64*1024)
-	for {
-		n, from, err := p.udp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return 0, socks.Addr{}, err
-		}
-		if netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) != p.relay {
-			continue
+func (p *PacketConn) ReadFromAddr(b []byte) (n int, src socks.Addr, err error) {
+	err = p.Receive(func(payload []byte, from socks.Addr) bool {
+		n, src = copy(b, payload), from
+		return false
+	})
+	return n, src, err
+}
+
+// Receive passes each datagram from the relay to fn, payload and source,
+// until fn returns false (Receive returns nil) or the association ends
+// (its error). Datagrams from anywhere but the relay, and malformed or
+// fragmented ones, are dropped. No buffer is held while no datagram
+// arrives (package udppool): payload is fn's only until it returns.
+func (p *PacketConn) Receive(fn func(payload []byte, src socks.Addr) bool) error {
+	return udppool.Recv(p.udp, 0, func(buf []byte, n int, from netip.AddrPort) bool {
+		if from != p.relay {
+			return true
 		}
 		h, hn, err := socks.ParseUDPHeader(buf[:n])
 		if err != nil {
-			continue
+			return true
 		}
-		return copy(b, buf[hn:n]), h.Dst, nil
-	}
+		return fn(buf[hn:n], h.Dst)
+	})
 }
 
 // ReadFrom implements net.PacketConn.

@@ -7,10 +7,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/udppool"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -43,14 +43,6 @@ func (s *Server) udpTimeout() time.Duration {
 	}
 	return d
 }
-
-// udpBufs hold one datagram each, taken only while a datagram is read and
-// passed on: an idle association holds none (issue 18: two 64 KB buffers
-// held for an association's whole life made an idle one cost 88 KB).
-var udpBufs = sync.Pool{New: func() any {
-	b := make([]byte, udpHeaderRoom+64*1024)
-	return &b
-}}
 
 // udpAssoc is one SOCKS5 UDP ASSOCIATE (RFC 1928 §7). Datagrams are taken
 // only from the client's address (the control connection's IP, and the
@@ -165,8 +157,12 @@ func (a *udpAssoc) watchControl() string {
 
 func (a *udpAssoc) clientToDestinations() {
 	want := a.ss.src.Addr()
-	recvPooled(a.clientSide, 0, func(buf []byte, n int, from netip.AddrPort) {
-		a.fromClientDatagram(want, buf, n, from)
+	// Datagrams are read into pooled buffers: an idle association holds
+	// none (issue 18: two 64 KB buffers held for an association's whole
+	// life made an idle one cost 88 KB).
+	udppool.Recv(a.clientSide, 0, func(buf []byte, n int, from netip.AddrPort) bool {
+		a.fromClientDatagram(want, buf[:n], n, from)
+		return true
 	})
 }
 
@@ -243,7 +239,10 @@ func (a *udpAssoc) verdict(dst socks.Addr) (netip.AddrPort, bool) {
 }
 
 func (a *udpAssoc) destinationsToClient() {
-	recvPooled(a.outSide, udpHeaderRoom, a.fromDestinationDatagram)
+	udppool.Recv(a.outSide, udpHeaderRoom, func(buf []byte, n int, from netip.AddrPort) bool {
+		a.fromDestinationDatagram(buf, n, from)
+		return true
+	})
 }
 
 func (a *udpAssoc) fromDestinationDatagram(buf []byte, n int, from netip.AddrPort) {
@@ -266,58 +265,4 @@ func (a *udpAssoc) fromDestinationDatagram(buf []byte, n int, from netip.AddrPor
 		a.fromDst.Add(int64(n))
 		a.touch()
 	}
-}
-
-// recvPooled passes each datagram arriving on c to fn, until c is closed.
-// It waits for a datagram holding no buffer (the runtime's poller tells it
-// when one is there) and reads it into a pooled buffer, behind room bytes
-// of headroom, that fn may use until it returns. fn gets n, the datagram's
-// length (at buf[room:room+n]), and its source.
-func recvPooled(c *net.UDPConn, room int, fn func(buf []byte, n int, from netip.AddrPort)) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return
-	}
-	for {
-		var (
-			bp   *[]byte
-			n    int
-			sa   syscall.Sockaddr
-			rerr error
-		)
-		err := rc.Read(func(fd uintptr) bool {
-			bp = udpBufs.Get().(*[]byte)
-			n, sa, rerr = syscall.Recvfrom(int(fd), (*bp)[room:], syscall.MSG_TRUNC)
-			if rerr == syscall.EAGAIN || rerr == syscall.EINTR {
-				udpBufs.Put(bp)
-				return false // nothing yet: wait, holding no buffer
-			}
-			return true
-		})
-		if err != nil {
-			return // closed
-		}
-		from, ok := udpSockaddr(sa)
-		// A truncated datagram (longer than any SOCKS datagram can be) is
-		// dropped, as are errors a UDP socket reports for an earlier send
-		// (ICMP unreachable).
-		if rerr == nil && ok && n <= len(*bp)-room {
-			if room == 0 {
-				fn((*bp)[:n], n, from)
-			} else {
-				fn(*bp, n, from)
-			}
-		}
-		udpBufs.Put(bp)
-	}
-}
-
-func udpSockaddr(sa syscall.Sockaddr) (netip.AddrPort, bool) {
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), true
-	case *syscall.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port)), true
-	}
-	return netip.AddrPort{}, false
 }

@@ -121,3 +121,24 @@ func TestUDPAssociationIdleHeap(t *testing.T) {
 		t.Errorf("%.0f bytes of heap and stack per idle UDP association, want at most %d", per, maxBytes)
 	}
 }
+
+// TestUDPAssociationEndsWithControl: closing the control connection ends
+// the association, its sockets and its session at once.
+func TestUDPAssociationEndsWithControl(t *testing.T) {
+	srv := startServer(t, permitLoopback, nil)
+	c, relay := openAssociation(t, srv)
+	c.Close()
+	waitFor(t, "the session's end", func() bool { return srv.Active() == 0 })
+	contains(t, srv.log, `ended="control connection closed"`)
+	// The relay's port is closed: a datagram to it draws ICMP unreachable.
+	u, err := net.DialUDP("udp", nil, relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.Write([]byte{0, 0, 0, 1, 127, 0, 0, 1, 0, 7, 'x'})
+	u.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := u.Read(make([]byte, 64)); err == nil || isTimeoutErr(err) {
+		t.Errorf("the relay port still takes datagrams after the association ended: %v", err)
+	}
+}

@@ -133,26 +133,23 @@ func (a *udpAssoc) routeUDP(dst socks.Addr) *udpUpstream {
 func pathString(pc *client.PacketConn) string { return pc.Control().PathString() }
 
 // upstreamToClient passes the upstream relay's datagrams on to the client,
-// with the header naming their source, until the association ends.
+// with the header naming their source, until the association ends. Like
+// the direct path it holds no buffer while no datagram arrives.
 func (a *udpAssoc) upstreamToClient(pc *client.PacketConn) {
-	buf := make([]byte, 64*1024)
-	for {
-		n, src, err := pc.ReadFromAddr(buf)
-		if err != nil {
-			return
-		}
+	pc.Receive(func(payload []byte, src socks.Addr) bool {
 		port := uint16(a.clientPort.Load())
 		if port == 0 {
-			continue
+			return true
 		}
-		h, err := socks.AppendUDPHeader(make([]byte, 0, socks.MaxUDPHeaderLen+n), socks.UDPHeader{Dst: src})
+		h, err := socks.AppendUDPHeader(make([]byte, 0, socks.MaxUDPHeaderLen+len(payload)), socks.UDPHeader{Dst: src})
 		if err != nil {
-			continue
+			return true
 		}
 		to := netip.AddrPortFrom(a.ss.src.Addr(), port)
-		if _, err := a.clientSide.WriteToUDPAddrPort(append(h, buf[:n]...), to); err == nil {
-			a.fromDst.Add(int64(n))
+		if _, err := a.clientSide.WriteToUDPAddrPort(append(h, payload...), to); err == nil {
+			a.fromDst.Add(int64(len(payload)))
 			a.touch()
 		}
-	}
+		return true
+	})
 }

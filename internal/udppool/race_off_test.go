@@ -1,0 +1,5 @@
+//go:build !race
+
+package udppool
+
+const raceEnabled = false
