@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Defaults of a Guard.
+// Defaults of a Guard. Failures are counted per source: an IPv4 address
+// or an IPv6 /64.
 const (
 	// DefaultFailLimit failed logins from one source within
 	// DefaultFailWindow make the guard refuse that source's logins, without
@@ -94,10 +95,22 @@ type Verdict struct {
 	Until    time.Time
 }
 
+// sourceOf is the unit failures are counted by: an IPv4 address, or an
+// IPv6 /64, the smallest network a site is given, so that one host cannot
+// escape its count by walking the addresses of its own network.
+func sourceOf(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
+}
+
 // Verify checks user's password against p for a client at src, waiting
 // for a free slot until ctx ends.
 func (g *Guard) Verify(ctx context.Context, p *Passwords, src netip.Addr, user, password string) Verdict {
-	src = src.Unmap()
+	src = sourceOf(src)
 	if v, blocked := g.blocked(src); blocked {
 		return v
 	}

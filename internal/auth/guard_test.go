@@ -108,6 +108,14 @@ func TestGuardLimitsFailuresPerSource(t *testing.T) {
 	if v := g.Verify(ctx, p, netip.MustParseAddr("192.0.2.1"), "alice", "right"); v.Outcome != Blocked || v.LogBlock {
 		t.Errorf("the same source without the v4-mapped prefix: %+v, want Blocked, not logged again", v)
 	}
+	// Another address of the same IPv6 /64 shares its count.
+	v6 := netip.MustParseAddr("2001:db8:1:2::1")
+	for range 3 {
+		g.Verify(ctx, p, v6, "alice", "wrong")
+	}
+	if v := g.Verify(ctx, p, netip.MustParseAddr("2001:db8:1:2:ffff::9"), "alice", "right"); v.Outcome != Blocked {
+		t.Errorf("another address of a blocked /64: %+v, want Blocked", v)
+	}
 	now = now.Add(time.Minute)
 	if v := g.Verify(ctx, p, bad, "alice", "right"); v.Outcome != Accepted {
 		t.Errorf("after the window: %+v, want Accepted", v)
@@ -122,7 +130,7 @@ func TestGuardSourcesAreBounded(t *testing.T) {
 	base := netip.MustParseAddr("2001:db8::").As16()
 	for i := range maxSources + 100 {
 		a := base
-		a[14], a[15] = byte(i>>8), byte(i)
+		a[6], a[7] = byte(i>>8), byte(i) // one /64 each
 		g.Verify(context.Background(), nil, netip.AddrFrom16(a), "u", "p")
 		if n := g.Sources(); n > maxSources {
 			t.Fatalf("%d sources counted, bound %d", n, maxSources)

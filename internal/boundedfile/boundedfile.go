@@ -94,10 +94,24 @@ func Read(path string, limit int64) ([]byte, error) {
 func ReadList(path string) ([]byte, error) { return Read(path, MaxList) }
 
 // Check reports whether path could be read: it opens it with the checks
-// of Open (for MaxList) and closes it again. Its errors are the bare
-// reasons, without the path, for callers that name the file themselves.
+// of Open (for MaxList) and closes it again. A file this process may not
+// read (the compiler run by another user than the daemon) is judged by
+// its metadata alone. Its errors are the bare reasons, without the path,
+// for callers that name the file themselves.
 func Check(path string) error {
 	f, _, err := Open(path, MaxList)
+	if errors.Is(err, fs.ErrPermission) {
+		st, serr := os.Stat(path) // a stat never waits on a FIFO
+		switch {
+		case serr != nil:
+			return serr
+		case !st.Mode().IsRegular():
+			return fmt.Errorf("%w (%s)", ErrNotRegular, kind(st.Mode()))
+		case st.Size() > MaxList:
+			return fmt.Errorf("%w: more than %s, the limit for this kind of file", ErrTooLarge, human(MaxList))
+		}
+		return nil
+	}
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
