@@ -25,10 +25,11 @@ const maxUDPDestinations = 1024
 const udpHeaderRoom = 3 + 1 + 16 + 2
 
 // DefaultUDPTimeout ends a UDP association with no datagram either way for
-// this long (--udp-timeout). Two minutes is what peers use for UDP flows
-// (Linux conntrack's assured UDP stream, Dante's udp timeout on the
-// order of minutes): long enough for DNS and keep-alive protocols, short
-// enough that forgotten associations do not pile up.
+// this long (--udp-timeout). Peers keep idle UDP flows for minutes: Linux
+// conntrack forgets an assured UDP stream after 120 s, sing-box's SOCKS
+// inbound after 5 min (udp_timeout). Two minutes is long enough for DNS
+// and keep-alive protocols, short enough that forgotten associations do
+// not pile up.
 const DefaultUDPTimeout = 2 * time.Minute
 
 // udpTimeout is how long an association may go without a datagram: the
