@@ -48,9 +48,8 @@ func (s *Server) DumpConfig() {
 // it ends: when ctx is done, or when a terminating signal has drained the
 // server. SIGHUP reloads (on its own goroutine, within reloadTimeout, so a
 // slow or failed reload never holds the loop), SIGUSR1 dumps the
-// configuration, SIGTERM/SIGINT
-// stop accepting and drain for up to drain, and a second SIGTERM/SIGINT
-// closes every session at once. The signals are registered before it
+// configuration, SIGTERM/SIGINT stop accepting and drain for up to drain,
+// and a second SIGTERM/SIGINT closes every session at once. The signals are registered before it
 // returns, so a signal sent afterwards is never lost to the default action.
 func (s *Server) HandleSignals(ctx context.Context, drain time.Duration) <-chan struct{} {
 	ch := make(chan os.Signal, 4)

@@ -180,8 +180,9 @@ type Server struct {
 	services map[uint16]string
 	commands *commandRunner
 	pid      int
-	metrics  *metrics                   // nil when off
-	pwGuard  atomic.Pointer[auth.Guard] // bounds password checks (authpolicy.go)
+	metrics  *metrics // nil when off
+
+	pwGuard atomic.Pointer[auth.Guard] // bounds password checks (authpolicy.go)
 
 	active   atomic.Int64   // sessions running
 	sessions sync.WaitGroup // every session goroutine
