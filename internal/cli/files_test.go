@@ -72,3 +72,49 @@ func TestFrozenUserFileNotRegular(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemonAnswersSignalsAfterBadReload: the daemon, as its own process,
+// with a frozen rule file whose user file is swapped for a link to
+// /dev/zero or a FIFO before SIGHUP: the reload fails and keeps the rules,
+// SIGUSR1 is answered, and SIGTERM stops the daemon (issue 18, defect 11:
+// RSS ran past 250 MB, or the signal loop hung until SIGKILL).
+func TestDaemonAnswersSignalsAfterBadReload(t *testing.T) {
+	for _, target := range []string{"/dev/zero", "fifo"} {
+		t.Run(strings.TrimPrefix(target, "/dev/"), func(t *testing.T) {
+			dir := t.TempDir()
+			users := filepath.Join(dir, "users")
+			conf := filepath.Join(dir, "sockd.conf")
+			fc := filepath.Join(dir, "sockd.fc")
+			os.WriteFile(users, []byte("alice\n"), 0o600)
+			os.WriteFile(conf, []byte("permit *="+users+" 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
+			if code, _, stderr := runTool(t, "make_sockdfc", "", conf, fc); code != ExitOK {
+				t.Fatalf("make_sockdfc: exit %d: %s", code, stderr)
+			}
+			d := startDaemonProc(t, nil, "-c", fc, "--listen", "127.0.0.1:0", "--log-format", "json", "--drain-timeout", "2s")
+			d.waitLog(t, 1, "configuration loaded", nil)
+			os.Remove(users)
+			var err error
+			if target == "fifo" {
+				err = syscall.Mkfifo(users, 0o600)
+			} else {
+				err = os.Symlink(target, users)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.cmd.Process.Signal(syscall.SIGHUP)
+			d.waitLog(t, 1, "reload failed, keeping the configuration in force", nil)
+			d.cmd.Process.Signal(syscall.SIGUSR1)
+			d.waitLog(t, 1, "effective configuration", nil)
+			d.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-d.done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("SIGTERM not answered within 20 s")
+			}
+			if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("daemon exited %d after SIGTERM, want 0", code)
+			}
+		})
+	}
+}
