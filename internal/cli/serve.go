@@ -46,7 +46,7 @@ func configureServe(root *cobra.Command) {
 	fs := root.Flags()
 	fs.StringVarP(&f.config, "config", "c", "", "sockd.conf or frozen sockd.fc (default: /etc/sockd.fc, then /etc/sockd.conf, then a loopback-only default)")
 	fs.StringArrayVar(&f.listen, "listen", nil, "address to listen on, IPv4 or [IPv6]:port (repeatable; default "+server.DefaultListen+")")
-	fs.StringVar(&f.route, "route", "", "sockd.route or frozen sockd.fr: the interface for each destination")
+	fs.StringVar(&f.route, "route", "", "sockd.route or frozen sockd.fr: the interface for each destination (default: /etc/sockd.fr, then /etc/sockd.route, else none)")
 	fs.BoolVarP(&f.lenient, "ident", "i", false, "ask identd for permit lines without ?=; refuse only when it names another user (4.3 -i)")
 	fs.BoolVarP(&f.strict, "ident-strict", "I", false, "as -i, and also refuse when identd cannot be reached (4.3 -I)")
 	fs.StringVar(&f.pidfile, "pidfile", "", "write the process id to this file (4.3 used /etc/sockd.pid; default none)")

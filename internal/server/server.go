@@ -68,8 +68,9 @@ type Options struct {
 	// (/etc/sockd.fc, /etc/sockd.conf) and then the embedded default that
 	// permits loopback clients only.
 	ConfigPath string
-	// RoutePath is the sockd.route or sockd.fr; "" means no route file
-	// (the system picks the interface).
+	// RoutePath is the sockd.route or sockd.fr; "" follows 4.3's lookup,
+	// /etc/sockd.fr then /etc/sockd.route, and with neither the system
+	// picks the interface.
 	RoutePath string
 	// PasswdPath is the password file for SOCKS5 username/password; ""
 	// means none.
@@ -114,6 +115,10 @@ type Options struct {
 	// noLoops serves every listener with goroutines, as sockd does where
 	// it has no event loops (tests of that path).
 	noLoops bool
+
+	// routeDefaults replaces 4.3's route file lookup in tests; nil means
+	// load.SockdFR, then load.SockdRoute.
+	routeDefaults []string
 
 	// identQuery replaces ident.Query in tests (an identd on a port other
 	// than 113).
@@ -246,8 +251,8 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.opts.RoutePath != "" {
-		snap.routes, snap.routeOrigin, err = load.Route(s.opts.RoutePath, s.opts.GrammarOptions)
+	if routePath := s.routePath(); routePath != "" {
+		snap.routes, snap.routeOrigin, err = load.Route(routePath, s.opts.GrammarOptions)
 		if err != nil {
 			return nil, err
 		}
@@ -262,6 +267,21 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 		return nil, err
 	}
 	return snap, nil
+}
+
+// routePath is the route file to load: --route, else the first of 4.3's
+// defaults that exists (an existing /etc/sockd.fr must not be ignored), else
+// "" for none.
+func (s *Server) routePath() string {
+	if s.opts.RoutePath != "" {
+		return s.opts.RoutePath
+	}
+	defaults := s.opts.routeDefaults
+	if defaults == nil {
+		defaults = []string{load.SockdFR, load.SockdRoute}
+	}
+	p, _ := load.FindFirst(defaults...)
+	return p
 }
 
 func (s *Server) logLoaded(snap *snapshot) {
