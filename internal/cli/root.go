@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -43,11 +44,10 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 	switch name {
 	case "sockd", "rsockd":
 		// 4.3's "-ver" is one dash and three letters, which no flag library
-		// parses as a long flag; it is recognised here, before cobra.
-		if slices.Equal(args, []string{"-ver"}) && sockdVer != nil {
-			fmt.Fprint(stdout, sockdVer())
-			return ExitInvalid // 4.3 exits 1 after printing the build description
-		}
+		// parses as a long flag: it becomes the hidden --ver here, so that
+		// it may come anywhere among the other flags, as in 4.3's argument
+		// loop (sockd -ver -i, sockd -I -ver).
+		args = verArgs(args)
 		cmd = newSockdCmd(name)
 	case "make_sockdfc", "make_sockdfr", "make_socksfc":
 		cmd = newMakeCmd(kindOfTool(name))
@@ -85,6 +85,34 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 	}
 }
 
+// verArgs spells each "-ver" of the daemon's flags as "--ver" (not after
+// "--", and not as the value of a flag that takes one).
+func verArgs(args []string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if a == "-ver" && (i == 0 || !flagTakesValue(out[i-1])) {
+			out[i] = "--ver"
+		}
+	}
+	return out
+}
+
+// flagTakesValue: a flag written without "=" whose value is the next
+// argument (the daemon's string and duration flags).
+func flagTakesValue(a string) bool {
+	if !strings.HasPrefix(a, "-") || strings.Contains(a, "=") {
+		return false
+	}
+	switch strings.TrimLeft(a, "-") {
+	case "c", "config", "listen", "route", "pidfile", "log-format", "passwd", "auth", "client-config", "credentials":
+		return true
+	}
+	return strings.HasSuffix(a, "-timeout")
+}
+
 // usageArgs makes a wrong number of arguments a usage error (exit 2) in
 // every command of the tree, as flag mistakes already are.
 func usageArgs(c *cobra.Command) {
@@ -118,7 +146,7 @@ func RunAs(name string) int {
 //   - registerSockd adds a subcommand (simulate, lint, passwd, ...).
 var (
 	sockdServe       func(root *cobra.Command)
-	sockdVer         func() string
+	sockdVer         func(socksified, inetd bool) string
 	sockdSubcommands []func() *cobra.Command
 )
 

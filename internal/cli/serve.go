@@ -23,7 +23,7 @@ import (
 
 func init() {
 	sockdServe = configureServe
-	sockdVer = server.VersionText
+	sockdVer = server.VersionTextFor
 }
 
 // serveFlags are the daemon's command line.
@@ -31,6 +31,7 @@ type serveFlags struct {
 	config, route, pidfile, logFormat, passwd, auth string
 	listen                                          []string
 	lenient, strict, inetd, syslog                  bool
+	ver                                             bool // 4.3's -ver (root.go)
 	maxClients                                      int
 	handshake, connect, bind, idle, ident, command  time.Duration
 	drain                                           time.Duration
@@ -63,6 +64,8 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.ident, "ident-timeout", server.DefaultIdentTimeout, "one identd query")
 	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
+	fs.BoolVar(&f.ver, "ver", false, "print the build description and exit 1 (4.3's -ver)")
+	fs.MarkHidden("ver")
 	addUpstreamFlags(root, f)
 	addOpsFlags(fs, &f.ops)
 	addProfileFlag(fs, &f.cpuprofile)
@@ -94,6 +97,10 @@ func parseAuth(s string) ([]socks.Method, error) {
 }
 
 func runServe(cmd *cobra.Command, f *serveFlags) error {
+	if f.ver {
+		fmt.Fprint(cmd.OutOrStdout(), sockdVer(f.rsockd || f.clientConfig != "", f.inetd))
+		return exitError(ExitInvalid) // 4.3 exits 1 after printing the build description
+	}
 	if f.lenient && f.strict {
 		return usagef("-i and -I exclude each other")
 	}
