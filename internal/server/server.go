@@ -83,6 +83,10 @@ type Options struct {
 	ClientConfigPath string
 	ClientDefault    bool
 	CredentialsPath  string
+	// DefaultServers serve the socks.conf sockd lines without @= (4.3's
+	// default server); nil means SOCKS_SERVER from the environment, read
+	// when the files are loaded.
+	DefaultServers []client.Upstream
 	// Methods are the SOCKS5 methods offered, in order of preference; nil
 	// means username/password when PasswdPath is set, else none.
 	Methods []socks.Method
@@ -174,6 +178,7 @@ type snapshot struct {
 	client       *policy.ClientPolicy
 	clientOrigin load.Origin
 	credentials  *client.Credentials
+	defaults     []client.Upstream // for sockd lines without @=; empty for none
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
