@@ -156,6 +156,7 @@ func (o *opsFlags) report(stdout, stderr io.Writer, s *server.Server) error {
 		return s.WriteEffective(stdout)
 	}
 	s.CheckReport(stderr)
+	s.ClientReport(stderr) // rsockd mode: the client file and its default server
 	return nil
 }
 

@@ -36,6 +36,7 @@ type serveFlags struct {
 	handshake, connect, bind, idle, ident, command  time.Duration
 	drain                                           time.Duration
 	clientConfig, credentials                       string // rsockd mode (upstream.go)
+	defaultServers                                  []string
 	rsockd                                          bool
 	ops                                             opsFlags // ops.go
 	cpuprofile                                      string
@@ -169,6 +170,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle,
 		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
 		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
+	}
+	if opts.DefaultServers, err = f.defaultServerList(); err != nil {
+		return err
 	}
 	f.ops.serverOptions(&opts)
 	if wk != nil {

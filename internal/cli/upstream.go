@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +23,7 @@ func addUpstreamFlags(root *cobra.Command, f *serveFlags) {
 	fs := root.Flags()
 	fs.StringVar(&f.clientConfig, "client-config", "", "socks.conf or frozen socks.fc: how permitted requests reach their destinations (direct, deny, or through upstreams; rsockd mode)")
 	fs.StringVar(&f.credentials, "credentials", "", "file of user names and passwords for upstream servers (never the clients' own)")
+	fs.StringArrayVar(&f.defaultServers, "default-server", nil, "server for socks.conf sockd lines without @=, host[:port] (SOCKS4) or a URL (repeatable, tried in order; default: SOCKS_SERVER)")
 	f.rsockd = root.Name() == "rsockd"
 	if f.rsockd {
 		root.Short = "SOCKS server that reaches destinations directly or through other SOCKS servers (4.3's rsockd)"
@@ -75,4 +77,23 @@ func (s *simulator) addRoute(res *simResult, req *policy.Request) {
 		res.Decision, res.Reply, res.Reply5 = "deny", int(policy.Reply4Rejected), int(policy.Reply5NotAllowed)
 		res.Notes = append(res.Notes, "refused by the client configuration: "+r.Decision.Reason)
 	}
+}
+
+// defaultServers parses --default-server; nil (no flag) leaves the daemon
+// to read SOCKS_SERVER, as 4.3's client library did.
+func (f *serveFlags) defaultServerList() ([]client.Upstream, error) {
+	if len(f.defaultServers) == 0 {
+		return nil, nil
+	}
+	out := []client.Upstream{}
+	for _, v := range f.defaultServers {
+		for _, one := range strings.Split(v, ",") {
+			u, err := client.ParseUpstream(strings.TrimSpace(one))
+			if err != nil {
+				return nil, usagef("--default-server: %v", err)
+			}
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }
