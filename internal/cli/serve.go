@@ -54,7 +54,7 @@ func configureServe(root *cobra.Command) {
 	fs.StringVar(&f.pidfile, "pidfile", "", "write the process id to this file (4.3 used /etc/sockd.pid; default none)")
 	fs.BoolVar(&f.inetd, "inetd", false, "serve the one connection on standard input (started by inetd)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
-	fs.BoolVar(&f.syslog, "syslog", false, "log to syslog (facility daemon, tag sockd) instead of standard error")
+	fs.BoolVar(&f.syslog, "syslog", false, "log to syslog as 4.3 did (facility daemon; sessions at notice, failures at err; 4.3's lines without fields) instead of standard error")
 	fs.StringVar(&f.passwd, "passwd", "", "password file for SOCKS5 username/password (see 'sockd passwd')")
 	fs.StringVar(&f.auth, "auth", "", "SOCKS5 methods offered, in order: none, userpass (default: none, or userpass with --passwd)")
 	fs.IntVar(&f.maxClients, "max-clients", 0, "sessions at once; excess clients are closed at once (0 = no limit)")
@@ -69,6 +69,7 @@ func configureServe(root *cobra.Command) {
 	fs.MarkHidden("ver")
 	addUpstreamFlags(root, f)
 	addOpsFlags(fs, &f.ops)
+	f.ops.syslogTag = root.Name() // 4.3's rsockd logged as rsockd
 	addProfileFlag(fs, &f.cpuprofile)
 	addWorkersFlag(fs, f)
 	root.RunE = func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) }
