@@ -148,8 +148,17 @@ ignores the rules and goes through that one server. Credentials for servers come
 	return root
 }
 
+// proxyDialer is --proxy with the flags a rule-following dialer also
+// takes: --user (the SOCKS4 USERID), --credentials and --timeout.
 func (f *socksFlags) proxyDialer() (*client.ProxyDialer, error) {
-	p, err := client.NewProxyDialer(f.proxy, nil)
+	o := client.ProxyOptions{UserID: f.user, HandshakeTimeout: f.timeout}
+	if f.credentials != "" {
+		var err error
+		if o.Credentials, err = client.LoadCredentials(f.credentials); err != nil {
+			return nil, err
+		}
+	}
+	p, err := client.NewProxyDialerWith(f.proxy, nil, o)
 	if err != nil {
 		return nil, usageError{err}
 	}
