@@ -177,7 +177,9 @@ func TestScanTable(t *testing.T) {
 	}
 }
 
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):] }
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
 
 // FuzzAnswer: whatever the query line, the answer is one reply line that
 // our own client parses back, for the ports it names.
