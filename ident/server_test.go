@@ -146,6 +146,12 @@ func TestServerBounds(t *testing.T) {
 	closed(long, "long line")
 	closed(dial(), "silent client") // the read timeout ends it
 
+	// The client sees the close a moment before the server frees the slot.
+	for deadline := time.Now().Add(20 * time.Second); len(srv.slots) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("slots of closed connections were not freed")
+		}
+	}
 	// Two idle connections fill the slots (each answered once, so they are
 	// known to be served); a third is closed at once.
 	for range 2 {
