@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit statuses shared by every command.
@@ -47,8 +48,8 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 		// parses as a long flag: it becomes the hidden --ver here, so that
 		// it may come anywhere among the other flags, as in 4.3's argument
 		// loop (sockd -ver -i, sockd -I -ver).
-		args = verArgs(args)
 		cmd = newSockdCmd(name)
+		args = verArgs(cmd, args)
 	case "make_sockdfc", "make_sockdfr", "make_socksfc":
 		cmd = newMakeCmd(kindOfTool(name))
 	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
@@ -87,30 +88,33 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 
 // verArgs spells each "-ver" of the daemon's flags as "--ver" (not after
 // "--", and not as the value of a flag that takes one).
-func verArgs(args []string) []string {
+func verArgs(cmd *cobra.Command, args []string) []string {
 	out := slices.Clone(args)
 	for i, a := range out {
 		if a == "--" {
 			break
 		}
-		if a == "-ver" && (i == 0 || !flagTakesValue(out[i-1])) {
+		if a == "-ver" && (i == 0 || !flagTakesValue(cmd, out[i-1])) {
 			out[i] = "--ver"
 		}
 	}
 	return out
 }
 
-// flagTakesValue: a flag written without "=" whose value is the next
-// argument (the daemon's string and duration flags).
-func flagTakesValue(a string) bool {
+// flagTakesValue: a, written without "=", is a flag of cmd whose value is
+// the next argument.
+func flagTakesValue(cmd *cobra.Command, a string) bool {
 	if !strings.HasPrefix(a, "-") || strings.Contains(a, "=") {
 		return false
 	}
-	switch strings.TrimLeft(a, "-") {
-	case "c", "config", "listen", "route", "pidfile", "log-format", "passwd", "auth", "client-config", "credentials":
-		return true
+	var f *pflag.Flag
+	if name, ok := strings.CutPrefix(a, "--"); ok {
+		f = cmd.Flags().Lookup(name)
+	} else if len(a) >= 2 {
+		// -c or a cluster such as -Ic: the last letter may take the value.
+		f = cmd.Flags().ShorthandLookup(a[len(a)-1:])
 	}
-	return strings.HasSuffix(a, "-timeout")
+	return f != nil && f.NoOptDefVal == ""
 }
 
 // usageArgs makes a wrong number of arguments a usage error (exit 2) in
