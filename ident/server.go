@@ -84,6 +84,13 @@ func (s *Server) init() {
 	}
 }
 
+// active is the number of connections being served.
+func (s *Server) active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.slots)
+}
+
 func (s *Server) log() *slog.Logger {
 	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)

@@ -147,7 +147,7 @@ func TestServerBounds(t *testing.T) {
 	closed(dial(), "silent client") // the read timeout ends it
 
 	// The client sees the close a moment before the server frees the slot.
-	for deadline := time.Now().Add(20 * time.Second); len(srv.slots) > 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); srv.active() > 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("slots of closed connections were not freed")
 		}
