@@ -36,8 +36,21 @@ the upstream servers of a sockd line, tried in order.`
 }
 
 // loadClientForTool loads a socks.conf or socks.fc for the simulator: a
-// Dialer that plans routes but never asks DNS.
-func loadClientForTool(cmd *cobra.Command, path string) (*client.Dialer, error) {
+// Dialer that plans routes but never asks DNS, with the default servers the
+// daemon would use (--default-server, else SOCKS_SERVER).
+func loadClientForTool(cmd *cobra.Command, path string, defaultServers []string) (*client.Dialer, error) {
+	defaults, err := (&serveFlags{defaultServers: defaultServers}).defaultServerList()
+	if err != nil {
+		return nil, err
+	}
+	if defaults == nil {
+		if defaults, err = client.EnvServers(); err != nil {
+			return nil, usageError{err}
+		}
+		if defaults == nil {
+			defaults = []client.Upstream{}
+		}
+	}
 	conf, origin, err := load.Socks(path, load.Options{})
 	stderr := cmd.ErrOrStderr()
 	if err != nil {
@@ -56,7 +69,7 @@ func loadClientForTool(cmd *cobra.Command, path string) (*client.Dialer, error) 
 		fmt.Fprintf(stderr, "%s: %s: %v\n", cmd.CommandPath(), origin.Path, err)
 		return nil, exitError(ExitUsage)
 	}
-	return &client.Dialer{Rules: pol, DefaultServers: []client.Upstream{}, UserID: "sockd",
+	return &client.Dialer{Rules: pol, DefaultServers: defaults, UserID: "sockd",
 		Resolve: func(ctx context.Context, name string) (netip.Addr, error) {
 			return netip.Addr{}, fmt.Errorf("%s is not resolved by the simulator (give --to-ip, or use addresses)", name)
 		}}, nil
