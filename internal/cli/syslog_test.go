@@ -98,7 +98,9 @@ func TestServeSyslog(t *testing.T) {
 	if m[1] != "29" { // daemon.notice
 		t.Errorf("priority %s, want 29 (daemon.notice)", m[1])
 	}
-	next(regexp.MustCompile(head + `terminated -- Connect from don\(unknown\)@127\.0\.0\.1 to 127\.0\.0\.1 \(` + port + `\)\. 0 bytes from 127\.0\.0\.1, 0 bytes from 127\.0\.0\.1$`))
+	// As sockd(8) shows them: the byte counts follow on a line of their own.
+	next(regexp.MustCompile(head + `terminated -- Connect from don\(unknown\)@127\.0\.0\.1 to 127\.0\.0\.1 \(` + port + `\)\.$`))
+	next(regexp.MustCompile(head + `0 bytes from 127\.0\.0\.1, 0 bytes from 127\.0\.0\.1$`))
 
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	select {

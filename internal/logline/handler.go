@@ -126,7 +126,19 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 		buf.WriteString(r.Level.String())
 		buf.WriteByte(' ')
 	}
-	buf.WriteString(Sanitize(r.Message))
+	msg := Sanitize(r.Message)
+	if h.bareSessions && isSession(r) {
+		// 4.3's syslog had the byte counts of a session on a line of their own.
+		if head, counts, ok := splitTerminated(msg); ok {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if err := h.out(r.Level, []byte(head+"\n")); err != nil {
+				return err
+			}
+			return h.out(r.Level, []byte(counts+"\n"))
+		}
+	}
+	buf.WriteString(msg)
 	if !h.bareSessions || !isSession(r) {
 		buf.WriteString(h.prefix)
 		r.Attrs(func(a slog.Attr) bool {

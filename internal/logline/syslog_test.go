@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,9 +73,64 @@ func TestSyslogAs43(t *testing.T) {
 		}
 	}
 	// Attributes added to the logger (a worker's number) are the daemon's,
-	// not the session's: a session line stays bare.
-	log.With("worker", 1).Info("terminated -- Connect from a(unknown)@h to x (80)", "client", "192.0.2.1:4003")
-	if got := readDatagram(t, c); !regexp.MustCompile(`sockd\[` + pid + `\]: terminated -- Connect from a\(unknown\)@h to x \(80\)$`).MatchString(got) {
-		t.Errorf("got %q", got)
+	// not the session's: a session line stays bare. As sockd(8) shows, the
+	// byte counts of a terminated session are a line of their own.
+	r := Request{Command: "Connect", User: "don", Ident: "don", Src: "eon.example", Dst: "ftp.example", Service: "telnet"}
+	log.With("worker", 1).Info(Terminated(r, 1048, 285143), "client", "192.0.2.1:4003", "bytes_from_client", 1048)
+	for _, want := range []string{
+		`^<29>` + stamp + ` sockd\[` + pid + `\]: terminated -- Connect from don\(don\)@eon\.example to ftp\.example \(telnet\)\.$`,
+		`^<29>` + stamp + ` sockd\[` + pid + `\]: 1048 bytes from eon\.example, 285143 bytes from ftp\.example$`,
+	} {
+		if got := readDatagram(t, c); !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("got  %q\nwant %s", got, want)
+		}
 	}
+}
+
+// TestSplitTerminated: the split finds 4.3's two lines in every terminated
+// message, whatever the client-supplied names hold.
+func TestSplitTerminated(t *testing.T) {
+	hostile := []string{"", "x", "a. 1 bytes from b, 2 bytes from c", "@h to d (", " for ", ". 0 bytes from ", "d (80). 0 bytes"}
+	for _, cmd := range []string{"Connect", "Bind", "UDP"} {
+		for _, u := range hostile {
+			for _, dst := range hostile {
+				r := Request{Command: cmd, User: u, Ident: u, Src: "h", Dst: dst, Service: "80"}
+				head, counts, ok := splitTerminated(Terminated(r, 0, 0))
+				wantCounts := fmt.Sprintf("0 bytes from h, 0 bytes from %s", dstName(r))
+				if !ok || head != "terminated -- "+r.Msg()+"." || counts != wantCounts {
+					t.Errorf("%+v: %q | %q (%v)", r, head, counts, ok)
+				}
+			}
+		}
+	}
+	// A destination crafted to make a second cut look valid: no cut, so
+	// that no syslog line starts with the client's text.
+	r := Request{Command: "Connect", User: "u", Src: "h", Dst: "x)@h to y (80). 0 bytes from h, 0 bytes from y", Service: "80"}
+	if head, counts, ok := splitTerminated(Terminated(r, 0, 0)); ok {
+		t.Errorf("crafted destination: cut into %q | %q", head, counts)
+	}
+	if _, _, ok := splitTerminated("refused -- Connect from a(b)@h to x (80)"); ok {
+		t.Error("split a line that is not a terminated line")
+	}
+}
+
+// FuzzSplitTerminated: whatever a client puts in its user id and
+// destination name, a message is never cut at the wrong place, and is cut
+// whenever the client's text holds no ". ".
+func FuzzSplitTerminated(f *testing.F) {
+	f.Add("Connect", "don", "ftp.example", int64(1048))
+	f.Add("Bind", "a. 1 bytes from b, 2 bytes from c", ")@h for x", int64(0))
+	f.Fuzz(func(t *testing.T, cmd, user, dst string, n int64) {
+		if n < 0 {
+			n = -n
+		}
+		r := Request{Command: cmd, User: user, Ident: user, Src: "192.0.2.1", Dst: dst, Service: "80"}
+		head, counts, ok := splitTerminated(Terminated(r, n, 7))
+		if ok && (head != "terminated -- "+r.Msg()+"." || counts != fmt.Sprintf("%d bytes from 192.0.2.1, 7 bytes from %s", n, dstName(r))) {
+			t.Fatalf("%+v: cut at the wrong place: %q | %q", r, head, counts)
+		}
+		if !ok && !strings.Contains(user+dst, ". ") {
+			t.Fatalf("%+v: not cut, with no \". \" in the client's text", r)
+		}
+	})
 }
