@@ -60,7 +60,8 @@ func Connected(r Request, peerService string) string {
 
 // Terminated is logged when a relayed session ends, with the byte counts of
 // both directions. 4.3 wrote the counts as a second line; one line per event
-// keeps them together.
+// keeps them together (the syslog output cuts them apart again, as 4.3
+// wrote them: see splitTerminated).
 func Terminated(r Request, fromSrc, fromDst int64) string {
 	return fmt.Sprintf("terminated -- %s. %d bytes from %s, %d bytes from %s",
 		r.Msg(), fromSrc, r.Src, fromDst, dstName(r))
