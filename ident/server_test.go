@@ -209,3 +209,21 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestListenAll: every address is bound; when one cannot be, none stays.
+func TestListenAll(t *testing.T) {
+	lns, err := ListenAll(context.Background(), []string{"127.0.0.1:0", "[::1]:0"})
+	if err != nil {
+		t.Skipf("no IPv6 loopback? %v", err)
+	}
+	if len(lns) != 2 || !apOf(lns[0].Addr()).Addr().Is4() || !apOf(lns[1].Addr()).Addr().Is6() {
+		t.Fatalf("listeners %v", lns)
+	}
+	taken := lns[0].Addr().String()
+	lns[1].Close()
+	_, err = ListenAll(context.Background(), []string{"127.0.0.1:0", taken})
+	lns[0].Close()
+	if err == nil {
+		t.Fatal("a taken address was bound")
+	}
+}
