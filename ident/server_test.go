@@ -210,7 +210,7 @@ func FuzzAnswer(f *testing.F) {
 	})
 }
 
-// TestListenAll: every address is bound; when one cannot be, none stays.
+// TestListenAll: every address is bound; when one cannot be, the call fails.
 func TestListenAll(t *testing.T) {
 	lns, err := ListenAll(context.Background(), []string{"127.0.0.1:0", "[::1]:0"})
 	if err != nil {
