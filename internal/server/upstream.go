@@ -305,6 +305,9 @@ func (s *Server) ClientReport(w io.Writer) {
 		return
 	}
 	o := snap.clientOrigin
+	if stale := o.StaleWarning(); stale != "" {
+		fmt.Fprintln(w, stale)
+	}
 	fmt.Fprintf(w, "%s: %d client rules, ok (sha256 %s)\n", o.Path, len(snap.client.Conf().Rules), o.Checksum)
 	if len(snap.defaults) > 0 {
 		fmt.Fprintf(w, "default server for sockd lines without @=: %s\n", upstreamList(snap.defaults))
