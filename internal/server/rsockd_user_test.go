@@ -3,13 +3,18 @@ package server
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/net/proxy"
+
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/ident"
+	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -106,4 +111,43 @@ func TestDumpConfigClient(t *testing.T) {
 	contains(t, rs.log, "effective client configuration")
 	contains(t, rs.log, "client: direct 127.0.0.0/8")
 	contains(t, rs.log, "client: sockd @=192.0.2.1 ALL 0.0.0.0")
+}
+
+// TestRsockdNeverPassesPassword: a client's own password stays with
+// rsockd. The upstream knows the same user and password, yet refuses the
+// chained request: rsockd sends only what the credentials file holds.
+func TestRsockdNeverPassesPassword(t *testing.T) {
+	dst := echoTarget(t, "tcp", "127.0.0.2:0").Addr().String()
+	pw := writeFile(t, "passwd", "")
+	if err := auth.SetPassword(pw, "alice", "s3cret", bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	withPasswords := func(o *Options) {
+		o.PasswdPath = pw
+		o.Methods = []socks.Method{socks.MethodUserPass}
+	}
+	upstream := startServer(t, permitLoopback, withPasswords)
+	rs := rsockd(t, "direct 127.0.0.1 255.255.255.255\nsockd @=socks5://"+upstream.addr+" ALL\n", "", withPasswords)
+	d, err := proxy.SOCKS5("tcp", rs.addr, &proxy.Auth{User: "alice", Password: "s3cret"}, &net.Dialer{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := d.Dial("tcp", dst); err == nil {
+		c.Close()
+		t.Fatal("the upstream accepted the chained request: the client's password went upstream")
+	}
+	contains(t, rs.log, "Failed to connect to sockd at socks5://"+upstream.addr)
+
+	// The same request passes once the credentials file names them.
+	withFile := rsockd(t, "direct 127.0.0.1 255.255.255.255\nsockd @=socks5://"+upstream.addr+" ALL\n",
+		"socks5://"+upstream.addr+" alice s3cret\n", withPasswords)
+	d, err = proxy.SOCKS5("tcp", withFile.addr, &proxy.Auth{User: "alice", Password: "s3cret"}, &net.Dialer{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Dial("tcp", dst)
+	if err != nil {
+		t.Fatalf("with the credentials file: %v", err)
+	}
+	c.Close()
 }
