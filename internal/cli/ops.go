@@ -160,7 +160,10 @@ func (o *opsFlags) serverOptions(opts *server.Options) {
 // report prints what -t or -T asked for; the files have loaded.
 func (o *opsFlags) report(stdout, stderr io.Writer, s *server.Server) error {
 	if o.print {
-		return s.WriteEffective(stdout)
+		if err := s.WriteEffective(stdout); err != nil {
+			return err
+		}
+		return s.WriteClientEffective(stdout) // rsockd mode
 	}
 	s.CheckReport(stderr)
 	s.ClientReport(stderr) // rsockd mode: the client file and its default server

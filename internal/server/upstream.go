@@ -347,3 +347,28 @@ func (s *Server) dumpClient(snap *snapshot) {
 		s.log.Info("client: "+line, "file", o.Path)
 	}
 }
+
+// WriteClientEffective writes the client configuration of rsockd mode as
+// canonical text, after WriteEffective ("sockd -T"), with its default
+// servers; nothing without one.
+func (s *Server) WriteClientEffective(w io.Writer) error {
+	snap := s.snap.Load()
+	if snap.client == nil {
+		return nil
+	}
+	o := snap.clientOrigin
+	fmt.Fprintf(w, "# client rules: %s (sha256 %s, %d rules", o.Path, o.Checksum, len(snap.client.Conf().Rules))
+	if o.Frozen {
+		fmt.Fprint(w, ", frozen")
+	}
+	fmt.Fprintln(w, ")")
+	if err := config.WriteSocks(w, snap.client.Conf()); err != nil {
+		return err
+	}
+	if len(snap.defaults) == 0 {
+		fmt.Fprintln(w, "# default server: none")
+	} else {
+		fmt.Fprintf(w, "# default server: %s\n", upstreamList(snap.defaults))
+	}
+	return nil
+}
