@@ -190,7 +190,7 @@ func TestIdentdPeers(t *testing.T) {
 				t.Fatal(err)
 			}
 			go s.Serve(ln)
-			dst := echoOn(t, "127.0.0.1:0")
+			dst := proxyTestEcho(t, "127.0.0.1:0")
 			connect := func(userID string) socks.V4ReplyCode {
 				c, err := net.DialTimeout("tcp", ln.Addr().String(), 20*time.Second)
 				if err != nil {
@@ -201,7 +201,7 @@ func TestIdentdPeers(t *testing.T) {
 				// SOCKS4 carries IPv4 destinations only; the client may
 				// come over IPv6.
 				req, _ := socks.AppendV4Request(nil, socks.V4Request{Command: socks.V4Connect,
-					Dst: socks.AddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), apPort(dst))), UserID: userID})
+					Dst: socks.AddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), portOfHostPort(dst))), UserID: userID})
 				c.Write(req)
 				b := make([]byte, socks.V4ReplyLen)
 				if _, err := io.ReadFull(c, b); err != nil {
@@ -236,7 +236,7 @@ func TestIdentdPeers(t *testing.T) {
 			defer ln.Close()
 			// nc, run as that user, holds a connection to our listener
 			// while its standard input stays open.
-			nc := exec.Command("nc", host, strconv.Itoa(int(apPort(ln.Addr().String()))))
+			nc := exec.Command("nc", host, strconv.Itoa(int(portOfHostPort(ln.Addr().String()))))
 			nc.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 			stdin, _ := nc.StdinPipe()
 			if err := nc.Start(); err != nil {
@@ -247,7 +247,7 @@ func TestIdentdPeers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("nc did not connect: %v", err)
 			}
-			local, remote := apOfAddr(c.LocalAddr()), apOfAddr(c.RemoteAddr())
+			local, remote := tcpAddrPort(c.LocalAddr()), tcpAddrPort(c.RemoteAddr())
 			rep, err := ident.Query(context.Background(), local, remote, 20*time.Second)
 			if err != nil || rep.UserID != u.Username {
 				t.Errorf("%s: identd says %+v, %v; want %s", host, rep, err, u.Username)
@@ -305,7 +305,7 @@ socks block {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		dst := echoOn(t, "127.0.0.1:0")
+		dst := proxyTestEcho(t, "127.0.0.1:0")
 		// A SOCKS5 client without authentication: danted asks identd who
 		// owns the connection and passes it as that user.
 		c, err := net.DialTimeout("tcp", "127.0.0.1:1080", 20*time.Second)
@@ -346,12 +346,12 @@ socks block {
 	})
 }
 
-func apOfAddr(a net.Addr) netip.AddrPort {
+func tcpAddrPort(a net.Addr) netip.AddrPort {
 	ap := a.(*net.TCPAddr).AddrPort()
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-func apPort(hostport string) uint16 {
+func portOfHostPort(hostport string) uint16 {
 	_, p, _ := net.SplitHostPort(hostport)
 	n, _ := strconv.Atoi(p)
 	return uint16(n)

@@ -59,7 +59,7 @@ func sockdWith(t *testing.T, conf, passwd string) (string, *lockedBuf) {
 }
 
 // echoOn answers every connection with what it reads.
-func echoOn(t *testing.T, addr string) string {
+func proxyTestEcho(t *testing.T, addr string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -78,7 +78,7 @@ func echoOn(t *testing.T, addr string) string {
 	return ln.Addr().String()
 }
 
-func socksRun(t *testing.T, stdin string, args ...string) (int, string, string) {
+func runSocksTool(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := Main("socks", args, strings.NewReader(stdin), &out, &errb)
@@ -89,13 +89,13 @@ func socksRun(t *testing.T, stdin string, args ...string) (int, string, string) 
 // (the SOCKS4 USERID), --credentials (the server's user and password) and
 // --timeout, as it does with the rules.
 func TestSocksProxyOptions(t *testing.T) {
-	echo := echoOn(t, "127.0.0.2:0")
+	echo := proxyTestEcho(t, "127.0.0.2:0")
 	host, port, _ := net.SplitHostPort(echo)
 
 	t.Run("user", func(t *testing.T) {
 		// SOCKS4: the rule admits alice only.
 		v4, v4log := sockdWith(t, "permit *=alice 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", "")
-		code, out, errs := socksRun(t, "ping\n", "--proxy", "socks4://"+v4, "--user", "alice", "connect", host, port)
+		code, out, errs := runSocksTool(t, "ping\n", "--proxy", "socks4://"+v4, "--user", "alice", "connect", host, port)
 		if code != 0 || out != "ping\n" {
 			t.Fatalf("socks4 --user alice: exit %d, out %q, err %s", code, out, errs)
 		}
@@ -109,7 +109,7 @@ func TestSocksProxyOptions(t *testing.T) {
 		v5, _ := sockdWith(t, "permit *=bob 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", "bob:s3cret")
 		creds := filepath.Join(t.TempDir(), "credentials")
 		os.WriteFile(creds, []byte("socks5://"+v5+" bob s3cret\n"), 0o600)
-		code, out, errs := socksRun(t, "pong\n", "--proxy", "socks5://"+v5, "--credentials", creds, "connect", host, port)
+		code, out, errs := runSocksTool(t, "pong\n", "--proxy", "socks5://"+v5, "--credentials", creds, "connect", host, port)
 		if code != 0 || out != "pong\n" {
 			t.Fatalf("socks5 --credentials: exit %d, out %q, err %s", code, out, errs)
 		}
@@ -138,7 +138,7 @@ func TestSocksProxyOptions(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			code, _, errs = socksRun(t, "", "--proxy", "socks5://"+hang.Addr().String(), "--timeout", "1s", "connect", host, port)
+			code, _, errs = runSocksTool(t, "", "--proxy", "socks5://"+hang.Addr().String(), "--timeout", "1s", "connect", host, port)
 		}()
 		select {
 		case <-done:
