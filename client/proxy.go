@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"time"
 
 	"golang.org/x/net/proxy"
 
@@ -31,11 +32,40 @@ var (
 // ("socks5h://user:pw@host:1080", "http://host:3128", "host:1080" for
 // SOCKS4); forward makes the connection to the proxy (nil: direct).
 func NewProxyDialer(rawURL string, forward proxy.Dialer) (*ProxyDialer, error) {
+	return NewProxyDialerWith(rawURL, forward, ProxyOptions{})
+}
+
+// ProxyOptions are what a ProxyDialer takes from its user beyond the URL,
+// as a Dialer does: the zero value sends the local user as the SOCKS4
+// USERID and uses no credentials file.
+type ProxyOptions struct {
+	// UserID is the SOCKS4 USERID when neither the URL nor Credentials
+	// name a user; "" means the local user running the program (4.3's
+	// clients sent it, and an identd-checking server refuses an empty one).
+	UserID string
+	// Credentials give the user and password when the URL names none.
+	Credentials *Credentials
+	// HandshakeTimeout bounds the proxy's answer; 0 means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+}
+
+// NewProxyDialerWith is NewProxyDialer with options.
+func NewProxyDialerWith(rawURL string, forward proxy.Dialer, o ProxyOptions) (*ProxyDialer, error) {
 	u, err := ParseUpstream(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	return newProxyDialer(u, forward), nil
+	p := newProxyDialer(u, forward)
+	p.d.HandshakeTimeout = o.HandshakeTimeout
+	if p.u.User == "" && p.u.Password == "" {
+		p.u = o.Credentials.Apply(p.u)
+	}
+	if p.u.User == "" && (p.u.Scheme == SchemeSOCKS4 || p.u.Scheme == SchemeSOCKS4a) {
+		p.d.User = o.UserID
+		p.u.User = p.d.user()
+	}
+	return p, nil
 }
 
 // ProxyFromURL has the signature proxy.RegisterDialerType wants.

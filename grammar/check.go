@@ -267,6 +267,11 @@ func (c *checker) checkAddr(n *AddrNode, role string, prevCIDR *lexer.Token) (co
 			return config.Addr{}, false
 		}
 	}
+	// rsockd(8) writes `direct ALL` and `sockd ALL`: a mask after ALL
+	// could only ever be ignored, so none is needed.
+	if n.Mask == nil && a.Value == "ALL" {
+		return config.Addr{Kind: config.AddrPattern, Pattern: a.Value}, true
+	}
 	if n.Mask == nil {
 		var hint string
 		switch {

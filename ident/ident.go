@@ -1,6 +1,8 @@
-// Package ident is an RFC 1413 (Identification Protocol) client: it asks
-// the identd on a SOCKS client's host which user owns the client's TCP
-// connection, as 4.3 sockd does for rules with ?=I or ?=i.
+// Package ident is the RFC 1413 (Identification Protocol) client and
+// server. The client asks the identd on a SOCKS client's host which user
+// owns the client's TCP connection, as 4.3 sockd does for rules with ?=I or
+// ?=i; the server (server.go) is that identd, answering from the kernel's
+// socket tables, for the client hosts of such servers.
 //
 // An identd answer can be forged by whoever controls the client host, so it
 // only resists casual spoofing; see the security notes of the legacy spec.

@@ -34,6 +34,8 @@ type opsFlags struct {
 	proxyProtocol bool
 	proxyTrusted  []string
 	logFile       string
+	syslogSocket  string // --syslog-socket
+	syslogTag     string // the program's name: sockd or rsockd
 	trusted       []netip.Prefix
 	registry      *prometheus.Registry
 	logFileHandle *logline.File
@@ -49,6 +51,7 @@ func addOpsFlags(fs *pflag.FlagSet, o *opsFlags) {
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on http://ADDR/metrics and a health check on /healthz (default off)")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "every connection on the --listen listeners starts with a PROXY protocol header (v1 or v2) from a load balancer; the rules judge the client it names")
 	fs.StringArrayVar(&o.proxyTrusted, "proxy-trusted", nil, "with --proxy-protocol: accept headers only from this address or CIDR (repeatable; default any)")
+	fs.StringVar(&o.syslogSocket, "syslog-socket", logline.DevLog, "with --syslog: the local syslog socket")
 	fs.StringVar(&o.logFile, "log-file", "", "append the log to this file (reopened on SIGHUP, for logrotate) instead of standard error")
 }
 
@@ -96,7 +99,11 @@ func (o *opsFlags) logger(stderr io.Writer, format logline.Format, useSyslog boo
 		// -t and -T report on stdout/stderr themselves.
 		return slog.New(slog.DiscardHandler), nil
 	case useSyslog:
-		l, err := logline.NewSyslog(slog.LevelInfo)
+		tag := o.syslogTag
+		if tag == "" {
+			tag = "sockd"
+		}
+		l, err := logline.NewSyslogAt(o.syslogSocket, tag, slog.LevelInfo)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open syslog: %w", err)
 		}
@@ -153,9 +160,13 @@ func (o *opsFlags) serverOptions(opts *server.Options) {
 // report prints what -t or -T asked for; the files have loaded.
 func (o *opsFlags) report(stdout, stderr io.Writer, s *server.Server) error {
 	if o.print {
-		return s.WriteEffective(stdout)
+		if err := s.WriteEffective(stdout); err != nil {
+			return err
+		}
+		return s.WriteClientEffective(stdout) // rsockd mode
 	}
 	s.CheckReport(stderr)
+	s.ClientReport(stderr) // rsockd mode: the client file and its default server
 	return nil
 }
 

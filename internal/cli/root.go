@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit statuses shared by every command.
@@ -43,12 +45,11 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 	switch name {
 	case "sockd", "rsockd":
 		// 4.3's "-ver" is one dash and three letters, which no flag library
-		// parses as a long flag; it is recognised here, before cobra.
-		if slices.Equal(args, []string{"-ver"}) && sockdVer != nil {
-			fmt.Fprint(stdout, sockdVer())
-			return ExitInvalid // 4.3 exits 1 after printing the build description
-		}
+		// parses as a long flag: it becomes the hidden --ver here, so that
+		// it may come anywhere among the other flags, as in 4.3's argument
+		// loop (sockd -ver -i, sockd -I -ver).
 		cmd = newSockdCmd(name)
+		args = verArgs(cmd, args)
 	case "make_sockdfc", "make_sockdfr", "make_socksfc":
 		cmd = newMakeCmd(kindOfTool(name))
 	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
@@ -85,6 +86,37 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 	}
 }
 
+// verArgs spells each "-ver" of the daemon's flags as "--ver" (not after
+// "--", and not as the value of a flag that takes one).
+func verArgs(cmd *cobra.Command, args []string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if a == "-ver" && (i == 0 || !flagTakesValue(cmd, out[i-1])) {
+			out[i] = "--ver"
+		}
+	}
+	return out
+}
+
+// flagTakesValue: a, written without "=", is a flag of cmd whose value is
+// the next argument.
+func flagTakesValue(cmd *cobra.Command, a string) bool {
+	if !strings.HasPrefix(a, "-") || strings.Contains(a, "=") {
+		return false
+	}
+	var f *pflag.Flag
+	if name, ok := strings.CutPrefix(a, "--"); ok {
+		f = cmd.Flags().Lookup(name)
+	} else if len(a) >= 2 {
+		// -c or a cluster such as -Ic: the last letter may take the value.
+		f = cmd.Flags().ShorthandLookup(a[len(a)-1:])
+	}
+	return f != nil && f.NoOptDefVal == ""
+}
+
 // usageArgs makes a wrong number of arguments a usage error (exit 2) in
 // every command of the tree, as flag mistakes already are.
 func usageArgs(c *cobra.Command) {
@@ -118,7 +150,7 @@ func RunAs(name string) int {
 //   - registerSockd adds a subcommand (simulate, lint, passwd, ...).
 var (
 	sockdServe       func(root *cobra.Command)
-	sockdVer         func() string
+	sockdVer         func(socksified, inetd bool) string
 	sockdSubcommands []func() *cobra.Command
 )
 

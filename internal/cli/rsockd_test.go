@@ -60,3 +60,31 @@ func TestSimulateClientConfig(t *testing.T) {
 		t.Fatalf("json: %s", out.String())
 	}
 }
+
+// TestSimulateDefaultServer: the simulator routes a sockd line without @=
+// through the default server the daemon would use: --default-server, else
+// SOCKS_SERVER.
+func TestSimulateDefaultServer(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "sockd.conf")
+	cc := filepath.Join(dir, "socks.conf")
+	os.WriteFile(sc, []byte("permit 0.0.0.0 0.0.0.0\n"), 0o600)
+	os.WriteFile(cc, []byte("sockd ALL\n"), 0o600)
+	args := []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "198.51.100.7", "--port", "80"}
+	for _, tc := range []struct {
+		env   string
+		extra []string
+		want  string
+	}{
+		{"", nil, "the line names no server (@=)"},
+		{"192.0.2.1:1080", nil, "socks4://192.0.2.1:1080 -> 198.51.100.7:80"},
+		{"192.0.2.1:1080", []string{"--default-server", "socks5://192.0.2.2:1081"}, "socks5://192.0.2.2:1081 -> 198.51.100.7:80"},
+	} {
+		t.Setenv("SOCKS_SERVER", tc.env)
+		var out, errb bytes.Buffer
+		Main("sockd", append(append([]string{}, args...), tc.extra...), nil, &out, &errb)
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("SOCKS_SERVER=%q %v: output lacks %q:\n%s%s", tc.env, tc.extra, tc.want, out.String(), errb.String())
+		}
+	}
+}

@@ -12,6 +12,12 @@ import (
 // TestMain lets testscript run the real commands in-process: each tool name
 // in a script's "exec" line re-enters this test binary as that command.
 func TestMain(m *testing.M) {
+	// A test that needs a command in a process of its own (one that drops
+	// privileges, or runs in another network namespace) re-executes this
+	// binary with SOCKD_CLI_MAIN naming the command.
+	if name := os.Getenv("SOCKD_CLI_MAIN"); name != "" {
+		os.Exit(Main(name, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	cmds := map[string]func(){}
 	for _, name := range Tools {
 		cmds[name] = func() { os.Exit(Main(name, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }

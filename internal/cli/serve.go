@@ -23,7 +23,7 @@ import (
 
 func init() {
 	sockdServe = configureServe
-	sockdVer = server.VersionText
+	sockdVer = server.VersionTextFor
 }
 
 // serveFlags are the daemon's command line.
@@ -31,11 +31,13 @@ type serveFlags struct {
 	config, route, pidfile, logFormat, passwd, auth string
 	listen                                          []string
 	lenient, strict, inetd, syslog                  bool
+	ver                                             bool // 4.3's -ver (root.go)
 	maxClients                                      int
 	handshake, connect, bind, idle, ident, command  time.Duration
 	udpTimeout                                      time.Duration
 	drain                                           time.Duration
 	clientConfig, credentials                       string // rsockd mode (upstream.go)
+	defaultServers                                  []string
 	rsockd                                          bool
 	ops                                             opsFlags // ops.go
 	cpuprofile                                      string
@@ -47,13 +49,13 @@ func configureServe(root *cobra.Command) {
 	fs := root.Flags()
 	fs.StringVarP(&f.config, "config", "c", "", "sockd.conf or frozen sockd.fc (default: /etc/sockd.fc, then /etc/sockd.conf, then a loopback-only default)")
 	fs.StringArrayVar(&f.listen, "listen", nil, "address to listen on, IPv4 or [IPv6]:port (repeatable; default "+server.DefaultListen+")")
-	fs.StringVar(&f.route, "route", "", "sockd.route or frozen sockd.fr: the interface for each destination")
+	fs.StringVar(&f.route, "route", "", "sockd.route or frozen sockd.fr: the interface for each destination (default: /etc/sockd.fr, then /etc/sockd.route, else none)")
 	fs.BoolVarP(&f.lenient, "ident", "i", false, "ask identd for permit lines without ?=; refuse only when it names another user (4.3 -i)")
 	fs.BoolVarP(&f.strict, "ident-strict", "I", false, "as -i, and also refuse when identd cannot be reached (4.3 -I)")
 	fs.StringVar(&f.pidfile, "pidfile", "", "write the process id to this file (4.3 used /etc/sockd.pid; default none)")
 	fs.BoolVar(&f.inetd, "inetd", false, "serve the one connection on standard input (started by inetd)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
-	fs.BoolVar(&f.syslog, "syslog", false, "log to syslog (facility daemon, tag sockd) instead of standard error")
+	fs.BoolVar(&f.syslog, "syslog", false, "log to syslog as 4.3 did (facility daemon; sessions at notice, failures at err; 4.3's lines without fields) instead of standard error")
 	fs.StringVar(&f.passwd, "passwd", "", "password file for SOCKS5 username/password (see 'sockd passwd')")
 	fs.StringVar(&f.auth, "auth", "", "SOCKS5 methods offered, in order: none, userpass (default: none, or userpass with --passwd)")
 	fs.IntVar(&f.maxClients, "max-clients", 0, "sessions at once; excess clients are closed at once (0 = no limit)")
@@ -65,8 +67,11 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.ident, "ident-timeout", server.DefaultIdentTimeout, "one identd query")
 	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
+	fs.BoolVar(&f.ver, "ver", false, "print the build description and exit 1 (4.3's -ver)")
+	fs.MarkHidden("ver")
 	addUpstreamFlags(root, f)
 	addOpsFlags(fs, &f.ops)
+	f.ops.syslogTag = root.Name() // 4.3's rsockd logged as rsockd
 	addProfileFlag(fs, &f.cpuprofile)
 	addWorkersFlag(fs, f)
 	root.RunE = func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) }
@@ -96,6 +101,10 @@ func parseAuth(s string) ([]socks.Method, error) {
 }
 
 func runServe(cmd *cobra.Command, f *serveFlags) error {
+	if f.ver {
+		fmt.Fprint(cmd.OutOrStdout(), sockdVer(f.rsockd || f.clientConfig != "", f.inetd))
+		return exitError(ExitInvalid) // 4.3 exits 1 after printing the build description
+	}
 	if f.lenient && f.strict {
 		return usagef("-i and -I exclude each other")
 	}
@@ -167,6 +176,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle, UDPTimeout: f.udpTimeout,
 		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
 		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
+	}
+	if opts.DefaultServers, err = f.defaultServerList(); err != nil {
+		return err
 	}
 	f.ops.serverOptions(&opts)
 	if wk != nil {

@@ -79,14 +79,15 @@ type simIdentd struct {
 
 func newSimulateCmd() *cobra.Command {
 	var (
-		req        simRequest
-		confPath   string
-		lenient    bool
-		strict     bool
-		asJSON     bool
-		batch      string
-		noTrace    bool
-		clientPath string
+		req            simRequest
+		confPath       string
+		lenient        bool
+		strict         bool
+		asJSON         bool
+		batch          string
+		noTrace        bool
+		clientPath     string
+		defaultServers []string
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate [-c FILE] --from ADDR --to HOST|ADDR --port PORT|SERVICE [flags]",
@@ -131,7 +132,7 @@ refused), 2 usage or config error.`,
 			}
 			sim := simulator{pol: pol, file: conf.Source, json: asJSON, trace: !noTrace, out: cmd.OutOrStdout()}
 			if clientPath != "" {
-				if sim.routes, err = loadClientForTool(cmd, clientPath); err != nil {
+				if sim.routes, err = loadClientForTool(cmd, clientPath, defaultServers); err != nil {
 					return err
 				}
 			}
@@ -160,6 +161,7 @@ refused), 2 usage or config error.`,
 	fs.StringVar(&batch, "batch", "", "read requests from FILE (- for stdin), one per line in flag syntax")
 	fs.BoolVar(&noTrace, "no-trace", false, "decide through the index without the per-line trace (fast replays)")
 	fs.StringVar(&clientPath, "client-config", "", "socks.conf or socks.fc of rsockd mode: also show the route a permitted request takes")
+	fs.StringArrayVar(&defaultServers, "default-server", nil, "with --client-config: the server of sockd lines without @=, as the daemon's flag (default: SOCKS_SERVER)")
 	return cmd
 }
 

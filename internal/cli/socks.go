@@ -37,11 +37,15 @@ by the same rules, which makes chains).
 The rules are -c FILE (text socks.conf or frozen socks.fc), else /etc/socks.fc, else
 /etc/socks.conf; with none, everything is direct. Lines without @= use SOCKS_SERVER. --proxy URL
 ignores the rules and goes through that one server. Credentials for servers come from
---credentials FILE (lines "upstream user password", readable by its owner only).`,
+--credentials FILE (lines "upstream user password", readable by its owner only).
+
+"socks identd" is the RFC 1413 Identification Daemon that a client host runs for servers started
+with -i or -I.`,
 		Example: `  ssh -o ProxyCommand='socks connect %h %p' host.example
   socks -c socks.conf route www.example.org 443
   socks --proxy socks5h://127.0.0.1:1080 connect example.org 80 < request.txt
-  socks --proxy socks5://127.0.0.1:1080 listen 192.0.2.7 0`,
+  socks --proxy socks5://127.0.0.1:1080 listen 192.0.2.7 0
+  socks identd`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&f.config, "config", "c", "", "socks.conf or socks.fc (default: /etc/socks.fc, then /etc/socks.conf)")
@@ -144,12 +148,21 @@ ignores the rules and goes through that one server. Credentials for servers come
 			return join(c, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
-	root.AddCommand(connect, listen, route)
+	root.AddCommand(connect, listen, route, newIdentdCmd())
 	return root
 }
 
+// proxyDialer is --proxy with the flags a rule-following dialer also
+// takes: --user (the SOCKS4 USERID), --credentials and --timeout.
 func (f *socksFlags) proxyDialer() (*client.ProxyDialer, error) {
-	p, err := client.NewProxyDialer(f.proxy, nil)
+	o := client.ProxyOptions{UserID: f.user, HandshakeTimeout: f.timeout}
+	if f.credentials != "" {
+		var err error
+		if o.Credentials, err = client.LoadCredentials(f.credentials); err != nil {
+			return nil, err
+		}
+	}
+	p, err := client.NewProxyDialerWith(f.proxy, nil, o)
 	if err != nil {
 		return nil, usageError{err}
 	}

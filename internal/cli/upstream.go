@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +23,7 @@ func addUpstreamFlags(root *cobra.Command, f *serveFlags) {
 	fs := root.Flags()
 	fs.StringVar(&f.clientConfig, "client-config", "", "socks.conf or frozen socks.fc: how permitted requests reach their destinations (direct, deny, or through upstreams; rsockd mode)")
 	fs.StringVar(&f.credentials, "credentials", "", "file of user names and passwords for upstream servers (never the clients' own)")
+	fs.StringArrayVar(&f.defaultServers, "default-server", nil, "server for socks.conf sockd lines without @=, host[:port] (SOCKS4) or a URL (repeatable, tried in order; default: SOCKS_SERVER)")
 	f.rsockd = root.Name() == "rsockd"
 	if f.rsockd {
 		root.Short = "SOCKS server that reaches destinations directly or through other SOCKS servers (4.3's rsockd)"
@@ -34,8 +36,21 @@ the upstream servers of a sockd line, tried in order.`
 }
 
 // loadClientForTool loads a socks.conf or socks.fc for the simulator: a
-// Dialer that plans routes but never asks DNS.
-func loadClientForTool(cmd *cobra.Command, path string) (*client.Dialer, error) {
+// Dialer that plans routes but never asks DNS, with the default servers the
+// daemon would use (--default-server, else SOCKS_SERVER).
+func loadClientForTool(cmd *cobra.Command, path string, defaultServers []string) (*client.Dialer, error) {
+	defaults, err := (&serveFlags{defaultServers: defaultServers}).defaultServerList()
+	if err != nil {
+		return nil, err
+	}
+	if defaults == nil {
+		if defaults, err = client.EnvServers(); err != nil {
+			return nil, usageError{err}
+		}
+		if defaults == nil {
+			defaults = []client.Upstream{}
+		}
+	}
 	conf, origin, err := load.Socks(path, load.Options{})
 	stderr := cmd.ErrOrStderr()
 	if err != nil {
@@ -54,7 +69,7 @@ func loadClientForTool(cmd *cobra.Command, path string) (*client.Dialer, error) 
 		fmt.Fprintf(stderr, "%s: %s: %v\n", cmd.CommandPath(), origin.Path, err)
 		return nil, exitError(ExitUsage)
 	}
-	return &client.Dialer{Rules: pol, DefaultServers: []client.Upstream{}, UserID: "sockd",
+	return &client.Dialer{Rules: pol, DefaultServers: defaults, UserID: "sockd",
 		Resolve: func(ctx context.Context, name string) (netip.Addr, error) {
 			return netip.Addr{}, fmt.Errorf("%s is not resolved by the simulator (give --to-ip, or use addresses)", name)
 		}}, nil
@@ -75,4 +90,23 @@ func (s *simulator) addRoute(res *simResult, req *policy.Request) {
 		res.Decision, res.Reply, res.Reply5 = "deny", int(policy.Reply4Rejected), int(policy.Reply5NotAllowed)
 		res.Notes = append(res.Notes, "refused by the client configuration: "+r.Decision.Reason)
 	}
+}
+
+// defaultServers parses --default-server; nil (no flag) leaves the daemon
+// to read SOCKS_SERVER, as 4.3's client library did.
+func (f *serveFlags) defaultServerList() ([]client.Upstream, error) {
+	if len(f.defaultServers) == 0 {
+		return nil, nil
+	}
+	out := []client.Upstream{}
+	for _, v := range f.defaultServers {
+		for _, one := range strings.Split(v, ",") {
+			u, err := client.ParseUpstream(strings.TrimSpace(one))
+			if err != nil {
+				return nil, usagef("--default-server: %v", err)
+			}
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package logline
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 )
 
@@ -59,10 +60,82 @@ func Connected(r Request, peerService string) string {
 
 // Terminated is logged when a relayed session ends, with the byte counts of
 // both directions. 4.3 wrote the counts as a second line; one line per event
-// keeps them together.
+// keeps them together (the syslog output cuts them apart again, as 4.3
+// wrote them: see splitTerminated).
 func Terminated(r Request, fromSrc, fromDst int64) string {
 	return fmt.Sprintf("terminated -- %s. %d bytes from %s, %d bytes from %s",
 		r.Msg(), fromSrc, r.Src, fromDst, dstName(r))
+}
+
+// splitTerminated cuts a Terminated message into 4.3's two syslog lines,
+// "terminated -- <msg>." and "N bytes from SRC, M bytes from DST" (as
+// sockd(8) shows them). A cut is valid where the counts name the SRC and
+// DST that the message before it names. User ids and destination names
+// come from clients and may contain anything, so one could craft a second
+// valid cut and start a syslog line with text of its own: the message is
+// cut only when exactly one cut is valid (the true one always is), and
+// otherwise stays one line. ok is false for any other message.
+func splitTerminated(m string) (head, counts string, ok bool) {
+	if !strings.HasPrefix(m, "terminated -- ") {
+		return "", "", false
+	}
+	found := 0
+	for i := 0; ; i += 2 {
+		j := strings.Index(m[i:], ". ")
+		if j < 0 {
+			break
+		}
+		i += j
+		if countsMatch(m[:i], m[i+2:]) {
+			found++
+			head, counts = m[:i+1], m[i+2:]
+		}
+	}
+	if found != 1 {
+		return "", "", false
+	}
+	return head, counts, true
+}
+
+// countsMatch: counts is "N bytes from S, M bytes from D" and msg names S
+// as the client and D as the destination.
+func countsMatch(msg, counts string) bool {
+	n, rest, ok := strings.Cut(counts, " bytes from ")
+	if !ok || !allDigits(n) {
+		return false
+	}
+	for k := 0; ; {
+		j := strings.Index(rest[k:], ", ")
+		if j < 0 {
+			return false
+		}
+		k += j
+		src, tail := rest[:k], rest[k+2:]
+		if mm, dst, ok := strings.Cut(tail, " bytes from "); ok && allDigits(mm) {
+			// CONNECT: "...)@SRC to DST (SERV)"; the service, last, is
+			// never a client's text. BIND and UDP: "...)@SRC for DST".
+			if serv := strings.LastIndex(msg, " ("); serv >= 0 && strings.HasSuffix(msg, ")") &&
+				strings.HasSuffix(msg[:serv], ")@"+src+" to "+dst) {
+				return true
+			}
+			if strings.HasSuffix(msg, ")@"+src+" for "+dst) {
+				return true
+			}
+		}
+		k += 2
+	}
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Refused is logged when the rules (or identd) refuse a request.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"log/syslog"
 	"strconv"
 	"sync"
 	"time"
@@ -41,26 +40,30 @@ func New(w io.Writer, format Format, level slog.Leveler) *slog.Logger {
 	}))
 }
 
-// NewSyslog returns a logger that writes to the local syslog as 4.3 did
-// (facility daemon, tag "sockd", the pid in every line): events at notice,
-// warnings at warning, errors at err. syslog stamps the time itself.
-func NewSyslog(level slog.Leveler) (*slog.Logger, error) {
-	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_NOTICE, "sockd")
+// NewSyslogAt returns a logger that writes to the syslog socket at path as
+// 4.3 did through syslog(3): facility daemon, the tag and the pid in every
+// line, the session lines at notice and failures (warnings and errors) at
+// err. A session line (one with a client) is 4.3's line exactly, with no
+// level and no key=value fields, so that the log parsers sites wrote for
+// 4.3 keep working; the daemon's own lines keep their fields (the address
+// it listens on, the file it loaded). --log-format json has every field.
+func NewSyslogAt(path, tag string, level slog.Leveler) (*slog.Logger, error) {
+	w, err := dialSyslog(path, tag)
 	if err != nil {
 		return nil, err
 	}
-	return slog.New(newLineHandler(level, false, func(l slog.Level, line []byte) error {
-		msg := string(bytes.TrimSuffix(line, []byte{'\n'}))
+	h := newLineHandler(level, false, func(l slog.Level, line []byte) error {
+		pri := logDaemon | logDebug
 		switch {
-		case l >= slog.LevelError:
-			return w.Err(msg)
 		case l >= slog.LevelWarn:
-			return w.Warning(msg)
+			pri = logDaemon | logErr
 		case l >= slog.LevelInfo:
-			return w.Notice(msg)
+			pri = logDaemon | logNotice
 		}
-		return w.Debug(msg)
-	})), nil
+		return w.write(pri, bytes.TrimSuffix(line, []byte{'\n'}))
+	})
+	h.noLevel, h.bareSessions = true, true
+	return slog.New(h), nil
 }
 
 // sanitizeAttr escapes every string the JSON handler writes, the message
@@ -92,6 +95,10 @@ type lineHandler struct {
 	mu       *sync.Mutex
 	prefix   string // rendered attributes from WithAttrs
 	group    string // key prefix from WithGroup, with a trailing dot
+	// noLevel leaves the level out (syslog carries it as the priority);
+	// bareSessions writes only the message of a record with a "client"
+	// attribute (a session's classic line, as 4.3 wrote it).
+	noLevel, bareSessions bool
 }
 
 func newLineHandler(level slog.Leveler, withTime bool, out func(slog.Level, []byte) error) *lineHandler {
@@ -115,18 +122,44 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 		buf.Write(r.Time.UTC().AppendFormat(buf.AvailableBuffer(), time.RFC3339Nano))
 		buf.WriteByte(' ')
 	}
-	buf.WriteString(r.Level.String())
-	buf.WriteByte(' ')
-	buf.WriteString(Sanitize(r.Message))
-	buf.WriteString(h.prefix)
-	r.Attrs(func(a slog.Attr) bool {
-		appendAttr(buf, h.group, a)
-		return true
-	})
+	if !h.noLevel {
+		buf.WriteString(r.Level.String())
+		buf.WriteByte(' ')
+	}
+	msg := Sanitize(r.Message)
+	if h.bareSessions && isSession(r) {
+		// 4.3's syslog had the byte counts of a session on a line of their own.
+		if head, counts, ok := splitTerminated(msg); ok {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if err := h.out(r.Level, []byte(head+"\n")); err != nil {
+				return err
+			}
+			return h.out(r.Level, []byte(counts+"\n"))
+		}
+	}
+	buf.WriteString(msg)
+	if !h.bareSessions || !isSession(r) {
+		buf.WriteString(h.prefix)
+		r.Attrs(func(a slog.Attr) bool {
+			appendAttr(buf, h.group, a)
+			return true
+		})
+	}
 	buf.WriteByte('\n')
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.out(r.Level, buf.Bytes())
+}
+
+// isSession: every line about a client's session names the client.
+func isSession(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == "client"
+		return !found
+	})
+	return found
 }
 
 func (h *lineHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

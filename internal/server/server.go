@@ -68,8 +68,9 @@ type Options struct {
 	// (/etc/sockd.fc, /etc/sockd.conf) and then the embedded default that
 	// permits loopback clients only.
 	ConfigPath string
-	// RoutePath is the sockd.route or sockd.fr; "" means no route file
-	// (the system picks the interface).
+	// RoutePath is the sockd.route or sockd.fr; "" follows 4.3's lookup,
+	// /etc/sockd.fr then /etc/sockd.route, and with neither the system
+	// picks the interface.
 	RoutePath string
 	// PasswdPath is the password file for SOCKS5 username/password; ""
 	// means none.
@@ -82,6 +83,10 @@ type Options struct {
 	ClientConfigPath string
 	ClientDefault    bool
 	CredentialsPath  string
+	// DefaultServers serve the socks.conf sockd lines without @= (4.3's
+	// default server); nil means SOCKS_SERVER from the environment, read
+	// when the files are loaded.
+	DefaultServers []client.Upstream
 	// Methods are the SOCKS5 methods offered, in order of preference; nil
 	// means username/password when PasswdPath is set, else none.
 	Methods []socks.Method
@@ -115,6 +120,10 @@ type Options struct {
 	// noLoops serves every listener with goroutines, as sockd does where
 	// it has no event loops (tests of that path).
 	noLoops bool
+
+	// routeDefaults replaces 4.3's route file lookup in tests; nil means
+	// load.SockdFR, then load.SockdRoute.
+	routeDefaults []string
 
 	// identQuery replaces ident.Query in tests (an identd on a port other
 	// than 113).
@@ -170,6 +179,7 @@ type snapshot struct {
 	client       *policy.ClientPolicy
 	clientOrigin load.Origin
 	credentials  *client.Credentials
+	defaults     []client.Upstream // for sockd lines without @=; empty for none
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
@@ -249,8 +259,8 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.opts.RoutePath != "" {
-		snap.routes, snap.routeOrigin, err = load.Route(s.opts.RoutePath, s.opts.GrammarOptions)
+	if routePath := s.routePath(); routePath != "" {
+		snap.routes, snap.routeOrigin, err = load.Route(routePath, s.opts.GrammarOptions)
 		if err != nil {
 			return nil, err
 		}
@@ -265,6 +275,21 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 		return nil, err
 	}
 	return snap, nil
+}
+
+// routePath is the route file to load: --route, else the first of 4.3's
+// defaults that exists (an existing /etc/sockd.fr must not be ignored), else
+// "" for none.
+func (s *Server) routePath() string {
+	if s.opts.RoutePath != "" {
+		return s.opts.RoutePath
+	}
+	defaults := s.opts.routeDefaults
+	if defaults == nil {
+		defaults = []string{load.SockdFR, load.SockdRoute}
+	}
+	p, _ := load.FindFirst(defaults...)
+	return p
 }
 
 func (s *Server) logLoaded(snap *snapshot) {
@@ -484,14 +509,28 @@ func isTemporary(err error) bool {
 
 // VersionText is what "sockd -ver" prints: 4.3's build description, then
 // what this build supports.
-func VersionText() string {
-	return "\tCSTC multi-homed SOCKS proxy server version 4.3 compatible (sockd " + version.Version + ").\n" +
+func VersionText() string { return VersionTextFor(false, false) }
+
+// VersionTextFor is the -ver text of rsockd (socksified) or sockd, run
+// stand-alone or under inetd: 4.3's -ver said both, and was built for one.
+func VersionTextFor(socksified, inetd bool) string {
+	head := "\tCSTC multi-homed SOCKS proxy server version 4.3 compatible (sockd " + version.Version + ").\n"
+	if socksified {
+		head = "\tCSTC multi-homed SOCKSified SOCKS proxy server version 4.3 compatible (rsockd, sockd " + version.Version + ").\n" +
+			"\tReaches destinations directly or through other SOCKS servers, as socks.conf says\n" +
+			"\t(--client-config, else /etc/socks.fc or /etc/socks.conf).\n"
+	}
+	mode := "\tRuns as a stand-alone daemon (under inetd with --inetd).\n"
+	if inetd {
+		mode = "\tRuns under inetd (--inetd): serves the connection on standard input.\n"
+	}
+	return head +
 		"\tSupports SOCKS4, SOCKS4A and SOCKS5 (CONNECT, BIND, UDP ASSOCIATE; IPv4, IPv6 and host names).\n" +
 		"\tSOCKS5 authentication: none, username/password (RFC 1929) against a bcrypt password file.\n" +
 		"\tSupports RBIND: BIND listens on the interface sockd.route names for the destination.\n" +
 		"\tUses the route file (sockd.fr or sockd.route, --route) to pick the interface of outgoing\n" +
 		"\tconnections on multi-homed hosts; without a matching line the system chooses.\n" +
-		"\tDoes not support clients that use Rrcmd().\n"
+		"\tDoes not support clients that use Rrcmd().\n" + mode
 }
 
 func portString(p uint16) string { return strconv.Itoa(int(p)) }

@@ -7,11 +7,14 @@ package server
 // runs and the daemon connects directly, as plain sockd.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/sockd/sockd/client"
@@ -41,6 +44,9 @@ func (s *Server) loadClient(snap *snapshot) error {
 			return err
 		}
 		snap.clientOrigin = origin
+		if snap.defaults, err = s.defaultServers(); err != nil {
+			return err
+		}
 	}
 	if s.opts.CredentialsPath != "" {
 		c, err := client.LoadCredentials(s.opts.CredentialsPath)
@@ -61,21 +67,37 @@ func (s *Server) logClientLoaded(snap *snapshot) {
 	if w := snap.clientOrigin.StaleWarning(); w != "" {
 		s.log.Warn(w)
 	}
+	for _, r := range needsDefault(snap) {
+		s.log.Warn("a sockd line names no server (@=) and there is no default server (--default-server or SOCKS_SERVER): its requests will be refused",
+			"file", snap.clientOrigin.Path, "line", r.Pos.Line)
+	}
 	if snap.credentials != nil {
 		s.log.Info("upstream credentials loaded", "file", snap.credentials.Source, "entries", snap.credentials.Len())
 	}
 }
 
 // upstreamDialer is the client side of a session: user is the user the
-// SOCKS client claimed, matched against *=userlist. The client's own
-// credentials are never passed on: only the credentials file's.
-func (ss *session) upstreamDialer(user string) *client.Dialer {
+// SOCKS client claimed, matched against *=userlist; identUser the one
+// identd confirmed, "" when identd was not asked or gave no user.
+//
+// As rsockd(8) says, to the upstream "the request appears to originate from
+// user x on host B": a SOCKS4 upstream gets the confirmed user, else the
+// claimed one (a client that named no one appears as "sockd"). The client's
+// own password is never passed on: only the credentials file's.
+func (ss *session) upstreamDialer(user, identUser string) *client.Dialer {
+	userID := identUser
+	if userID == "" {
+		userID = user
+	}
+	if userID == "" {
+		userID = "sockd"
+	}
 	return &client.Dialer{
 		Rules:            ss.snap.client,
-		DefaultServers:   []client.Upstream{}, // a daemon does not read SOCKS_SERVER
+		DefaultServers:   ss.snap.defaults,
 		Credentials:      ss.snap.credentials,
 		User:             user,
-		UserID:           "sockd",
+		UserID:           userID,
 		Forward:          sessionForward{ss},
 		Resolver:         ss.s.opts.Resolver,
 		HandshakeTimeout: ss.s.opts.ConnectTimeout,
@@ -117,7 +139,7 @@ func (ss *session) nameGoesUpstream(cmd policy.Command, name string, port uint16
 	if ss.snap.client == nil || name == "" {
 		return false
 	}
-	return ss.upstreamDialer(user).NameGoesUpstream(cmd, client.Target{Name: name, Port: port})
+	return ss.upstreamDialer(user, "").NameGoesUpstream(cmd, client.Target{Name: name, Port: port})
 }
 
 // dialOut connects to a permitted destination: directly (ss.dial) without
@@ -130,7 +152,7 @@ func (ss *session) dialOut(ip netip.Addr, port uint16, name, user string, lr log
 	}
 	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
 	defer cancel()
-	d := ss.upstreamDialer(user)
+	d := ss.upstreamDialer(user, lr.Ident)
 	plan := d.Plan(ctx, policy.CmdConnect, client.Target{IP: ip, Name: name, Port: port}, false)
 	if plan.Err == nil {
 		switch plan.Decision.Action {
@@ -189,7 +211,7 @@ func (ss *session) bindUpstream(v4 bool, expect netip.Addr, name, user string, l
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
-	d := ss.upstreamDialer(user)
+	d := ss.upstreamDialer(user, lr.Ident)
 	plan := d.Plan(ctx, policy.CmdBind, client.Target{IP: expect, Name: name}, false)
 	if plan.Err == nil && plan.Decision.Action == config.ClientDirect {
 		cancel()
@@ -244,4 +266,109 @@ func (ss *session) replyBound(v4 bool, a socks.Addr) bool {
 		return ss.replyV4(socks.V4Granted, socks.Addr{IP: netip.IPv4Unspecified(), Port: a.Port})
 	}
 	return ss.replyV5(socks.V5Succeeded, a)
+}
+
+// defaultServers are the servers of sockd lines without @=: the option,
+// else SOCKS_SERVER, as 4.3's client library read it.
+func (s *Server) defaultServers() ([]client.Upstream, error) {
+	if s.opts.DefaultServers != nil {
+		return s.opts.DefaultServers, nil
+	}
+	env, err := client.EnvServers()
+	if env == nil {
+		env = []client.Upstream{}
+	}
+	return env, err
+}
+
+// needsDefault lists the sockd lines without @= when there is no default
+// server: their destinations would all be refused.
+func needsDefault(snap *snapshot) []config.ClientRule {
+	if snap.client == nil || len(snap.defaults) > 0 {
+		return nil
+	}
+	var out []config.ClientRule
+	for _, r := range snap.client.Conf().Rules {
+		if r.Action == config.ClientSockd && len(r.Servers) == 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ClientReport is what "sockd -t" says of the client configuration: the
+// file, and a warning for each sockd line that needs a default server
+// when none is given.
+func (s *Server) ClientReport(w io.Writer) {
+	snap := s.snap.Load()
+	if snap.client == nil {
+		return
+	}
+	o := snap.clientOrigin
+	if stale := o.StaleWarning(); stale != "" {
+		fmt.Fprintln(w, stale)
+	}
+	fmt.Fprintf(w, "%s: %d client rules, ok (sha256 %s)\n", o.Path, len(snap.client.Conf().Rules), o.Checksum)
+	if len(snap.defaults) > 0 {
+		fmt.Fprintf(w, "default server for sockd lines without @=: %s\n", upstreamList(snap.defaults))
+	}
+	for _, r := range needsDefault(snap) {
+		fmt.Fprintf(w, "%s:%d: warning: this sockd line names no server (@=) and there is no default server (--default-server or SOCKS_SERVER): its requests will be refused\n    %s\n",
+			o.Path, r.Pos.Line, r.Text)
+	}
+}
+
+func upstreamList(us []client.Upstream) string {
+	var b strings.Builder
+	for i, u := range us {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(u.String())
+	}
+	return b.String()
+}
+
+// dumpClient logs the client configuration as canonical text (SIGUSR1 in
+// rsockd mode).
+func (s *Server) dumpClient(snap *snapshot) {
+	if snap.client == nil {
+		return
+	}
+	var b bytes.Buffer
+	if err := config.WriteSocks(&b, snap.client.Conf()); err != nil {
+		s.log.Error("cannot print the client configuration", "err", err)
+		return
+	}
+	o := snap.clientOrigin
+	s.log.Info("effective client configuration", "file", o.Path, "checksum", o.Checksum, "rules", len(snap.client.Conf().Rules),
+		"default_servers", upstreamList(snap.defaults))
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		s.log.Info("client: "+line, "file", o.Path)
+	}
+}
+
+// WriteClientEffective writes the client configuration of rsockd mode as
+// canonical text, after WriteEffective ("sockd -T"), with its default
+// servers; nothing without one.
+func (s *Server) WriteClientEffective(w io.Writer) error {
+	snap := s.snap.Load()
+	if snap.client == nil {
+		return nil
+	}
+	o := snap.clientOrigin
+	fmt.Fprintf(w, "# client rules: %s (sha256 %s, %d rules", o.Path, o.Checksum, len(snap.client.Conf().Rules))
+	if o.Frozen {
+		fmt.Fprint(w, ", frozen")
+	}
+	fmt.Fprintln(w, ")")
+	if err := config.WriteSocks(w, snap.client.Conf()); err != nil {
+		return err
+	}
+	if len(snap.defaults) == 0 {
+		fmt.Fprintln(w, "# default server: none")
+	} else {
+		fmt.Fprintf(w, "# default server: %s\n", upstreamList(snap.defaults))
+	}
+	return nil
 }

@@ -82,7 +82,7 @@ func (a *udpAssoc) routeUDP(dst socks.Addr) *udpUpstream {
 	lr := logline.Request{Command: "UDP", User: a.user, Src: ss.srcName(), Dst: dst.String(), Service: ss.service(dst.Port)}
 	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
 	defer cancel()
-	d := ss.upstreamDialer(a.user)
+	d := ss.upstreamDialer(a.user, "")
 	ip := dst.IP.Unmap()
 	plan := d.Plan(ctx, policy.CmdUDP, client.Target{IP: ip, Name: dst.Name, Port: dst.Port}, false)
 	if plan.Err != nil {
