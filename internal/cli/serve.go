@@ -35,7 +35,9 @@ type serveFlags struct {
 	handshake, connect, bind, idle, ident, command  time.Duration
 	drain                                           time.Duration
 	clientConfig, credentials                       string // rsockd mode (upstream.go)
+	srelayConf                                      string // srelay.conf instead of socks.conf (upstream.go)
 	rsockd                                          bool
+	srelay                                          bool     // the srelay personality (srelay.go)
 	ops                                             opsFlags // ops.go
 	cpuprofile                                      string
 	workers                                         int // workers.go
@@ -119,6 +121,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.idle < 0 || f.maxClients < 0 {
 		return usagef("--idle-timeout and --max-clients cannot be negative")
 	}
+	if f.srelayConf != "" && f.clientConfig != "" {
+		return usagef("--client-config and --srelay-conf exclude each other")
+	}
 	var methods []socks.Method
 	if f.auth != "" {
 		if methods, err = parseAuth(f.auth); err != nil {
@@ -162,6 +167,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle,
 		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
 		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
+	}
+	if f.srelayConf != "" || f.srelay {
+		opts.ClientConfigPath, opts.ClientConfigSrelay, opts.ClientDefault = f.srelayConf, true, false
 	}
 	f.ops.serverOptions(&opts)
 	if wk != nil {

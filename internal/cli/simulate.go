@@ -87,6 +87,7 @@ func newSimulateCmd() *cobra.Command {
 		batch      string
 		noTrace    bool
 		clientPath string
+		srelayPath string
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate [-c FILE] --from ADDR --to HOST|ADDR --port PORT|SERVICE [flags]",
@@ -130,8 +131,11 @@ refused), 2 usage or config error.`,
 				return exitError(ExitUsage)
 			}
 			sim := simulator{pol: pol, file: conf.Source, json: asJSON, trace: !noTrace, out: cmd.OutOrStdout()}
-			if clientPath != "" {
-				if sim.routes, err = loadClientForTool(cmd, clientPath); err != nil {
+			if clientPath != "" && srelayPath != "" {
+				return usagef("--client-config and --srelay-conf exclude each other")
+			}
+			if clientPath != "" || srelayPath != "" {
+				if sim.routes, err = loadClientForTool(cmd, clientPath+srelayPath, srelayPath != ""); err != nil {
 					return err
 				}
 			}
@@ -160,6 +164,7 @@ refused), 2 usage or config error.`,
 	fs.StringVar(&batch, "batch", "", "read requests from FILE (- for stdin), one per line in flag syntax")
 	fs.BoolVar(&noTrace, "no-trace", false, "decide through the index without the per-line trace (fast replays)")
 	fs.StringVar(&clientPath, "client-config", "", "socks.conf or socks.fc of rsockd mode: also show the route a permitted request takes")
+	fs.StringVar(&srelayPath, "srelay-conf", "", "srelay.conf: also show the route srelay would take for a permitted request")
 	return cmd
 }
 

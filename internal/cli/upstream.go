@@ -22,6 +22,7 @@ func addUpstreamFlags(root *cobra.Command, f *serveFlags) {
 	fs := root.Flags()
 	fs.StringVar(&f.clientConfig, "client-config", "", "socks.conf or frozen socks.fc: how permitted requests reach their destinations (direct, deny, or through upstreams; rsockd mode)")
 	fs.StringVar(&f.credentials, "credentials", "", "file of user names and passwords for upstream servers (never the clients' own)")
+	fs.StringVar(&f.srelayConf, "srelay-conf", "", "srelay.conf: how permitted requests reach their destinations, as srelay's next hops (--credentials is then a srelay.passwd)")
 	f.rsockd = root.Name() == "rsockd"
 	if f.rsockd {
 		root.Short = "SOCKS server that reaches destinations directly or through other SOCKS servers (4.3's rsockd)"
@@ -35,8 +36,8 @@ the upstream servers of a sockd line, tried in order.`
 
 // loadClientForTool loads a socks.conf or socks.fc for the simulator: a
 // Dialer that plans routes but never asks DNS.
-func loadClientForTool(cmd *cobra.Command, path string) (*client.Dialer, error) {
-	conf, origin, err := load.Socks(path, load.Options{})
+func loadClientForTool(cmd *cobra.Command, path string, srelay bool) (*client.Dialer, error) {
+	conf, origin, err := load.Client(path, srelay, load.Options{})
 	stderr := cmd.ErrOrStderr()
 	if err != nil {
 		if l, ok := diag.Unwrap(err); ok {

@@ -82,6 +82,9 @@ type Options struct {
 	ClientConfigPath string
 	ClientDefault    bool
 	CredentialsPath  string
+	// ClientConfigSrelay says ClientConfigPath is a srelay.conf (see
+	// grammar.ParseSrelay), and CredentialsPath a srelay.passwd.
+	ClientConfigSrelay bool
 	// Methods are the SOCKS5 methods offered, in order of preference; nil
 	// means username/password when PasswdPath is set, else none.
 	Methods []socks.Method

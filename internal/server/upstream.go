@@ -33,7 +33,7 @@ func (s *Server) loadClient(snap *snapshot) error {
 		path = p
 	}
 	if path != "" {
-		conf, origin, err := load.Socks(path, s.opts.GrammarOptions)
+		conf, origin, err := load.Client(path, s.opts.ClientConfigSrelay, s.opts.GrammarOptions)
 		if err != nil {
 			return err
 		}
@@ -43,7 +43,11 @@ func (s *Server) loadClient(snap *snapshot) error {
 		snap.clientOrigin = origin
 	}
 	if s.opts.CredentialsPath != "" {
-		c, err := client.LoadCredentials(s.opts.CredentialsPath)
+		load := client.LoadCredentials
+		if s.opts.ClientConfigSrelay {
+			load = client.LoadSrelayPasswd
+		}
+		c, err := load(s.opts.CredentialsPath)
 		if err != nil {
 			return err
 		}
