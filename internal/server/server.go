@@ -114,6 +114,11 @@ type Options struct {
 	// Notify, when set, is told about reloads in sd_notify(3) syntax.
 	Notify func(state string)
 
+	// AcceptCheck, when set, decides each accepted connection from its
+	// addresses before any byte is read or written (acceptcheck.go): false
+	// closes it, and reason is logged. nil accepts every connection.
+	AcceptCheck func(client, local netip.AddrPort) (ok bool, reason string)
+
 	// noLoops serves every listener with goroutines, as sockd does where
 	// it has no event loops (tests of that path).
 	noLoops bool
@@ -398,6 +403,10 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		tc, ok := c.(*net.TCPConn)
 		if !ok {
 			c.Close()
+			continue
+		}
+		if s.opts.AcceptCheck != nil && s.refusedAtAccept(tc.RemoteAddr(), tc.LocalAddr()) {
+			tc.Close()
 			continue
 		}
 		if !s.admit() {
