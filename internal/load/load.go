@@ -146,6 +146,15 @@ func DefaultSockd(opts Options) (*config.SockdConf, Origin, error) {
 	return c, Origin{Path: EmbeddedName, Embedded: true, Checksum: sum(defaultRules)}, nil
 }
 
+// SockdText compiles rules given as text (a personality's built-in rules).
+func SockdText(name string, src []byte, opts Options) (*config.SockdConf, Origin, error) {
+	c, l := grammar.ParseSockd(name, src, opts)
+	if l.HasErrors() {
+		return nil, Origin{}, l.Err()
+	}
+	return c, Origin{Path: name, Embedded: true, Checksum: sum(src), Warnings: l.Only(diag.Warning)}, nil
+}
+
 // FindFirst returns the first of paths that exists.
 func FindFirst(paths ...string) (string, bool) {
 	for _, p := range paths {

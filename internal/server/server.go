@@ -68,6 +68,11 @@ type Options struct {
 	// (/etc/sockd.fc, /etc/sockd.conf) and then the embedded default that
 	// permits loopback clients only.
 	ConfigPath string
+	// DefaultRules, when set, are the sockd.conf text used when ConfigPath
+	// is "" instead of 4.3's lookup (a personality's own rules: srelay has
+	// no rule file); DefaultRulesName names them in logs and diagnostics.
+	DefaultRules     []byte
+	DefaultRulesName string
 	// RoutePath is the sockd.route or sockd.fr; "" means no route file
 	// (the system picks the interface).
 	RoutePath string
@@ -118,6 +123,15 @@ type Options struct {
 	// addresses before any byte is read or written (acceptcheck.go): false
 	// closes it, and reason is logged. nil accepts every connection.
 	AcceptCheck func(client, local netip.AddrPort) (ok bool, reason string)
+
+	// SystemPasswords, when set, checks SOCKS5 user names and passwords
+	// instead of the PasswdPath file: the host's accounts (syspasswd.go).
+	SystemPasswords func(ctx context.Context, user, password string) bool
+
+	// SameInterface makes outgoing connections leave from the address the
+	// client connected to (srelay's -g) when the route file names none
+	// and the families agree (outbound.go).
+	SameInterface bool
 
 	// noLoops serves every listener with goroutines, as sockd does where
 	// it has no event loops (tests of that path).
@@ -212,8 +226,8 @@ func New(opts Options) (*Server, error) {
 		if m != socks.MethodNoAuth && m != socks.MethodUserPass {
 			return nil, fmt.Errorf("unsupported SOCKS5 method %v", m)
 		}
-		if m == socks.MethodUserPass && opts.PasswdPath == "" {
-			return nil, errors.New("username/password authentication needs a password file (--passwd)")
+		if m == socks.MethodUserPass && opts.PasswdPath == "" && opts.SystemPasswords == nil {
+			return nil, errors.New("username/password authentication needs a password file (--passwd) or the host's accounts (--auth-system)")
 		}
 	}
 	s := &Server{
@@ -242,9 +256,12 @@ func New(opts Options) (*Server, error) {
 func (s *Server) loadSnapshot() (*snapshot, error) {
 	snap := &snapshot{}
 	var err error
-	if s.opts.ConfigPath == "" {
+	switch {
+	case s.opts.ConfigPath == "" && s.opts.DefaultRules != nil:
+		snap.conf, snap.origin, err = load.SockdText(s.opts.DefaultRulesName, s.opts.DefaultRules, s.opts.GrammarOptions)
+	case s.opts.ConfigPath == "":
 		snap.conf, snap.origin, err = load.DefaultSockd(s.opts.GrammarOptions)
-	} else {
+	default:
 		snap.conf, snap.origin, err = load.Sockd(s.opts.ConfigPath, s.opts.GrammarOptions)
 	}
 	if err != nil {

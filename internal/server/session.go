@@ -294,7 +294,7 @@ func (s *Server) confirmedNames(ip netip.Addr) []string {
 // names, within the connect timeout.
 func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, error) {
 	d := net.Dialer{Timeout: ss.s.opts.ConnectTimeout, KeepAliveConfig: keepAlive}
-	if la := localAddrFor(ss.snap.routes, ip, name); la.IsValid() {
+	if la := ss.outboundAddr(ip, name, nil); la.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
 	}
 	start := time.Now()

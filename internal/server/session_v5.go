@@ -43,7 +43,7 @@ func (ss *session) serveV5(rd *socks.Reader) {
 			return
 		}
 		pw := ss.snap.passwords
-		ok := pw != nil && pw.Verify(up.Username, up.Password)
+		ok := ss.s.checkPassword(pw, up.Username, up.Password)
 		status := socks.UserPassSuccess
 		if !ok {
 			status = socks.UserPassFailure

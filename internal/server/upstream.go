@@ -100,7 +100,7 @@ func (f sessionForward) DialContext(ctx context.Context, network, addr string) (
 		return nil, err
 	}
 	d := net.Dialer{}
-	if la := localAddrFor(f.ss.snap.routes, ap.Addr(), ""); la.IsValid() {
+	if la := f.ss.outboundAddr(ap.Addr(), "", nil); la.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
 	}
 	c, err := d.DialContext(ctx, network, addr)
