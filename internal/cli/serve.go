@@ -37,8 +37,9 @@ type serveFlags struct {
 	clientConfig, credentials                       string // rsockd mode (upstream.go)
 	srelayConf                                      string // srelay.conf instead of socks.conf (upstream.go)
 	rsockd                                          bool
-	srelay                                          bool     // the srelay personality (srelay.go)
-	ops                                             opsFlags // ops.go
+	srelay                                          bool        // the srelay personality (srelay.go)
+	access                                          accessFlags // hosts.allow/deny, host accounts (srelay.go)
+	ops                                             opsFlags    // ops.go
 	cpuprofile                                      string
 	workers                                         int // workers.go
 }
@@ -66,6 +67,7 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
 	addUpstreamFlags(root, f)
+	addAccessFlags(root, f)
 	addOpsFlags(fs, &f.ops)
 	addProfileFlag(fs, &f.cpuprofile)
 	addWorkersFlag(fs, f)
@@ -170,6 +172,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	if f.srelayConf != "" || f.srelay {
 		opts.ClientConfigPath, opts.ClientConfigSrelay, opts.ClientDefault = f.srelayConf, true, false
+	}
+	if err := f.applyAccess(&opts, cmd.Root().Name(), log); err != nil {
+		return err
 	}
 	f.ops.serverOptions(&opts)
 	if wk != nil {

@@ -133,6 +133,11 @@ type Options struct {
 	// and the families agree (outbound.go).
 	SameInterface bool
 
+	// SrelayBind picks a BIND listener's port as srelay did: the port the
+	// request names, else the client's own port, else any; ports below
+	// 600 only with BindAnyPort (srelay -b). Without it, any port.
+	SrelayBind, BindAnyPort bool
+
 	// noLoops serves every listener with goroutines, as sockd does where
 	// it has no event loops (tests of that path).
 	noLoops bool
