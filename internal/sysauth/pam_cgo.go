@@ -64,4 +64,5 @@ func pamAuthenticate(service, user, password string) error {
 	}
 	return nil
 }
+
 const pamAvailable = true
