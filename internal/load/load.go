@@ -152,7 +152,7 @@ func SockdText(name string, src []byte, opts Options) (*config.SockdConf, Origin
 	if l.HasErrors() {
 		return nil, Origin{}, l.Err()
 	}
-	return c, Origin{Path: name, Embedded: true, Checksum: sum(src), Warnings: l.Only(diag.Warning)}, nil
+	return c, Origin{Path: name, Checksum: sum(src), Warnings: l.Only(diag.Warning)}, nil
 }
 
 // FindFirst returns the first of paths that exists.
