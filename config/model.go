@@ -208,8 +208,9 @@ type Server struct {
 	// Pinned servers come from a srelay.conf line: the server is reached
 	// through Via (the nearer hops, farthest first, as srelay lists them)
 	// and the last of them directly, never through the rules again.
-	Pinned bool     `msgpack:"pinned,omitempty"`
-	Via    []Server `msgpack:"via,omitempty"`
+	// srelay.conf has no frozen form: these are never in frozen files.
+	Pinned bool     `msgpack:"-"`
+	Via    []Server `msgpack:"-"`
 }
 
 // ClientRule is one socks.conf line.
@@ -223,8 +224,8 @@ type ClientRule struct {
 	Dst     Addr     `msgpack:"dst"`             // required in socks.conf
 	Port    PortTest `msgpack:"port"`
 	// PortMax, when not 0, is the upper end of srelay.conf's N-M range:
-	// Port is then `ge N`.
-	PortMax uint16 `msgpack:"pmax,omitempty"`
+	// Port is then `ge N`. Never in frozen files (srelay.conf only).
+	PortMax uint16 `msgpack:"-"`
 	Command string `msgpack:"cmd,omitempty"`
 	Text    string `msgpack:"text"`
 }
@@ -237,5 +238,6 @@ type SocksConf struct {
 	// follows: a destination no line matches is connected directly
 	// (socks.conf refuses it), and loopback destinations go by the lines
 	// like any other (4.3 always reached them directly).
-	Srelay bool `msgpack:"srelay,omitempty"`
+	// Never in frozen files: srelay.conf has no frozen form.
+	Srelay bool `msgpack:"-"`
 }
