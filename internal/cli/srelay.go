@@ -151,6 +151,14 @@ func srelayArgs(args []string, stdout io.Writer) (out []string, done bool, code 
 				return nil, false, 0, fmt.Errorf("srelay takes no arguments: %q", a)
 			}
 			out = append(out, a) // a sockd long flag
+			// The long forms of -i and -c (as a --workers supervisor passes
+			// them on) replace srelay's defaults too.
+			switch {
+			case a == "--listen" || strings.HasPrefix(a, "--listen="):
+				listens++
+			case a == "--srelay-conf" || strings.HasPrefix(a, "--srelay-conf="):
+				config = "given"
+			}
 			if !strings.Contains(a, "=") && i+1 < len(args) && longTakesValue(a) {
 				i++
 				out = append(out, args[i])
@@ -234,7 +242,7 @@ func srelayArgs(args []string, stdout io.Writer) (out []string, done bool, code 
 			config = SrelayConf
 		}
 	}
-	if config != "" {
+	if config != "" && config != "given" {
 		out = append(out, "--srelay-conf", config)
 	}
 	if listens == 0 {

@@ -412,3 +412,17 @@ func TestSrelaySafeDefault(t *testing.T) {
 		t.Errorf("a hosts.allow rule for srelay is access control:\n%s", log2.String())
 	}
 }
+
+// -r: each client's name is logged beside its address (/etc/hosts names
+// 127.0.0.1 localhost on Debian; confirmed forward).
+func TestSrelayLogsClientNames(t *testing.T) {
+	needPeer(t, "curl")
+	dir := t.TempDir()
+	none := filepath.Join(dir, "none")
+	dst := destination(t)
+	addr, log := runDaemon(t, "srelay", "-r", "-i", "127.0.0.1:0", "--hosts-allow", none, "--hosts-deny", none)
+	if out, err := curl(t, "--socks5", addr, dst.URL); err != nil {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	waitLogOf(t, "srelay", "connect from localhost [127.0.0.1]", log.String)
+}
