@@ -50,3 +50,19 @@ func TestSrelayPasswdMode(t *testing.T) {
 		t.Fatalf("mode 0600: %v", err)
 	}
 }
+
+// FuzzSrelayPasswd: any file parses or fails with an error naming its
+// line; what parses gives credentials without panicking.
+func FuzzSrelayPasswd(f *testing.F) {
+	f.Add([]byte("# c\n123.234.0.1\t\thogehoga\txyz$12#\n10.11.22.1/1080\topopop\ttutut555\n[::1]:1 a b\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseSrelayPasswd("p", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "p:") {
+				t.Fatalf("error without its place: %v", err)
+			}
+			return
+		}
+		c.Apply(Upstream{Scheme: "socks5h", Host: "10.11.22.1", Port: 1080})
+	})
+}
