@@ -73,6 +73,9 @@ func (f *serveFlags) applyAccess(opts *server.Options, name string, log *slog.Lo
 		v := gate.Check(client, local)
 		return v.Allow, v.Reason
 	}
+	// Read the files now, so that their warnings come at start, not with
+	// the first client.
+	configured := gate.Configured()
 	opts.SameInterface = f.access.sameInterface
 	opts.SrelayBind, opts.BindAnyPort = f.srelay, f.access.bindAnyPort
 	if f.access.logClientNames {
@@ -103,7 +106,7 @@ func (f *serveFlags) applyAccess(opts *server.Options, name string, log *slog.Lo
 	// srelay has no rule file: every client that tcp_wrappers and the
 	// authentication let in may go anywhere. With no access control at all
 	// that is an open proxy on every address, so serve loopback only.
-	if gate.Configured() || f.access.authSystem {
+	if configured || f.access.authSystem {
 		opts.DefaultRules, opts.DefaultRulesName = []byte(srelayRules), srelayName
 		return nil
 	}
