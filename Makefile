@@ -37,6 +37,7 @@ install: ## binaries, units, man pages and completions under $(DESTDIR)$(PREFIX)
 	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	install -m 0755 .build/sockd $(DESTDIR)$(SBINDIR)/sockd
 	ln -sf sockd $(DESTDIR)$(SBINDIR)/rsockd
+	ln -sf sockd $(DESTDIR)$(SBINDIR)/srelay
 	for t in $(TOOLS); do install -m 0755 .build/$$t $(DESTDIR)$(BINDIR)/$$t || exit 1; done
 	for u in sockd.service sockd.socket; do \
 	  sed 's|/usr/local/sbin/|$(SBINDIR)/|g; s|/etc/default/|$(SYSCONFDIR)/default/|g' dist/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u || exit 1; \

@@ -30,6 +30,7 @@ type Credentials struct {
 
 type credEntry struct {
 	key, user, password string
+	anyPort             bool // key is a host alone (srelay.passwd without a port)
 }
 
 // LoadCredentials reads a credentials file. A file that other users can
@@ -107,7 +108,7 @@ func (c *Credentials) Apply(u Upstream) Upstream {
 	}
 	lower := Upstream{Scheme: u.Scheme, Host: strings.ToLower(u.Host), Port: u.Port}
 	for _, e := range c.entries {
-		if e.key == "*" || e.key == lower.String() || e.key == lower.Addr() {
+		if e.key == "*" || e.key == lower.String() || e.key == lower.Addr() || e.anyPort && e.key == lower.Host {
 			u.User, u.Password = e.user, e.password
 			return u
 		}

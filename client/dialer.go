@@ -275,18 +275,19 @@ func (d *Dialer) plan(ctx context.Context, cmd policy.Command, t Target, trace b
 		}
 	}
 	var skipped []string
-	for _, u := range servers {
+	for i, u := range servers {
+		if r.Decision.Servers != nil && r.Decision.Servers[i].Pinned {
+			// A srelay.conf chain: fixed hops, not the rules again.
+			u = d.withCredentials(u)
+			sub := d.pinnedRoute(ctx, r.Decision, r.Decision.Servers[i].Via, targetOf(u.Host, u.Port))
+			r.Via = append(r.Via, Hop{Upstream: u, Route: sub})
+			continue
+		}
 		if slices.Contains(outer, strings.ToLower(u.Addr())) {
 			skipped = append(skipped, u.String())
 			continue
 		}
-		u = d.Credentials.Apply(u)
-		if u.User == "" && (u.Scheme == SchemeSOCKS4 || u.Scheme == SchemeSOCKS4a) {
-			u.User = d.UserID
-			if u.User == "" && d.Credentials.Len() == 0 {
-				u.User = d.user()
-			}
-		}
+		u = d.withCredentials(u)
 		sub := d.plan(ctx, policy.CmdConnect, targetOf(u.Host, u.Port), trace, depth+1,
 			append(slices.Clip(outer), strings.ToLower(u.Addr())))
 		r.Via = append(r.Via, Hop{Upstream: u, Route: sub})
@@ -304,6 +305,48 @@ func (d *Dialer) plan(ctx context.Context, cmd policy.Command, t Target, trace b
 		r.Decision.Reason += "; its servers (" + strings.Join(skipped, ", ") +
 			") would route a server through itself, so it is reached directly"
 	}
+	return r
+}
+
+// withCredentials gives u its credentials: the file's, else for SOCKS4 the
+// user id.
+func (d *Dialer) withCredentials(u Upstream) Upstream {
+	u = d.Credentials.Apply(u)
+	if u.User == "" && (u.Scheme == SchemeSOCKS4 || u.Scheme == SchemeSOCKS4a) {
+		u.User = d.UserID
+		if u.User == "" && d.Credentials.Len() == 0 {
+			u.User = d.user()
+		}
+	}
+	return u
+}
+
+// pinnedRoute is how a server of a srelay.conf chain is reached: through
+// via[0] (itself reached through via[1:]), or directly when via is empty.
+// line is the decision of the line that named the chain.
+func (d *Dialer) pinnedRoute(ctx context.Context, line policy.ClientDecision, via []config.Server, t Target) *Route {
+	r := &Route{Target: t, rules: d.Rules}
+	where := "a srelay.conf chain"
+	if line.Rule != nil {
+		where = fmt.Sprintf("the chain of line %d", line.Rule.Pos.Line)
+	}
+	if len(via) == 0 {
+		r.Decision = policy.ClientDecision{Action: config.ClientDirect, Index: policy.RouteDefault,
+			Reason: "the nearest next hop of " + where + ": reached directly"}
+		if !t.IP.IsValid() {
+			ip, err := d.resolve(ctx, t.Name)
+			if err != nil {
+				r.Err = err
+				return r
+			}
+			r.Target.IP = ip
+		}
+		return r
+	}
+	next := d.withCredentials(FromServer(via[0]))
+	r.Decision = policy.ClientDecision{Action: config.ClientSockd, Index: policy.RouteDefault, Servers: via[:1],
+		Reason: "the next nearer hop of " + where + ": " + next.String()}
+	r.Via = []Hop{{Upstream: next, Route: d.pinnedRoute(ctx, line, via[1:], targetOf(next.Host, next.Port))}}
 	return r
 }
 

@@ -205,6 +205,12 @@ type Server struct {
 	Port   uint16 `msgpack:"port"` // default 1080 for SOCKS, 8080 for http
 	// URL records that the entry was written as scheme://host[:port].
 	URL bool `msgpack:"url,omitempty"`
+	// Pinned servers come from a srelay.conf line: the server is reached
+	// through Via (the nearer hops, farthest first, as srelay lists them)
+	// and the last of them directly, never through the rules again.
+	// srelay.conf has no frozen form: these are never in frozen files.
+	Pinned bool     `msgpack:"-"`
+	Via    []Server `msgpack:"-"`
 }
 
 // ClientRule is one socks.conf line.
@@ -217,12 +223,21 @@ type ClientRule struct {
 	Users   []string `msgpack:"users,omitempty"` // as Rule.Users
 	Dst     Addr     `msgpack:"dst"`             // required in socks.conf
 	Port    PortTest `msgpack:"port"`
-	Command string   `msgpack:"cmd,omitempty"`
-	Text    string   `msgpack:"text"`
+	// PortMax, when not 0, is the upper end of srelay.conf's N-M range:
+	// Port is then `ge N`. Never in frozen files (srelay.conf only).
+	PortMax uint16 `msgpack:"-"`
+	Command string `msgpack:"cmd,omitempty"`
+	Text    string `msgpack:"text"`
 }
 
 // SocksConf is a compiled socks.conf.
 type SocksConf struct {
 	Source string       `msgpack:"src"`
 	Rules  []ClientRule `msgpack:"rules"`
+	// Srelay marks rules compiled from a srelay.conf, which srelay
+	// follows: a destination no line matches is connected directly
+	// (socks.conf refuses it), and loopback destinations go by the lines
+	// like any other (4.3 always reached them directly).
+	// Never in frozen files: srelay.conf has no frozen form.
+	Srelay bool `msgpack:"-"`
 }

@@ -52,7 +52,7 @@ func sockdBin() string { return filepath.Join(prefix, "sbin", "sockd") }
 // TestMakeInstall: binaries, units, man pages and completions land in the
 // usual places under PREFIX, and the units name the installed binary.
 func TestMakeInstall(t *testing.T) {
-	for _, f := range []string{"sbin/sockd", "sbin/rsockd", "bin/make_sockdfc", "bin/dump_sockdfc", "bin/make_sockdfr",
+	for _, f := range []string{"sbin/sockd", "sbin/rsockd", "sbin/srelay", "bin/make_sockdfc", "bin/dump_sockdfc", "bin/make_sockdfr",
 		"bin/dump_sockdfr", "bin/make_socksfc", "bin/dump_socksfc", "lib/systemd/system/sockd.service",
 		"lib/systemd/system/sockd.socket", "share/man/man8/sockd.8", "share/man/man8/make_sockdfc.8",
 		"share/man/man5/sockd.conf.5", "share/man/man5/sockd.route.5", "share/man/man5/socks.conf.5",
@@ -74,6 +74,11 @@ func TestMakeInstall(t *testing.T) {
 	out, _ = exec.Command(filepath.Join(prefix, "sbin/rsockd"), "--version").Output()
 	if !strings.HasPrefix(string(out), "rsockd (sockd toolchain)") {
 		t.Errorf("rsockd --version: %q", out)
+	}
+	// srelay is sockd under srelay's name, with srelay's -v.
+	out, _ = exec.Command(filepath.Join(prefix, "sbin/srelay"), "-v").Output()
+	if !strings.HasPrefix(string(out), "srelay (sockd toolchain)") {
+		t.Errorf("srelay -v: %q", out)
 	}
 }
 

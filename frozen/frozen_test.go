@@ -214,7 +214,15 @@ func TestFieldCountsMatchTypes(t *testing.T) {
 		{reflect.TypeFor[body](), bodyFieldCount},
 	}
 	for _, c := range cases {
-		if n := c.typ.NumField(); n != c.count {
+		// Fields tagged msgpack:"-" never go into frozen files (the
+		// srelay.conf fields of the client model: it has no frozen form).
+		n := 0
+		for i := range c.typ.NumField() {
+			if c.typ.Field(i).Tag.Get("msgpack") != "-" {
+				n++
+			}
+		}
+		if n != c.count {
 			t.Errorf("%s has %d fields, the codec writes %d", c.typ, n, c.count)
 		}
 	}

@@ -253,6 +253,10 @@ func validateRoutes(c *config.RouteConf) error {
 var knownSchemes = []string{"socks4", "socks4a", "socks5", "socks5h", "http"}
 
 func validateSocks(c *config.SocksConf) error {
+	if c.Srelay {
+		// Its chains and port ranges have no place in the format.
+		return fmt.Errorf("a srelay.conf has no frozen form")
+	}
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		if err := validateClientRule(r); err != nil {

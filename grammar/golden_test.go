@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,6 +43,12 @@ func compileAny(t testing.TB, name string, src []byte) (string, diag.List) {
 			config.WriteSocks(&buf, c)
 		}
 		return buf.String(), d
+	case "srelay.conf":
+		c, d := ParseSrelay(name, src, testOptions())
+		if c != nil {
+			writeSrelayRoutes(&buf, c)
+		}
+		return buf.String(), d
 	}
 	t.Fatalf("no parser for %s", name)
 	return "", nil
@@ -63,7 +71,7 @@ func TestGolden(t *testing.T) {
 			var input *txtar.File
 			for i := range ar.Files {
 				switch ar.Files[i].Name {
-				case "sockd.conf", "sockd.route", "socks.conf":
+				case "sockd.conf", "sockd.route", "socks.conf", "srelay.conf":
 					input = &ar.Files[i]
 				}
 			}
@@ -74,7 +82,7 @@ func TestGolden(t *testing.T) {
 			var dtext bytes.Buffer
 			diags.WriteText(&dtext)
 			checkInvariants(t, input.Data, diags)
-			if canonical != "" {
+			if canonical != "" && input.Name != "srelay.conf" { // srelay.conf has no canonical text of its own
 				// The canonical text must compile to itself, cleanly.
 				again, d2 := compileAny(t, input.Name, []byte(canonical))
 				if d2.HasErrors() || again != canonical {
@@ -156,5 +164,25 @@ func checkInvariants(t testing.TB, src []byte, diags diag.List) {
 				t.Errorf("%s: not sorted after %s", where, p.Header())
 			}
 		}
+	}
+}
+
+// writeSrelayRoutes prints the rules a srelay.conf compiled to: the
+// socks.conf form of each, and its chain nearest hop first.
+func writeSrelayRoutes(w *bytes.Buffer, c *config.SocksConf) {
+	for _, r := range c.Rules {
+		fmt.Fprintf(w, "%d: %s", r.Pos.Line, r.Canonical())
+		if r.PortMax != 0 {
+			fmt.Fprintf(w, " le %d", r.PortMax)
+		}
+		for _, s := range r.Servers {
+			path := []string{}
+			for i := len(s.Via) - 1; i >= 0; i-- {
+				path = append(path, s.Via[i].Scheme+"://"+net.JoinHostPort(s.Via[i].Host, strconv.Itoa(int(s.Via[i].Port))))
+			}
+			path = append(path, s.Scheme+"://"+net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port))))
+			fmt.Fprintf(w, "   # chain: %s", strings.Join(path, " -> "))
+		}
+		fmt.Fprintln(w)
 	}
 }

@@ -35,6 +35,7 @@ type clientRule struct {
 	users  userMatcher
 	portOp config.PortOp
 	port   uint16
+	max    uint16 // srelay.conf's N-M: the upper end, 0 for none
 }
 
 // ClientRequest is one destination to route.
@@ -99,7 +100,7 @@ func NewClient(conf *config.SocksConf, opts Options) (*ClientPolicy, error) {
 		if cr.Port.Op > config.OpGE {
 			return nil, fmt.Errorf("%s:%d: unknown port operator %d", conf.Source, cr.Pos.Line, cr.Port.Op)
 		}
-		r.portOp, r.port = cr.Port.Op, cr.Port.Port
+		r.portOp, r.port, r.max = cr.Port.Op, cr.Port.Port, cr.PortMax
 		if cr.Users == nil {
 			r.users = userMatcher{any: true}
 		} else {
@@ -137,7 +138,7 @@ func AlwaysDirect(ip netip.Addr) bool {
 // reported as a Step whose Index is the socks.conf line's index and whose
 // Rule is nil (ClientStepRule gives the line).
 func (p *ClientPolicy) Decide(req *ClientRequest, t Tracer) ClientDecision {
-	if req.DstIP.IsValid() && AlwaysDirect(req.DstIP) {
+	if req.DstIP.IsValid() && !p.conf.Srelay && AlwaysDirect(req.DstIP) {
 		d := ClientDecision{Action: config.ClientDirect, Index: RouteLoopback,
 			Reason: req.DstIP.String() + " is always reached directly (4.3's client library)"}
 		if t != nil {
@@ -156,12 +157,15 @@ func (p *ClientPolicy) Decide(req *ClientRequest, t Tracer) ClientDecision {
 			f = fieldDestination
 		case !r.users.match(req.User):
 			f = fieldUser
-		case !r.portOp.Match(req.DstPort, r.port):
+		case !r.portOp.Match(req.DstPort, r.port), r.max != 0 && req.DstPort > r.max:
 			f = fieldPort
 		}
 		if f != fieldNone {
 			if t != nil {
 				want, got, note := describeFailure(&st, &config.Rule{Dst: cr.Dst, Users: cr.Users, Port: cr.Port}, f)
+				if f == fieldPort && r.max != 0 {
+					want = fmt.Sprintf("%d-%d", r.port, r.max)
+				}
 				t.Step(Step{Index: i, Field: f.String(), Want: want, Got: got, Note: note})
 			}
 			continue
@@ -189,6 +193,9 @@ func (p *ClientPolicy) Decide(req *ClientRequest, t Tracer) ClientDecision {
 		return d
 	}
 	d := ClientDecision{Action: config.ClientDeny, Index: RouteDefault, Reason: "no line of " + p.conf.Source + " matched: refused"}
+	if p.conf.Srelay {
+		d = ClientDecision{Action: config.ClientDirect, Index: RouteDefault, Reason: "no line of " + p.conf.Source + " matched: connected directly (srelay)"}
+	}
 	if t != nil {
 		t.Step(Step{Index: RouteDefault, Matched: true, Field: "default", Note: d.Reason})
 	}

@@ -38,8 +38,8 @@ type Guard struct {
 	limit  int
 	window time.Duration
 	now    func() time.Time
-	// verify is Passwords.Verify; tests replace it to hold checks open.
-	verify func(p *Passwords, user, password string) bool
+	// verify asks the Checker; tests replace it to hold checks open.
+	verify func(c Checker, user, password string) bool
 
 	mu    sync.Mutex
 	fails map[netip.Addr]*failures
@@ -65,7 +65,7 @@ func NewGuard(concurrency, failLimit int, window time.Duration) *Guard {
 		window = DefaultFailWindow
 	}
 	return &Guard{sem: make(chan struct{}, concurrency), limit: failLimit, window: window,
-		now: time.Now, verify: (*Passwords).Verify, fails: make(map[netip.Addr]*failures)}
+		now: time.Now, verify: Checker.Verify, fails: make(map[netip.Addr]*failures)}
 }
 
 // Outcome is what a guarded check came to.
@@ -107,9 +107,15 @@ func sourceOf(a netip.Addr) netip.Addr {
 	return a
 }
 
-// Verify checks user's password against p for a client at src, waiting
-// for a free slot until ctx ends.
-func (g *Guard) Verify(ctx context.Context, p *Passwords, src netip.Addr, user, password string) Verdict {
+// Checker checks a user name and password: a password file (*Passwords)
+// or the host's accounts.
+type Checker interface {
+	Verify(user, password string) bool
+}
+
+// Verify checks user's password with c for a client at src, waiting for a
+// free slot until ctx ends.
+func (g *Guard) Verify(ctx context.Context, c Checker, src netip.Addr, user, password string) Verdict {
 	src = sourceOf(src)
 	if v, blocked := g.blocked(src); blocked {
 		return v
@@ -119,7 +125,7 @@ func (g *Guard) Verify(ctx context.Context, p *Passwords, src netip.Addr, user, 
 	case <-ctx.Done():
 		return Verdict{Outcome: Busy}
 	}
-	ok := g.verify(p, user, password)
+	ok := g.verify(c, user, password)
 	<-g.sem
 	if ok {
 		return Verdict{Outcome: Accepted}

@@ -17,7 +17,7 @@ func TestGuardBoundsConcurrentChecks(t *testing.T) {
 	g := NewGuard(bound, 1000, time.Minute)
 	var running, most atomic.Int32
 	release := make(chan struct{})
-	g.verify = func(*Passwords, string, string) bool {
+	g.verify = func(Checker, string, string) bool {
 		n := running.Add(1)
 		for {
 			m := most.Load()
@@ -77,7 +77,7 @@ func TestGuardLimitsFailuresPerSource(t *testing.T) {
 	g.now = func() time.Time { return now }
 	var checks int
 	verify := g.verify
-	g.verify = func(p *Passwords, u, pw string) bool { checks++; return verify(p, u, pw) }
+	g.verify = func(p Checker, u, pw string) bool { checks++; return verify(p, u, pw) }
 	bad := netip.MustParseAddr("::ffff:192.0.2.1")
 	good := netip.MustParseAddr("192.0.2.2")
 	ctx := context.Background()
@@ -126,7 +126,7 @@ func TestGuardLimitsFailuresPerSource(t *testing.T) {
 // holds never grow it past its bound.
 func TestGuardSourcesAreBounded(t *testing.T) {
 	g := NewGuard(1, 3, time.Minute)
-	g.verify = func(*Passwords, string, string) bool { return false }
+	g.verify = func(Checker, string, string) bool { return false }
 	base := netip.MustParseAddr("2001:db8::").As16()
 	for i := range maxSources + 100 {
 		a := base

@@ -35,7 +35,7 @@ type usageError struct{ error }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // Tools lists every command name Main knows, for the mains and the tests.
-var Tools = []string{"sockd", "rsockd", "make_sockdfc", "dump_sockdfc", "make_sockdfr", "dump_sockdfr", "make_socksfc", "dump_socksfc", "socks"}
+var Tools = []string{"sockd", "rsockd", "srelay", "make_sockdfc", "dump_sockdfc", "make_sockdfr", "dump_sockdfr", "make_socksfc", "dump_socksfc", "socks"}
 
 // Main runs the command called name (the program's base name) with args and
 // returns its exit status.
@@ -50,6 +50,18 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 		// loop (sockd -ver -i, sockd -I -ver).
 		cmd = newSockdCmd(name)
 		args = verArgs(cmd, args)
+	case "srelay":
+		// srelay's command line is translated into the daemon's (srelay.go).
+		out, done, code, err := srelayArgs(args, stdout)
+		if done {
+			return code
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "srelay: %v\n", err)
+			return ExitUsage
+		}
+		args = out
+		cmd = newSockdCmd(name)
 	case "make_sockdfc", "make_sockdfr", "make_socksfc":
 		cmd = newMakeCmd(kindOfTool(name))
 	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
@@ -137,8 +149,8 @@ func usageArgs(c *cobra.Command) {
 // binary started under the name rsockd (a link, as 4.3 installed it) runs
 // as rsockd.
 func RunAs(name string) int {
-	if name == "sockd" && filepath.Base(os.Args[0]) == "rsockd" {
-		name = "rsockd"
+	if base := filepath.Base(os.Args[0]); name == "sockd" && (base == "rsockd" || base == "srelay") {
+		name = base
 	}
 	return Main(name, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }

@@ -38,8 +38,11 @@ type serveFlags struct {
 	drain                                           time.Duration
 	clientConfig, credentials                       string // rsockd mode (upstream.go)
 	defaultServers                                  []string
+	srelayConf                                      string // srelay.conf instead of socks.conf (upstream.go)
 	rsockd                                          bool
-	ops                                             opsFlags // ops.go
+	srelay                                          bool        // the srelay personality (srelay.go)
+	access                                          accessFlags // hosts.allow/deny, host accounts (srelay.go)
+	ops                                             opsFlags    // ops.go
 	cpuprofile                                      string
 	workers                                         int // workers.go
 }
@@ -70,6 +73,7 @@ func configureServe(root *cobra.Command) {
 	fs.BoolVar(&f.ver, "ver", false, "print the build description and exit 1 (4.3's -ver)")
 	fs.MarkHidden("ver")
 	addUpstreamFlags(root, f)
+	addAccessFlags(root, f)
 	addOpsFlags(fs, &f.ops)
 	f.ops.syslogTag = root.Name() // 4.3's rsockd logged as rsockd
 	addProfileFlag(fs, &f.cpuprofile)
@@ -133,6 +137,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.idle < 0 || f.maxClients < 0 {
 		return usagef("--idle-timeout and --max-clients cannot be negative")
 	}
+	if f.srelayConf != "" && f.clientConfig != "" {
+		return usagef("--client-config and --srelay-conf exclude each other")
+	}
 	var methods []socks.Method
 	if f.auth != "" {
 		if methods, err = parseAuth(f.auth); err != nil {
@@ -178,6 +185,12 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
 	}
 	if opts.DefaultServers, err = f.defaultServerList(); err != nil {
+		return err
+	}
+	if f.srelayConf != "" || f.srelay {
+		opts.ClientConfigPath, opts.ClientConfigSrelay, opts.ClientDefault = f.srelayConf, true, false
+	}
+	if err := f.applyAccess(&opts, cmd.Root().Name(), log); err != nil {
 		return err
 	}
 	f.ops.serverOptions(&opts)

@@ -87,6 +87,7 @@ func newSimulateCmd() *cobra.Command {
 		batch          string
 		noTrace        bool
 		clientPath     string
+		srelayPath     string
 		defaultServers []string
 	)
 	cmd := &cobra.Command{
@@ -131,8 +132,11 @@ refused), 2 usage or config error.`,
 				return exitError(ExitUsage)
 			}
 			sim := simulator{pol: pol, file: conf.Source, json: asJSON, trace: !noTrace, out: cmd.OutOrStdout()}
-			if clientPath != "" {
-				if sim.routes, err = loadClientForTool(cmd, clientPath, defaultServers); err != nil {
+			if clientPath != "" && srelayPath != "" {
+				return usagef("--client-config and --srelay-conf exclude each other")
+			}
+			if clientPath != "" || srelayPath != "" {
+				if sim.routes, err = loadClientForTool(cmd, clientPath+srelayPath, srelayPath != "", defaultServers); err != nil {
 					return err
 				}
 			}
@@ -162,6 +166,7 @@ refused), 2 usage or config error.`,
 	fs.BoolVar(&noTrace, "no-trace", false, "decide through the index without the per-line trace (fast replays)")
 	fs.StringVar(&clientPath, "client-config", "", "socks.conf or socks.fc of rsockd mode: also show the route a permitted request takes")
 	fs.StringArrayVar(&defaultServers, "default-server", nil, "with --client-config: the server of sockd lines without @=, as the daemon's flag (default: SOCKS_SERVER)")
+	fs.StringVar(&srelayPath, "srelay-conf", "", "srelay.conf: also show the route srelay would take for a permitted request")
 	return cmd
 }
 

@@ -15,12 +15,14 @@ import (
 
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/policy"
 )
 
 // socksFlags are the client command's common flags.
 type socksFlags struct {
 	config, credentials, proxy, user string
+	srelayConf                       string
 	timeout                          time.Duration
 	verbose                          bool
 }
@@ -49,6 +51,7 @@ with -i or -I.`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&f.config, "config", "c", "", "socks.conf or socks.fc (default: /etc/socks.fc, then /etc/socks.conf)")
+	pf.StringVar(&f.srelayConf, "srelay-conf", "", "route as this srelay.conf says, instead of a socks.conf")
 	pf.StringVar(&f.credentials, "credentials", "", "file of user names and passwords for the servers")
 	pf.StringVar(&f.proxy, "proxy", "", "go through this one server (URL), ignoring the rules")
 	pf.StringVar(&f.user, "user", "", "user matched against *=userlist (default: the local user)")
@@ -172,7 +175,12 @@ func (f *socksFlags) proxyDialer() (*client.ProxyDialer, error) {
 func (f *socksFlags) dialer(cmd *cobra.Command) (*client.Dialer, error) {
 	d := &client.Dialer{User: f.user, HandshakeTimeout: f.timeout}
 	var err error
-	if f.config != "" {
+	if f.srelayConf != "" {
+		var conf *config.SocksConf
+		if conf, _, err = load.Srelay(f.srelayConf, load.Options{}); err == nil {
+			d.Rules, err = policy.NewClient(conf, policy.Options{Pid: os.Getpid()})
+		}
+	} else if f.config != "" {
 		d.Rules, err = client.LoadRules(f.config)
 	} else {
 		d.Rules, err = client.DefaultRules()

@@ -24,6 +24,7 @@ func addUpstreamFlags(root *cobra.Command, f *serveFlags) {
 	fs.StringVar(&f.clientConfig, "client-config", "", "socks.conf or frozen socks.fc: how permitted requests reach their destinations (direct, deny, or through upstreams; rsockd mode)")
 	fs.StringVar(&f.credentials, "credentials", "", "file of user names and passwords for upstream servers (never the clients' own)")
 	fs.StringArrayVar(&f.defaultServers, "default-server", nil, "server for socks.conf sockd lines without @=, host[:port] (SOCKS4) or a URL (repeatable, tried in order; default: SOCKS_SERVER)")
+	fs.StringVar(&f.srelayConf, "srelay-conf", "", "srelay.conf: how permitted requests reach their destinations, as srelay's next hops (--credentials is then a srelay.passwd)")
 	f.rsockd = root.Name() == "rsockd"
 	if f.rsockd {
 		root.Short = "SOCKS server that reaches destinations directly or through other SOCKS servers (4.3's rsockd)"
@@ -37,8 +38,9 @@ the upstream servers of a sockd line, tried in order.`
 
 // loadClientForTool loads a socks.conf or socks.fc for the simulator: a
 // Dialer that plans routes but never asks DNS, with the default servers the
-// daemon would use (--default-server, else SOCKS_SERVER).
-func loadClientForTool(cmd *cobra.Command, path string, defaultServers []string) (*client.Dialer, error) {
+// daemon would use (--default-server, else SOCKS_SERVER). srelay says path
+// is a srelay.conf.
+func loadClientForTool(cmd *cobra.Command, path string, srelay bool, defaultServers []string) (*client.Dialer, error) {
 	defaults, err := (&serveFlags{defaultServers: defaultServers}).defaultServerList()
 	if err != nil {
 		return nil, err
@@ -51,7 +53,7 @@ func loadClientForTool(cmd *cobra.Command, path string, defaultServers []string)
 			defaults = []client.Upstream{}
 		}
 	}
-	conf, origin, err := load.Socks(path, load.Options{})
+	conf, origin, err := load.Client(path, srelay, load.Options{})
 	stderr := cmd.ErrOrStderr()
 	if err != nil {
 		if l, ok := diag.Unwrap(err); ok {

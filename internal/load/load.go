@@ -104,6 +104,35 @@ func Socks(path string, opts Options) (*config.SocksConf, Origin, error) {
 	return f.(*config.SocksConf), o, nil
 }
 
+// Srelay loads a srelay.conf into the client routing model (text only:
+// srelay.conf has no frozen form).
+func Srelay(path string, opts Options) (*config.SocksConf, Origin, error) {
+	o := Origin{Path: path}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, o, fmt.Errorf("%w: %v", ErrNoFile, err)
+		}
+		return nil, o, err
+	}
+	o.Checksum = sum(src)
+	c, l := grammar.ParseSrelay(path, src, opts)
+	o.Warnings = l.Only(diag.Warning)
+	if l.HasErrors() {
+		return nil, o, l.Err()
+	}
+	return c, o, nil
+}
+
+// Client loads the client routing file of rsockd mode: a srelay.conf when
+// srelay is set, else a socks.conf or socks.fc.
+func Client(path string, srelay bool, opts Options) (*config.SocksConf, Origin, error) {
+	if srelay {
+		return Srelay(path, opts)
+	}
+	return Socks(path, opts)
+}
+
 // DefaultSockd follows 4.3's lookup, /etc/sockd.fc then /etc/sockd.conf,
 // and falls back to the embedded loopback-only rules when neither exists.
 func DefaultSockd(opts Options) (*config.SockdConf, Origin, error) {
@@ -115,6 +144,15 @@ func DefaultSockd(opts Options) (*config.SockdConf, Origin, error) {
 		return nil, Origin{}, l.Err()
 	}
 	return c, Origin{Path: EmbeddedName, Embedded: true, Checksum: sum(defaultRules)}, nil
+}
+
+// SockdText compiles rules given as text (a personality's built-in rules).
+func SockdText(name string, src []byte, opts Options) (*config.SockdConf, Origin, error) {
+	c, l := grammar.ParseSockd(name, src, opts)
+	if l.HasErrors() {
+		return nil, Origin{}, l.Err()
+	}
+	return c, Origin{Path: name, Checksum: sum(src), Warnings: l.Only(diag.Warning)}, nil
 }
 
 // FindFirst returns the first of paths that exists.

@@ -35,13 +35,18 @@ func (s *Server) passwordGuard() *auth.Guard {
 // handshake's deadline, and a source that failed too often is refused
 // without one, in a single log line per window rather than one per try.
 func (ss *session) checkPassword(user, password string) bool {
-	pw := ss.snap.passwords
-	if pw == nil {
-		return false
-	}
 	ctx, cancel := context.WithDeadline(ss.s.kill, ss.handshakeDeadline())
 	defer cancel()
-	v := ss.s.passwordGuard().Verify(ctx, pw, ss.src.Addr(), user, password)
+	var c auth.Checker
+	switch {
+	case ss.s.opts.SystemPasswords != nil:
+		c = systemChecker{ctx, ss.s.opts.SystemPasswords}
+	case ss.snap.passwords != nil:
+		c = ss.snap.passwords
+	default:
+		return false
+	}
+	v := ss.s.passwordGuard().Verify(ctx, c, ss.src.Addr(), user, password)
 	switch v.Outcome {
 	case auth.Accepted:
 		return true
@@ -60,3 +65,12 @@ func (ss *session) checkPassword(user, password string) bool {
 	}
 	return false
 }
+
+// systemChecker checks passwords against the host's accounts
+// (Options.SystemPasswords) within the session's handshake deadline.
+type systemChecker struct {
+	ctx   context.Context
+	check func(ctx context.Context, user, password string) bool
+}
+
+func (c systemChecker) Verify(user, password string) bool { return c.check(c.ctx, user, password) }

@@ -179,6 +179,10 @@ func (s *Server) ServeInetd() error {
 	if err != nil {
 		return err
 	}
+	if s.opts.AcceptCheck != nil && s.refusedAtAccept(c.RemoteAddr(), c.LocalAddr()) {
+		c.Close() // as tcpd would have: the connection ends unanswered
+		return nil
+	}
 	s.ServeConn(c)
 	return nil
 }

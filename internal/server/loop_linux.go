@@ -453,6 +453,10 @@ func (l *eventLoop) accept(ll *loopListener) {
 		}
 		l.backoff = 0
 		src := sockaddrAddrPort(sa)
+		if l.s.opts.AcceptCheck != nil && l.s.refusedAtAcceptFd(fd, src) {
+			unix.Close(fd)
+			continue
+		}
 		ll.mu.Lock()
 		if ll.closed {
 			ll.mu.Unlock()

@@ -271,7 +271,7 @@ func (c *loopConn) connect() {
 	c.tfd = fd
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
-	if la := localAddrFor(ss.snap.routes, c.dst.Addr(), ""); la.IsValid() {
+	if la := ss.outboundAddr(c.dst.Addr(), "", func() netip.AddrPort { return fdLocalAddr(c.cfd) }); la.IsValid() {
 		if err := unix.Bind(fd, sockaddrOf(netip.AddrPortFrom(la, 0), family)); err != nil {
 			c.connectFailed(os.NewSyscallError("bind", err))
 			return

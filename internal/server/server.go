@@ -68,6 +68,11 @@ type Options struct {
 	// (/etc/sockd.fc, /etc/sockd.conf) and then the embedded default that
 	// permits loopback clients only.
 	ConfigPath string
+	// DefaultRules, when set, are the sockd.conf text used when ConfigPath
+	// is "" instead of 4.3's lookup (a personality's own rules: srelay has
+	// no rule file); DefaultRulesName names them in logs and diagnostics.
+	DefaultRules     []byte
+	DefaultRulesName string
 	// RoutePath is the sockd.route or sockd.fr; "" follows 4.3's lookup,
 	// /etc/sockd.fr then /etc/sockd.route, and with neither the system
 	// picks the interface.
@@ -87,6 +92,9 @@ type Options struct {
 	// default server); nil means SOCKS_SERVER from the environment, read
 	// when the files are loaded.
 	DefaultServers []client.Upstream
+	// ClientConfigSrelay says ClientConfigPath is a srelay.conf (see
+	// grammar.ParseSrelay), and CredentialsPath a srelay.passwd.
+	ClientConfigSrelay bool
 	// Methods are the SOCKS5 methods offered, in order of preference; nil
 	// means username/password when PasswdPath is set, else none.
 	Methods []socks.Method
@@ -116,6 +124,25 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// Notify, when set, is told about reloads in sd_notify(3) syntax.
 	Notify func(state string)
+
+	// AcceptCheck, when set, decides each accepted connection from its
+	// addresses before any byte is read or written (acceptcheck.go): false
+	// closes it, and reason is logged. nil accepts every connection.
+	AcceptCheck func(client, local netip.AddrPort) (ok bool, reason string)
+
+	// SystemPasswords, when set, checks SOCKS5 user names and passwords
+	// instead of the PasswdPath file: the host's accounts (syspasswd.go).
+	SystemPasswords func(ctx context.Context, user, password string) bool
+
+	// SameInterface makes outgoing connections leave from the address the
+	// client connected to (srelay's -g) when the route file names none
+	// and the families agree (outbound.go).
+	SameInterface bool
+
+	// SrelayBind picks a BIND listener's port as srelay did: the port the
+	// request names, else the client's own port, else any; ports below
+	// 600 only with BindAnyPort (srelay -b). Without it, any port.
+	SrelayBind, BindAnyPort bool
 
 	// noLoops serves every listener with goroutines, as sockd does where
 	// it has no event loops (tests of that path).
@@ -217,8 +244,8 @@ func New(opts Options) (*Server, error) {
 		if m != socks.MethodNoAuth && m != socks.MethodUserPass {
 			return nil, fmt.Errorf("unsupported SOCKS5 method %v", m)
 		}
-		if m == socks.MethodUserPass && opts.PasswdPath == "" {
-			return nil, errors.New("username/password authentication needs a password file (--passwd)")
+		if m == socks.MethodUserPass && opts.PasswdPath == "" && opts.SystemPasswords == nil {
+			return nil, errors.New("username/password authentication needs a password file (--passwd) or the host's accounts (--auth-system)")
 		}
 	}
 	s := &Server{
@@ -247,9 +274,12 @@ func New(opts Options) (*Server, error) {
 func (s *Server) loadSnapshot() (*snapshot, error) {
 	snap := &snapshot{}
 	var err error
-	if s.opts.ConfigPath == "" {
+	switch {
+	case s.opts.ConfigPath == "" && s.opts.DefaultRules != nil:
+		snap.conf, snap.origin, err = load.SockdText(s.opts.DefaultRulesName, s.opts.DefaultRules, s.opts.GrammarOptions)
+	case s.opts.ConfigPath == "":
 		snap.conf, snap.origin, err = load.DefaultSockd(s.opts.GrammarOptions)
-	} else {
+	default:
 		snap.conf, snap.origin, err = load.Sockd(s.opts.ConfigPath, s.opts.GrammarOptions)
 	}
 	if err != nil {
@@ -423,6 +453,10 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		tc, ok := c.(*net.TCPConn)
 		if !ok {
 			c.Close()
+			continue
+		}
+		if s.opts.AcceptCheck != nil && s.refusedAtAccept(tc.RemoteAddr(), tc.LocalAddr()) {
+			tc.Close()
 			continue
 		}
 		if !s.admit() {

@@ -31,6 +31,9 @@ type session struct {
 	client *net.TCPConn
 	src    netip.AddrPort // the client
 	local  netip.AddrPort // the server's side of the client connection
+	// bindWant is a BIND request's DST.PORT, for srelay's choice of the
+	// listening port (bindport.go).
+	bindWant uint16
 
 	mu      sync.Mutex
 	closers []io.Closer
@@ -294,7 +297,7 @@ func (s *Server) confirmedNames(ip netip.Addr) []string {
 // names, within the connect timeout.
 func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, error) {
 	d := net.Dialer{Timeout: ss.s.opts.ConnectTimeout, KeepAliveConfig: keepAlive}
-	if la := localAddrFor(ss.snap.routes, ip, name); la.IsValid() {
+	if la := ss.outboundAddr(ip, name, nil); la.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
 	}
 	start := time.Now()
@@ -321,7 +324,7 @@ func (ss *session) listenBind(peer netip.Addr, name string, v4Only bool) (*net.T
 	if v4Only && !la.Is4() {
 		la = netip.IPv4Unspecified()
 	}
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: la.AsSlice()})
+	ln, err := ss.listenBindPort(la)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ func (ss *session) serveV4(rd *socks.Reader) {
 	}
 	if req.Command == socks.V4Bind {
 		if !ss.bindUpstream(true, dstIP, name, req.UserID, lr, rd) {
+			ss.bindWant = req.Dst.Port
 			ss.bindV4(dstIP, name, lr, rd)
 		}
 		return

@@ -110,6 +110,7 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 	}
 	if req.Command == socks.V5Bind {
 		if !ss.bindUpstream(false, dstIP, name, user, lr, rd) {
+			ss.bindWant = req.Dst.Port
 			ss.bindV5(dstIP, name, lr, rd)
 		}
 		return

@@ -36,7 +36,7 @@ func (s *Server) loadClient(snap *snapshot) error {
 		path = p
 	}
 	if path != "" {
-		conf, origin, err := load.Socks(path, s.opts.GrammarOptions)
+		conf, origin, err := load.Client(path, s.opts.ClientConfigSrelay, s.opts.GrammarOptions)
 		if err != nil {
 			return err
 		}
@@ -49,7 +49,11 @@ func (s *Server) loadClient(snap *snapshot) error {
 		}
 	}
 	if s.opts.CredentialsPath != "" {
-		c, err := client.LoadCredentials(s.opts.CredentialsPath)
+		load := client.LoadCredentials
+		if s.opts.ClientConfigSrelay {
+			load = client.LoadSrelayPasswd
+		}
+		c, err := load(s.opts.CredentialsPath)
 		if err != nil {
 			return err
 		}
@@ -118,7 +122,7 @@ func (f sessionForward) DialContext(ctx context.Context, network, addr string) (
 		return nil, err
 	}
 	d := net.Dialer{}
-	if la := localAddrFor(f.ss.snap.routes, ap.Addr(), ""); la.IsValid() {
+	if la := f.ss.outboundAddr(ap.Addr(), "", nil); la.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
 	}
 	c, err := d.DialContext(ctx, network, addr)
