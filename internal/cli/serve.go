@@ -39,6 +39,7 @@ type serveFlags struct {
 	ops                                             opsFlags // ops.go
 	cpuprofile                                      string
 	workers                                         int // workers.go
+	eventLoops                                      string
 }
 
 func configureServe(root *cobra.Command) {
@@ -62,6 +63,7 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.idle, "idle-timeout", server.DefaultIdleTimeout, "end a relay with no traffic either way (0 = never)")
 	fs.DurationVar(&f.ident, "ident-timeout", server.DefaultIdentTimeout, "one identd query")
 	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
+	fs.StringVar(&f.eventLoops, "event-loops", "auto", "engine for plain listeners: auto (event loops where available) or off (a goroutine per session)")
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
 	addUpstreamFlags(root, f)
 	addOpsFlags(fs, &f.ops)
@@ -119,6 +121,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.idle < 0 || f.maxClients < 0 {
 		return usagef("--idle-timeout and --max-clients cannot be negative")
 	}
+	if f.eventLoops != "auto" && f.eventLoops != "off" {
+		return usagef("--event-loops %q: want auto or off", f.eventLoops)
+	}
 	var methods []socks.Method
 	if f.auth != "" {
 		if methods, err = parseAuth(f.auth); err != nil {
@@ -162,6 +167,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle,
 		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
 		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
+		NoEventLoops: f.eventLoops == "off",
 	}
 	f.ops.serverOptions(&opts)
 	if wk != nil {

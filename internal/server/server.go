@@ -111,9 +111,12 @@ type Options struct {
 	// Notify, when set, is told about reloads in sd_notify(3) syntax.
 	Notify func(state string)
 
-	// noLoops serves every listener with goroutines, as sockd does where
-	// it has no event loops (tests of that path).
-	noLoops bool
+	// NoEventLoops serves every listener with a goroutine per session,
+	// as on systems without the event loops (--event-loops off). The zero
+	// value lets the event loops (loop_linux.go) serve the plain
+	// listeners on Linux; both engines behave the same, and every server
+	// test runs under both.
+	NoEventLoops bool
 
 	// identQuery replaces ident.Query in tests (an identd on a port other
 	// than 113).
@@ -362,7 +365,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	s.warnIfOpen(ln.Addr(), s.snap.Load())
-	if lo == nil && !s.opts.noLoops {
+	if lo == nil && !s.opts.NoEventLoops {
 		if served, err := s.serveLoops(ln); served {
 			return err
 		}
