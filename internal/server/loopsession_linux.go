@@ -140,8 +140,17 @@ func (c *loopConn) readHandshake(hangup bool) {
 			return
 		}
 		c.n += m
-		if !c.parse() || m < room && !hangup {
-			return // served on, handed off or ended; or the socket is drained
+		if !c.parse() {
+			// A read that filled the buffer may have left data behind the
+			// request (pipelined, up to any length), and no later event
+			// will announce it: the relay reads it once connected.
+			if c.state == stConnecting && (m == room || hangup) {
+				c.clientStirred = true
+			}
+			return // served on, handed off or ended
+		}
+		if m < room && !hangup {
+			return // the socket is drained
 		}
 	}
 }
