@@ -96,6 +96,8 @@ func (c *loopConn) ready(fd int32, events uint32) {
 			if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				c.connected()
 			}
+		} else if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			c.clientLeft()
 		} else {
 			c.clientStirred = true
 		}
@@ -144,7 +146,11 @@ func (c *loopConn) readHandshake(hangup bool) {
 			// A read that filled the buffer may have left data behind the
 			// request (pipelined, up to any length), and no later event
 			// will announce it: the relay reads it once connected.
-			if c.state == stConnecting && (m == room || hangup) {
+			switch {
+			case c.state != stConnecting:
+			case hangup:
+				c.clientLeft() // as a later event would say
+			case m == room:
 				c.clientStirred = true
 			}
 			return // served on, handed off or ended
@@ -379,6 +385,18 @@ func (c *loopConn) connectFailed(err error) {
 	} else {
 		c.replyV5(v5Failure(err), socks.Addr{})
 	}
+	c.close()
+	ss.finish()
+}
+
+// clientLeft ends a session whose client closed or reset while its
+// connect was pending, as the goroutine path's watchClient does: the
+// connecting socket is released now, not at the connect timeout.
+func (c *loopConn) clientLeft() {
+	ss := c.ss
+	ss.s.metrics.connected(c.dialed)
+	ss.left.Store(true)
+	ss.logFailure(c.lr, "connect", errClientLeft)
 	c.close()
 	ss.finish()
 }

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sockd/sockd/socks"
+)
+
+// leave ends the client's side: a close (FIN) or a reset.
+func leave(c *net.TCPConn, reset bool) {
+	if reset {
+		c.SetLinger(0)
+	}
+	c.Close()
+}
+
+// TestPendingConnectReleased: a client that closes or resets while its
+// CONNECT is pending (a destination that never answers) releases the
+// connecting socket and its session at once, not at the connect timeout
+// (2 minutes here, far beyond the test's bound); the log says why.
+func TestPendingConnectReleased(t *testing.T) {
+	engines(t, func(t *testing.T) {
+		srv := startServer(t, permitLoopback, func(o *Options) { o.ConnectTimeout = 2 * time.Minute })
+		hole := socks.AddrFromAddrPort(ap(t, blackHole(t)))
+		for _, tc := range []struct {
+			name  string
+			v4    bool
+			reset bool
+		}{{"socks4 close", true, false}, {"socks4 reset", true, true}, {"socks5 close", false, false}, {"socks5 reset", false, true}} {
+			t.Run(tc.name, func(t *testing.T) {
+				c := dialProxy(t, srv.addr)
+				if tc.v4 {
+					mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: hole, UserID: "u"}))
+				} else {
+					v5Handshake(t, c)
+					v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: hole})
+				}
+				waitFor(t, "the connect to start", func() bool { return srv.Active() == 1 })
+				leave(c, tc.reset)
+				waitFor(t, "the pending connect to be released", func() bool { return srv.Active() == 0 })
+			})
+		}
+		contains(t, srv.log, "Error code: connect() the client left before the reply")
+	})
+}
+
+// TestPendingBindReleased: a client that closes or resets after its BIND's
+// first reply releases the listener at once, not at the bind timeout; the
+// listener then refuses connections.
+func TestPendingBindReleased(t *testing.T) {
+	engines(t, func(t *testing.T) {
+		srv := startServer(t, permitLoopback, func(o *Options) { o.BindTimeout = 2 * time.Minute })
+		peer := socks.Addr{IP: netip.MustParseAddr("127.0.0.1"), Port: 0}
+		for _, tc := range []struct {
+			name  string
+			v4    bool
+			reset bool
+		}{{"socks4 close", true, false}, {"socks4 reset", true, true}, {"socks5 close", false, false}, {"socks5 reset", false, true}} {
+			t.Run(tc.name, func(t *testing.T) {
+				c := dialProxy(t, srv.addr)
+				var port uint16
+				if tc.v4 {
+					mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Bind, Dst: peer, UserID: "u"}))
+					r := readV4Reply(t, c)
+					if r.Code != socks.V4Granted {
+						t.Fatalf("first reply %v", r.Code)
+					}
+					port = r.Bound.Port
+				} else {
+					v5Handshake(t, c)
+					v5Send(t, c, socks.V5Request{Command: socks.V5Bind, Dst: peer})
+					r := readV5Reply(t, c)
+					if r.Code != socks.V5Succeeded {
+						t.Fatalf("first reply %v", r.Code)
+					}
+					port = r.Bound.Port
+				}
+				leave(c, tc.reset)
+				waitFor(t, "the BIND to be released", func() bool { return srv.Active() == 0 })
+				if p, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", portString(port)), 5*time.Second); err == nil {
+					p.Close()
+					t.Fatal("the BIND listener still accepts after its client left")
+				}
+			})
+		}
+		contains(t, srv.log, "Error code: accept() the client left before the reply")
+	})
+}
