@@ -253,6 +253,9 @@ func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
 		return
 	}
 	ss.decided(req, &d, &c.lr)
+	if d.Permit && ss.proxyLoop(ip, port, c.lr) {
+		d.Permit, d.Reply4, d.Reply5 = false, uint8(socks.V4Rejected), uint8(socks.V5NotAllowed)
+	}
 	if !d.Permit {
 		if c.ss.obs.version == socks.Version4 {
 			c.replyV4(socks.V4ReplyCode(d.Reply4), socks.Addr{})

@@ -190,6 +190,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	closing   bool
+	own       atomic.Pointer[ownAddrs] // of listeners (ownaddrs.go)
 
 	loops loops // the event loops serving plain listeners (loop_linux.go)
 
@@ -363,6 +364,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		return net.ErrClosed
 	}
 	s.listeners[ln] = struct{}{}
+	s.listenersChanged()
 	s.mu.Unlock()
 	s.warnIfOpen(ln.Addr(), s.snap.Load())
 	if lo == nil && !s.opts.NoEventLoops {
@@ -373,6 +375,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
+		s.listenersChanged()
 		s.mu.Unlock()
 	}()
 	var backoff time.Duration

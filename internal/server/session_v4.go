@@ -68,6 +68,10 @@ func (ss *session) serveV4(rd *socks.Reader) {
 		}
 		return
 	}
+	if ss.proxyLoop(dstIP, req.Dst.Port, lr) {
+		ss.replyV4(socks.V4Rejected, socks.Addr{})
+		return
+	}
 	out, err := ss.dialOut(dstIP, req.Dst.Port, name, req.UserID, lr)
 	if err != nil {
 		ss.logFailure(lr, "connect", err)

@@ -123,6 +123,10 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 		}
 		return
 	}
+	if ss.proxyLoop(dstIP, req.Dst.Port, lr) {
+		ss.replyV5(socks.V5NotAllowed, socks.Addr{})
+		return
+	}
 	out, err := ss.dialOut(dstIP, req.Dst.Port, name, user, lr)
 	if err != nil {
 		ss.logFailure(lr, "connect", err)
