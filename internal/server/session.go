@@ -259,6 +259,29 @@ func (ss *session) decide(req *policy.Request, lr *logline.Request) policy.Decis
 	return d
 }
 
+// decideDestination decides a CONNECT or BIND. A host name is resolved
+// (into *ip) only when the rules need its address or the request is
+// permitted: a name the rules refuse by name never reaches DNS, and the
+// decision is the one the address would have got (policy's
+// DecideBeforeResolve). A name an upstream resolves is never resolved
+// here. resolveErr is the lookup's failure, for a permitted request.
+func (ss *session) decideDestination(cmd policy.Command, ip *netip.Addr, name string, port uint16, user string, lr *logline.Request) (d policy.Decision, resolveErr error) {
+	if name == "" || ss.nameGoesUpstream(cmd, name, port, user) {
+		return ss.decide(ss.policyRequest(cmd, *ip, name, port, user), lr), nil
+	}
+	req := ss.policyRequest(cmd, netip.Addr{}, name, port, user)
+	d, decided := ss.snap.policy.DecideBeforeResolve(req)
+	if decided {
+		ss.decided(req, &d, lr)
+		if d.Permit {
+			*ip, resolveErr = ss.resolve(name)
+		}
+		return d, resolveErr
+	}
+	*ip, resolveErr = ss.resolve(name)
+	return ss.decide(ss.policyRequest(cmd, *ip, name, port, user), lr), resolveErr
+}
+
 // decided is decide's second half, for a decision already made.
 func (ss *session) decided(req *policy.Request, d *policy.Decision, lr *logline.Request) {
 	if d.IdentUser != "" {

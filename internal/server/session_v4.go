@@ -48,11 +48,7 @@ func (ss *session) serveV4(rd *socks.Reader) {
 		ss.replyV4(socks.V4Rejected, socks.Addr{})
 		return
 	}
-	var resolveErr error
-	if name != "" && !ss.nameGoesUpstream(cmd, name, req.Dst.Port, req.UserID) {
-		dstIP, resolveErr = ss.resolve(name)
-	}
-	d := ss.decide(ss.policyRequest(cmd, dstIP, name, req.Dst.Port, req.UserID), &lr)
+	d, resolveErr := ss.decideDestination(cmd, &dstIP, name, req.Dst.Port, req.UserID, &lr)
 	if !d.Permit {
 		ss.replyV4(socks.V4ReplyCode(d.Reply4), socks.Addr{})
 		return

@@ -103,11 +103,7 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 	case !dstIP.IsUnspecified():
 		lr.Dst = dstIP.String()
 	}
-	var resolveErr error
-	if name != "" && !ss.nameGoesUpstream(cmd, name, req.Dst.Port, user) {
-		dstIP, resolveErr = ss.resolve(name)
-	}
-	d := ss.decide(ss.policyRequest(cmd, dstIP, name, req.Dst.Port, user), &lr)
+	d, resolveErr := ss.decideDestination(cmd, &dstIP, name, req.Dst.Port, user, &lr)
 	if !d.Permit {
 		ss.replyV5(socks.V5ReplyCode(d.Reply5), socks.Addr{})
 		return
