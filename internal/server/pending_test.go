@@ -1,8 +1,11 @@
 package server
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +28,7 @@ func TestPendingConnectReleased(t *testing.T) {
 	engines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, func(o *Options) { o.ConnectTimeout = 2 * time.Minute })
 		hole := socks.AddrFromAddrPort(ap(t, blackHole(t)))
-		for _, tc := range []struct {
+		for i, tc := range []struct {
 			name  string
 			v4    bool
 			reset bool
@@ -38,12 +41,15 @@ func TestPendingConnectReleased(t *testing.T) {
 					v5Handshake(t, c)
 					v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: hole})
 				}
-				waitFor(t, "the connect to start", func() bool { return srv.Active() == 1 })
+				// The server's connect is pending once its SYN waits.
+				waitFor(t, "the server's connect to start", func() bool { return synSentTo(t, hole.Port) == 1 })
 				leave(c, tc.reset)
-				waitFor(t, "the pending connect to be released", func() bool { return srv.Active() == 0 })
+				waitFor(t, "the pending connect to be released", func() bool { return srv.Active() == 0 && synSentTo(t, hole.Port) == 0 })
+				if n := strings.Count(srv.log.String(), "Error code: connect() the client left before the reply"); n != i+1 {
+					t.Fatalf("%d lines say the client left before the reply, want %d", n, i+1)
+				}
 			})
 		}
-		contains(t, srv.log, "Error code: connect() the client left before the reply")
 	})
 }
 
@@ -88,4 +94,25 @@ func TestPendingBindReleased(t *testing.T) {
 		}
 		contains(t, srv.log, "Error code: accept() the client left before the reply")
 	})
+}
+
+// synSentTo counts the sockets of this host (in the test's network
+// namespace) whose connect to a loopback port is pending (SYN_SENT), from
+// /proc/net/tcp: the test can thus wait for the server's connect to begin,
+// whichever engine makes it.
+func synSentTo(t *testing.T, port uint16) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	want := fmt.Sprintf(":%04X", port)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[2], want) && f[3] == "02" {
+			n++
+		}
+	}
+	return n
 }
