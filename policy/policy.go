@@ -362,6 +362,41 @@ func (p *Policy) Decide(req *Request, t Tracer) Decision {
 	return p.conclude(&st, idx, t)
 }
 
+// DecideBeforeResolve decides a request for a host name whose address is
+// not known yet (DstName set, DstIP invalid) when the deciding line does
+// not depend on the address: every line before it fails on the source,
+// the user or the port, and it matches whatever the address is (its
+// destination is any, or a name pattern the name itself matches). decided
+// is false as soon as a line's match depends on the address (an address
+// and mask, or a name pattern that only the address's reverse names could
+// match): the caller then resolves the name and asks Decide. A decided
+// request gets the decision Decide gives it with any address, so the
+// daemon need not resolve a name the rules refuse by name, and does not
+// leak it to DNS. A request with an address is simply decided.
+func (p *Policy) DecideBeforeResolve(req *Request) (d Decision, decided bool) {
+	if req.DstName == "" || req.DstIP.IsValid() {
+		return p.Decide(req, nil), true
+	}
+	st := newEvalState(req)
+	for i := range p.rules {
+		r := &p.rules[i]
+		if !st.matchSource(&r.src) || !r.users.match(req.User) || !r.portOp.Match(req.DstPort, r.port) {
+			continue // fails whatever the address
+		}
+		switch r.dst.kind {
+		case kindAny:
+		case kindPattern:
+			if !r.dst.pat.matches(req.DstName) {
+				return Decision{}, false // the address's reverse names might match
+			}
+		default:
+			return Decision{}, false
+		}
+		return p.conclude(&st, i, nil), true
+	}
+	return p.conclude(&st, -1, nil), true
+}
+
 // decideNaive is the reference: a plain first-match loop over every line,
 // which the index must agree with.
 func (p *Policy) decideNaive(req *Request) Decision {

@@ -178,3 +178,42 @@ func TestDenseIndexEqualsNaive(t *testing.T) {
 		}
 	})
 }
+
+// A request for a name that DecideBeforeResolve decides without its
+// address gets the same line, action and replies from Decide with every
+// address the name could resolve to (and whatever reverse names that
+// address has): the daemon may then skip the lookup, and `sockd simulate`
+// (Decide) still says what the daemon does.
+func TestDecideBeforeResolveAgreesWithDecide(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := genConf(t, 40)
+		p, err := policy.New(c, policy.Options{ReadFile: readUserFile, Pid: 1})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		for range 20 {
+			req, _ := genRequest(t)
+			if req.DstName == "" {
+				continue
+			}
+			byName := req
+			byName.DstIP = netip.Addr{}
+			byName.DstNames = nil
+			early, decided := p.DecideBeforeResolve(&byName)
+			if !decided {
+				continue
+			}
+			for i := range 3 {
+				withIP := req
+				withIP.DstIP = genRequestAddr(t, "resolved")
+				names := genNames(t, "resolvednames")
+				withIP.DstNames = func() []string { return names }
+				d := p.Decide(&withIP, nil)
+				if d.Index != early.Index || d.Permit != early.Permit || d.Reply4 != early.Reply4 || d.Reply5 != early.Reply5 {
+					t.Fatalf("address %d (%v, names %v): Decide chose line %d (permit %v), DecideBeforeResolve line %d (permit %v)",
+						i, withIP.DstIP, names, d.Index, d.Permit, early.Index, early.Permit)
+				}
+			}
+		}
+	})
+}

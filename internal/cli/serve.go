@@ -45,6 +45,7 @@ type serveFlags struct {
 	ops                                             opsFlags    // ops.go
 	cpuprofile                                      string
 	workers                                         int // workers.go
+	eventLoops                                      string
 }
 
 func configureServe(root *cobra.Command) {
@@ -69,6 +70,7 @@ func configureServe(root *cobra.Command) {
 	fs.DurationVar(&f.udpTimeout, "udp-timeout", server.DefaultUDPTimeout, "end a UDP association with no datagram either way (at most --idle-timeout)")
 	fs.DurationVar(&f.ident, "ident-timeout", server.DefaultIdentTimeout, "one identd query")
 	fs.DurationVar(&f.command, "command-timeout", server.DefaultCommandTimeout, "kill a rule's shell command after this")
+	fs.StringVar(&f.eventLoops, "event-loops", "auto", "engine for plain listeners: auto (event loops where available) or off (a goroutine per session)")
 	fs.DurationVar(&f.drain, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, wait this long for sessions to finish")
 	fs.BoolVar(&f.ver, "ver", false, "print the build description and exit 1 (4.3's -ver)")
 	fs.MarkHidden("ver")
@@ -140,6 +142,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.srelayConf != "" && f.clientConfig != "" {
 		return usagef("--client-config and --srelay-conf exclude each other")
 	}
+	if f.eventLoops != "auto" && f.eventLoops != "off" {
+		return usagef("--event-loops %q: want auto or off", f.eventLoops)
+	}
 	var methods []socks.Method
 	if f.auth != "" {
 		if methods, err = parseAuth(f.auth); err != nil {
@@ -183,6 +188,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle, UDPTimeout: f.udpTimeout,
 		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
 		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
+		NoEventLoops: f.eventLoops == "off",
 	}
 	if opts.DefaultServers, err = f.defaultServerList(); err != nil {
 		return err

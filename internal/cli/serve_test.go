@@ -53,6 +53,7 @@ func TestServeUsageErrors(t *testing.T) {
 		{"-c", conf, "--auth", "kerberos"},
 		{"-c", conf, "--handshake-timeout", "0s"},
 		{"-c", conf, "--inetd", "--listen", "127.0.0.1:0"},
+		{"-c", conf, "--event-loops", "maybe"},
 	} {
 		if code, _, stderr := runSockd(t, "", args...); code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, ExitUsage, stderr)

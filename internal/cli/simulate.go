@@ -427,6 +427,9 @@ func (s *simulator) run(r *simRequest) (simResult, error) {
 	if d.LogNote != "" {
 		res.Notes = append(res.Notes, d.LogNote)
 	}
+	if n := s.resolveNote(req); n != "" {
+		res.Notes = append(res.Notes, n)
+	}
 	for _, st := range rec.Steps {
 		line := 0
 		if st.Rule != nil {
@@ -503,4 +506,21 @@ func orQuoted(s string) string {
 		return `""`
 	}
 	return s
+}
+
+// resolveNote says, for a request naming a host without --to-ip, whether
+// the daemon resolves the name before deciding: it does not when the
+// deciding line does not depend on the address (policy's
+// DecideBeforeResolve, which the daemon asks first), so a name refused by
+// name never reaches DNS.
+func (s *simulator) resolveNote(req *policy.Request) string {
+	if req.DstName == "" || req.DstIP.IsValid() {
+		return ""
+	}
+	probe := *req
+	probe.Ident = func() (string, error) { return "", nil } // no assumption recorded twice
+	if _, decided := s.pol.DecideBeforeResolve(&probe); decided {
+		return "decided by name: the daemon does not resolve " + req.DstName + " for this decision"
+	}
+	return "the daemon resolves " + req.DstName + " and decides by its address: give --to-ip for that decision"
 }

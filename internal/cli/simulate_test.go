@@ -156,3 +156,29 @@ func runTool(t *testing.T, name, stdin string, args ...string) (int, string, str
 	code := Main(name, args, strings.NewReader(stdin), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
+
+// TestSimulateSaysWhenTheDaemonResolves: for a host name without --to-ip,
+// simulate says whether the daemon decides by the name alone (and so never
+// resolves it) or resolves it first, as the daemon's
+// policy.DecideBeforeResolve does.
+func TestSimulateSaysWhenTheDaemonResolves(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "sockd.conf")
+	if err := os.WriteFile(conf, []byte("deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 0.0.0.0 0.0.0.0 10.0.0.0 255.0.0.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ to, note string }{
+		{"www.example.com", "decided by name: the daemon does not resolve www.example.com for this decision"},
+		{"www.example.org", "the daemon resolves www.example.org and decides by its address: give --to-ip for that decision"},
+		{"10.1.2.3", ""},
+	} {
+		_, stdout, stderr := runTool(t, "sockd", "", "simulate", "-c", conf, "--json", "--from", "10.0.0.1", "--to", tc.to, "--port", "80")
+		var res simResult
+		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+			t.Fatalf("%s: bad JSON %q (%s): %v", tc.to, stdout, stderr, err)
+		}
+		got := strings.Join(res.Notes, "; ")
+		if got != tc.note {
+			t.Errorf("--to %s: notes %q, want %q", tc.to, got, tc.note)
+		}
+	}
+}

@@ -25,7 +25,7 @@ func TestAcceptCheckHostsDeny(t *testing.T) {
 			dst := echoTarget(t, "tcp", "127.0.0.1:0")
 			_, port := hostPort(t, dst.Addr().String())
 			srv := startServer(t, permitLoopback, func(o *Options) {
-				o.noLoops = engine == "goroutines"
+				o.NoEventLoops = engine == "goroutines"
 				o.AcceptCheck = func(c, l netip.AddrPort) (bool, string) { v := gate.Check(c, l); return v.Allow, v.Reason }
 			})
 			req := v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{IP: netip.MustParseAddr("127.0.0.1"), Port: port}, UserID: "u"})

@@ -66,115 +66,119 @@ func v5ConnectTo(t *testing.T, srv *testServer, dst socks.Addr) (*net.TCPConn, s
 // TestDestinationFaults: a destination that refuses, never answers, or
 // resets gets the right reply and log line, and leaves nothing behind.
 func TestDestinationFaults(t *testing.T) {
-	srv := startServer(t, permitLoopback, func(o *Options) { o.ConnectTimeout = 1500 * time.Millisecond })
-	base := baseline()
+	engines(t, func(t *testing.T) {
+		srv := startServer(t, permitLoopback, func(o *Options) { o.ConnectTimeout = 1500 * time.Millisecond })
+		base := baseline()
 
-	t.Run("refused", func(t *testing.T) {
-		dst := refusingAddr(t)
-		_, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
-		if r.Code != socks.V5ConnectionRefused {
-			t.Fatalf("SOCKS5 reply %v, want connection refused", r.Code)
-		}
-		c := dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "u"}))
-		if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
-			t.Fatalf("SOCKS4 reply %v, want 91", r.Code)
-		}
-		contains(t, srv.log, "failed -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 ("+strings.Split(dst, ":")[1]+").  Error code: connect() Connection refused")
-	})
-	t.Run("times out", func(t *testing.T) {
-		dst := blackHole(t)
-		_, r, took := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
-		if r.Code != socks.V5HostUnreachable {
-			t.Fatalf("SOCKS5 reply %v, want host unreachable", r.Code)
-		}
-		if took < time.Second || took > 20*time.Second {
-			t.Fatalf("answered after %v, want the connect timeout (1.5 s)", took)
-		}
-		contains(t, srv.log, "timed-out -- Connect from (unknown)@127.0.0.1 to 127.0.0.1")
-	})
-	t.Run("resets mid-stream", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+		t.Run("refused", func(t *testing.T) {
+			dst := refusingAddr(t)
+			_, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
+			if r.Code != socks.V5ConnectionRefused {
+				t.Fatalf("SOCKS5 reply %v, want connection refused", r.Code)
 			}
-			io.ReadFull(c, make([]byte, 5))
-			c.Write([]byte("partial"))
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close() // RST
-		}()
-		c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
-		if r.Code != socks.V5Succeeded {
-			t.Fatal(r.Code)
-		}
-		mustWrite(t, c, []byte("hello"))
-		got, _ := readUntilClosed(t, c, 20*time.Second)
-		if string(got) != "partial" {
-			t.Fatalf("client got %q before the close", got)
-		}
-		contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 ("+strings.Split(ln.Addr().String(), ":")[1]+"). 5 bytes from 127.0.0.1, 7 bytes from 127.0.0.1")
+			c := dialProxy(t, srv.addr)
+			mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "u"}))
+			if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
+				t.Fatalf("SOCKS4 reply %v, want 91", r.Code)
+			}
+			contains(t, srv.log, "failed -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 ("+strings.Split(dst, ":")[1]+").  Error code: connect() Connection refused")
+		})
+		t.Run("times out", func(t *testing.T) {
+			dst := blackHole(t)
+			_, r, took := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
+			if r.Code != socks.V5HostUnreachable {
+				t.Fatalf("SOCKS5 reply %v, want host unreachable", r.Code)
+			}
+			if took < time.Second || took > 20*time.Second {
+				t.Fatalf("answered after %v, want the connect timeout (1.5 s)", took)
+			}
+			contains(t, srv.log, "timed-out -- Connect from (unknown)@127.0.0.1 to 127.0.0.1")
+		})
+		t.Run("resets mid-stream", func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				io.ReadFull(c, make([]byte, 5))
+				c.Write([]byte("partial"))
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close() // RST
+			}()
+			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
+			if r.Code != socks.V5Succeeded {
+				t.Fatal(r.Code)
+			}
+			mustWrite(t, c, []byte("hello"))
+			got, _ := readUntilClosed(t, c, 20*time.Second)
+			if string(got) != "partial" {
+				t.Fatalf("client got %q before the close", got)
+			}
+			contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 ("+strings.Split(ln.Addr().String(), ":")[1]+"). 5 bytes from 127.0.0.1, 7 bytes from 127.0.0.1")
+		})
+		waitBaseline(t, srv, base, 8<<20)
 	})
-	waitBaseline(t, srv, base, 8<<20)
 }
 
 // TestDNSFaults: a failing or silent DNS server gives host unreachable
 // (SOCKS5) or 91 (SOCKS4a) with a failed/timed-out line, bounded by the
 // connect timeout.
 func TestDNSFaults(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		mode dnsMode
-		log  string
-	}{
-		{"SERVFAIL", dnsServFail, "failed -- Connect from (unknown)@127.0.0.1 to broken.test (http).  Error code: resolve()"},
-		{"NXDOMAIN", dnsNXDomain, "failed -- Connect from (unknown)@127.0.0.1 to broken.test (http).  Error code: resolve()"},
-		{"no answer", dnsHang, "timed-out -- Connect from (unknown)@127.0.0.1 to broken.test (http)"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			dns := startFakeDNS(t, tt.mode)
-			srv := startServer(t, permitLoopback, func(o *Options) {
-				o.Resolver = dns.resolver()
-				o.ConnectTimeout = 1500 * time.Millisecond
+	engines(t, func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			mode dnsMode
+			log  string
+		}{
+			{"SERVFAIL", dnsServFail, "failed -- Connect from (unknown)@127.0.0.1 to broken.test (http).  Error code: resolve()"},
+			{"NXDOMAIN", dnsNXDomain, "failed -- Connect from (unknown)@127.0.0.1 to broken.test (http).  Error code: resolve()"},
+			{"no answer", dnsHang, "timed-out -- Connect from (unknown)@127.0.0.1 to broken.test (http)"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				dns := startFakeDNS(t, tt.mode)
+				srv := startServer(t, permitLoopback, func(o *Options) {
+					o.Resolver = dns.resolver()
+					o.ConnectTimeout = 1500 * time.Millisecond
+				})
+				base := baseline()
+				_, r, took := v5ConnectTo(t, srv, socks.Addr{Name: "broken.test", Port: 80})
+				if r.Code != socks.V5HostUnreachable {
+					t.Fatalf("SOCKS5 reply %v, want host unreachable", r.Code)
+				}
+				if took > 20*time.Second {
+					t.Fatalf("answered after %v", took)
+				}
+				c := dialProxy(t, srv.addr)
+				mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "broken.test", Port: 80}, UserID: "u"}))
+				if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
+					t.Fatalf("SOCKS4a reply %v, want 91", r.Code)
+				}
+				if !dns.asked("broken.test") {
+					t.Fatal("the fake DNS server was never asked")
+				}
+				contains(t, srv.log, tt.log)
+				waitBaseline(t, srv, base, 8<<20)
 			})
-			base := baseline()
-			_, r, took := v5ConnectTo(t, srv, socks.Addr{Name: "broken.test", Port: 80})
-			if r.Code != socks.V5HostUnreachable {
-				t.Fatalf("SOCKS5 reply %v, want host unreachable", r.Code)
+		}
+		t.Run("slow but answering", func(t *testing.T) {
+			dns := startFakeDNS(t, dnsLoopback)
+			echo := echoTarget(t, "tcp", "127.0.0.1:0")
+			_, port := hostPort(t, echo.Addr().String())
+			srv := startServer(t, permitLoopback, func(o *Options) { o.Resolver = dns.resolver() })
+			c, r, _ := v5ConnectTo(t, srv, socks.Addr{Name: "echo.test", Port: port})
+			if r.Code != socks.V5Succeeded {
+				t.Fatalf("reply %v", r.Code)
 			}
-			if took > 20*time.Second {
-				t.Fatalf("answered after %v", took)
+			mustWrite(t, c, []byte("x"))
+			if b, err := io.ReadAll(io.LimitReader(c, 1)); err != nil || string(b) != "x" {
+				t.Fatalf("echo %q %v", b, err)
 			}
-			c := dialProxy(t, srv.addr)
-			mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "broken.test", Port: 80}, UserID: "u"}))
-			if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
-				t.Fatalf("SOCKS4a reply %v, want 91", r.Code)
-			}
-			if !dns.asked("broken.test") {
-				t.Fatal("the fake DNS server was never asked")
-			}
-			contains(t, srv.log, tt.log)
-			waitBaseline(t, srv, base, 8<<20)
 		})
-	}
-	t.Run("slow but answering", func(t *testing.T) {
-		dns := startFakeDNS(t, dnsLoopback)
-		echo := echoTarget(t, "tcp", "127.0.0.1:0")
-		_, port := hostPort(t, echo.Addr().String())
-		srv := startServer(t, permitLoopback, func(o *Options) { o.Resolver = dns.resolver() })
-		c, r, _ := v5ConnectTo(t, srv, socks.Addr{Name: "echo.test", Port: port})
-		if r.Code != socks.V5Succeeded {
-			t.Fatalf("reply %v", r.Code)
-		}
-		mustWrite(t, c, []byte("x"))
-		if b, err := io.ReadAll(io.LimitReader(c, 1)); err != nil || string(b) != "x" {
-			t.Fatalf("echo %q %v", b, err)
-		}
 	})
 }
 
@@ -182,58 +186,60 @@ func TestDNSFaults(t *testing.T) {
 // answer and the session ends; a client that resets mid-relay ends the
 // session at once, closing the destination.
 func TestClientFaults(t *testing.T) {
-	srv := startServer(t, permitLoopback, nil)
-	base := baseline()
-	t.Run("half-close", func(t *testing.T) {
-		echo := echoTarget(t, "tcp", "127.0.0.1:0")
-		c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
-		if r.Code != socks.V5Succeeded {
-			t.Fatal(r.Code)
-		}
-		mustWrite(t, c, []byte("last words"))
-		c.CloseWrite()
-		got, _ := readUntilClosed(t, c, 20*time.Second)
-		if string(got) != "last words" {
-			t.Fatalf("after the half-close the client got %q", got)
-		}
-		contains(t, srv.log, "10 bytes from 127.0.0.1, 10 bytes from 127.0.0.1")
-	})
-	t.Run("reset", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		dstClosed := make(chan error, 1)
-		go func() {
-			c, err := ln.Accept()
+	engines(t, func(t *testing.T) {
+		srv := startServer(t, permitLoopback, nil)
+		base := baseline()
+		t.Run("half-close", func(t *testing.T) {
+			echo := echoTarget(t, "tcp", "127.0.0.1:0")
+			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
+			if r.Code != socks.V5Succeeded {
+				t.Fatal(r.Code)
+			}
+			mustWrite(t, c, []byte("last words"))
+			c.CloseWrite()
+			got, _ := readUntilClosed(t, c, 20*time.Second)
+			if string(got) != "last words" {
+				t.Fatalf("after the half-close the client got %q", got)
+			}
+			contains(t, srv.log, "10 bytes from 127.0.0.1, 10 bytes from 127.0.0.1")
+		})
+		t.Run("reset", func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			dstClosed := make(chan error, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					dstClosed <- err
+					return
+				}
+				defer c.Close()
+				c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				_, err = io.Copy(io.Discard, c)
 				dstClosed <- err
-				return
+			}()
+			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
+			if r.Code != socks.V5Succeeded {
+				t.Fatal(r.Code)
 			}
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(30 * time.Second))
-			_, err = io.Copy(io.Discard, c)
-			dstClosed <- err
-		}()
-		c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
-		if r.Code != socks.V5Succeeded {
-			t.Fatal(r.Code)
-		}
-		mustWrite(t, c, []byte("abc"))
-		c.SetLinger(0)
-		c.Close()
-		select {
-		case err := <-dstClosed:
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				t.Fatal("the destination was never closed after the client's reset")
+			mustWrite(t, c, []byte("abc"))
+			c.SetLinger(0)
+			c.Close()
+			select {
+			case err := <-dstClosed:
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatal("the destination was never closed after the client's reset")
+				}
+			case <-time.After(40 * time.Second):
+				t.Fatal("destination still open")
 			}
-		case <-time.After(40 * time.Second):
-			t.Fatal("destination still open")
-		}
-		contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1")
+			contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1")
+		})
+		waitBaseline(t, srv, base, 8<<20)
 	})
-	waitBaseline(t, srv, base, 8<<20)
 }
 
 // fakeIdentd113 listens on addr:113 (root only) and answers every query
@@ -277,56 +283,58 @@ func fakeIdentd113(t *testing.T, addr, reply string) {
 // one that answers garbage counts as no answer; strict rules refuse with
 // 92, lenient ones let the client through, and both log why.
 func TestIdentdFaults(t *testing.T) {
-	if syscall.Geteuid() != 0 {
-		t.Skip("a fake identd on port 113 needs root")
-	}
-	echo := echoTarget(t, "tcp", "127.0.0.1:0")
-	dst := echo.Addr().String()
-	for _, tt := range []struct {
-		name, addr, reply string
-	}{
-		{"hangs", "127.0.0.4", ""},
-		{"garbage", "127.0.0.5", "HTTP/1.0 400 Bad Request\r\n\x1b[2J\r\n"},
-		{"endless line", "127.0.0.6", strings.Repeat("A", 5000)},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			fakeIdentd113(t, tt.addr, tt.reply)
-			opts := func(o *Options) { o.IdentTimeout = 1500 * time.Millisecond }
-			strict := startServer(t, "permit ?=I 127.0.0.0 255.0.0.0\n", opts)
-			lenient := startServer(t, "permit ?=i 127.0.0.0 255.0.0.0\n", opts)
-			base := baseline()
-			connect := func(srv *testServer) (socks.V4ReplyCode, time.Duration) {
-				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tt.addr)}, Timeout: 10 * time.Second}
-				c, err := d.Dial("tcp", srv.addr)
-				if err != nil {
-					t.Fatal(err)
+	engines(t, func(t *testing.T) {
+		if syscall.Geteuid() != 0 {
+			t.Skip("a fake identd on port 113 needs root")
+		}
+		echo := echoTarget(t, "tcp", "127.0.0.1:0")
+		dst := echo.Addr().String()
+		for _, tt := range []struct {
+			name, addr, reply string
+		}{
+			{"hangs", "127.0.0.4", ""},
+			{"garbage", "127.0.0.5", "HTTP/1.0 400 Bad Request\r\n\x1b[2J\r\n"},
+			{"endless line", "127.0.0.6", strings.Repeat("A", 5000)},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				fakeIdentd113(t, tt.addr, tt.reply)
+				opts := func(o *Options) { o.IdentTimeout = 1500 * time.Millisecond }
+				strict := startServer(t, "permit ?=I 127.0.0.0 255.0.0.0\n", opts)
+				lenient := startServer(t, "permit ?=i 127.0.0.0 255.0.0.0\n", opts)
+				base := baseline()
+				connect := func(srv *testServer) (socks.V4ReplyCode, time.Duration) {
+					d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tt.addr)}, Timeout: 10 * time.Second}
+					c, err := d.Dial("tcp", srv.addr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(30 * time.Second))
+					start := time.Now()
+					mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "root"}))
+					return readV4Reply(t, c).Code, time.Since(start)
 				}
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				start := time.Now()
-				mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "root"}))
-				return readV4Reply(t, c).Code, time.Since(start)
-			}
-			code, took := connect(strict)
-			if code != socks.V4NoIdentd {
-				t.Errorf("strict: reply %v, want 92", code)
-			}
-			if took > 15*time.Second {
-				t.Errorf("strict: answered after %v, want about the ident timeout", took)
-			}
-			if code, _ := connect(lenient); code != socks.V4Granted {
-				t.Errorf("lenient: reply %v, want 90", code)
-			}
-			contains(t, strict.log, "refused -- Connect from root(unknown)@"+tt.addr)
-			contains(t, strict.log, "cannot connect to identd on "+tt.addr)
-			contains(t, lenient.log, "cannot connect to identd on "+tt.addr)
-			for _, l := range strings.Split(strict.log.String()+lenient.log.String(), "\n") {
-				if strings.ContainsRune(l, 0x1b) {
-					t.Fatalf("identd's bytes reached the log raw: %q", l)
+				code, took := connect(strict)
+				if code != socks.V4NoIdentd {
+					t.Errorf("strict: reply %v, want 92", code)
 				}
-			}
-			waitFor(t, "sessions to end", func() bool { return strict.Active() == 0 && lenient.Active() == 0 })
-			waitBaseline(t, strict, base, 8<<20)
-		})
-	}
+				if took > 15*time.Second {
+					t.Errorf("strict: answered after %v, want about the ident timeout", took)
+				}
+				if code, _ := connect(lenient); code != socks.V4Granted {
+					t.Errorf("lenient: reply %v, want 90", code)
+				}
+				contains(t, strict.log, "refused -- Connect from root(unknown)@"+tt.addr)
+				contains(t, strict.log, "cannot connect to identd on "+tt.addr)
+				contains(t, lenient.log, "cannot connect to identd on "+tt.addr)
+				for _, l := range strings.Split(strict.log.String()+lenient.log.String(), "\n") {
+					if strings.ContainsRune(l, 0x1b) {
+						t.Fatalf("identd's bytes reached the log raw: %q", l)
+					}
+				}
+				waitFor(t, "sessions to end", func() bool { return strict.Active() == 0 && lenient.Active() == 0 })
+				waitBaseline(t, strict, base, 8<<20)
+			})
+		}
+	})
 }

@@ -64,47 +64,60 @@ func FuzzServerSession(f *testing.F) {
 		f.Fatal(err)
 	}
 	dns := startFakeDNS(f, dnsNXDomain)
-	s, err := New(Options{ConfigPath: conf, PasswdPath: pw, Resolver: dns.resolver(),
-		Methods:          []socks.Method{socks.MethodUserPass, socks.MethodNoAuth},
-		HandshakeTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second})
-	if err != nil {
-		f.Fatal(err)
+	// One server per engine; every input goes to both, and each must give
+	// the answer the protocol prescribes.
+	var addrs []string
+	for _, noLoops := range []bool{false, true} {
+		s, err := New(Options{ConfigPath: conf, PasswdPath: pw, Resolver: dns.resolver(),
+			Methods:          []socks.Method{socks.MethodUserPass, socks.MethodNoAuth},
+			HandshakeTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second, NoEventLoops: noLoops})
+		if err != nil {
+			f.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			f.Fatal(err)
+		}
+		go s.Serve(ln)
+		f.Cleanup(func() { s.Kill() })
+		addrs = append(addrs, ln.Addr().String())
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	go s.Serve(ln)
-	f.Cleanup(func() { s.Kill() })
-	addr := ln.Addr().String()
 
 	f.Fuzz(func(t *testing.T, in []byte) {
-		// A source address of its own per run: the daemon closes first,
-		// so its TIME_WAIT entries would exhaust one source's ports.
-		src := net.IPv4(127, byte(1+rand.IntN(254)), byte(rand.IntN(256)), byte(1+rand.IntN(254)))
-		d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: src}}
-		c, err := d.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		c.Write(in) // the daemon may close before reading it all
-		c.(*net.TCPConn).CloseWrite()
-		got, took := readUntilClosed(t, c, 10*time.Second)
-		if took > 4*time.Second {
-			t.Fatalf("closed only after %v (handshake timeout 5 s): the daemon waited for nothing", took)
-		}
-		want, port := expectedAnswer(in)
-		if port && len(got) == len(want)+2 {
-			got = got[:len(want)] // the UDP relay's port
-		}
-		// A shorter answer is one cut by the reset of a close with unread
-		// input; anything else is wrong.
-		if !bytes.Equal(got, want) && !(len(got) < len(want) && bytes.Equal(got, want[:len(got)])) {
-			t.Fatalf("input % x\nanswer   % x\nexpected % x (+port %v)", in, got, want, port)
+		for i, addr := range addrs {
+			fuzzSession(t, addr, in, []string{"loops", "goroutines"}[i])
 		}
 	})
+}
+
+// fuzzSession sends in to the server at addr, half-closes, and checks the
+// answer; engine names the server in a failure.
+func fuzzSession(t *testing.T, addr string, in []byte, engine string) {
+	// A source address of its own per run: the daemon closes first,
+	// so its TIME_WAIT entries would exhaust one source's ports.
+	src := net.IPv4(127, byte(1+rand.IntN(254)), byte(rand.IntN(256)), byte(1+rand.IntN(254)))
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: src}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	c.Write(in) // the daemon may close before reading it all
+	c.(*net.TCPConn).CloseWrite()
+	got, took := readUntilClosed(t, c, 10*time.Second)
+	if took > 4*time.Second {
+		t.Fatalf("%s: closed only after %v (handshake timeout 5 s): the daemon waited for nothing", engine, took)
+	}
+	want, port := expectedAnswer(in)
+	if port && len(got) == len(want)+2 {
+		got = got[:len(want)] // the UDP relay's port
+	}
+	// A shorter answer is one cut by the reset of a close with unread
+	// input; anything else is wrong.
+	if !bytes.Equal(got, want) && !(len(got) < len(want) && bytes.Equal(got, want[:len(got)])) {
+		t.Fatalf("%s: input % x\nanswer   % x\nexpected % x (+port %v)", engine, in, got, want, port)
+	}
 }
 
 // expectedAnswer is what the daemon of FuzzServerSession must send for

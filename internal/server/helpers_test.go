@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -80,6 +81,8 @@ func startServerOn(t *testing.T, listen, conf string, mod func(*Options)) *testS
 	opts := Options{
 		ConfigPath: writeFile(t, "sockd.conf", conf),
 		Logger:     logline.New(logs, logline.FormatText, slog.LevelDebug),
+		// A test that did not ask for an engine gets the default's.
+		NoEventLoops: goroutineEngine(t),
 	}
 	if mod != nil {
 		mod(&opts)
@@ -228,4 +231,20 @@ func contains(t *testing.T, log *syncBuffer, want string) {
 
 func newTestLogger(w io.Writer) *slog.Logger {
 	return logline.New(w, logline.FormatText, slog.LevelDebug)
+}
+
+// engines runs body once per engine, as the subtests "loops" (the event
+// loops, where the system has them) and "goroutines" (NoEventLoops): the
+// two engines must behave the same, so every suite of the server runs
+// under both. startServer picks the engine from the test's name, which
+// reaches through any subtests body starts.
+func engines(t *testing.T, body func(t *testing.T)) {
+	for _, e := range []string{"loops", "goroutines"} {
+		t.Run(e, body)
+	}
+}
+
+// goroutineEngine reports whether t runs under engines' "goroutines".
+func goroutineEngine(t testing.TB) bool {
+	return slices.Contains(strings.Split(t.Name(), "/"), "goroutines")
 }

@@ -17,112 +17,116 @@ import (
 // real client, and every one of them is dropped at the handshake timeout,
 // not before.
 func TestSilentClients(t *testing.T) {
-	const silent = 1000
-	// Long enough to open all of them on a slow machine under -race
-	// before the first is dropped.
-	const timeout = 8 * time.Second
-	srv := startServer(t, permitLoopback, func(o *Options) { o.HandshakeTimeout = timeout })
-	echo := echoTarget(t, "tcp", "127.0.0.1:0")
-	base := baseline()
+	engines(t, func(t *testing.T) {
+		const silent = 1000
+		// Long enough to open all of them on a slow machine under -race
+		// before the first is dropped.
+		const timeout = 8 * time.Second
+		srv := startServer(t, permitLoopback, func(o *Options) { o.HandshakeTimeout = timeout })
+		echo := echoTarget(t, "tcp", "127.0.0.1:0")
+		base := baseline()
 
-	conns := make([]net.Conn, 0, silent)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	start := time.Now()
-	for range silent {
-		c, err := net.DialTimeout("tcp", srv.addr, 10*time.Second)
-		if err != nil {
-			t.Fatalf("silent client %d: %v", len(conns), err)
-		}
-		conns = append(conns, c)
-	}
-	waitFor(t, "the silent sessions", func() bool { return srv.Active() == silent })
-
-	// A real client is served while all of them wait: well inside the
-	// handshake timeout, and while they are all still connected.
-	realStart := time.Now()
-	c := dialProxy(t, srv.addr)
-	v5Handshake(t, c)
-	v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String()))})
-	if r := readV5Reply(t, c); r.Code != socks.V5Succeeded {
-		t.Fatalf("real client: reply %v", r.Code)
-	}
-	mustWrite(t, c, []byte("ping"))
-	if b := make([]byte, 4); func() error { _, err := io.ReadFull(c, b); return err }() != nil || string(b) != "ping" {
-		t.Fatal("real client: no echo")
-	}
-	realTook := time.Since(realStart)
-	if n := srv.Active(); n < silent {
-		t.Fatalf("the silent clients were dropped (%d left) before the real client was served (%v): the timeout is too early, or the real client waited for them", n, realTook)
-	}
-	t.Logf("real client served in %v beside %d silent connections", realTook, silent)
-	c.Close()
-
-	// Every silent client is closed at the deadline, not before it.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var early, late int
-	for _, sc := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sc.SetReadDeadline(time.Now().Add(timeout + 30*time.Second))
-			_, err := io.ReadAll(sc)
-			took := time.Since(start)
-			mu.Lock()
-			defer mu.Unlock()
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				late++
-			} else if took < timeout-200*time.Millisecond {
-				early++
+		conns := make([]net.Conn, 0, silent)
+		defer func() {
+			for _, c := range conns {
+				c.Close()
 			}
 		}()
-	}
-	wg.Wait()
-	if early > 0 || late > 0 {
-		t.Fatalf("%d silent clients dropped before the handshake timeout, %d never dropped", early, late)
-	}
-	contains(t, srv.log, "handshake timed out")
-	for _, sc := range conns {
-		sc.Close()
-	}
-	conns = nil
-	waitBaseline(t, srv, base, 16<<20)
+		start := time.Now()
+		for range silent {
+			c, err := net.DialTimeout("tcp", srv.addr, 10*time.Second)
+			if err != nil {
+				t.Fatalf("silent client %d: %v", len(conns), err)
+			}
+			conns = append(conns, c)
+		}
+		waitFor(t, "the silent sessions", func() bool { return srv.Active() == silent })
+
+		// A real client is served while all of them wait: well inside the
+		// handshake timeout, and while they are all still connected.
+		realStart := time.Now()
+		c := dialProxy(t, srv.addr)
+		v5Handshake(t, c)
+		v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String()))})
+		if r := readV5Reply(t, c); r.Code != socks.V5Succeeded {
+			t.Fatalf("real client: reply %v", r.Code)
+		}
+		mustWrite(t, c, []byte("ping"))
+		if b := make([]byte, 4); func() error { _, err := io.ReadFull(c, b); return err }() != nil || string(b) != "ping" {
+			t.Fatal("real client: no echo")
+		}
+		realTook := time.Since(realStart)
+		if n := srv.Active(); n < silent {
+			t.Fatalf("the silent clients were dropped (%d left) before the real client was served (%v): the timeout is too early, or the real client waited for them", n, realTook)
+		}
+		t.Logf("real client served in %v beside %d silent connections", realTook, silent)
+		c.Close()
+
+		// Every silent client is closed at the deadline, not before it.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var early, late int
+		for _, sc := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sc.SetReadDeadline(time.Now().Add(timeout + 30*time.Second))
+				_, err := io.ReadAll(sc)
+				took := time.Since(start)
+				mu.Lock()
+				defer mu.Unlock()
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					late++
+				} else if took < timeout-200*time.Millisecond {
+					early++
+				}
+			}()
+		}
+		wg.Wait()
+		if early > 0 || late > 0 {
+			t.Fatalf("%d silent clients dropped before the handshake timeout, %d never dropped", early, late)
+		}
+		contains(t, srv.log, "handshake timed out")
+		for _, sc := range conns {
+			sc.Close()
+		}
+		conns = nil
+		waitBaseline(t, srv, base, 16<<20)
+	})
 }
 
 // TestTrickleClient: a client sending its request one byte at a time is
 // dropped at the same deadline as a silent one; each byte does not buy it
 // more time.
 func TestTrickleClient(t *testing.T) {
-	const timeout = 2 * time.Second
-	srv := startServer(t, permitLoopback, func(o *Options) { o.HandshakeTimeout = timeout })
-	// A SOCKS4 request whose USERID never ends (up to 255 bytes).
-	req := append([]byte{4, 1, 0, 80, 127, 0, 0, 1}, bytes.Repeat([]byte{'u'}, 200)...)
-	c := dialProxy(t, srv.addr)
-	start := time.Now()
-	closed := make(chan time.Duration, 1)
-	go func() {
-		io.Copy(io.Discard, c)
-		closed <- time.Since(start)
-	}()
-	for _, b := range req {
-		if _, err := c.Write([]byte{b}); err != nil {
-			break
-		}
-		select {
-		case took := <-closed:
-			if took < timeout-200*time.Millisecond || took > timeout+5*time.Second {
-				t.Fatalf("trickling client dropped after %v, want the handshake timeout %v", took, timeout)
+	engines(t, func(t *testing.T) {
+		const timeout = 2 * time.Second
+		srv := startServer(t, permitLoopback, func(o *Options) { o.HandshakeTimeout = timeout })
+		// A SOCKS4 request whose USERID never ends (up to 255 bytes).
+		req := append([]byte{4, 1, 0, 80, 127, 0, 0, 1}, bytes.Repeat([]byte{'u'}, 200)...)
+		c := dialProxy(t, srv.addr)
+		start := time.Now()
+		closed := make(chan time.Duration, 1)
+		go func() {
+			io.Copy(io.Discard, c)
+			closed <- time.Since(start)
+		}()
+		for _, b := range req {
+			if _, err := c.Write([]byte{b}); err != nil {
+				break
 			}
-			contains(t, srv.log, "handshake timed out")
-			return
-		case <-time.After(250 * time.Millisecond):
+			select {
+			case took := <-closed:
+				if took < timeout-200*time.Millisecond || took > timeout+5*time.Second {
+					t.Fatalf("trickling client dropped after %v, want the handshake timeout %v", took, timeout)
+				}
+				contains(t, srv.log, "handshake timed out")
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
-	}
-	t.Fatalf("trickling client still connected after %v (handshake timeout %v)", time.Since(start), timeout)
+		t.Fatalf("trickling client still connected after %v (handshake timeout %v)", time.Since(start), timeout)
+	})
 }
 
 // garbage is one hostile opening: what is sent, whether the client then
@@ -194,54 +198,56 @@ func garbageCases() []garbage {
 // them, and nothing of them stays behind: sessions, goroutines,
 // descriptors, memory.
 func TestGarbage(t *testing.T) {
-	dns := startFakeDNS(t, dnsNXDomain)
-	srv := startServer(t, permitLoopback, func(o *Options) {
-		o.HandshakeTimeout = time.Minute // "at once" must not mean "at the timeout"
-		o.Resolver = dns.resolver()
-	})
-	base := baseline()
-	cases := garbageCases()
-	run := func(g garbage) {
-		c, err := net.DialTimeout("tcp", srv.addr, 10*time.Second)
-		if err != nil {
-			t.Fatalf("%s: %v", g.name, err)
-		}
-		defer c.Close()
-		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		c.Write(g.send) // the server may close before it has read everything
-		if g.halfClose {
-			c.(*net.TCPConn).CloseWrite()
-		}
-		got, took := readUntilClosed(t, c, 10*time.Second)
-		if g.reply != nil && !bytes.Equal(got, g.reply) {
-			t.Errorf("%s: server sent % x before closing, want % x", g.name, got, g.reply)
-		}
-		if took > 5*time.Second {
-			t.Errorf("%s: closed only after %v", g.name, took)
-		}
-	}
-	for _, g := range cases {
-		run(g)
-	}
-	if !dns.asked(strings.Repeat("e", 60)) {
-		t.Error("the 243-byte names never reached the DNS server")
-	}
-	for _, want := range []string{"error -- wrong version (0x47)", "error -- undefined command (0x09)", "Error in GetDst", "failed -- Connect"} {
-		contains(t, srv.log, want)
-	}
-	// Many more rounds, concurrently: memory must not grow with them.
-	mid := waitBaseline(t, srv, base, 8<<20)
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < 10*len(cases); i += 8 {
-				run(cases[i%len(cases)])
+	engines(t, func(t *testing.T) {
+		dns := startFakeDNS(t, dnsNXDomain)
+		srv := startServer(t, permitLoopback, func(o *Options) {
+			o.HandshakeTimeout = time.Minute // "at once" must not mean "at the timeout"
+			o.Resolver = dns.resolver()
+		})
+		base := baseline()
+		cases := garbageCases()
+		run := func(g garbage) {
+			c, err := net.DialTimeout("tcp", srv.addr, 10*time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v", g.name, err)
 			}
-		}()
-	}
-	wg.Wait()
-	end := waitBaseline(t, srv, base, 8<<20)
-	t.Logf("idle: %+v; after one round: %+v; after %d more connections: %+v", base, mid, 10*len(cases), end)
+			defer c.Close()
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			c.Write(g.send) // the server may close before it has read everything
+			if g.halfClose {
+				c.(*net.TCPConn).CloseWrite()
+			}
+			got, took := readUntilClosed(t, c, 10*time.Second)
+			if g.reply != nil && !bytes.Equal(got, g.reply) {
+				t.Errorf("%s: server sent % x before closing, want % x", g.name, got, g.reply)
+			}
+			if took > 5*time.Second {
+				t.Errorf("%s: closed only after %v", g.name, took)
+			}
+		}
+		for _, g := range cases {
+			run(g)
+		}
+		if !dns.asked(strings.Repeat("e", 60)) {
+			t.Error("the 243-byte names never reached the DNS server")
+		}
+		for _, want := range []string{"error -- wrong version (0x47)", "error -- undefined command (0x09)", "Error in GetDst", "failed -- Connect"} {
+			contains(t, srv.log, want)
+		}
+		// Many more rounds, concurrently: memory must not grow with them.
+		mid := waitBaseline(t, srv, base, 8<<20)
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < 10*len(cases); i += 8 {
+					run(cases[i%len(cases)])
+				}
+			}()
+		}
+		wg.Wait()
+		end := waitBaseline(t, srv, base, 8<<20)
+		t.Logf("idle: %+v; after one round: %+v; after %d more connections: %+v", base, mid, 10*len(cases), end)
+	})
 }

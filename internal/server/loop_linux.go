@@ -358,6 +358,7 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 	err = <-ll.done
 	s.mu.Lock()
 	delete(s.listeners, ll)
+	s.listenersChanged()
 	s.mu.Unlock()
 	if err != nil {
 		ll.Close()

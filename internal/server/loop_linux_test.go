@@ -137,7 +137,7 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 // The goroutine path still serves a plain listener the same way, as it
 // does where there are no event loops.
 func TestGoroutinePathConnect(t *testing.T) {
-	srv := startServer(t, permitLoopback, func(o *Options) { o.noLoops = true })
+	srv := startServer(t, permitLoopback, func(o *Options) { o.NoEventLoops = true })
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	c := v5Connected(t, srv.addr, echo.Addr().String())
 	mustWrite(t, c, []byte("hello"))
@@ -154,7 +154,7 @@ func TestGoroutinePathConnect(t *testing.T) {
 	defer srv.mu.Unlock()
 	for ln := range srv.listeners {
 		if _, ok := ln.(*loopListener); ok {
-			t.Error("noLoops, yet the listener went to the event loops")
+			t.Error("NoEventLoops, yet the listener went to the event loops")
 		}
 	}
 }

@@ -96,6 +96,8 @@ func (c *loopConn) ready(fd int32, events uint32) {
 			if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				c.connected()
 			}
+		} else if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			c.clientLeft()
 		} else {
 			c.clientStirred = true
 		}
@@ -140,8 +142,21 @@ func (c *loopConn) readHandshake(hangup bool) {
 			return
 		}
 		c.n += m
-		if !c.parse() || m < room && !hangup {
-			return // served on, handed off or ended; or the socket is drained
+		if !c.parse() {
+			// A read that filled the buffer may have left data behind the
+			// request (pipelined, up to any length), and no later event
+			// will announce it: the relay reads it once connected.
+			switch {
+			case c.state != stConnecting:
+			case hangup:
+				c.clientLeft() // as a later event would say
+			case m == room:
+				c.clientStirred = true
+			}
+			return // served on, handed off or ended
+		}
+		if m < room && !hangup {
+			return // the socket is drained
 		}
 	}
 }
@@ -238,6 +253,9 @@ func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
 		return
 	}
 	ss.decided(req, &d, &c.lr)
+	if d.Permit && ss.proxyLoop(ip, port, c.lr) {
+		d.Permit, d.Reply4, d.Reply5 = false, uint8(socks.V4Rejected), uint8(socks.V5NotAllowed)
+	}
 	if !d.Permit {
 		if c.ss.obs.version == socks.Version4 {
 			c.replyV4(socks.V4ReplyCode(d.Reply4), socks.Addr{})
@@ -370,6 +388,18 @@ func (c *loopConn) connectFailed(err error) {
 	} else {
 		c.replyV5(v5Failure(err), socks.Addr{})
 	}
+	c.close()
+	ss.finish()
+}
+
+// clientLeft ends a session whose client closed or reset while its
+// connect was pending, as the goroutine path's watchClient does: the
+// connecting socket is released now, not at the connect timeout.
+func (c *loopConn) clientLeft() {
+	ss := c.ss
+	ss.s.metrics.connected(c.dialed)
+	ss.left.Store(true)
+	ss.logFailure(c.lr, "connect", errClientLeft)
 	c.close()
 	ss.finish()
 }

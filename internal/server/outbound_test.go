@@ -34,7 +34,7 @@ func TestSameInterface(t *testing.T) {
 	for _, engine := range []string{"loops", "goroutines"} {
 		for _, same := range []bool{true, false} {
 			srv := startServerOn(t, "127.0.0.2:0", permitLoopback, func(o *Options) {
-				o.noLoops = engine == "goroutines"
+				o.NoEventLoops = engine == "goroutines"
 				o.SameInterface = same
 			})
 			c := dialProxy(t, srv.addr)

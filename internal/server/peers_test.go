@@ -40,39 +40,43 @@ func runPeer(t *testing.T, name string, args ...string) (string, error) {
 }
 
 func TestCurl(t *testing.T) {
-	curl := needPeer(t, "curl", "curl")
-	srv := startServer(t, permitLoopback, nil)
-	ts, body := httpTarget(t)
-	_, port := hostPort(t, ts.Listener.Addr().String())
-	for _, flag := range []string{"--socks4", "--socks4a", "--socks5", "--socks5-hostname"} {
-		t.Run(flag, func(t *testing.T) {
-			url := "http://127.0.0.1:" + portString(port) + "/"
-			if flag == "--socks4a" || flag == "--socks5-hostname" {
-				url = "http://localhost:" + portString(port) + "/" // the server resolves it
-			}
-			out, err := runPeer(t, curl, "-sS", "--max-time", "30", flag, srv.addr, url)
-			if err != nil || out != body {
-				t.Fatalf("curl %s: %v: %q", flag, err, out)
-			}
-		})
-	}
-	contains(t, srv.log, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 (")
-	contains(t, srv.log, "to localhost (")
-	contains(t, srv.log, "terminated -- Connect from ")
+	engines(t, func(t *testing.T) {
+		curl := needPeer(t, "curl", "curl")
+		srv := startServer(t, permitLoopback, nil)
+		ts, body := httpTarget(t)
+		_, port := hostPort(t, ts.Listener.Addr().String())
+		for _, flag := range []string{"--socks4", "--socks4a", "--socks5", "--socks5-hostname"} {
+			t.Run(flag, func(t *testing.T) {
+				url := "http://127.0.0.1:" + portString(port) + "/"
+				if flag == "--socks4a" || flag == "--socks5-hostname" {
+					url = "http://localhost:" + portString(port) + "/" // the server resolves it
+				}
+				out, err := runPeer(t, curl, "-sS", "--max-time", "30", flag, srv.addr, url)
+				if err != nil || out != body {
+					t.Fatalf("curl %s: %v: %q", flag, err, out)
+				}
+			})
+		}
+		contains(t, srv.log, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 (")
+		contains(t, srv.log, "to localhost (")
+		contains(t, srv.log, "terminated -- Connect from ")
+	})
 }
 
 // TestCurlRefused: a refusal reaches curl as an error, not a hang.
 func TestCurlRefused(t *testing.T) {
-	curl := needPeer(t, "curl", "curl")
-	srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
-	ts, _ := httpTarget(t)
-	for _, flag := range []string{"--socks4", "--socks5"} {
-		out, err := runPeer(t, curl, "-sS", "--max-time", "30", flag, srv.addr, ts.URL)
-		if err == nil {
-			t.Fatalf("curl %s succeeded through a deny-all server: %q", flag, out)
+	engines(t, func(t *testing.T) {
+		curl := needPeer(t, "curl", "curl")
+		srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
+		ts, _ := httpTarget(t)
+		for _, flag := range []string{"--socks4", "--socks5"} {
+			out, err := runPeer(t, curl, "-sS", "--max-time", "30", flag, srv.addr, ts.URL)
+			if err == nil {
+				t.Fatalf("curl %s succeeded through a deny-all server: %q", flag, out)
+			}
 		}
-	}
-	contains(t, srv.log, "refused -- Connect from")
+		contains(t, srv.log, "refused -- Connect from")
+	})
 }
 
 func passwdFile(t *testing.T, users ...string) string {
@@ -87,58 +91,63 @@ func passwdFile(t *testing.T, users ...string) string {
 }
 
 func TestCurlUserPass(t *testing.T) {
-	curl := needPeer(t, "curl", "curl")
-	pw := passwdFile(t, "alice", "wonderland")
-	// Only alice may go out: the authenticated name is the rule's user.
-	srv := startServer(t, "permit *=alice 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", func(o *Options) { o.PasswdPath = pw })
-	ts, body := httpTarget(t)
-	out, err := runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, "-U", "alice:wonderland", ts.URL)
-	if err != nil || out != body {
-		t.Fatalf("curl with the right password: %v: %q", err, out)
-	}
-	out, err = runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, "-U", "alice:wrong", ts.URL)
-	if err == nil {
-		t.Fatalf("curl with a wrong password succeeded: %q", out)
-	}
-	out, err = runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, ts.URL)
-	if err == nil {
-		t.Fatalf("curl without credentials succeeded: %q", out)
-	}
-	contains(t, srv.log, "connected -- Connect from alice(unknown)@127.0.0.1")
-	contains(t, srv.log, "authentication failed for user alice")
-	contains(t, srv.log, "no acceptable authentication method")
+	engines(t, func(t *testing.T) {
+		curl := needPeer(t, "curl", "curl")
+		pw := passwdFile(t, "alice", "wonderland")
+		// Only alice may go out: the authenticated name is the rule's user.
+		srv := startServer(t, "permit *=alice 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", func(o *Options) { o.PasswdPath = pw })
+		ts, body := httpTarget(t)
+		out, err := runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, "-U", "alice:wonderland", ts.URL)
+		if err != nil || out != body {
+			t.Fatalf("curl with the right password: %v: %q", err, out)
+		}
+		out, err = runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, "-U", "alice:wrong", ts.URL)
+		if err == nil {
+			t.Fatalf("curl with a wrong password succeeded: %q", out)
+		}
+		out, err = runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, ts.URL)
+		if err == nil {
+			t.Fatalf("curl without credentials succeeded: %q", out)
+		}
+		contains(t, srv.log, "connected -- Connect from alice(unknown)@127.0.0.1")
+		contains(t, srv.log, "authentication failed for user alice")
+		contains(t, srv.log, "no acceptable authentication method")
+	})
 }
 
 func TestProxychains(t *testing.T) {
-	pc := needPeer(t, "proxychains4", "proxychains4")
-	curl := needPeer(t, "curl", "curl")
-	srv := startServer(t, permitLoopback, nil)
-	ts, body := httpTarget(t)
-	host, port := hostPort(t, srv.addr)
-	for _, proto := range []string{"socks4", "socks5"} {
-		conf := writeFile(t, "proxychains.conf", "strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n[ProxyList]\n"+
-			proto+" "+host+" "+portString(port)+"\n")
-		out, err := runPeer(t, pc, "-q", "-f", conf, curl, "-sS", "--max-time", "30", ts.URL)
-		if err != nil || !strings.HasSuffix(out, body) {
-			t.Fatalf("proxychains4 %s: %v: %q", proto, err, out)
+	engines(t, func(t *testing.T) {
+		pc := needPeer(t, "proxychains4", "proxychains4")
+		curl := needPeer(t, "curl", "curl")
+		srv := startServer(t, permitLoopback, nil)
+		ts, body := httpTarget(t)
+		host, port := hostPort(t, srv.addr)
+		for _, proto := range []string{"socks4", "socks5"} {
+			conf := writeFile(t, "proxychains.conf", "strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n[ProxyList]\n"+
+				proto+" "+host+" "+portString(port)+"\n")
+			out, err := runPeer(t, pc, "-q", "-f", conf, curl, "-sS", "--max-time", "30", ts.URL)
+			if err != nil || !strings.HasSuffix(out, body) {
+				t.Fatalf("proxychains4 %s: %v: %q", proto, err, out)
+			}
 		}
-	}
-	contains(t, srv.log, "connected -- Connect from")
+		contains(t, srv.log, "connected -- Connect from")
+	})
 }
 
 func TestPySocks(t *testing.T) {
-	const python = "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		t.Fatalf("%s not found: install the Debian packages python3 and python3-socks", python)
-	}
-	if out, err := runPeer(t, python, "-I", "-c", "import socks; socks.socksocket"); err != nil {
-		t.Fatalf("PySocks is not importable (install python3-socks): %v %s", err, out)
-	}
-	srv := startServer(t, permitLoopback, nil)
-	echo := echoTarget(t, "tcp", "127.0.0.1:0")
-	_, eport := hostPort(t, echo.Addr().String())
-	host, port := hostPort(t, srv.addr)
-	script := `
+	engines(t, func(t *testing.T) {
+		const python = "/usr/bin/python3"
+		if _, err := os.Stat(python); err != nil {
+			t.Fatalf("%s not found: install the Debian packages python3 and python3-socks", python)
+		}
+		if out, err := runPeer(t, python, "-I", "-c", "import socks; socks.socksocket"); err != nil {
+			t.Fatalf("PySocks is not importable (install python3-socks): %v %s", err, out)
+		}
+		srv := startServer(t, permitLoopback, nil)
+		echo := echoTarget(t, "tcp", "127.0.0.1:0")
+		_, eport := hostPort(t, echo.Addr().String())
+		host, port := hostPort(t, srv.addr)
+		script := `
 import socks, sys
 kind, rdns, dst = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
 s = socks.socksocket()
@@ -148,53 +157,56 @@ s.connect((dst, int(sys.argv[6])))
 s.sendall(b"ping")
 print(s.recv(4).decode(), end="")
 `
-	for _, c := range []struct{ kind, rdns, dst string }{
-		{"4", "0", "127.0.0.1"}, {"4", "1", "localhost"}, {"5", "0", "127.0.0.1"}, {"5", "1", "localhost"},
-	} {
-		out, err := runPeer(t, python, "-I", "-c", script, c.kind, c.rdns, c.dst, host, portString(port), portString(eport))
-		if err != nil || out != "ping" {
-			t.Errorf("PySocks SOCKS%s rdns=%s: %v: %q", c.kind, c.rdns, err, out)
+		for _, c := range []struct{ kind, rdns, dst string }{
+			{"4", "0", "127.0.0.1"}, {"4", "1", "localhost"}, {"5", "0", "127.0.0.1"}, {"5", "1", "localhost"},
+		} {
+			out, err := runPeer(t, python, "-I", "-c", script, c.kind, c.rdns, c.dst, host, portString(port), portString(eport))
+			if err != nil || out != "ping" {
+				t.Errorf("PySocks SOCKS%s rdns=%s: %v: %q", c.kind, c.rdns, err, out)
+			}
 		}
-	}
+	})
 }
 
 func TestXNetProxy(t *testing.T) {
-	pw := passwdFile(t, "bob", "builder")
-	ts, body := httpTarget(t)
-	for _, withAuth := range []bool{false, true} {
-		srv := startServer(t, permitLoopback, func(o *Options) {
+	engines(t, func(t *testing.T) {
+		pw := passwdFile(t, "bob", "builder")
+		ts, body := httpTarget(t)
+		for _, withAuth := range []bool{false, true} {
+			srv := startServer(t, permitLoopback, func(o *Options) {
+				if withAuth {
+					o.PasswdPath = pw
+				}
+			})
+			var a *proxy.Auth
 			if withAuth {
-				o.PasswdPath = pw
+				a = &proxy.Auth{User: "bob", Password: "builder"}
 			}
-		})
-		var a *proxy.Auth
-		if withAuth {
-			a = &proxy.Auth{User: "bob", Password: "builder"}
-		}
-		d, err := proxy.SOCKS5("tcp", srv.addr, a, &net.Dialer{Timeout: 30 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-			DialContext: d.(proxy.ContextDialer).DialContext}}
-		resp, err := client.Get(ts.URL)
-		if err != nil {
-			t.Fatalf("auth=%v: %v", withAuth, err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		// Keep-alive connections are sessions: close them so the server's
-		// shutdown at the end of the test has nothing to drain.
-		client.CloseIdleConnections()
-		if string(got) != body {
-			t.Fatalf("auth=%v: body %q", withAuth, got)
-		}
-		if withAuth {
-			bad, _ := proxy.SOCKS5("tcp", srv.addr, &proxy.Auth{User: "bob", Password: "nope"}, &net.Dialer{Timeout: 30 * time.Second})
-			if c, err := bad.Dial("tcp", ts.Listener.Addr().String()); err == nil {
-				c.Close()
-				t.Fatal("wrong password accepted")
+			d, err := proxy.SOCKS5("tcp", srv.addr, a, &net.Dialer{Timeout: 30 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+				DialContext: d.(proxy.ContextDialer).DialContext}}
+			resp, err := client.Get(ts.URL)
+			if err != nil {
+				t.Fatalf("auth=%v: %v", withAuth, err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			// Keep-alive connections are sessions: close them so the server's
+			// shutdown at the end of the test has nothing to drain.
+			client.CloseIdleConnections()
+			if string(got) != body {
+				t.Fatalf("auth=%v: body %q", withAuth, got)
+			}
+			if withAuth {
+				bad, _ := proxy.SOCKS5("tcp", srv.addr, &proxy.Auth{User: "bob", Password: "nope"}, &net.Dialer{Timeout: 30 * time.Second})
+				if c, err := bad.Dial("tcp", ts.Listener.Addr().String()); err == nil {
+					c.Close()
+					t.Fatal("wrong password accepted")
+				}
 			}
 		}
-	}
+	})
 }

@@ -144,9 +144,12 @@ type Options struct {
 	// 600 only with BindAnyPort (srelay -b). Without it, any port.
 	SrelayBind, BindAnyPort bool
 
-	// noLoops serves every listener with goroutines, as sockd does where
-	// it has no event loops (tests of that path).
-	noLoops bool
+	// NoEventLoops serves every listener with a goroutine per session,
+	// as on systems without the event loops (--event-loops off). The zero
+	// value lets the event loops (loop_linux.go) serve the plain
+	// listeners on Linux; both engines behave the same, and every server
+	// test runs under both.
+	NoEventLoops bool
 
 	// routeDefaults replaces 4.3's route file lookup in tests; nil means
 	// load.SockdFR, then load.SockdRoute.
@@ -227,6 +230,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	closing   bool
+	own       atomic.Pointer[ownAddrs] // of listeners (ownaddrs.go)
 
 	loops loops // the event loops serving plain listeners (loop_linux.go)
 
@@ -418,9 +422,10 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		return net.ErrClosed
 	}
 	s.listeners[ln] = struct{}{}
+	s.listenersChanged()
 	s.mu.Unlock()
 	s.warnIfOpen(ln.Addr(), s.snap.Load())
-	if lo == nil && !s.opts.noLoops {
+	if lo == nil && !s.opts.NoEventLoops {
 		if served, err := s.serveLoops(ln); served {
 			return err
 		}
@@ -428,6 +433,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
+		s.listenersChanged()
 		s.mu.Unlock()
 	}()
 	var backoff time.Duration

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
@@ -54,6 +55,49 @@ type session struct {
 	identOnce sync.Once
 	identUser string
 	identErr  error
+
+	// While a request waits (resolve, connect, BIND's peer), the client
+	// is watched (watchPending): ctx ends the wait when the client
+	// leaves, and left records that it did, for the log line.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	stopWatch func()
+	left      atomic.Bool
+}
+
+// errClientLeft is why a request that was still waiting ended: the client
+// closed or reset its connection before the reply.
+var errClientLeft = errors.New("the client left before the reply")
+
+// watchPending starts watching the client while its request waits: once
+// the client closes or resets, every wait of the session ends and what it
+// holds is closed. endPending stops the watch; a session that reads its
+// client again (the relay) must call it first.
+func (ss *session) watchPending() {
+	ss.ctx, ss.cancel = context.WithCancel(ss.s.kill)
+	ss.stopWatch = ss.watchClient(func() {
+		ss.left.Store(true)
+		ss.cancel()
+		ss.closeAll()
+	})
+}
+
+func (ss *session) endPending() {
+	if ss.stopWatch != nil {
+		ss.stopWatch()
+		ss.stopWatch = nil
+		ss.cancel() // a child of the kill switch is held until cancelled
+		ss.ctx, ss.cancel = nil, nil
+	}
+}
+
+// context is what bounds the session's waits: the server's kill switch,
+// and the client's leaving while a request waits.
+func (ss *session) context() context.Context {
+	if ss.ctx != nil {
+		return ss.ctx
+	}
+	return ss.s.kill
 }
 
 func unmapAP(a net.Addr) netip.AddrPort {
@@ -218,6 +262,29 @@ func (ss *session) decide(req *policy.Request, lr *logline.Request) policy.Decis
 	return d
 }
 
+// decideDestination decides a CONNECT or BIND. A host name is resolved
+// (into *ip) only when the rules need its address or the request is
+// permitted: a name the rules refuse by name never reaches DNS, and the
+// decision is the one the address would have got (policy's
+// DecideBeforeResolve). A name an upstream resolves is never resolved
+// here. resolveErr is the lookup's failure, for a permitted request.
+func (ss *session) decideDestination(cmd policy.Command, ip *netip.Addr, name string, port uint16, user string, lr *logline.Request) (d policy.Decision, resolveErr error) {
+	if name == "" || ss.nameGoesUpstream(cmd, name, port, user) {
+		return ss.decide(ss.policyRequest(cmd, *ip, name, port, user), lr), nil
+	}
+	req := ss.policyRequest(cmd, netip.Addr{}, name, port, user)
+	d, decided := ss.snap.policy.DecideBeforeResolve(req)
+	if decided {
+		ss.decided(req, &d, lr)
+		if d.Permit {
+			*ip, resolveErr = ss.resolve(name)
+		}
+		return d, resolveErr
+	}
+	*ip, resolveErr = ss.resolve(name)
+	return ss.decide(ss.policyRequest(cmd, *ip, name, port, user), lr), resolveErr
+}
+
 // decided is decide's second half, for a decision already made.
 func (ss *session) decided(req *policy.Request, d *policy.Decision, lr *logline.Request) {
 	if d.IdentUser != "" {
@@ -251,7 +318,7 @@ func (ss *session) decisionAttrs(d *policy.Decision) []any {
 // the only one dialled, so that the rules always judge the address
 // actually used.
 func (ss *session) resolve(name string) (netip.Addr, error) {
-	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(ss.context(), ss.s.opts.ConnectTimeout)
 	defer cancel()
 	ips, err := ss.s.opts.Resolver.LookupNetIP(ctx, "ip", name)
 	if err != nil {
@@ -301,7 +368,7 @@ func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, 
 		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
 	}
 	start := time.Now()
-	c, err := d.DialContext(ss.s.kill, "tcp", netip.AddrPortFrom(ip, port).String())
+	c, err := d.DialContext(ss.context(), "tcp", netip.AddrPortFrom(ip, port).String())
 	ss.s.metrics.connected(start)
 	if err != nil {
 		return nil, err
@@ -348,6 +415,27 @@ func (ss *session) acceptBind(ln *net.TCPListener) (*net.TCPConn, error) {
 	return c, nil
 }
 
+// bindPeerAllowed decides the peer that connected to a BIND listener as
+// the request's destination: it must come from the requested address
+// (4.3 compared the address only, not the port), and a BIND that named
+// none (0.0.0.0 or ::) lets in only a peer the rules permit for the same
+// request with the peer's address: "any peer the rules permit", never
+// "any peer". A refusal is logged naming the peer; so is, through lr, the
+// relay of a BIND that named none.
+func (ss *session) bindPeerAllowed(expect netip.Addr, peer netip.AddrPort, port uint16, lr *logline.Request) bool {
+	if !expect.IsUnspecified() {
+		if peer.Addr() != expect {
+			ss.s.log.Warn(logline.WrongHost(*lr, peer.Addr().String(), portString(peer.Port())), "client", ss.src.String(),
+				"peer", peer.String())
+			return false
+		}
+		return true // the request's decision judged this address
+	}
+	lr.Dst = peer.Addr().String()
+	d := ss.decide(ss.policyRequest(policy.CmdBind, peer.Addr(), "", port, lr.User), lr)
+	return d.Permit
+}
+
 // releaseBuf gives the handshake buffer back: a relay may last hours, and
 // the buffer is not needed once the leftover bytes are forwarded.
 func (ss *session) releaseBuf() {
@@ -360,6 +448,7 @@ func (ss *session) releaseBuf() {
 // runRelay forwards the bytes read beyond the request, relays, and logs
 // the end of the session.
 func (ss *session) runRelay(peer *net.TCPConn, leftover []byte, lr logline.Request) {
+	ss.endPending()
 	ss.relayFrom(peer, leftover, nil, relayResult{}, false, false, lr)
 }
 
@@ -425,6 +514,9 @@ func isTimeout(err error) bool {
 func (ss *session) logFailure(lr logline.Request, op string, err error) {
 	if isRouteDenied(err) {
 		return // logged as refused by dialOut
+	}
+	if ss.left.Load() {
+		err = errClientLeft
 	}
 	ss.s.metrics.failed(ss, op, err)
 	if isTimeout(err) {

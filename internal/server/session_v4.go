@@ -28,6 +28,8 @@ func (ss *session) serveV4(rd *socks.Reader) {
 		return
 	}
 	ss.client.SetDeadline(time.Time{})
+	ss.watchPending()
+	defer ss.endPending()
 
 	lr := logline.Request{Command: "Connect", User: req.UserID, Src: ss.srcName(), Service: ss.service(req.Dst.Port)}
 	cmd := policy.CmdConnect
@@ -46,11 +48,7 @@ func (ss *session) serveV4(rd *socks.Reader) {
 		ss.replyV4(socks.V4Rejected, socks.Addr{})
 		return
 	}
-	var resolveErr error
-	if name != "" && !ss.nameGoesUpstream(cmd, name, req.Dst.Port, req.UserID) {
-		dstIP, resolveErr = ss.resolve(name)
-	}
-	d := ss.decide(ss.policyRequest(cmd, dstIP, name, req.Dst.Port, req.UserID), &lr)
+	d, resolveErr := ss.decideDestination(cmd, &dstIP, name, req.Dst.Port, req.UserID, &lr)
 	if !d.Permit {
 		ss.replyV4(socks.V4ReplyCode(d.Reply4), socks.Addr{})
 		return
@@ -63,8 +61,12 @@ func (ss *session) serveV4(rd *socks.Reader) {
 	if req.Command == socks.V4Bind {
 		if !ss.bindUpstream(true, dstIP, name, req.UserID, lr, rd) {
 			ss.bindWant = req.Dst.Port
-			ss.bindV4(dstIP, name, lr, rd)
+			ss.bindV4(dstIP, name, req.Dst.Port, lr, rd)
 		}
+		return
+	}
+	if ss.proxyLoop(dstIP, req.Dst.Port, lr) {
+		ss.replyV4(socks.V4Rejected, socks.Addr{})
 		return
 	}
 	out, err := ss.dialOut(dstIP, req.Dst.Port, name, req.UserID, lr)
@@ -73,6 +75,7 @@ func (ss *session) serveV4(rd *socks.Reader) {
 		ss.replyV4(socks.V4Rejected, socks.Addr{})
 		return
 	}
+	ss.endPending() // from the grant on, the client's end of file is a half-close
 	if !ss.replyV4(socks.V4Granted, v4Bound(unmapAP(out.LocalAddr()))) {
 		return
 	}
@@ -84,7 +87,7 @@ func (ss *session) serveV4(rd *socks.Reader) {
 // the expected host connected. A peer from another address is refused with
 // 91 and the listener closed, as 4.3 did; only the address is compared, not
 // the port (spec §6).
-func (ss *session) bindV4(expect netip.Addr, name string, lr logline.Request, rd *socks.Reader) {
+func (ss *session) bindV4(expect netip.Addr, name string, port uint16, lr logline.Request, rd *socks.Reader) {
 	ln, err := ss.listenBind(expect, name, true)
 	if err != nil {
 		ss.logFailure(lr, "bind", err)
@@ -101,11 +104,11 @@ func (ss *session) bindV4(expect netip.Addr, name string, lr logline.Request, rd
 		return
 	}
 	pa := unmapAP(peer.RemoteAddr())
-	if !expect.IsUnspecified() && pa.Addr() != expect.Unmap() {
-		ss.s.log.Warn(logline.WrongHost(lr, pa.Addr().String(), portString(pa.Port())), "client", ss.src.String())
+	if !ss.bindPeerAllowed(expect.Unmap(), pa, port, &lr) {
 		ss.replyV4(socks.V4Rejected, socks.Addr{})
 		return
 	}
+	ss.endPending() // from the grant on, the client's end of file is a half-close
 	if !ss.replyV4(socks.V4Granted, v4Bound(pa)) {
 		return
 	}

@@ -77,6 +77,10 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 		return
 	}
 	ss.client.SetDeadline(time.Time{})
+	if req.Command != socks.V5UDPAssociate {
+		ss.watchPending() // the association watches its control connection itself
+		defer ss.endPending()
+	}
 
 	dstIP, name := req.Dst.IP.Unmap(), req.Dst.Name
 	lr := logline.Request{Command: "Connect", User: user, Src: ss.srcName(), Service: ss.service(req.Dst.Port)}
@@ -94,11 +98,7 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 	case !dstIP.IsUnspecified():
 		lr.Dst = dstIP.String()
 	}
-	var resolveErr error
-	if name != "" && !ss.nameGoesUpstream(cmd, name, req.Dst.Port, user) {
-		dstIP, resolveErr = ss.resolve(name)
-	}
-	d := ss.decide(ss.policyRequest(cmd, dstIP, name, req.Dst.Port, user), &lr)
+	d, resolveErr := ss.decideDestination(cmd, &dstIP, name, req.Dst.Port, user, &lr)
 	if !d.Permit {
 		ss.replyV5(socks.V5ReplyCode(d.Reply5), socks.Addr{})
 		return
@@ -111,8 +111,12 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 	if req.Command == socks.V5Bind {
 		if !ss.bindUpstream(false, dstIP, name, user, lr, rd) {
 			ss.bindWant = req.Dst.Port
-			ss.bindV5(dstIP, name, lr, rd)
+			ss.bindV5(dstIP, name, req.Dst.Port, lr, rd)
 		}
+		return
+	}
+	if ss.proxyLoop(dstIP, req.Dst.Port, lr) {
+		ss.replyV5(socks.V5NotAllowed, socks.Addr{})
 		return
 	}
 	out, err := ss.dialOut(dstIP, req.Dst.Port, name, user, lr)
@@ -121,6 +125,7 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 		ss.replyV5(upstreamFailure(err), socks.Addr{})
 		return
 	}
+	ss.endPending() // from the grant on, the client's end of file is a half-close
 	if !ss.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(unmapAP(out.LocalAddr()))) {
 		return
 	}
@@ -130,8 +135,9 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 
 // bindV5 is BIND with RFC 1928's two replies: the listener's address, then
 // the peer's once it connected. The peer must come from the requested
-// address unless that is unspecified.
-func (ss *session) bindV5(expect netip.Addr, name string, lr logline.Request, rd *socks.Reader) {
+// address, or, if that is unspecified, be one the rules permit
+// (bindPeerAllowed).
+func (ss *session) bindV5(expect netip.Addr, name string, port uint16, lr logline.Request, rd *socks.Reader) {
 	ln, err := ss.listenBind(expect, name, false)
 	if err != nil {
 		ss.logFailure(lr, "bind", err)
@@ -152,11 +158,11 @@ func (ss *session) bindV5(expect netip.Addr, name string, lr logline.Request, rd
 		return
 	}
 	pa := unmapAP(peer.RemoteAddr())
-	if !expect.IsUnspecified() && pa.Addr() != expect {
-		ss.s.log.Warn(logline.WrongHost(lr, pa.Addr().String(), portString(pa.Port())), "client", ss.src.String())
+	if !ss.bindPeerAllowed(expect, pa, port, &lr) {
 		ss.replyV5(socks.V5NotAllowed, socks.Addr{})
 		return
 	}
+	ss.endPending() // from the grant on, the client's end of file is a half-close
 	if !ss.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(pa)) {
 		return
 	}

@@ -154,7 +154,7 @@ func (ss *session) dialOut(ip netip.Addr, port uint16, name, user string, lr log
 	if ss.snap.client == nil {
 		return ss.dial(ip, port, name)
 	}
-	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(ss.context(), ss.s.opts.ConnectTimeout)
 	defer cancel()
 	d := ss.upstreamDialer(user, lr.Ident)
 	plan := d.Plan(ctx, policy.CmdConnect, client.Target{IP: ip, Name: name, Port: port}, false)
@@ -214,7 +214,7 @@ func (ss *session) bindUpstream(v4 bool, expect netip.Addr, name, user string, l
 	if ss.snap.client == nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(ss.context(), ss.s.opts.ConnectTimeout)
 	d := ss.upstreamDialer(user, lr.Ident)
 	plan := d.Plan(ctx, policy.CmdBind, client.Target{IP: expect, Name: name}, false)
 	if plan.Err == nil && plan.Decision.Action == config.ClientDirect {
@@ -254,6 +254,7 @@ func (ss *session) bindUpstream(v4 bool, expect netip.Addr, name, user string, l
 	if err != nil {
 		return fail(err)
 	}
+	ss.endPending() // from the grant on, the client's end of file is a half-close
 	if !ss.replyBound(v4, peer) {
 		return true
 	}
