@@ -67,4 +67,4 @@ func (c *Checker) Check(ctx context.Context, user, password string) error {
 }
 
 // Available reports whether this build can check host accounts.
-func Available() bool { return pamAvailable }
+func Available() bool { return pamAvailable() }
