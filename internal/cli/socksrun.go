@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/internal/socksify"
+)
+
+// newSocksRunCmd is `socks run`: the socksify of this toolchain.
+func newSocksRunCmd(f *socksFlags) *cobra.Command {
+	var preload string
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- PROGRAM [ARGS...]",
+		Short: "run a program with its TCP connections sent through the servers socks.conf names",
+		Long: `run starts PROGRAM with every TCP connect(2) it makes decided by socks.conf (or --proxy):
+a direct line lets the call go ahead, a deny line fails it with ECONNREFUSED, a sockd line
+connects the program's own socket through the chain and then answers the call (a non-blocking
+socket gets EINPROGRESS and is writable at once). UDP, Unix sockets and the loopback addresses
+4.3 always reached directly (127.0.0.1, ::1) are untouched.
+
+On Linux 5.9 and later this is a seccomp user-notification filter, so statically linked
+programs (Go binaries) are covered too. Where the kernel has none, run falls back to
+LD_PRELOAD of libsockswrap.so (--preload), which covers dynamically linked programs only, and
+says so on stderr. The program runs with no_new_privs: set-user-ID programs do not gain
+privileges under it. It is not a sandbox.
+
+The exit status is the program's (128+N when signal N ended it).`,
+		Example: `  socks run -c socks.conf -- curl http://intranet.example/
+  socks run --proxy socks5://127.0.0.1:1080 -- python3 fetch.py
+  socks run -v --proxy socks5h://proxy:1080 -- ./static-go-binary`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r := &socksify.Router{Proxy: f.proxy}
+			if f.proxy == "" {
+				d, err := f.dialer(cmd)
+				if err != nil {
+					return err
+				}
+				r.Dialer = d
+			} else if _, err := f.proxyDialer(); err != nil {
+				return err
+			}
+			if f.verbose {
+				r.Logf = func(format string, a ...any) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "socks run: "+format+"\n", a...)
+				}
+			}
+			o := socksify.Options{Router: r, Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(),
+				Stderr: cmd.ErrOrStderr(), Timeout: f.timeout, Preload: preload}
+			if o.Preload == "" {
+				o.Preload = findWrapper()
+			}
+			if o.Preload != "" {
+				o.Env = wrapperEnv(f)
+			}
+			code, err := socksify.Run(cmd.Context(), o, args)
+			if err != nil {
+				if errors.Is(err, socksify.ErrNoUserNotif) {
+					return fmt.Errorf("%w; and no libsockswrap.so to fall back on (--preload)", err)
+				}
+				return err
+			}
+			if code != 0 {
+				return exitError(code)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().StringVar(&preload, "preload", "", "the LD_PRELOAD wrapper to fall back on (default: libsockswrap.so beside this binary, in ../lib, or in /usr/local/lib or /usr/lib)")
+	return cmd
+}
+
+// findWrapper looks for libsockswrap.so where `make install` puts it.
+func findWrapper() string {
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		dir := filepath.Dir(exe)
+		dirs = append(dirs, dir, filepath.Join(dir, "..", "lib"))
+	}
+	dirs = append(dirs, "/usr/local/lib", "/usr/lib")
+	for _, d := range dirs {
+		p := filepath.Join(d, "libsockswrap.so")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// wrapperEnv hands the command's settings to the LD_PRELOAD wrapper, which
+// reads the same variables as libsocks.
+func wrapperEnv(f *socksFlags) []string {
+	var env []string
+	if f.config != "" {
+		if abs, err := filepath.Abs(f.config); err == nil {
+			env = append(env, "SOCKS_CONF="+abs)
+		}
+	}
+	if f.proxy != "" {
+		env = append(env, "SOCKS_PROXY="+f.proxy)
+	}
+	if f.credentials != "" {
+		env = append(env, "SOCKS_CREDENTIALS="+f.credentials)
+	}
+	return env
+}

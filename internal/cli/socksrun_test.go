@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// httpDest serves "hello from IP" on ip:0 (an address other than sockd's
+// 127.0.0.1, which 4.3's client always reaches directly) and returns
+// host and port.
+func httpDest(t *testing.T, ip string) (string, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s\n", ip)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	return host, port
+}
+
+// socksRun runs `socks ARGS...` in-process and returns its exit status,
+// standard output and standard error.
+func socksRun(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb lockedBuf
+	code := Main("socks", args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func needProgram(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s not found: install the Debian package %s (scripts/install-test-deps)", name, pkg)
+	}
+	return p
+}
+
+// writeSocksConf writes a socks.conf whose line for 127.0.0.2 goes through
+// the proxy, with 127.0.0.3 denied and 127.0.0.4 direct.
+func writeSocksConf(t *testing.T, proxy string) string {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "socks.conf")
+	text := "deny 127.0.0.3 255.255.255.255\n" +
+		"direct 127.0.0.4 255.255.255.255\n" +
+		"sockd @=socks5://" + proxy + " 127.0.0.0 255.0.0.0\n"
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// TestSocksRunUnmodified: curl (no proxy flags), python3's urllib, nc, a
+// statically linked Go program and a C program with a non-blocking
+// connect all reach a server on 127.0.0.2 through sockd, as its log shows.
+func TestSocksRunUnmodified(t *testing.T) {
+	proxy, logs := testSockd(t)
+	conf := writeSocksConf(t, proxy)
+	host, port := httpDest(t, "127.0.0.2")
+	url := "http://" + host + ":" + port + "/"
+	dir := t.TempDir()
+
+	goProg := filepath.Join(dir, "gohttp")
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte(`package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+)
+
+func main() {
+	r, err := http.Get(os.Args[1])
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	b, _ := io.ReadAll(r.Body)
+	fmt.Print(string(b))
+}
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module gohttp\n\ngo 1.22\n"), 0o644)
+	build := exec.Command("go", "build", "-o", goProg, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command("file", goProg).CombinedOutput(); len(out) > 0 && !strings.Contains(string(out), "statically linked") {
+		t.Fatalf("the Go program is not static: %s", out)
+	}
+	nb := filepath.Join(dir, "nbconnect")
+	if out, err := exec.Command("cc", "-Wall", "-o", nb, "testdata/socksrun/nbconnect.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+
+	cases := []struct {
+		name string
+		argv []string
+		want string
+	}{
+		{"curl", []string{needProgram(t, "curl", "curl"), "-sS", "--max-time", "60", url}, "hello from 127.0.0.2"},
+		{"python3", []string{"/usr/bin/python3", "-c", "import urllib.request as u, sys; sys.stdout.write(u.urlopen(sys.argv[1], timeout=60).read().decode())", url}, "hello from 127.0.0.2"},
+		{"static-go", []string{goProg, url}, "hello from 127.0.0.2"},
+		{"nonblocking-c", []string{nb, host, port}, "connect: EINPROGRESS\nHTTP/1.0 200 OK"},
+		{"nc", []string{"sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | " + needProgram(t, "nc", "netcat-openbsd") + " -q 30 -w 30 " + host + " " + port}, "hello from 127.0.0.2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := strings.Count(logs.String(), "connected -- Connect from")
+			code, out, errs := socksRun(t, append([]string{"-v", "-c", conf, "run", "--"}, c.argv...)...)
+			if code != 0 || !strings.Contains(out, c.want) {
+				t.Fatalf("exit %d, stdout %q, want %q; stderr:\n%s", code, out, c.want, errs)
+			}
+			if !strings.Contains(errs, "connected via socks5://"+proxy) {
+				t.Errorf("stderr does not name the proxy:\n%s", errs)
+			}
+			waitLog(t, logs, "to 127.0.0.2 ("+port+")")
+			deadline := time.Now().Add(20 * time.Second)
+			for strings.Count(logs.String(), "connected -- Connect from") <= before {
+				if time.Now().After(deadline) {
+					t.Fatalf("sockd logged no new connection for %s", c.name)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestSocksRunDirectDeny: a deny line fails the program's connect with
+// ECONNREFUSED and nothing reaches the destination; a direct line lets
+// the program connect itself, without sockd.
+func TestSocksRunDirectDeny(t *testing.T) {
+	proxy, logs := testSockd(t)
+	conf := writeSocksConf(t, proxy)
+	curl := needProgram(t, "curl", "curl")
+
+	dh, dp := httpDest(t, "127.0.0.3")
+	code, out, errs := socksRun(t, "-v", "-c", conf, "run", "--", curl, "-sS", "--max-time", "30", "http://"+dh+":"+dp+"/")
+	if code != 7 || strings.Contains(out, "hello") {
+		t.Fatalf("denied: exit %d (want curl's 7, could not connect), stdout %q, stderr:\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "127.0.0.3:"+dp+": deny") {
+		t.Errorf("stderr does not say deny:\n%s", errs)
+	}
+
+	// The errno itself, as a program sees it.
+	code, out, errs = socksRun(t, "-c", conf, "run", "--", "/usr/bin/python3", "-c",
+		"import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)\nexcept OSError as e:\n    print(e.errno == __import__('errno').ECONNREFUSED, e)", dh, dp)
+	if code != 0 || !strings.HasPrefix(out, "True") {
+		t.Fatalf("denied, python3: exit %d, stdout %q (want ECONNREFUSED), stderr:\n%s", code, out, errs)
+	}
+
+	ih, ip := httpDest(t, "127.0.0.4")
+	code, out, errs = socksRun(t, "-v", "-c", conf, "run", "--", curl, "-sS", "--max-time", "30", "http://"+ih+":"+ip+"/")
+	if code != 0 || !strings.Contains(out, "hello from 127.0.0.4") || !strings.Contains(errs, "127.0.0.4:"+ip+": direct") {
+		t.Fatalf("direct: exit %d, stdout %q, stderr:\n%s", code, out, errs)
+	}
+	time.Sleep(50 * time.Millisecond) // the log is written in batches at most 10 ms apart
+	if l := logs.String(); strings.Contains(l, "127.0.0.3") || strings.Contains(l, "127.0.0.4") {
+		t.Fatalf("sockd saw a connection it should not have:\n%s", l)
+	}
+}
+
+// TestSocksRunExitStatus: the program's exit status is the command's.
+func TestSocksRunExitStatus(t *testing.T) {
+	if code, _, errs := socksRun(t, "run", "--", "sh", "-c", "exit 3"); code != 3 {
+		t.Fatalf("exit %d, want 3: %s", code, errs)
+	}
+	if code, _, errs := socksRun(t, "run", "--", "/nonexistent/prog"); code != ExitUsage && code != 1 {
+		t.Fatalf("exit %d for a missing program: %s", code, errs)
+	}
+}
