@@ -2,6 +2,7 @@ package socksify
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -269,3 +270,45 @@ func connectFD(ctx context.Context, fd int, ap netip.AddrPort) error {
 		return nil
 	}
 }
+
+// ParseSockaddr reads a struct sockaddr_in or sockaddr_in6 as it lies in
+// memory; ok is false for any other family or a short buffer.
+func ParseSockaddr(b []byte) (netip.AddrPort, bool) {
+	if len(b) < 2 {
+		return netip.AddrPort{}, false
+	}
+	fam := binary.NativeEndian.Uint16(b)
+	switch {
+	case fam == unix.AF_INET && len(b) >= unix.SizeofSockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), binary.BigEndian.Uint16(b[2:4])), true
+	case fam == unix.AF_INET6 && len(b) >= unix.SizeofSockaddrInet6:
+		ip := netip.AddrFrom16([16]byte(b[8:24])).Unmap()
+		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(b[2:4])), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// AppendSockaddr is ap as a struct sockaddr of the socket's domain (an
+// IPv4 address v4-mapped for AF_INET6).
+func AppendSockaddr(b []byte, domain int, ap netip.AddrPort) []byte {
+	ip := ap.Addr().Unmap()
+	var port [2]byte
+	binary.BigEndian.PutUint16(port[:], ap.Port())
+	if domain == unix.AF_INET && ip.Is4() {
+		b = binary.NativeEndian.AppendUint16(b, unix.AF_INET)
+		b = append(b, port[:]...)
+		a := ip.As4()
+		b = append(b, a[:]...)
+		return append(b, make([]byte, 8)...)
+	}
+	b = binary.NativeEndian.AppendUint16(b, unix.AF_INET6)
+	b = append(b, port[:]...)
+	b = append(b, 0, 0, 0, 0) // flow info
+	a := ip.As16()
+	b = append(b, a[:]...)
+	return append(b, 0, 0, 0, 0) // scope id
+}
+
+// IsTCP says whether fd is an IPv4 or IPv6 TCP socket, the only kind a
+// SOCKS server carries.
+func IsTCP(fd int) bool { return isTCP(fd) }

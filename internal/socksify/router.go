@@ -158,7 +158,7 @@ func (r *Router) Bind(ctx context.Context, fd int, peer netip.AddrPort) (socks.A
 		case route.Err != nil:
 			return socks.Addr{}, nil, route.Err
 		case route.Decision.Action == config.ClientDirect:
-			return socks.Addr{}, nil, errDirectBind
+			return socks.Addr{}, nil, ErrDirectBind
 		}
 		ln, err = d.Bind(ctx, route)
 	}
@@ -169,9 +169,9 @@ func (r *Router) Bind(ctx context.Context, fd int, peer netip.AddrPort) (socks.A
 	return bound, ln.Second, nil
 }
 
-// errDirectBind: socks.conf says the peer is reached directly, so the
+// ErrDirectBind: socks.conf says the peer is reached directly, so the
 // program's own bind and listen are the right calls.
-var errDirectBind = errors.New("socksify: direct route: bind locally")
+var ErrDirectBind = errors.New("socksify: direct route: bind locally")
 
 // Errno is the errno a connect(2) reports for err.
 func Errno(err error) syscall.Errno {

@@ -1,7 +1,6 @@
 package socksify
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -143,15 +142,7 @@ func readSockaddr(pid int, ptr, n uint64) (netip.AddrPort, bool) {
 	if err != nil || got != len(buf) {
 		return netip.AddrPort{}, false
 	}
-	fam := binary.NativeEndian.Uint16(buf)
-	switch {
-	case fam == unix.AF_INET && len(buf) >= unix.SizeofSockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(buf[4:8])), binary.BigEndian.Uint16(buf[2:4])), true
-	case fam == unix.AF_INET6 && len(buf) >= unix.SizeofSockaddrInet6:
-		ip := netip.AddrFrom16([16]byte(buf[8:24])).Unmap()
-		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(buf[2:4])), true
-	}
-	return netip.AddrPort{}, false
+	return ParseSockaddr(buf)
 }
 
 // tgidOf is the process of thread tid: pidfd_open wants a process, and a
