@@ -144,7 +144,7 @@ ignores the rules and goes through that one server. Credentials for servers come
 			return join(c, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
-	root.AddCommand(connect, listen, route, newSocksRunCmd(f))
+	root.AddCommand(connect, listen, route, newSocksRunCmd(f), newWrapHelperCmd())
 	return root
 }
 

@@ -110,3 +110,20 @@ func wrapperEnv(f *socksFlags) []string {
 	}
 	return env
 }
+
+// newWrapHelperCmd is the helper of libsockswrap (hidden): the wrapper
+// starts it for each connect with the program's socket as descriptor FD,
+// and reads its one-line answer: DIRECT, ERR errno, or OK with the
+// address the server bound (for BIND: BOUND v4|v5 address port).
+func newWrapHelperCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "wrap-helper connect|bind FD HOST PORT",
+		Short:  "the helper process of libsockswrap",
+		Hidden: true,
+		Args:   cobra.ExactArgs(4),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), socksify.WrapHelper(cmd.Context(), args[0], args[1], args[2], args[3]))
+			return nil
+		},
+	}
+}

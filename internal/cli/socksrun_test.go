@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"debug/elf"
 	"fmt"
 	"net"
 	"net/http"
@@ -76,6 +77,7 @@ func TestSocksRunUnmodified(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "main.go"), []byte(`package main
 
 import (
+	"debug/elf"
 	"fmt"
 	"io"
 	"net/http"
@@ -99,8 +101,15 @@ func main() {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	if out, _ := exec.Command("file", goProg).CombinedOutput(); len(out) > 0 && !strings.Contains(string(out), "statically linked") {
-		t.Fatalf("the Go program is not static: %s", out)
+	if f, err := elf.Open(goProg); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Fatalf("the Go program has an ELF interpreter: it is not statically linked")
+			}
+		}
+		f.Close()
 	}
 	nb := filepath.Join(dir, "nbconnect")
 	if out, err := exec.Command("cc", "-Wall", "-o", nb, "testdata/socksrun/nbconnect.c").CombinedOutput(); err != nil {

@@ -135,11 +135,19 @@ func (r *Router) Connect(ctx context.Context, fd int, dst netip.AddrPort, dec De
 	return Connected{Path: c.PathString(), Bound: c.Bound}, nil
 }
 
-// Bind asks the chain socks.conf gives for peer for one incoming
-// connection (BIND) on the socket fd; it returns once the last server
-// listens, with the address it announced, and a function that waits for
-// the peer and returns its address (the server's second reply).
-func (r *Router) Bind(ctx context.Context, fd int, peer netip.AddrPort) (socks.Addr, func() (socks.Addr, error), error) {
+// Bound is a BIND whose server listens.
+type Bound struct {
+	Bound  socks.Addr // where the last server listens, to tell the peer
+	Scheme string     // the last server's scheme: its second reply's form
+	// Second waits for the peer and returns its address (the server's
+	// second reply).
+	Second func() (socks.Addr, error)
+}
+
+// BindFD asks the chain socks.conf gives for peer for one incoming
+// connection (BIND) on the socket fd, and returns once the last server
+// listens. ErrDirectBind means the program should bind and listen itself.
+func (r *Router) BindFD(ctx context.Context, fd int, peer netip.AddrPort) (Bound, error) {
 	fw := &fdDialer{fd: fd}
 	var (
 		ln  *client.BindListener
@@ -148,7 +156,7 @@ func (r *Router) Bind(ctx context.Context, fd int, peer netip.AddrPort) (socks.A
 	if r.Proxy != "" {
 		var p *client.ProxyDialer
 		if p, err = client.NewProxyDialer(r.Proxy, fw); err != nil {
-			return socks.Addr{}, nil, err
+			return Bound{}, err
 		}
 		ln, err = p.Listen(ctx, peer.String())
 	} else {
@@ -156,17 +164,17 @@ func (r *Router) Bind(ctx context.Context, fd int, peer netip.AddrPort) (socks.A
 		route := d.Plan(ctx, policy.CmdBind, client.Target{IP: peer.Addr().Unmap(), Port: peer.Port()}, false)
 		switch {
 		case route.Err != nil:
-			return socks.Addr{}, nil, route.Err
+			return Bound{}, route.Err
 		case route.Decision.Action == config.ClientDirect:
-			return socks.Addr{}, nil, ErrDirectBind
+			return Bound{}, ErrDirectBind
 		}
 		ln, err = d.Bind(ctx, route)
 	}
 	if err != nil {
-		return socks.Addr{}, nil, err
+		return Bound{}, err
 	}
-	bound := ln.Bound()
-	return bound, ln.Second, nil
+	path := ln.Path()
+	return Bound{Bound: ln.Bound(), Scheme: path[len(path)-1].Scheme, Second: ln.Second}, nil
 }
 
 // ErrDirectBind: socks.conf says the peer is reached directly, so the

@@ -203,7 +203,7 @@ func Rlisten(fd C.int, backlog C.int) C.int {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	peer := netip.AddrPortFrom(netip.IPv4Unspecified(), 0) // any peer
-	bound, second, err := r.Bind(ctx, int(fd), peer)
+	b, err := r.BindFD(ctx, int(fd), peer)
 	if err == socksify.ErrDirectBind {
 		store(int(fd), nil)
 		p := unsafe.Pointer(&s.local[0])
@@ -216,7 +216,7 @@ func Rlisten(fd C.int, backlog C.int) C.int {
 	if err != nil {
 		return fail(socksify.Errno(err))
 	}
-	store(int(fd), &state{bound: bound, second: second, phase: listening})
+	store(int(fd), &state{bound: b.Bound, second: b.Second, phase: listening})
 	return 0
 }
 

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sockd/sockd/internal/socksify/socksifytest"
+)
+
+var (
+	wrapOnce          sync.Once
+	wrapLib, socksBin string
+	wrapErr           error
+)
+
+// buildWrap builds libsockswrap.so with the system cc and the socks
+// binary (its helper) once.
+func buildWrap(t *testing.T) (string, string) {
+	t.Helper()
+	lib := buildLib(t)
+	wrapOnce.Do(func() {
+		wrapLib = filepath.Join(lib, "libsockswrap.so")
+		socksBin = filepath.Join(lib, "socks")
+		if out, err := exec.Command("cc", "-Wall", "-shared", "-fPIC", "-O2", "-o", wrapLib, "../sockswrap/sockswrap.c", "-ldl", "-lpthread").CombinedOutput(); err != nil {
+			wrapErr = fmt.Errorf("cc libsockswrap: %v\n%s", err, out)
+			return
+		}
+		if out, err := exec.Command("go", "build", "-o", socksBin, "github.com/sockd/sockd/cmd/socks").CombinedOutput(); err != nil {
+			wrapErr = fmt.Errorf("go build socks: %v\n%s", err, out)
+		}
+	})
+	if wrapErr != nil {
+		t.Fatal(wrapErr)
+	}
+	return wrapLib, socksBin
+}
+
+func wrapEnv(t *testing.T, proxy string) []string {
+	lib, helper := buildWrap(t)
+	return []string{"LD_PRELOAD=" + lib, "SOCKS_WRAP_HELPER=" + helper, "SOCKS_CONF=" + socksifytest.SocksConf(t, proxy)}
+}
+
+// TestWrapUnmodified: curl with no proxy flags, python3's urllib and nc,
+// with LD_PRELOAD=libsockswrap.so, reach 127.0.0.2 through sockd.
+func TestWrapUnmodified(t *testing.T) {
+	proxy, logs := socksifytest.Sockd(t)
+	env := wrapEnv(t, proxy)
+	host, port := socksifytest.HTTP(t, "127.0.0.2")
+	url := "http://" + host + ":" + port + "/"
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"curl", []string{"curl", "-sS", "--max-time", "60", url}},
+		{"python3", []string{"/usr/bin/python3", "-c", "import urllib.request as u, sys; sys.stdout.write(u.urlopen(sys.argv[1], timeout=60).read().decode())", url}},
+		{"nc", []string{"sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -q 30 -w 30 " + host + " " + port}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := strings.Count(logs.String(), "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")")
+			out := run(t, env, c.argv[0], c.argv[1:]...)
+			if !strings.Contains(out, "hello from 127.0.0.2") {
+				t.Fatalf("output: %s", out)
+			}
+			waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
+		})
+	}
+}
+
+// TestWrapForks: a program that connects, forks without exec and connects
+// in the child, then forks and execs curl: all three go through sockd.
+func TestWrapForks(t *testing.T) {
+	proxy, logs := socksifytest.Sockd(t)
+	env := wrapEnv(t, proxy)
+	host, port := socksifytest.HTTP(t, "127.0.0.2")
+	bin := filepath.Join(t.TempDir(), "forks")
+	if out, err := exec.Command("cc", "-Wall", "-o", bin, "testdata/forks.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	out := run(t, env, bin, host, port, "curl", "-sS", "--max-time", "60", "http://"+host+":"+port+"/")
+	for _, w := range []string{"parent: HTTP/1.0 200 OK", "forked child: HTTP/1.0 200 OK", "hello from 127.0.0.2"} {
+		if !strings.Contains(out, w) {
+			t.Fatalf("output lacks %q:\n%s", w, out)
+		}
+	}
+	waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 3)
+}
+
+// TestWrapBind: an unmodified program's bind to port 0, listen and accept
+// become one BIND through sockd; a second accept finds nothing.
+func TestWrapBind(t *testing.T) {
+	proxy, logs := socksifytest.Sockd(t)
+	lib, helper := buildWrap(t)
+	bin := filepath.Join(t.TempDir(), "plaindemo")
+	if out, err := exec.Command("cc", "-Wall", "-Itestdata/plain", "-o", bin, "testdata/demo.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "bind")
+	cmd.Env = append(os.Environ(), "LD_PRELOAD="+lib, "SOCKS_WRAP_HELPER="+helper, "SOCKS_PROXY=socks5://"+proxy)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	br := bufio.NewReader(stdout)
+	line, err := br.ReadString('\n')
+	var ip, port string
+	if _, e := fmt.Sscanf(line, "listening %s %s", &ip, &port); err != nil || e != nil {
+		t.Fatalf("no address: %q %v; stderr: %s", line, err, stderr.String())
+	}
+	if ip != "127.0.0.1" {
+		t.Fatalf("listening on %s: not sockd's address", ip)
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, Timeout: 20 * time.Second}
+	peer, err := d.Dial("tcp", net.JoinHostPort(ip, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(peer, "line from the peer\n")
+	rest := new(strings.Builder)
+	for range 3 {
+		l, err := br.ReadString('\n')
+		rest.WriteString(l)
+		if err != nil {
+			break
+		}
+	}
+	peer.Close()
+	cmd.Wait()
+	for _, w := range []string{"accepted from 127.0.0.5", "read line from the peer", "second Raccept: EAGAIN"} {
+		if !strings.Contains(rest.String(), w) {
+			t.Fatalf("output lacks %q:\n%s\nstderr: %s", w, rest.String(), stderr.String())
+		}
+	}
+	logs.Wait(t, "Bind from")
+}
+
+// TestWrapDirectDeny: socks.conf's direct and deny lines under the wrapper.
+func TestWrapDirectDeny(t *testing.T) {
+	proxy, logs := socksifytest.Sockd(t)
+	env := wrapEnv(t, proxy)
+	ih, ip := socksifytest.HTTP(t, "127.0.0.4")
+	if out := run(t, env, "curl", "-sS", "--max-time", "30", "http://"+ih+":"+ip+"/"); !strings.Contains(out, "hello from 127.0.0.4") {
+		t.Fatalf("direct: %s", out)
+	}
+	dh, dp := socksifytest.HTTP(t, "127.0.0.3")
+	out := run(t, env, "/usr/bin/python3", "-c",
+		"import socket, sys, errno\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)\nexcept OSError as e:\n    print(e.errno == errno.ECONNREFUSED, e)", dh, dp)
+	if !strings.HasPrefix(out, "True") {
+		t.Fatalf("deny: %s", out)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if l := logs.String(); strings.Contains(l, "127.0.0.3") || strings.Contains(l, "127.0.0.4") {
+		t.Fatalf("sockd saw a connection it should not have:\n%s", l)
+	}
+}
