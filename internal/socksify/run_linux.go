@@ -49,6 +49,9 @@ func Run(ctx context.Context, o Options, argv []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if os.Getenv(EnvNoSeccomp) != "" {
+		return o.fallback(path, argv, self, EnvNoSeccomp+" is set")
+	}
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, err
@@ -69,12 +72,7 @@ func Run(ctx context.Context, o Options, argv []string) (int, error) {
 	lfd, why := recvListener(mine)
 	if lfd < 0 {
 		cmd.Wait()
-		err := fmt.Errorf("%w: %s (kernel %s; needs Linux 5.9 or later)", ErrNoUserNotif, why, kernelRelease())
-		if o.Preload == "" {
-			return 0, err
-		}
-		fmt.Fprintf(o.stderr(), "socks run: %v; falling back to LD_PRELOAD=%s, which reaches dynamically linked programs only\n", err, o.Preload)
-		return o.runPreload(path, argv)
+		return o.fallback(path, argv, self, why)
 	}
 	s := &supervisor{lfd: lfd, o: o, stop: make(chan struct{})}
 	var wg sync.WaitGroup
@@ -85,6 +83,25 @@ func Run(ctx context.Context, o Options, argv []string) (int, error) {
 	wg.Wait()
 	unix.Close(lfd)
 	return code, nil
+}
+
+// EnvNoSeccomp makes Run use the LD_PRELOAD wrapper even where the kernel
+// could supervise the program (a sandbox that forbids seccomp filters, or
+// a test of the fallback).
+const EnvNoSeccomp = "SOCKS_RUN_NO_SECCOMP"
+
+// fallback runs the program under the LD_PRELOAD wrapper, saying why and
+// what it cannot reach; the wrapper's helper is this binary.
+func (o *Options) fallback(path string, argv []string, self, why string) (int, error) {
+	err := fmt.Errorf("%w: %s (kernel %s; needs Linux 5.9 or later)", ErrNoUserNotif, why, kernelRelease())
+	if o.Preload == "" {
+		return 0, err
+	}
+	fmt.Fprintf(o.stderr(), "socks run: %v; falling back to LD_PRELOAD=%s, which reaches dynamically linked programs only\n", err, o.Preload)
+	if os.Getenv("SOCKS_WRAP_HELPER") == "" {
+		o.Env = append(o.Env, "SOCKS_WRAP_HELPER="+self)
+	}
+	return o.runPreload(path, argv)
 }
 
 func (o *Options) stdio(cmd *exec.Cmd) {

@@ -163,3 +163,25 @@ func TestWrapDirectDeny(t *testing.T) {
 		t.Fatalf("sockd saw a connection it should not have:\n%s", l)
 	}
 }
+
+// TestRunFallback: where socks run cannot use seccomp (forced here with
+// SOCKS_RUN_NO_SECCOMP), it says so and runs the program under the
+// wrapper, with itself as the helper.
+func TestRunFallback(t *testing.T) {
+	proxy, logs := socksifytest.Sockd(t)
+	lib, socks := buildWrap(t)
+	host, port := socksifytest.HTTP(t, "127.0.0.2")
+	cmd := exec.Command(socks, "-c", socksifytest.SocksConf(t, proxy), "run", "--preload", lib, "--",
+		"curl", "-sS", "--max-time", "60", "http://"+host+":"+port+"/")
+	cmd.Env = append(os.Environ(), "SOCKS_RUN_NO_SECCOMP=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "hello from 127.0.0.2") {
+		t.Fatalf("%v: stdout %q, stderr:\n%s", err, out, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "falling back to LD_PRELOAD="+lib+", which reaches dynamically linked programs only") {
+		t.Fatalf("stderr does not explain the fallback:\n%s", stderr.String())
+	}
+	logs.Wait(t, "to 127.0.0.2 ("+port+")")
+}
