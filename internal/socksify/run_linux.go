@@ -93,7 +93,10 @@ const EnvNoSeccomp = "SOCKS_RUN_NO_SECCOMP"
 // fallback runs the program under the LD_PRELOAD wrapper, saying why and
 // what it cannot reach; the wrapper's helper is this binary.
 func (o *Options) fallback(path string, argv []string, self, why string) (int, error) {
-	err := fmt.Errorf("%w: %s (kernel %s; needs Linux 5.9 or later)", ErrNoUserNotif, why, kernelRelease())
+	err := fmt.Errorf("%w: %s", ErrNoUserNotif, why)
+	if why != EnvNoSeccomp+" is set" {
+		err = fmt.Errorf("%w (kernel %s; socks run needs Linux 5.9 or later)", err, kernelRelease())
+	}
 	if o.Preload == "" {
 		return 0, err
 	}
