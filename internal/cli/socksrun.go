@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -29,12 +30,17 @@ LD_PRELOAD of libsockswrap.so (--preload), which covers dynamically linked progr
 says so on stderr. The program runs with no_new_privs: set-user-ID programs do not gain
 privileges under it. It is not a sandbox.
 
-The exit status is the program's (128+N when signal N ended it).`,
+The exit status is the program's (128+N when signal N ended it); 127 when PROGRAM is not found.`,
 		Example: `  socks run -c socks.conf -- curl http://intranet.example/
   socks run --proxy socks5://127.0.0.1:1080 -- python3 fetch.py
   socks run -v --proxy socks5h://proxy:1080 -- ./static-go-binary`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := exec.LookPath(args[0]); err != nil {
+				// As a shell says it: 127, so that it differs from the program's own statuses.
+				fmt.Fprintf(cmd.ErrOrStderr(), "socks run: %v\n", err)
+				return exitError(127)
+			}
 			r := &socksify.Router{Proxy: f.proxy}
 			if f.proxy == "" {
 				d, err := f.dialer(cmd)
