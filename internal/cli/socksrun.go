@@ -15,13 +15,16 @@ import (
 // newSocksRunCmd is `socks run`: the socksify of this toolchain.
 func newSocksRunCmd(f *socksFlags) *cobra.Command {
 	var preload string
+	var bind bool
 	cmd := &cobra.Command{
 		Use:   "run [flags] -- PROGRAM [ARGS...]",
 		Short: "run a program with its TCP connections sent through the servers socks.conf names",
 		Long: `run starts PROGRAM with every TCP connect(2) it makes decided by socks.conf (or --proxy):
 a direct line lets the call go ahead, a deny line fails it with ECONNREFUSED, a sockd line
 connects the program's own socket through the chain and then answers the call (a non-blocking
-socket gets EINPROGRESS and is writable at once). UDP, Unix sockets and the loopback addresses
+socket gets EINPROGRESS and is writable at once). With --bind, a bind to port 0 of a
+non-loopback address followed by listen and accept (FTP's active mode) becomes one SOCKS BIND:
+getsockname names where the server listens, accept returns the one peer. UDP, Unix sockets and the loopback addresses
 4.3 always reached directly (127.0.0.1, ::1) are untouched.
 
 On Linux 5.9 and later this is a seccomp user-notification filter, so statically linked
@@ -57,12 +60,15 @@ The exit status is the program's (128+N when signal N ended it); 127 when PROGRA
 				}
 			}
 			o := socksify.Options{Router: r, Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(),
-				Stderr: cmd.ErrOrStderr(), Timeout: f.timeout, Preload: preload}
+				Stderr: cmd.ErrOrStderr(), Timeout: f.timeout, Preload: preload, Bind: bind}
 			if o.Preload == "" {
 				o.Preload = findWrapper()
 			}
 			if o.Preload != "" {
 				o.Env = wrapperEnv(f)
+				if bind {
+					o.Env = append(o.Env, "SOCKS_BIND=1")
+				}
 			}
 			code, err := socksify.Run(cmd.Context(), o, args)
 			if err != nil {
@@ -78,6 +84,7 @@ The exit status is the program's (128+N when signal N ended it); 127 when PROGRA
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().BoolVar(&bind, "bind", false, "make a bind to port 0 of a non-loopback address, then listen and accept, one SOCKS BIND (one incoming connection)")
 	cmd.Flags().StringVar(&preload, "preload", "", "the LD_PRELOAD wrapper to fall back on (default: libsockswrap.so beside this binary, in ../lib, or in /usr/local/lib or /usr/lib)")
 	return cmd
 }

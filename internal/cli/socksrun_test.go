@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bufio"
 	"debug/elf"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -63,6 +65,85 @@ func writeSocksConf(t *testing.T, proxy string) string {
 	return conf
 }
 
+// staticGoProgram builds a statically linked Go program
+// (CGO_ENABLED=0, checked to have no ELF interpreter): "URL" prints the
+// body of an HTTP GET; "bind NETWORK ADDRESS" listens, prints its address,
+// accepts one peer, prints its first line, then tries a second accept.
+func staticGoProgram(t *testing.T) string {
+	t.Helper()
+	goProgPath, goProgErr := "", error(nil)
+	func() {
+		dir := t.TempDir()
+		goProgPath = filepath.Join(dir, "gostatic")
+		os.WriteFile(filepath.Join(dir, "main.go"), []byte(`package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	if os.Args[1] == "bind" {
+		ln, err := net.Listen(os.Args[2], os.Args[3])
+		if err != nil {
+			fmt.Println("listen:", err)
+			os.Exit(1)
+		}
+		fmt.Println("listening", ln.Addr())
+		c, err := ln.Accept()
+		if err != nil {
+			fmt.Println("accept:", err)
+			os.Exit(1)
+		}
+		fmt.Println("accepted from", c.RemoteAddr())
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		fmt.Print("read ", line)
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := ln.Accept(); err != nil {
+			fmt.Println("second accept: none")
+		}
+		return
+	}
+	r, err := http.Get(os.Args[1])
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	b, _ := io.ReadAll(r.Body)
+	fmt.Print(string(b))
+}
+`), 0o644)
+		os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module gostatic\n\ngo 1.22\n"), 0o644)
+		build := exec.Command("go", "build", "-o", goProgPath, ".")
+		build.Dir = dir
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			goProgErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		f, err := elf.Open(goProgPath)
+		if err != nil {
+			goProgErr = err
+			return
+		}
+		defer f.Close()
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				goProgErr = fmt.Errorf("the Go program has an ELF interpreter: it is not statically linked")
+			}
+		}
+	}()
+	if goProgErr != nil {
+		t.Fatal(goProgErr)
+	}
+	return goProgPath
+}
+
 // TestSocksRunUnmodified: curl (no proxy flags), python3's urllib, nc, a
 // statically linked Go program and a C program with a non-blocking
 // connect all reach a server on 127.0.0.2 through sockd, as its log shows.
@@ -73,44 +154,7 @@ func TestSocksRunUnmodified(t *testing.T) {
 	url := "http://" + host + ":" + port + "/"
 	dir := t.TempDir()
 
-	goProg := filepath.Join(dir, "gohttp")
-	os.WriteFile(filepath.Join(dir, "main.go"), []byte(`package main
-
-import (
-	"debug/elf"
-	"fmt"
-	"io"
-	"net/http"
-	"os"
-)
-
-func main() {
-	r, err := http.Get(os.Args[1])
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	b, _ := io.ReadAll(r.Body)
-	fmt.Print(string(b))
-}
-`), 0o644)
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module gohttp\n\ngo 1.22\n"), 0o644)
-	build := exec.Command("go", "build", "-o", goProg, ".")
-	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	if f, err := elf.Open(goProg); err != nil {
-		t.Fatal(err)
-	} else {
-		for _, p := range f.Progs {
-			if p.Type == elf.PT_INTERP {
-				t.Fatalf("the Go program has an ELF interpreter: it is not statically linked")
-			}
-		}
-		f.Close()
-	}
+	goProg := staticGoProgram(t)
 	nb := filepath.Join(dir, "nbconnect")
 	if out, err := exec.Command("cc", "-Wall", "-o", nb, "testdata/socksrun/nbconnect.c").CombinedOutput(); err != nil {
 		t.Fatalf("cc: %v\n%s", err, out)
@@ -125,7 +169,7 @@ func main() {
 		{"python3", []string{"/usr/bin/python3", "-c", "import urllib.request as u, sys; sys.stdout.write(u.urlopen(sys.argv[1], timeout=60).read().decode())", url}, "hello from 127.0.0.2"},
 		{"static-go", []string{goProg, url}, "hello from 127.0.0.2"},
 		{"nonblocking-c", []string{nb, host, port}, "connect: EINPROGRESS\nHTTP/1.0 200 OK"},
-		{"nc", []string{"sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | " + needProgram(t, "nc", "netcat-openbsd") + " -q 30 -w 30 " + host + " " + port}, "hello from 127.0.0.2"},
+		{"nc", []string{"sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | " + needProgram(t, "nc", "netcat-openbsd") + " -N -w 30 " + host + " " + port}, "hello from 127.0.0.2"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -191,5 +235,75 @@ func TestSocksRunExitStatus(t *testing.T) {
 	}
 	if code, _, errs := socksRun(t, "run", "--", "/nonexistent/prog"); code != 127 {
 		t.Fatalf("exit %d for a missing program: %s", code, errs)
+	}
+}
+
+// TestSocksRunBind: with --bind, a C program's plain bind(port 0), listen,
+// getsockname and accept, and a static Go program's net.Listen (IPv4, and
+// the dual-stack [::]) become one SOCKS BIND through sockd: the address
+// printed is sockd's, the peer comes through it, a second accept finds
+// nothing.
+func TestSocksRunBind(t *testing.T) {
+	proxy, logs := testSockd(t)
+	plain := filepath.Join(t.TempDir(), "plaindemo")
+	if out, err := exec.Command("cc", "-Wall", "-I../../lib/libsocks/testdata/plain", "-o", plain, "../../lib/libsocks/testdata/demo.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	goProg := staticGoProgram(t)
+	for _, c := range []struct {
+		name string
+		argv []string
+		want []string
+	}{
+		{"c", []string{plain, "bind"}, []string{"accepted from 127.0.0.5", "read line from the peer", "second Raccept: EAGAIN"}},
+		{"static-go-tcp4", []string{goProg, "bind", "tcp4", "0.0.0.0:0"}, []string{"accepted from 127.0.0.5:", "read line from the peer", "second accept: none"}},
+		{"static-go-dualstack", []string{goProg, "bind", "tcp", ":0"}, []string{"accepted from 127.0.0.5:", "read line from the peer", "second accept: none"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := strings.Count(logs.String(), "connected -- Bind from")
+			pr, pw := io.Pipe()
+			var errb lockedBuf
+			done := make(chan int, 1)
+			go func() {
+				done <- Main("socks", append([]string{"-v", "--proxy", "socks5://" + proxy, "run", "--bind", "--"}, c.argv...), strings.NewReader(""), pw, &errb)
+				pw.Close()
+			}()
+			br := bufio.NewReader(pr)
+			line, err := br.ReadString('\n')
+			f := strings.Fields(line)
+			if err != nil || len(f) < 2 || f[0] != "listening" {
+				t.Fatalf("no address: %q %v; stderr:\n%s", line, err, errb.String())
+			}
+			addr := f[1]
+			if len(f) == 3 {
+				addr = net.JoinHostPort(f[1], f[2])
+			}
+			if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
+				t.Fatalf("listening on %s, not on sockd's address; stderr:\n%s", addr, errb.String())
+			}
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, Timeout: 20 * time.Second}
+			peer, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprint(peer, "line from the peer\n")
+			rest, _ := io.ReadAll(br)
+			peer.Close()
+			if code := <-done; code != 0 {
+				t.Fatalf("exit %d; stdout %s; stderr:\n%s", code, rest, errb.String())
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(rest), w) {
+					t.Fatalf("output lacks %q:\n%s\nstderr:\n%s", w, rest, errb.String())
+				}
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for strings.Count(logs.String(), "connected -- Bind from") <= before {
+				if time.Now().After(deadline) {
+					t.Fatalf("sockd logged no BIND")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }

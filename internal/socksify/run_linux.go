@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -29,6 +30,10 @@ type Options struct {
 	Preload string
 	// Env is extra environment for the program (the fallback's settings).
 	Env []string
+	// Bind makes a program's bind to port 0 of a non-loopback address,
+	// then listen and accept, one SOCKS BIND (the FTP active-mode
+	// pattern); off, listeners stay local.
+	Bind bool
 }
 
 // ErrNoUserNotif wraps the reason the kernel cannot supervise connects.
@@ -60,7 +65,11 @@ func Run(ctx context.Context, o Options, argv []string) (int, error) {
 	defer unix.Close(mine)
 
 	cmd := exec.Command(self, append([]string{path}, argv...)...)
-	cmd.Env = append(append(os.Environ(), o.Env...), stubEnv+"=1")
+	mode := "1"
+	if o.Bind {
+		mode = "bind"
+	}
+	cmd.Env = append(append(os.Environ(), o.Env...), stubEnv+"="+mode)
 	cmd.ExtraFiles = []*os.File{theirs}
 	o.stdio(cmd)
 	if err := cmd.Start(); err != nil {
@@ -74,7 +83,7 @@ func Run(ctx context.Context, o Options, argv []string) (int, error) {
 		cmd.Wait()
 		return o.fallback(path, argv, self, why)
 	}
-	s := &supervisor{lfd: lfd, o: o, stop: make(chan struct{})}
+	s := &supervisor{lfd: lfd, o: o, stop: make(chan struct{}), binds: map[bindKey]*bindState{}, lastPeer: map[int]netip.AddrPort{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.serve() }()
@@ -213,6 +222,10 @@ type supervisor struct {
 	o    Options
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	binds    map[bindKey]*bindState
+	lastPeer map[int]netip.AddrPort // by process: the peer a BIND expects
 }
 
 // serve receives notifications until the program has exited (stop) or
@@ -257,7 +270,21 @@ func (s *supervisor) logf(format string, args ...any) {
 
 func (s *supervisor) handle(n seccompNotif) {
 	cont := func() { answer(s.lfd, n.ID, 0, 0, true) }
-	if n.Data.Nr != unix.SYS_CONNECT {
+	switch n.Data.Nr {
+	case unix.SYS_CONNECT:
+	case unix.SYS_BIND:
+		s.handleBind(n)
+		return
+	case unix.SYS_LISTEN:
+		s.handleListen(n)
+		return
+	case unix.SYS_ACCEPT, unix.SYS_ACCEPT4:
+		s.handleAccept(n)
+		return
+	case unix.SYS_GETSOCKNAME:
+		s.handleGetsockname(n)
+		return
+	default:
 		cont()
 		return
 	}
@@ -311,6 +338,11 @@ func (s *supervisor) handle(n seccompNotif) {
 		return
 	}
 	s.logf("%s: connected via %s", dst, c.Path)
+	if tgid, err := tgidOf(int(n.Pid)); err == nil {
+		s.mu.Lock()
+		s.lastPeer[tgid] = dst
+		s.mu.Unlock()
+	}
 	// A non-blocking socket is told EINPROGRESS, as for any connect; it is
 	// already connected, so it polls writable at once, SO_ERROR is 0, and
 	// getpeername names the first server.
@@ -331,6 +363,8 @@ func isTCP(fd int) bool {
 	if err != nil || (dom != unix.AF_INET && dom != unix.AF_INET6) {
 		return false
 	}
+	// Go listens with MPTCP by default since 1.24; it is TCP to a peer
+	// that does not speak it, and so to a SOCKS server.
 	proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
-	return err == nil && (proto == 0 || proto == unix.IPPROTO_TCP)
+	return err == nil && (proto == 0 || proto == unix.IPPROTO_TCP || proto == unix.IPPROTO_MPTCP)
 }

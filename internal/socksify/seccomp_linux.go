@@ -48,21 +48,35 @@ var auditArch = map[string]uint32{
 	"loong64": unix.AUDIT_ARCH_LOONGARCH64,
 }[runtime.GOARCH]
 
-// filter notifies connect(2) of the native ABI and allows everything else.
-func filter() []unix.SockFilter {
+// filter sends the calls nrs of the native ABI to the supervisor and
+// allows everything else.
+func filter(nrs []uint32) []unix.SockFilter {
 	const (
 		ld  = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 		jeq = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 		ret = unix.BPF_RET | unix.BPF_K
 	)
-	return []unix.SockFilter{
-		{Code: ld, K: 4},                        // seccomp_data.arch
-		{Code: jeq, Jt: 0, Jf: 3, K: auditArch}, // another ABI: allow
-		{Code: ld, K: 0},                        // seccomp_data.nr
-		{Code: jeq, Jt: 0, Jf: 1, K: unix.SYS_CONNECT},
-		{Code: ret, K: unix.SECCOMP_RET_USER_NOTIF},
-		{Code: ret, K: unix.SECCOMP_RET_ALLOW},
+	n := len(nrs)
+	f := []unix.SockFilter{
+		{Code: ld, K: 4}, // seccomp_data.arch
+		{Code: jeq, Jt: 0, Jf: uint8(n + 1), K: auditArch}, // another ABI: allow
+		{Code: ld, K: 0}, // seccomp_data.nr
 	}
+	for i, nr := range nrs {
+		f = append(f, unix.SockFilter{Code: jeq, Jt: uint8(n - i), Jf: 0, K: nr})
+	}
+	return append(f,
+		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_ALLOW},
+		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_USER_NOTIF})
+}
+
+// supervised are the calls Run answers: connect, and with BIND the calls
+// of a listening socket.
+func supervised(bind bool) []uint32 {
+	if !bind {
+		return []uint32{unix.SYS_CONNECT}
+	}
+	return []uint32{unix.SYS_CONNECT, unix.SYS_BIND, unix.SYS_LISTEN, unix.SYS_ACCEPT, unix.SYS_ACCEPT4, unix.SYS_GETSOCKNAME}
 }
 
 // installFilter installs the filter on the calling thread (which must be
@@ -70,14 +84,14 @@ func filter() []unix.SockFilter {
 // notification descriptor. WAIT_KILLABLE_RECV keeps a connect that the
 // supervisor has already taken from being interrupted by an ordinary
 // signal (Go programs receive SIGURG all the time).
-func installFilter() (int, error) {
+func installFilter(bind bool) (int, error) {
 	if auditArch == 0 {
 		return -1, fmt.Errorf("socks run does not know the system call ABI of %s", runtime.GOARCH)
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return -1, fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 	}
-	f := filter()
+	f := filter(supervised(bind))
 	prog := unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]}
 	flags := uintptr(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
 	for {

@@ -23,15 +23,17 @@ const stubFD = 3
 // The stub runs from init, before main (or a test binary's TestMain), so
 // that every binary that can reach Run can also be its stub.
 func init() {
-	if os.Getenv(stubEnv) != "1" {
-		return
+	switch os.Getenv(stubEnv) {
+	case "1":
+		os.Exit(stub(os.Args[1:], false))
+	case "bind":
+		os.Exit(stub(os.Args[1:], true))
 	}
-	os.Exit(stub(os.Args[1:]))
 }
 
 // stub: args are the program's path, then its argv. It execs the program
 // under the filter, or reports and returns 127.
-func stub(args []string) int {
+func stub(args []string, bind bool) int {
 	runtime.LockOSThread() // the filter is per thread: this one execs
 	report := func(msg string) int {
 		unix.Sendmsg(stubFD, []byte("E"+msg), nil, nil, 0)
@@ -41,7 +43,7 @@ func stub(args []string) int {
 	if len(args) < 2 {
 		return report("stub: no program")
 	}
-	lfd, err := installFilter()
+	lfd, err := installFilter(bind)
 	if err != nil {
 		return report(err.Error())
 	}

@@ -61,7 +61,7 @@ func TestWrapUnmodified(t *testing.T) {
 	}{
 		{"curl", []string{"curl", "-sS", "--max-time", "60", url}},
 		{"python3", []string{"/usr/bin/python3", "-c", "import urllib.request as u, sys; sys.stdout.write(u.urlopen(sys.argv[1], timeout=60).read().decode())", url}},
-		{"nc", []string{"sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -q 30 -w 30 " + host + " " + port}},
+		{"nc", []string{"sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -N -w 30 " + host + " " + port}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := strings.Count(logs.String(), "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")")
@@ -103,7 +103,7 @@ func TestWrapBind(t *testing.T) {
 		t.Fatalf("cc: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "bind")
-	cmd.Env = append(os.Environ(), "LD_PRELOAD="+lib, "SOCKS_WRAP_HELPER="+helper, "SOCKS_PROXY=socks5://"+proxy)
+	cmd.Env = append(os.Environ(), "LD_PRELOAD="+lib, "SOCKS_WRAP_HELPER="+helper, "SOCKS_PROXY=socks5://"+proxy, "SOCKS_BIND=1")
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

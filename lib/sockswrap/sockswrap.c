@@ -13,7 +13,8 @@
  * connect runs here), ERR errno, or OK with the address the server bound.
  * The program keeps its descriptor, its options and its poll sets.
  *
- * Environment: SOCKS_WRAP_HELPER names the helper binary (default: the
+ * Environment: SOCKS_BIND=1 turns bind(port 0)+listen+accept into one
+ * SOCKS BIND; SOCKS_WRAP_HELPER names the helper binary (default: the
  * socks installed beside this library, then socks on PATH); SOCKS_PROXY,
  * SOCKS_CONF, SOCKS_SERVER, SOCKS_CREDENTIALS as for libsocks.
  */
@@ -51,6 +52,7 @@ static int (*real_close)(int);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int inert; /* inside the helper itself */
+static int bind_enabled; /* SOCKS_BIND: make bind(port 0)+listen+accept a SOCKS BIND */
 
 static void init(void) {
 	real_connect = dlsym(RTLD_NEXT, "connect");
@@ -62,6 +64,8 @@ static void init(void) {
 	real_getsockname = dlsym(RTLD_NEXT, "getsockname");
 	real_close = dlsym(RTLD_NEXT, "close");
 	inert = getenv("SOCKS_WRAP_INNER") != NULL;
+	const char *b = getenv("SOCKS_BIND");
+	bind_enabled = b && *b && strcmp(b, "0") != 0;
 }
 
 /* What the wrapper knows of a descriptor it proxied: the destination
@@ -89,7 +93,7 @@ static int is_tcp(int fd) {
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 || (v != AF_INET && v != AF_INET6)) return 0;
 	l = sizeof v;
 	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0) return 0;
-	return v == 0 || v == IPPROTO_TCP;
+	return v == 0 || v == IPPROTO_TCP || v == 262; /* IPPROTO_MPTCP: TCP to a server that does not speak it */
 }
 
 /* addr_text writes the address and port of an AF_INET or AF_INET6
@@ -296,15 +300,16 @@ int close(int fd) {
 	return real_close(fd);
 }
 
-/* bind to an ephemeral port (0) on a non-loopback address is what a client
- * that wants one incoming connection does (FTP's PORT): it becomes a SOCKS
- * BIND at listen(2). A bind to a chosen port, or to loopback, is a server's
- * or a local one, and stays here. */
+/* With SOCKS_BIND set, a bind to an ephemeral port (0) on a non-loopback
+ * address is what a client that wants one incoming connection does (FTP's
+ * PORT): it becomes a SOCKS BIND at listen(2). A bind to a chosen port, or
+ * to loopback, is a server's or a local one, and stays here. Off by
+ * default: many servers listen on port 0 of every address too. */
 int bind(int fd, const struct sockaddr *sa, socklen_t len) {
 	pthread_once(&once, init);
 	char ip[INET6_ADDRSTRLEN]; int port;
 	struct slot *s = slot(fd);
-	if (inert || !s || !addr_text(sa, len, ip, sizeof ip, &port) || port != 0 || loopback(ip) || !is_tcp(fd))
+	if (inert || !bind_enabled || !s || !addr_text(sa, len, ip, sizeof ip, &port) || port != 0 || loopback(ip) || !is_tcp(fd))
 		return real_bind(fd, sa, len);
 	memset(s, 0, sizeof *s);
 	s->phase = BIND_PENDING;
