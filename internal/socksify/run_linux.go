@@ -151,18 +151,23 @@ func (o *Options) runPreload(path string, argv []string) (int, error) {
 	return wait(cmd), nil
 }
 
-// wait passes SIGINT, SIGTERM and SIGHUP on to the program and returns
-// its exit status.
+// wait passes SIGTERM and SIGHUP on to the program and returns its exit
+// status. SIGINT and SIGQUIT come from the terminal to the whole process
+// group, the program included: they are caught here (so that this
+// process outlives the program and reports its status) but not passed on
+// a second time.
 func wait(cmd *exec.Cmd) int {
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case s := <-sigs:
-				cmd.Process.Signal(s)
+				if s == syscall.SIGTERM || s == syscall.SIGHUP {
+					cmd.Process.Signal(s)
+				}
 			case <-done:
 				return
 			}

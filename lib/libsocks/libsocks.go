@@ -72,6 +72,7 @@ func getRouter() (*socksify.Router, error) {
 
 // state is what the library knows of a proxied socket.
 type state struct {
+	ino    uint64         // the socket's inode: a descriptor closed with plain close(2) is not ours
 	peer   netip.AddrPort // the destination asked for (Rgetpeername)
 	bound  socks.Addr     // what the last server reported (Rgetsockname)
 	local  []byte         // Rbind's address, for a BIND that turns out direct
@@ -91,13 +92,30 @@ var (
 	states = map[int]*state{}
 )
 
+func inode(fd int) uint64 {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return 0
+	}
+	return st.Ino
+}
+
+// lookup is fd's state if fd is still the socket it was recorded for.
 func lookup(fd int) *state {
 	mu.Lock()
-	defer mu.Unlock()
-	return states[fd]
+	s := states[fd]
+	mu.Unlock()
+	if s != nil && s.ino != inode(fd) {
+		store(fd, nil)
+		return nil
+	}
+	return s
 }
 
 func store(fd int, s *state) {
+	if s != nil {
+		s.ino = inode(fd)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if s == nil {
@@ -142,6 +160,15 @@ func Rconnect(fd C.int, addr *C.struct_sockaddr, n C.socklen_t) C.int {
 	}
 	if _, err := unix.Getpeername(int(fd)); err == nil {
 		return fail(unix.EISCONN)
+	}
+	if s := lookup(int(fd)); s != nil && s.phase == bindPending {
+		// Rbind before Rconnect chose a source address: bind it for real
+		// (a SOCKS server cannot connect from a chosen port).
+		store(int(fd), nil)
+		p := unsafe.Pointer(&s.local[0])
+		if rc, err := C.bind(fd, (*C.struct_sockaddr)(p), C.socklen_t(len(s.local))); rc != 0 {
+			return pass(rc, err)
+		}
 	}
 	r, err := getRouter()
 	if err != nil {

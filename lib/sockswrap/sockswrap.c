@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,6 +74,7 @@ static void init(void) {
 enum { NONE, CONNECTED, BIND_PENDING, LISTENING, ACCEPTED_ONCE };
 struct slot {
 	int phase;
+	ino_t ino; /* the socket's inode: a descriptor closed behind our back (fclose, dup2) is not ours */
 	int v4; /* BIND through a SOCKS4 server: its second reply is 8 bytes */
 	struct sockaddr_storage peer, bound, local;
 	socklen_t peerlen, boundlen, locallen;
@@ -85,6 +87,19 @@ static struct slot slots[MAXFD];
 static char last_peer[INET6_ADDRSTRLEN] = "0.0.0.0";
 
 static struct slot *slot(int fd) { return fd >= 0 && fd < MAXFD ? &slots[fd] : NULL; }
+
+static ino_t inode(int fd) {
+	struct stat st;
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+/* current is fd's slot if it still describes the same socket. */
+static struct slot *current(int fd) {
+	struct slot *s = slot(fd);
+	if (!s || s->phase == NONE) return NULL;
+	if (s->ino != inode(fd)) { s->phase = NONE; return NULL; }
+	return s;
+}
 
 static int is_tcp(int fd) {
 	int v; socklen_t l = sizeof v;
@@ -229,7 +244,7 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len) {
 	char ip[INET6_ADDRSTRLEN]; int port;
 	if (inert || !addr_text(sa, len, ip, sizeof ip, &port) || always_direct(ip) || !is_tcp(fd))
 		return real_connect(fd, sa, len);
-	struct slot *bs = slot(fd);
+	struct slot *bs = current(fd);
 	if (bs && bs->phase == BIND_PENDING) {
 		/* bind before connect chose a source address: make it real */
 		bs->phase = NONE;
@@ -256,6 +271,7 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len) {
 	if (s) {
 		memset(s, 0, sizeof *s);
 		s->phase = CONNECTED;
+		s->ino = inode(fd);
 		memcpy(&s->peer, sa, len < sizeof s->peer ? len : sizeof s->peer);
 		s->peerlen = len;
 		store_addr(&s->bound, &s->boundlen, domain_of(fd), bip, bport);
@@ -275,7 +291,7 @@ static void give(const struct sockaddr_storage *src, socklen_t srclen, struct so
 
 int getpeername(int fd, struct sockaddr *addr, socklen_t *len) {
 	pthread_once(&once, init);
-	struct slot *s = slot(fd);
+	struct slot *s = current(fd);
 	if (s && s->phase == CONNECTED && s->peerlen && addr && len) {
 		give(&s->peer, s->peerlen, addr, len);
 		return 0;
@@ -285,7 +301,7 @@ int getpeername(int fd, struct sockaddr *addr, socklen_t *len) {
 
 int getsockname(int fd, struct sockaddr *addr, socklen_t *len) {
 	pthread_once(&once, init);
-	struct slot *s = slot(fd);
+	struct slot *s = current(fd);
 	if (s && (s->phase == CONNECTED || s->phase == LISTENING) && s->boundlen && addr && len) {
 		give(&s->bound, s->boundlen, addr, len);
 		return 0;
@@ -313,6 +329,7 @@ int bind(int fd, const struct sockaddr *sa, socklen_t len) {
 		return real_bind(fd, sa, len);
 	memset(s, 0, sizeof *s);
 	s->phase = BIND_PENDING;
+	s->ino = inode(fd);
 	memcpy(&s->local, sa, len < sizeof s->local ? len : sizeof s->local);
 	s->locallen = len;
 	return 0;
@@ -320,7 +337,7 @@ int bind(int fd, const struct sockaddr *sa, socklen_t len) {
 
 int listen(int fd, int backlog) {
 	pthread_once(&once, init);
-	struct slot *s = slot(fd);
+	struct slot *s = current(fd);
 	if (inert || !s || s->phase != BIND_PENDING) return real_listen(fd, backlog);
 	char ans[256];
 	if (ask(fd, "bind", last_peer, "0", ans, sizeof ans) < 0) return -1;
@@ -430,6 +447,7 @@ static int accept_bind(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	if (n) {
 		memset(n, 0, sizeof *n);
 		n->phase = CONNECTED;
+		n->ino = inode(nfd);
 		store_addr(&n->peer, &n->peerlen, domain, ip, port);
 		n->bound = saved.bound;
 		n->boundlen = saved.boundlen;
@@ -444,14 +462,14 @@ static int accept_bind(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 
 int accept(int fd, struct sockaddr *addr, socklen_t *len) {
 	pthread_once(&once, init);
-	struct slot *s = slot(fd);
+	struct slot *s = current(fd);
 	if (inert || !s || s->phase != LISTENING) return real_accept(fd, addr, len);
 	return accept_bind(fd, addr, len, 0);
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
 	pthread_once(&once, init);
-	struct slot *s = slot(fd);
+	struct slot *s = current(fd);
 	if (inert || !s || s->phase != LISTENING) return real_accept4(fd, addr, len, flags);
 	return accept_bind(fd, addr, len, flags);
 }
