@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -130,11 +132,29 @@ func wrapperEnv(f *socksFlags) []string {
 // address the server bound (for BIND: BOUND v4|v5 address port).
 func newWrapHelperCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:    "wrap-helper connect|bind FD HOST PORT",
+		Use:    "wrap-helper connect|bind FD HOST PORT | serve NAME - - | daemon FD - -",
 		Short:  "the helper process of libsockswrap",
 		Hidden: true,
 		Args:   cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch args[0] {
+			case "serve": // start the daemon on the abstract socket args[1]
+				self, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				return socksify.ServeDaemonStart(self, args[1])
+			case "daemon": // the daemon itself, listening on descriptor args[1]
+				fd, err := strconv.Atoi(args[1])
+				if err != nil {
+					return usageError{err}
+				}
+				idle := socksify.DefaultIdle
+				if v, err := time.ParseDuration(os.Getenv("SOCKS_WRAP_IDLE")); err == nil && v > 0 {
+					idle = v
+				}
+				return socksify.ServeDaemon(fd, idle)
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), socksify.WrapHelper(cmd.Context(), args[0], args[1], args[2], args[3]))
 			return nil
 		},

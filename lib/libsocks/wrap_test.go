@@ -43,16 +43,26 @@ func buildWrap(t *testing.T) (string, string) {
 	return wrapLib, socksBin
 }
 
+// wrapEnv is the environment of a program under the wrapper; the helper
+// daemons the tests start exit after two idle seconds.
 func wrapEnv(t *testing.T, proxy string) []string {
 	lib, helper := buildWrap(t)
-	return []string{"LD_PRELOAD=" + lib, "SOCKS_WRAP_HELPER=" + helper, "SOCKS_CONF=" + socksifytest.SocksConf(t, proxy)}
+	return []string{"LD_PRELOAD=" + lib, "SOCKS_WRAP_HELPER=" + helper, "SOCKS_CONF=" + socksifytest.SocksConf(t, proxy), "SOCKS_WRAP_IDLE=2s"}
 }
 
 // TestWrapUnmodified: curl with no proxy flags, python3's urllib and nc,
 // with LD_PRELOAD=libsockswrap.so, reach 127.0.0.2 through sockd.
+//
+// Twice: through the helper daemon (the default), and with a helper
+// started for each connect (SOCKS_WRAP_NO_DAEMON, as with SOCKS_DEBUG).
 func TestWrapUnmodified(t *testing.T) {
+	t.Run("daemon", func(t *testing.T) { testWrapUnmodified(t, nil) })
+	t.Run("helper-per-connect", func(t *testing.T) { testWrapUnmodified(t, []string{"SOCKS_WRAP_NO_DAEMON=1"}) })
+}
+
+func testWrapUnmodified(t *testing.T, extra []string) {
 	proxy, logs := socksifytest.Sockd(t)
-	env := wrapEnv(t, proxy)
+	env := append(wrapEnv(t, proxy), extra...)
 	host, port := socksifytest.HTTP(t, "127.0.0.2")
 	url := "http://" + host + ":" + port + "/"
 	for _, c := range []struct {
@@ -103,7 +113,7 @@ func TestWrapBind(t *testing.T) {
 		t.Fatalf("cc: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "bind")
-	cmd.Env = append(os.Environ(), "LD_PRELOAD="+lib, "SOCKS_WRAP_HELPER="+helper, "SOCKS_PROXY=socks5://"+proxy, "SOCKS_BIND=1")
+	cmd.Env = append(os.Environ(), "LD_PRELOAD="+lib, "SOCKS_WRAP_HELPER="+helper, "SOCKS_PROXY=socks5://"+proxy, "SOCKS_BIND=1", "SOCKS_WRAP_IDLE=2s")
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -173,7 +183,7 @@ func TestRunFallback(t *testing.T) {
 	host, port := socksifytest.HTTP(t, "127.0.0.2")
 	cmd := exec.Command(socks, "-c", socksifytest.SocksConf(t, proxy), "run", "--preload", lib, "--",
 		"curl", "-sS", "--max-time", "60", "http://"+host+":"+port+"/")
-	cmd.Env = append(os.Environ(), "SOCKS_RUN_NO_SECCOMP=1")
+	cmd.Env = append(os.Environ(), "SOCKS_RUN_NO_SECCOMP=1", "SOCKS_WRAP_IDLE=2s")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

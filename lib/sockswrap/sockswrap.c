@@ -32,7 +32,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <stddef.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,24 +162,129 @@ static const char *helper_path(void) {
 	return beside[0] ? beside : SOCKS_HELPER;
 }
 
-/* ask runs `socks wrap-helper VERB 3 ARGS...` with fd as its descriptor 3
- * and returns its one-line answer in out. */
+/* env_without_preload is environ without LD_PRELOAD, with the marker
+ * that makes this library inert in the helper; free it with free(). */
+static char **env_without_preload(void) {
+	size_t n = 0;
+	while (environ && environ[n]) n++;
+	char **env = calloc(n + 2, sizeof *env);
+	if (!env) return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) env[k++] = environ[i];
+	env[k++] = "SOCKS_WRAP_INNER=1";
+	env[k] = NULL;
+	return env;
+}
+
+/* spawn_wait runs argv with the helper environment and stdio on
+ * /dev/null, and waits for it. */
+static int spawn_wait(const char *path, char **argv) {
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_RDWR, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_RDWR, 0);
+	char **env = env_without_preload();
+	pid_t pid;
+	int rc = env ? posix_spawnp(&pid, path, &fa, NULL, argv, env) : ENOMEM;
+	posix_spawn_file_actions_destroy(&fa);
+	free(env);
+	if (rc != 0) return -1;
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+static void fnv(unsigned long long *h, const char *s) {
+	for (; s && *s; s++) { *h ^= (unsigned char)*s; *h *= 1099511628211ULL; }
+	*h ^= 0xff; *h *= 1099511628211ULL;
+}
+
+/* daemon_name names the helper daemon of this user and configuration:
+ * a daemon started with other settings is another daemon. */
+static void daemon_name(char *name, size_t len) {
+	unsigned long long h = 14695981039346656037ULL;
+	const char *vars[] = {"SOCKS_CONF", "SOCKS_PROXY", "SOCKS_SERVER", "SOCKS_CREDENTIALS", NULL};
+	int relative = 0;
+	fnv(&h, helper_path());
+	for (int i = 0; vars[i]; i++) {
+		const char *v = getenv(vars[i]);
+		fnv(&h, v);
+		if (v && *v && *v != '/' && i != 1 && i != 2) relative = 1;
+	}
+	char cwd[4096];
+	if (relative && getcwd(cwd, sizeof cwd)) fnv(&h, cwd);
+	snprintf(name, len, "sockswrap-%u-%016llx", (unsigned)getuid(), h);
+}
+
+static int dial_daemon(const char *name) {
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	size_t n = strlen(name);
+	if (n + 1 > sizeof sun.sun_path) return -1;
+	memcpy(sun.sun_path + 1, name, n); /* abstract: a leading NUL */
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0) return -1;
+	if (real_connect(s, (struct sockaddr *)&sun, offsetof(struct sockaddr_un, sun_path) + 1 + n) < 0) { real_close(s); return -1; }
+	struct ucred cred; socklen_t cl = sizeof cred;
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != getuid()) {
+		/* someone else holds the name: never hand them a socket */
+		real_close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* ask_daemon asks the helper daemon, starting it when there is none;
+ * -2 means no daemon can be had (the caller starts a helper itself). */
+static int ask_daemon(int fd, const char *verb, const char *a1, const char *a2, char *out, size_t outlen) {
+	if (getenv("SOCKS_DEBUG") || getenv("SOCKS_WRAP_NO_DAEMON")) return -2; /* the helper's stderr is the program's */
+	char name[100];
+	daemon_name(name, sizeof name);
+	int s = dial_daemon(name);
+	if (s < 0) {
+		char *argv[] = {(char *)helper_path(), "wrap-helper", "serve", name, "-", "-", NULL};
+		if (spawn_wait(argv[0], argv) < 0) return -2;
+		s = dial_daemon(name); /* the listener is up once serve has returned */
+		if (s < 0) return -2;
+	}
+	char req[128];
+	int n = snprintf(req, sizeof req, "%s %s %s", verb, a1, a2);
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	memset(cbuf, 0, sizeof cbuf);
+	struct iovec iov = {.iov_base = req, .iov_len = n};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t r;
+	while ((r = sendmsg(s, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (r < 0) { real_close(s); return -2; }
+	while ((r = recv(s, out, outlen - 1, 0)) < 0 && errno == EINTR)
+		;
+	real_close(s);
+	if (r <= 0) return -2;
+	out[r] = 0;
+	return 0;
+}
+
+/* ask gets the helper's one-line answer in out: from the daemon, else
+ * from `socks wrap-helper VERB 3 ARGS...` run with fd as descriptor 3. */
 static int ask(int fd, const char *verb, const char *a1, const char *a2, char *out, size_t outlen) {
+	int d = ask_daemon(fd, verb, a1, a2, out, outlen);
+	if (d != -2) return d;
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) return -1;
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fd, 3);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	size_t n = 0;
-	while (environ && environ[n]) n++;
-	char **env = calloc(n + 2, sizeof *env);
+	char **env = env_without_preload();
 	if (!env) { real_close(p[0]); real_close(p[1]); posix_spawn_file_actions_destroy(&fa); errno = ENOMEM; return -1; }
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) env[k++] = environ[i];
-	env[k++] = "SOCKS_WRAP_INNER=1";
-	env[k] = NULL;
 	const char *h = helper_path();
 	char *argv[] = {(char *)h, "wrap-helper", (char *)verb, "3", (char *)a1, (char *)a2, NULL};
 	pid_t pid;
