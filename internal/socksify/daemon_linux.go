@@ -35,6 +35,13 @@ const DefaultIdle = 60 * time.Second
 // returns, connections to name are queued for the daemon. A name already
 // taken means a daemon is there: nothing to do.
 func ServeDaemonStart(self, name string) error {
+	if filtered() {
+		// Under a seccomp filter (a socks run, a container) the daemon
+		// would outlive whatever answers the filter's notifications and
+		// serve later programs with a broken connect: the wrapper starts
+		// a helper per connect instead.
+		return errors.New("wrap-helper serve: under a seccomp filter, no daemon")
+	}
 	// Descriptors the program left open across exec (a pipe a shell
 	// reads to its end, say) must not live on in the daemon.
 	unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
@@ -163,4 +170,18 @@ func serveRequest(c *net.UnixConn) {
 	}
 	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	c.Write([]byte(answer))
+}
+
+// filtered says whether this process runs under a seccomp filter.
+func filtered() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Seccomp:"); ok {
+			return strings.TrimSpace(v) != "0"
+		}
+	}
+	return false
 }

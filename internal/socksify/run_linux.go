@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -103,7 +104,11 @@ const EnvNoSeccomp = "SOCKS_RUN_NO_SECCOMP"
 // what it cannot reach; the wrapper's helper is this binary.
 func (o *Options) fallback(path string, argv []string, self, why string) (int, error) {
 	err := fmt.Errorf("%w: %s", ErrNoUserNotif, why)
-	if why != EnvNoSeccomp+" is set" {
+	switch {
+	case why == EnvNoSeccomp+" is set":
+	case strings.Contains(why, unix.EBUSY.Error()):
+		err = fmt.Errorf("%w (the process is already supervised: a socks run or a container runtime holds the listener)", err)
+	default:
 		err = fmt.Errorf("%w (kernel %s; socks run needs Linux 5.9 or later)", err, kernelRelease())
 	}
 	if o.Preload == "" {

@@ -195,3 +195,30 @@ func TestRunFallback(t *testing.T) {
 	}
 	logs.Wait(t, "to 127.0.0.2 ("+port+")")
 }
+
+// TestRunNested: socks run under socks run cannot get a second listener
+// (EBUSY); the inner one says so and falls back to the wrapper, and curl
+// still goes through sockd. Twice: a helper daemon started under the outer
+// filter would outlive the outer supervisor and break the second run, so
+// under a filter the wrapper starts a helper per connect.
+func TestRunNested(t *testing.T) {
+	proxy, logs := socksifytest.Sockd(t)
+	lib, socks := buildWrap(t)
+	conf := socksifytest.SocksConf(t, proxy)
+	host, port := socksifytest.HTTP(t, "127.0.0.2")
+	for i := range 2 {
+		cmd := exec.Command(socks, "-c", conf, "run", "--", socks, "-c", conf, "run", "--preload", lib, "--",
+			"curl", "-sS", "--max-time", "60", "http://"+host+":"+port+"/")
+		cmd.Env = append(os.Environ(), "SOCKS_WRAP_IDLE=20s")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || !strings.Contains(string(out), "hello from 127.0.0.2") {
+			t.Fatalf("run %d: %v: stdout %q, stderr:\n%s", i+1, err, out, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "the process is already supervised") {
+			t.Fatalf("stderr does not explain the fallback:\n%s", stderr.String())
+		}
+	}
+	waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 2)
+}

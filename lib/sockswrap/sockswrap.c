@@ -191,10 +191,10 @@ static int spawn_wait(const char *path, char **argv) {
 	posix_spawn_file_actions_destroy(&fa);
 	free(env);
 	if (rc != 0) return -1;
-	int st;
+	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	return 0;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 static void fnv(unsigned long long *h, const char *s) {
@@ -239,13 +239,14 @@ static int dial_daemon(const char *name) {
 /* ask_daemon asks the helper daemon, starting it when there is none;
  * -2 means no daemon can be had (the caller starts a helper itself). */
 static int ask_daemon(int fd, const char *verb, const char *a1, const char *a2, char *out, size_t outlen) {
-	if (getenv("SOCKS_DEBUG") || getenv("SOCKS_WRAP_NO_DAEMON")) return -2; /* the helper's stderr is the program's */
+	static int no_daemon; /* serve refused (under a seccomp filter): not again */
+	if (no_daemon || getenv("SOCKS_DEBUG") || getenv("SOCKS_WRAP_NO_DAEMON")) return -2; /* the helper's stderr is the program's */
 	char name[100];
 	daemon_name(name, sizeof name);
 	int s = dial_daemon(name);
 	if (s < 0) {
 		char *argv[] = {(char *)helper_path(), "wrap-helper", "serve", name, "-", "-", NULL};
-		if (spawn_wait(argv[0], argv) < 0) return -2;
+		if (spawn_wait(argv[0], argv) < 0) { no_daemon = 1; return -2; }
 		s = dial_daemon(name); /* the listener is up once serve has returned */
 		if (s < 0) return -2;
 	}
