@@ -47,6 +47,18 @@ func (l *Log) Wait(t testing.TB, want string) {
 	}
 }
 
+// WaitCount waits (at most 20 s) until the log contains want n times.
+func (l *Log) WaitCount(t testing.TB, want string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(l.String(), want) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("sockd's log has fewer than %d lines %q:\n%s", n, want, l.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Sockd runs sockd on 127.0.0.1, permitting loopback clients, and returns
 // its address.
 func Sockd(t testing.TB) (string, *Log) {
