@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/socksify/socksifytest"
 )
 
 // httpDest serves "hello from IP" on ip:0 (an address other than sockd's
@@ -306,4 +308,25 @@ func TestSocksRunBind(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSocksRunChain: a static Go program under socks run reaches 127.0.0.2
+// through server B, itself reached through server A (socks.conf routes B's
+// address through A): the program's own socket carries both handshakes.
+func TestSocksRunChain(t *testing.T) {
+	a, alog := socksifytest.Sockd(t)
+	b, blog := socksifytest.SockdOn(t, "127.0.0.6")
+	conf := filepath.Join(t.TempDir(), "socks.conf")
+	os.WriteFile(conf, []byte("sockd @=socks5://"+a+" 127.0.0.6 255.255.255.255\nsockd @=socks5://"+b+" 127.0.0.2 255.255.255.255\n"), 0o600)
+	host, port := httpDest(t, "127.0.0.2")
+	code, out, errs := socksRun(t, "-v", "-c", conf, "run", "--", staticGoProgram(t), "http://"+host+":"+port+"/")
+	if code != 0 || !strings.Contains(out, "hello from 127.0.0.2") {
+		t.Fatalf("exit %d, stdout %q; stderr:\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "connected via socks5://"+a+" -> socks5://"+b) {
+		t.Errorf("stderr does not show the chain:\n%s", errs)
+	}
+	_, bport, _ := net.SplitHostPort(b)
+	alog.Wait(t, "to 127.0.0.6 ("+bport+")")
+	blog.Wait(t, "to 127.0.0.2 ("+port+")")
 }

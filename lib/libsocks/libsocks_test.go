@@ -210,3 +210,21 @@ func TestDirectDeny(t *testing.T) {
 		t.Fatalf("sockd saw a connection it should not have:\n%s", l)
 	}
 }
+
+// TestChain: socks.conf sends 127.0.0.2 through server B, and B (on
+// 127.0.0.6) through server A: Rconnect's socket goes to A, then B, then
+// the destination, as both logs show.
+func TestChain(t *testing.T) {
+	a, alog := socksifytest.Sockd(t)
+	b, blog := socksifytest.SockdOn(t, "127.0.0.6")
+	conf := filepath.Join(t.TempDir(), "socks.conf")
+	os.WriteFile(conf, []byte("sockd @=socks5://"+a+" 127.0.0.6 255.255.255.255\nsockd @=socks5://"+b+" 127.0.0.2 255.255.255.255\n"), 0o600)
+	host, port := socksifytest.HTTP(t, "127.0.0.2")
+	out := run(t, []string{"SOCKS_CONF=" + conf}, cc(t, "testdata/demo.c", false), "connect", host, port)
+	if !strings.Contains(out, "hello from 127.0.0.2") {
+		t.Fatalf("output: %s", out)
+	}
+	_, bport, _ := net.SplitHostPort(b)
+	alog.Wait(t, "to 127.0.0.6 ("+bport+")")
+	blog.Wait(t, "to 127.0.0.2 ("+port+")")
+}

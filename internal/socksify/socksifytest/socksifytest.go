@@ -63,6 +63,14 @@ func (l *Log) WaitCount(t testing.TB, want string, n int) {
 // its address.
 func Sockd(t testing.TB) (string, *Log) {
 	t.Helper()
+	return SockdOn(t, "127.0.0.1")
+}
+
+// SockdOn runs sockd on ip (port 0), permitting loopback clients: a
+// second server of a chain must not be on 127.0.0.1, which clients always
+// reach directly.
+func SockdOn(t testing.TB, ip string) (string, *Log) {
+	t.Helper()
 	conf := filepath.Join(t.TempDir(), "sockd.conf")
 	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
 	logs := &Log{}
@@ -70,7 +78,7 @@ func Sockd(t testing.TB) (string, *Log) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
