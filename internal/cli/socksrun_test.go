@@ -167,10 +167,11 @@ func TestSocksRunUnmodified(t *testing.T) {
 		argv []string
 		want string
 	}{
-		{"curl", []string{needProgram(t, "curl", "curl"), "-sS", "--max-time", "60", url}, "hello from 127.0.0.2"},
+		// curl asks getpeername for the address it reports: the destination, not sockd.
+		{"curl", []string{needProgram(t, "curl", "curl"), "-sS", "--max-time", "60", "-w", "%{remote_ip}:%{remote_port}\n", url}, "hello from 127.0.0.2\n127.0.0.2:" + port},
 		{"python3", []string{"/usr/bin/python3", "-c", "import urllib.request as u, sys; sys.stdout.write(u.urlopen(sys.argv[1], timeout=60).read().decode())", url}, "hello from 127.0.0.2"},
 		{"static-go", []string{goProg, url}, "hello from 127.0.0.2"},
-		{"nonblocking-c", []string{nb, host, port}, "connect: EINPROGRESS\nHTTP/1.0 200 OK"},
+		{"nonblocking-c", []string{nb, host, port}, "connect: EINPROGRESS\npeer 127.0.0.2:" + port + "\nHTTP/1.0 200 OK"},
 		{"nc", []string{"sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | " + needProgram(t, "nc", "netcat-openbsd") + " -N -w 30 " + host + " " + port}, "hello from 127.0.0.2"},
 	}
 	for _, c := range cases {

@@ -27,6 +27,7 @@ const (
 	bindPending = iota
 	bindListening
 	bindConnection // the accepted connection: getsockname gives the bound address
+	proxied        // a connect through the chain: getpeername gives the destination
 )
 
 type bindState struct {
@@ -34,6 +35,7 @@ type bindState struct {
 	local  []byte // the program's sockaddr, for a BIND that turns out direct
 	phase  int
 	bound  socks.Addr
+	peer   netip.AddrPort // the destination of a proxied connect, the peer of a BIND
 	second func() (socks.Addr, error)
 	sfd    int // our duplicate of a listening socket, for the second reply
 }
@@ -229,7 +231,7 @@ func (s *supervisor) handleGetsockname(n seccompNotif) {
 	}
 	defer unix.Close(sfd)
 	ap, valid := st.bound.AddrPort()
-	if st.phase == bindPending || !valid {
+	if st.phase == bindPending || st.phase == proxied || !valid {
 		answer(s.lfd, n.ID, 0, 0, true)
 		return
 	}
@@ -294,7 +296,7 @@ func (s *supervisor) handleAccept(n seccompNotif) {
 	s.mu.Lock()
 	delete(s.binds, key)
 	if err == nil {
-		s.binds[bindKey{key.tgid, nfd}] = &bindState{ino: ino, phase: bindConnection, bound: st.bound, sfd: -1}
+		s.binds[bindKey{key.tgid, nfd}] = &bindState{ino: ino, phase: bindConnection, bound: st.bound, peer: pap, sfd: -1}
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -327,4 +329,25 @@ func quietListener(domain, like int) (int, error) {
 		unix.SetNonblock(q, true)
 	}
 	return q, nil
+}
+
+// handleGetpeername names the destination the program connected to, not
+// the first server its socket is connected to (and a BIND's peer).
+func (s *supervisor) handleGetpeername(n seccompNotif) {
+	_, st, sfd, ok := s.state(n)
+	if !ok {
+		answer(s.lfd, n.ID, 0, 0, true)
+		return
+	}
+	defer unix.Close(sfd)
+	if (st.phase != proxied && st.phase != bindConnection) || !st.peer.IsValid() {
+		answer(s.lfd, n.ID, 0, 0, true)
+		return
+	}
+	dom, _ := unix.GetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if !giveSockaddr(int(n.Pid), n.Data.Args[1], n.Data.Args[2], dom, st.peer) {
+		answer(s.lfd, n.ID, 0, unix.EFAULT, false)
+		return
+	}
+	answer(s.lfd, n.ID, 0, 0, false)
 }

@@ -294,6 +294,9 @@ func (s *supervisor) handle(n seccompNotif) {
 	case unix.SYS_GETSOCKNAME:
 		s.handleGetsockname(n)
 		return
+	case unix.SYS_GETPEERNAME:
+		s.handleGetpeername(n)
+		return
 	default:
 		cont()
 		return
@@ -351,6 +354,7 @@ func (s *supervisor) handle(n seccompNotif) {
 	if tgid, err := tgidOf(int(n.Pid)); err == nil {
 		s.mu.Lock()
 		s.lastPeer[tgid] = dst
+		s.binds[bindKey{tgid, int(args[0])}] = &bindState{ino: inode(sfd), phase: proxied, peer: dst, bound: c.Bound, sfd: -1}
 		s.mu.Unlock()
 	}
 	// A non-blocking socket is told EINPROGRESS, as for any connect; it is

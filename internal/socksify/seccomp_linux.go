@@ -70,13 +70,14 @@ func filter(nrs []uint32) []unix.SockFilter {
 		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_USER_NOTIF})
 }
 
-// supervised are the calls Run answers: connect, and with BIND the calls
-// of a listening socket.
+// supervised are the calls Run answers: connect and getpeername (which
+// names the destination of a proxied connect), and with BIND the calls of
+// a listening socket.
 func supervised(bind bool) []uint32 {
 	if !bind {
-		return []uint32{unix.SYS_CONNECT}
+		return []uint32{unix.SYS_CONNECT, unix.SYS_GETPEERNAME}
 	}
-	return []uint32{unix.SYS_CONNECT, unix.SYS_BIND, unix.SYS_LISTEN, unix.SYS_ACCEPT, unix.SYS_ACCEPT4, unix.SYS_GETSOCKNAME}
+	return []uint32{unix.SYS_CONNECT, unix.SYS_GETPEERNAME, unix.SYS_BIND, unix.SYS_LISTEN, unix.SYS_ACCEPT, unix.SYS_ACCEPT4, unix.SYS_GETSOCKNAME}
 }
 
 // installFilter installs the filter on the calling thread (which must be

@@ -69,7 +69,7 @@ func testWrapUnmodified(t *testing.T, extra []string) {
 		name string
 		argv []string
 	}{
-		{"curl", []string{"curl", "-sS", "--max-time", "60", url}},
+		{"curl", []string{"curl", "-sS", "--max-time", "60", "-w", "peer %{remote_ip}:%{remote_port}\n", url}},
 		{"python3", []string{"/usr/bin/python3", "-c", "import urllib.request as u, sys; sys.stdout.write(u.urlopen(sys.argv[1], timeout=60).read().decode())", url}},
 		{"nc", []string{"sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -N -w 30 " + host + " " + port}},
 	} {
@@ -78,6 +78,10 @@ func testWrapUnmodified(t *testing.T, extra []string) {
 			out := run(t, env, c.argv[0], c.argv[1:]...)
 			if !strings.Contains(out, "hello from 127.0.0.2") {
 				t.Fatalf("output: %s", out)
+			}
+			// curl reports what getpeername says: the destination, not sockd.
+			if c.name == "curl" && !strings.Contains(out, "peer 127.0.0.2:"+port) {
+				t.Fatalf("getpeername does not name the destination: %s", out)
 			}
 			waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
 		})

@@ -1,5 +1,6 @@
 /* nbconnect HOST PORT: a non-blocking connect as event loops make it
- * (libuv, nginx): EINPROGRESS, poll for writable, SO_ERROR, getpeername;
+ * (libuv, nginx): EINPROGRESS, poll for writable, SO_ERROR, getpeername
+ * (printed: it names the destination, not the proxy);
  * then one HTTP request, and the status line on stdout. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +27,8 @@ int main(int argc, char **argv) {
 	if (soerr != 0) { fprintf(stderr, "SO_ERROR: %s\n", strerror(soerr)); return 1; }
 	struct sockaddr_in peer; l = sizeof peer;
 	if (getpeername(fd, (struct sockaddr *)&peer, &l) < 0) { perror("getpeername"); return 1; }
+	char ip[INET_ADDRSTRLEN];
+	printf("peer %s:%d\n", inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip), ntohs(peer.sin_port));
 	const char *req = "GET / HTTP/1.0\r\n\r\n";
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) { perror("write"); return 1; }
 	char buf[256]; size_t got = 0;
