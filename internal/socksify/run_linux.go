@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -355,6 +356,7 @@ func (s *supervisor) handle(n seccompNotif) {
 		s.mu.Lock()
 		s.lastPeer[tgid] = dst
 		s.binds[bindKey{tgid, int(args[0])}] = &bindState{ino: inode(sfd), phase: proxied, peer: dst, bound: c.Bound, sfd: -1}
+		s.sweepLocked()
 		s.mu.Unlock()
 	}
 	// A non-blocking socket is told EINPROGRESS, as for any connect; it is
@@ -366,6 +368,33 @@ func (s *supervisor) handle(n seccompNotif) {
 		return
 	}
 	answer(s.lfd, n.ID, 0, 0, false)
+}
+
+// maxRecords bounds the records of descriptors: a record is replaced when
+// its number is reused, and past this many, those of processes that have
+// exited are dropped.
+const maxRecords = 4096
+
+func (s *supervisor) sweepLocked() {
+	if len(s.binds) <= maxRecords {
+		return
+	}
+	alive := map[int]bool{}
+	for k, st := range s.binds {
+		live, seen := alive[k.tgid]
+		if !seen {
+			_, err := os.Stat("/proc/" + strconv.Itoa(k.tgid))
+			live = err == nil
+			alive[k.tgid] = live
+		}
+		if !live {
+			if st.sfd >= 0 {
+				unix.Close(st.sfd)
+			}
+			delete(s.binds, k)
+			delete(s.lastPeer, k.tgid)
+		}
+	}
 }
 
 func isTCP(fd int) bool {
