@@ -331,3 +331,23 @@ func TestSocksRunChain(t *testing.T) {
 	alog.Wait(t, "to 127.0.0.6 ("+bport+")")
 	blog.Wait(t, "to 127.0.0.2 ("+port+")")
 }
+
+// TestSocksRunCredentials: a sockd that requires SOCKS5 username and
+// password is reached with the --credentials file; without it the
+// program's connect fails.
+func TestSocksRunCredentials(t *testing.T) {
+	proxy, logs, creds := socksifytest.SockdUserPass(t, "alice", "s3cret pw")
+	conf := socksifytest.SocksConf(t, proxy)
+	host, port := httpDest(t, "127.0.0.2")
+	curl := needProgram(t, "curl", "curl")
+	url := "http://" + host + ":" + port + "/"
+	if code, out, errs := socksRun(t, "-c", conf, "run", "--", curl, "-sS", "--max-time", "30", url); code == 0 || strings.Contains(out, "hello") {
+		t.Fatalf("without credentials: exit %d, stdout %q, stderr:\n%s", code, out, errs)
+	}
+	code, out, errs := socksRun(t, "--credentials", creds, "-c", conf, "run", "--", curl, "-sS", "--max-time", "30", url)
+	if code != 0 || !strings.Contains(out, "hello from 127.0.0.2") {
+		t.Fatalf("with credentials: exit %d, stdout %q, stderr:\n%s", code, out, errs)
+	}
+	logs.Wait(t, "connected -- Connect from alice")
+	logs.Wait(t, "to 127.0.0.2 ("+port+")")
+}

@@ -226,3 +226,22 @@ func TestRunNested(t *testing.T) {
 	}
 	waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 2)
 }
+
+// TestCredentials: SOCKS_CREDENTIALS gives libsocks and the wrapper's
+// helper the user and password a sockd requires.
+func TestCredentials(t *testing.T) {
+	proxy, logs, creds := socksifytest.SockdUserPass(t, "alice", "s3cret pw")
+	conf := socksifytest.SocksConf(t, proxy)
+	host, port := socksifytest.HTTP(t, "127.0.0.2")
+	lib, helper := buildWrap(t)
+	env := []string{"SOCKS_CONF=" + conf, "SOCKS_CREDENTIALS=" + creds}
+	if out := run(t, env, cc(t, "testdata/demo.c", false), "connect", host, port); !strings.Contains(out, "hello from 127.0.0.2") {
+		t.Fatalf("libsocks: %s", out)
+	}
+	logs.WaitCount(t, "connected -- Connect from alice", 1)
+	env = append(env, "LD_PRELOAD="+lib, "SOCKS_WRAP_HELPER="+helper, "SOCKS_WRAP_IDLE=2s")
+	if out := run(t, env, "curl", "-sS", "--max-time", "30", "http://"+host+":"+port+"/"); !strings.Contains(out, "hello from 127.0.0.2") {
+		t.Fatalf("libsockswrap: %s", out)
+	}
+	logs.WaitCount(t, "connected -- Connect from alice", 2)
+}

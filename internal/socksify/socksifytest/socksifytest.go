@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
 )
@@ -71,10 +73,36 @@ func Sockd(t testing.TB) (string, *Log) {
 // reach directly.
 func SockdOn(t testing.TB, ip string) (string, *Log) {
 	t.Helper()
+	return start(t, ip, "")
+}
+
+// SockdUserPass runs sockd on 127.0.0.1 requiring SOCKS5 username and
+// password (RFC 1929) of user with password, and writes the credentials
+// file a client needs (readable by its owner only).
+func SockdUserPass(t testing.TB, user, password string) (addr string, logs *Log, credentials string) {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "sockd.passwd")
+	if err := os.WriteFile(pw, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, logs = start(t, "127.0.0.1", pw)
+	credentials = filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(credentials, []byte("socks5://"+addr+" "+user+" "+password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return addr, logs, credentials
+}
+
+func start(t testing.TB, ip, passwd string) (string, *Log) {
+	t.Helper()
 	conf := filepath.Join(t.TempDir(), "sockd.conf")
 	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
 	logs := &Log{}
-	s, err := server.New(server.Options{ConfigPath: conf, Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
+	s, err := server.New(server.Options{ConfigPath: conf, PasswdPath: passwd, Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
 	if err != nil {
 		t.Fatal(err)
 	}
