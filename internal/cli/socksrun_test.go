@@ -351,3 +351,60 @@ func TestSocksRunCredentials(t *testing.T) {
 	logs.Wait(t, "connected -- Connect from alice")
 	logs.Wait(t, "to 127.0.0.2 ("+port+")")
 }
+
+// TestSocksRunNonTCP: a UDP socket connected to 127.0.0.2 (which socks.conf
+// sends through sockd) and a Unix socket pass untouched: both exchange
+// data with their servers, and sockd never hears of them.
+func TestSocksRunNonTCP(t *testing.T) {
+	proxy, logs := testSockd(t)
+	conf := writeSocksConf(t, proxy)
+	udp, err := net.ListenPacket("udp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for range 4 {
+			n, from, err := udp.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			udp.WriteTo(append([]byte("udp echo "), buf[:n]...), from)
+		}
+	}()
+	sock := filepath.Join(t.TempDir(), "s")
+	ux, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ux.Close()
+	go func() {
+		c, err := ux.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "unix hello\n")
+	}()
+	_, uport, _ := net.SplitHostPort(udp.LocalAddr().String())
+	script := `import socket, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(20)
+u.connect(("127.0.0.2", int(sys.argv[1])))
+u.send(b"ping")
+print(u.recv(64).decode())
+x = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+x.settimeout(20)
+x.connect(sys.argv[2])
+print(x.recv(64).decode().strip())
+`
+	code, out, errs := socksRun(t, "-v", "-c", conf, "run", "--", "/usr/bin/python3", "-c", script, uport, sock)
+	if code != 0 || !strings.Contains(out, "udp echo ping") || !strings.Contains(out, "unix hello") {
+		t.Fatalf("exit %d, stdout %q; stderr:\n%s", code, out, errs)
+	}
+	time.Sleep(50 * time.Millisecond) // the log is written in batches at most 10 ms apart
+	if l := logs.String(); strings.Contains(l, "connected --") {
+		t.Fatalf("sockd saw a connection:\n%s", l)
+	}
+}
