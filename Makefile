@@ -59,3 +59,29 @@ bench: ## Go benchmarks of the codecs, index, loader and relay, then sockd again
 	$(GO) test -run '^$$' -bench . ./socks ./policy ./frozen ./internal/load ./internal/server
 	$(GO) run ./bench
 
+
+# `make lib` builds the client's C libraries (docs/libsocks.md) into .build/lib:
+# libsocks.so and libsocks.a from the Go client (cgo), libsockswrap.so (plain C,
+# LD_PRELOAD), socks.pc. `make install` installs them with socks.h.
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+CC ?= cc
+VERSION = $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' internal/version/version.go)
+
+.PHONY: lib install-lib
+lib: ## the C libraries: libsocks.so, libsocks.a, libsockswrap.so and socks.pc in .build/lib
+	@mkdir -p .build/lib
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared -o .build/lib/libsocks.so ./lib/libsocks
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-archive -o .build/lib/libsocks.a ./lib/libsocks
+	rm -f .build/lib/libsocks.h  # cgo's header; socks.h is the API
+	$(CC) -O2 -Wall -shared -fPIC -DSOCKS_HELPER='"$(BINDIR)/socks"' -o .build/lib/libsockswrap.so lib/sockswrap/sockswrap.c -ldl -lpthread
+	sed 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' lib/libsocks/socks.pc.in > .build/lib/socks.pc
+
+install-lib: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 0755 .build/lib/libsocks.so .build/lib/libsockswrap.so $(DESTDIR)$(LIBDIR)/
+	install -m 0644 .build/lib/libsocks.a $(DESTDIR)$(LIBDIR)/
+	install -m 0644 lib/libsocks/socks.h $(DESTDIR)$(INCLUDEDIR)/socks.h
+	install -m 0644 .build/lib/socks.pc $(DESTDIR)$(LIBDIR)/pkgconfig/socks.pc
+
+install: install-lib

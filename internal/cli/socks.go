@@ -151,7 +151,7 @@ with -i or -I.`,
 			return join(c, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
-	root.AddCommand(connect, listen, route, newIdentdCmd())
+	root.AddCommand(connect, listen, route, newIdentdCmd(), newSocksRunCmd(f), newWrapHelperCmd())
 	return root
 }
 
