@@ -26,8 +26,8 @@ requests whose decision differs: permitted by one and refused by the other, or d
 with a different identd mode or shell command. The result is exact, not sampled: address masks
 (contiguous or not), host name patterns and user lists are reasoned about symbolically.
 
-The differences are grouped by the pair of deciding lines (old → new). Each region is a source ×
-destination × port range × user set, minus the requests that earlier lines of either file decide
+The differences are grouped by the pair of deciding lines (old -> new). Each region is a source x
+destination x port range x user set, minus the requests that earlier lines of either file decide
 first, and comes with an example request in the flag syntax of sockd simulate, which has been
 decided by the same decision function under both files before it is printed.
 
