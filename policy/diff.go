@@ -497,7 +497,12 @@ type differ struct {
 	userClass map[string]int32
 	lines     [2][][]cube
 	actions   [2][]int // action ids; the last entry is the implicit deny
-	actNames  []string
+	// same[s] maps a line's cubes (as text) to the lines of side s that
+	// match exactly the same requests, in order: most pairs of a small
+	// edit are settled by the unchanged copy of a line.
+	same     [2]map[string][]int
+	keys     [2][]string
+	actNames []string
 }
 
 func newDiffer(oldP, newP *Policy) *differ {
@@ -513,6 +518,13 @@ func newDiffer(oldP, newP *Policy) *differ {
 		}
 		d.lines[side][len(p.rules)] = []cube{universe()}
 		d.actions[side][len(p.rules)] = d.actionID(acts, p.actionName(-1))
+		d.same[side] = map[string][]int{}
+		d.keys[side] = make([]string, len(d.lines[side]))
+		for i, cs := range d.lines[side] {
+			k := fmt.Sprint(cs)
+			d.keys[side][i] = k
+			d.same[side][k] = append(d.same[side][k], i)
+		}
 	}
 	return d
 }
@@ -699,6 +711,9 @@ func (d *differ) run() (*DiffResult, error) {
 					if !ok {
 						continue
 					}
+					if d.coveredBySame(&base, i, j) {
+						continue
+					}
 					subs, owners = subs[:0], owners[:0]
 					for s, upto := range [2]int{i, j} {
 						for k := 0; k < upto; k++ {
@@ -741,6 +756,25 @@ func (d *differ) run() (*DiffResult, error) {
 }
 
 type lineRef struct{ side, index int }
+
+// coveredBySame reports whether an earlier line of one file that matches
+// the same requests as the other file's line of the pair holds all of c.
+func (d *differ) coveredBySame(c *cube, i, j int) bool {
+	for s, other := range [2]int{j, i} {
+		upto := [2]int{i, j}[s]
+		for _, k := range d.same[s][d.keys[1-s][other]] {
+			if k >= upto {
+				break
+			}
+			for x := range d.lines[s][k] {
+				if contains(&d.lines[s][k][x], c) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
 
 // witness finds a real request in c that none of subs holds. It splits c
 // along the first sub that meets it and searches the pieces depth first,
