@@ -202,7 +202,9 @@ func writeDiffJSON(w io.Writer, files []string, res *policy.DiffResult) error {
 		Regions int            `json:"regions"`
 		Pairs   []diffJSONPair `json:"pairs"`
 	}{Old: files[0], New: files[1], Regions: res.Regions(), Pairs: []diffJSONPair{}}
-	side := func(s policy.DiffSide) diffJSONSide { return diffJSONSide{Line: s.Line, Text: s.Text, Action: s.Action} }
+	side := func(s policy.DiffSide) diffJSONSide {
+		return diffJSONSide{Line: s.Line, Text: s.Text, Action: s.Action}
+	}
 	for _, p := range res.Pairs {
 		jp := diffJSONPair{Old: side(p.Old), New: side(p.New)}
 		for _, r := range p.Regions {
