@@ -43,10 +43,17 @@ func socks4(t *testing.T, proxyAddr string, dst *net.TCPAddr, user string) byte 
 // makes the requests, waits for their lines and stops it; it returns the
 // log.
 func runLoggingDaemon(t *testing.T, conf, format string, users []string, dst *net.TCPAddr) string {
+	return runDaemonWith(t, conf, format, users, dst, nil)
+}
+
+// runDaemonWith is runLoggingDaemon with extra flags, and a hook called
+// with the log so far once the requests are logged, before the daemon
+// stops.
+func runDaemonWith(t *testing.T, conf, format string, users []string, dst *net.TCPAddr, hook func(log func() string), extra ...string) string {
 	stderr := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- Main("sockd", []string{"-c", conf, "--listen", "127.0.0.1:0", "--log-format", format, "--drain-timeout", "5s"},
+		done <- Main("sockd", append([]string{"-c", conf, "--listen", "127.0.0.1:0", "--log-format", format, "--drain-timeout", "5s"}, extra...),
 			strings.NewReader(""), io.Discard, stderr)
 	}()
 	re := regexp.MustCompile(`listening"?,? ?"?address"?[=:]"?(127\.0\.0\.1:\d+)`)
@@ -77,6 +84,9 @@ func runLoggingDaemon(t *testing.T, conf, format string, users []string, dst *ne
 			t.Fatalf("sessions not logged as terminated: %s", stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if hook != nil {
+		hook(stderr.String)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	select {

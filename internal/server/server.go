@@ -169,6 +169,7 @@ type snapshot struct {
 	client       *policy.ClientPolicy
 	clientOrigin load.Origin
 	credentials  *client.Credentials
+	hits         *policy.Hits // per-line counters since this snapshot's load (hits.go)
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
@@ -246,6 +247,7 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	newHits(snap)
 	if s.opts.RoutePath != "" {
 		snap.routes, snap.routeOrigin, err = load.Route(s.opts.RoutePath, s.opts.GrammarOptions)
 		if err != nil {

@@ -230,6 +230,7 @@ func (ss *session) decided(req *policy.Request, d *policy.Decision, lr *logline.
 	}
 	ss.s.commands.run(d.ShellCommands(), nil)
 	ss.s.metrics.decided(ss, req, d)
+	ss.recordHit(req, d)
 	if !d.Permit {
 		ss.s.log.Info(logline.Refused(*lr), ss.decisionAttrs(d)...)
 	}
