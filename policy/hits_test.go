@@ -64,9 +64,10 @@ func TestHitsCountPerLine(t *testing.T) {
 func BenchmarkHitsRecord(b *testing.B) {
 	h := policy.NewHits(100_000, time.Now())
 	d := policy.Decision{Index: 4242, Permit: true}
+	now := time.Now() // the daemon passes the session's accept time
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			h.Record(&d, policy.CmdConnect, time.Now())
+			h.Record(&d, policy.CmdConnect, now)
 		}
 	})
 }
