@@ -66,18 +66,22 @@ const MaxHitSeries = 1000
 // hitsCollector exposes the counters of the snapshot in force at scrape
 // time.
 type hitsCollector struct {
-	s    *Server
-	desc *prometheus.Desc
+	s          *Server
+	desc       *prometheus.Desc
+	shadowDesc *prometheus.Desc // shadow.go
 }
 
 func newHitsCollector(s *Server) *hitsCollector {
 	return &hitsCollector{s: s, desc: prometheus.NewDesc("sockd_rule_hits_total",
 		"Requests decided by each rule line since start or reload, by line (the line number, default for the implicit deny, other beyond the first "+
 			strconv.Itoa(MaxHitSeries)+" series) and action (permit, deny: the outcome, identd refusals included).",
-		[]string{"line", "action"}, nil)}
+		[]string{"line", "action"}, nil),
+		shadowDesc: prometheus.NewDesc("sockd_shadow_decisions_total",
+			"Requests decided under the --shadow candidate since start or reload, by live and candidate outcome (permit, deny).",
+			[]string{"live", "candidate"}, nil)}
 }
 
-func (c *hitsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *hitsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc; ch <- c.shadowDesc }
 
 func (c *hitsCollector) Collect(ch chan<- prometheus.Metric) {
 	snap := c.s.snap.Load()
@@ -118,5 +122,13 @@ func (c *hitsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if otherD > 0 {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(otherD), "other", "deny")
+	}
+	if sh := snap.shadow; sh != nil {
+		names := [2]string{"permit", "deny"}
+		for l := range 2 {
+			for k := range 2 {
+				ch <- prometheus.MustNewConstMetric(c.shadowDesc, prometheus.CounterValue, float64(sh.counts[l][k].Load()), names[l], names[k])
+			}
+		}
 	}
 }

@@ -71,6 +71,9 @@ type Options struct {
 	// RoutePath is the sockd.route or sockd.fr; "" means no route file
 	// (the system picks the interface).
 	RoutePath string
+	// ShadowPath is a candidate sockd.conf or sockd.fc decided beside the
+	// live rules without enforcing it (shadow.go); "" means none.
+	ShadowPath string
 	// PasswdPath is the password file for SOCKS5 username/password; ""
 	// means none.
 	PasswdPath string
@@ -170,6 +173,7 @@ type snapshot struct {
 	clientOrigin load.Origin
 	credentials  *client.Credentials
 	hits         *policy.Hits // per-line counters since this snapshot's load (hits.go)
+	shadow       *shadowSnap  // --shadow candidate rules, nil without (shadow.go)
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
@@ -248,6 +252,9 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 		return nil, err
 	}
 	newHits(snap)
+	if err := s.loadShadow(snap); err != nil {
+		return nil, err
+	}
 	if s.opts.RoutePath != "" {
 		snap.routes, snap.routeOrigin, err = load.Route(s.opts.RoutePath, s.opts.GrammarOptions)
 		if err != nil {
