@@ -500,8 +500,13 @@ type differ struct {
 	// same[s] maps a line's cubes (as text) to the lines of side s that
 	// match exactly the same requests, in order: most pairs of a small
 	// edit are settled by the unchanged copy of a line.
-	same     [2]map[string][]int
-	keys     [2][]string
+	same [2]map[string][]int
+	keys [2][]string
+	// byKey and wild index each side's lines by srcKey: lines whose
+	// sources lie in one IPv4 /16, and the rest. Two lines with different
+	// keys never meet, which spares most of the pairs of large files.
+	byKey    [2]map[uint32][]int
+	wild     [2][]int
 	actNames []string
 }
 
@@ -518,6 +523,16 @@ func newDiffer(oldP, newP *Policy) *differ {
 		}
 		d.lines[side][len(p.rules)] = []cube{universe()}
 		d.actions[side][len(p.rules)] = d.actionID(acts, p.actionName(-1))
+		d.byKey[side] = map[uint32][]int{}
+		for i, cs := range d.lines[side] {
+			if len(cs) > 0 {
+				if k, ok := srcKey(&cs[0]); ok {
+					d.byKey[side][k] = append(d.byKey[side][k], i)
+					continue
+				}
+			}
+			d.wild[side] = append(d.wild[side], i)
+		}
 		d.same[side] = map[string][]int{}
 		d.keys[side] = make([]string, len(d.lines[side]))
 		for i, cs := range d.lines[side] {
@@ -699,9 +714,15 @@ func (d *differ) run() (*DiffResult, error) {
 	var owners []lineRef
 	for i := 0; i < no; i++ {
 		ai := d.actions[0][i]
-		for j := 0; j < nn; j++ {
+		var ki uint32
+		var oki bool
+		if len(d.lines[0][i]) > 0 {
+			ki, oki = srcKey(&d.lines[0][i][0])
+		}
+		var err error
+		d.each(1, ki, oki, nn, func(j int) bool {
 			if d.actions[1][j] == ai {
-				continue
+				return true
 			}
 			var regions []DiffRegion
 			for ci := range d.lines[0][i] {
@@ -715,22 +736,32 @@ func (d *differ) run() (*DiffResult, error) {
 						continue
 					}
 					subs, owners = subs[:0], owners[:0]
+					kb, okb := srcKey(&base)
+					covered := false
 					for s, upto := range [2]int{i, j} {
-						for k := 0; k < upto; k++ {
+						d.each(s, kb, okb, upto, func(k int) bool {
 							for c := range d.lines[s][k] {
 								r := &d.lines[s][k][c]
 								if !meets(&base, r) {
 									continue
 								}
 								if contains(r, &base) {
-									continue next
+									covered = true
+									return false
 								}
 								subs = append(subs, r)
 								if n := len(owners); n == 0 || owners[n-1] != (lineRef{s, k}) {
 									owners = append(owners, lineRef{s, k})
 								}
 							}
+							return true
+						})
+						if covered {
+							break
 						}
+					}
+					if covered {
+						continue next
 					}
 					nsubs := len(subs)
 					for k := range phantoms {
@@ -740,9 +771,9 @@ func (d *differ) run() (*DiffResult, error) {
 					if !ok {
 						continue
 					}
-					reg, err := d.region(&base, ex, i, j, subs[:nsubs], owners)
-					if err != nil {
-						return nil, err
+					var reg DiffRegion
+					if reg, err = d.region(&base, ex, i, j, subs[:nsubs], owners); err != nil {
+						return false
 					}
 					regions = append(regions, reg)
 				}
@@ -750,12 +781,54 @@ func (d *differ) run() (*DiffResult, error) {
 			if len(regions) > 0 {
 				res.Pairs = append(res.Pairs, DiffPair{Old: d.side(0, i), New: d.side(1, j), Regions: regions})
 			}
+			return true
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return res, nil
 }
 
 type lineRef struct{ side, index int }
+
+// v4Top16 are the bits of the first two bytes of an IPv4 address in
+// 128-bit form.
+const v4Top16 = uint64(0xffff0000)
+
+// srcKey is the IPv4 /16 all of c's sources lie in, if there is one.
+func srcKey(c *cube) (uint32, bool) {
+	if c.src.fams != fam4 || c.src.care.lo&v4Top16 != v4Top16 {
+		return 0, false
+	}
+	return uint32(c.src.val.lo>>16) & 0xffff, true
+}
+
+// each calls fn, in order, for every line of side s before upto that may
+// meet a cube of source key k (every line when ok is false), until fn
+// returns false.
+func (d *differ) each(s int, k uint32, ok bool, upto int, fn func(int) bool) {
+	if !ok {
+		for i := 0; i < upto; i++ {
+			if !fn(i) {
+				return
+			}
+		}
+		return
+	}
+	a, b := d.byKey[s][k], d.wild[s]
+	for len(a) > 0 || len(b) > 0 {
+		var i int
+		if len(b) == 0 || len(a) > 0 && a[0] < b[0] {
+			i, a = a[0], a[1:]
+		} else {
+			i, b = b[0], b[1:]
+		}
+		if i >= upto || !fn(i) {
+			return
+		}
+	}
+}
 
 // coveredBySame reports whether an earlier line of one file that matches
 // the same requests as the other file's line of the pair holds all of c.
