@@ -1088,6 +1088,9 @@ func describeBits(a *addrSet, v4 bool) string {
 		if a.fams != fam4 { // bits are free
 			return "any IPv4"
 		}
+		if a.care.lo&0xffffffff == 0 && a.care.hi == v4Prefix.hi {
+			return "any IPv4"
+		}
 		ip, mask = netip.AddrFrom4([4]byte(vb[12:])), netip.AddrFrom4([4]byte(cb[12:]))
 	} else {
 		ip, mask = netip.AddrFrom16(vb), netip.AddrFrom16(cb)
