@@ -43,6 +43,14 @@ func TestShadowLiveCurl(t *testing.T) {
 	if code != ExitOK || !strings.Contains(stdout+stderr, cand+": 2 shadow rules, ok") {
 		t.Fatalf("-t: exit %d\n%s%s", code, stdout, stderr)
 	}
+	// A frozen candidate serves as well.
+	fc := filepath.Join(dir, "candidate.fc")
+	if code := Main("make_sockdfc", []string{cand, fc}, strings.NewReader(""), io.Discard, io.Discard); code != ExitOK {
+		t.Fatalf("make_sockdfc: exit %d", code)
+	}
+	if code, stdout, stderr := runSockd(t, "", "-c", conf, "--shadow", fc, "-t"); code != ExitOK || !strings.Contains(stdout+stderr, ": 2 shadow rules, ok") {
+		t.Fatalf("-t with a frozen candidate: exit %d\n%s%s", code, stdout, stderr)
+	}
 	bad := filepath.Join(dir, "bad.conf")
 	os.WriteFile(bad, []byte("permit 127.0.0.0\n"), 0o644)
 	if code, stdout, stderr := runSockd(t, "", "-c", conf, "--shadow", bad, "-t"); code == ExitOK {
