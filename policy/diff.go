@@ -507,6 +507,7 @@ type differ struct {
 	// keys never meet, which spares most of the pairs of large files.
 	byKey    [2]map[uint32][]int
 	wild     [2][]int
+	steps    int // witness calls for the current region
 	actNames []string
 }
 
@@ -767,7 +768,13 @@ func (d *differ) run() (*DiffResult, error) {
 					for k := range phantoms {
 						subs = append(subs, &phantoms[k])
 					}
+					d.steps = 0
 					ex, ok := d.witness(base, subs)
+					if d.steps > maxWitnessSteps {
+						err = fmt.Errorf("policy diff: gave up on the requests of old line %d and new line %d: more than %d pieces searched",
+							d.side(0, i).Line, d.side(1, j).Line, maxWitnessSteps)
+						return false
+					}
 					if !ok {
 						continue
 					}
@@ -791,6 +798,11 @@ func (d *differ) run() (*DiffResult, error) {
 }
 
 type lineRef struct{ side, index int }
+
+// maxWitnessSteps bounds the search for one region's example: the pieces
+// of a region minus many overlapping lines can grow exponentially, and a
+// diff that reports it gave up is better than one that never ends.
+const maxWitnessSteps = 1 << 20
 
 // v4Top16 are the bits of the first two bytes of an IPv4 address in
 // 128-bit form.
@@ -853,6 +865,10 @@ func (d *differ) coveredBySame(c *cube, i, j int) bool {
 // along the first sub that meets it and searches the pieces depth first,
 // so a region with many excluded lines is not cut into all its pieces.
 func (d *differ) witness(c cube, subs []*cube) (DiffExample, bool) {
+	d.steps++
+	if d.steps > maxWitnessSteps {
+		return DiffExample{}, false
+	}
 	var live []*cube
 	for _, s := range subs {
 		if meets(&c, s) {
