@@ -169,7 +169,7 @@ type Replayer struct {
 	New, Old *policy.Policy
 	report   Report
 	groups   map[[2]Outcome]int
-	open     map[string]bool
+	open     map[string]int // sessions opened and not yet closed, by key
 	ports    map[string]int // service name → port, -1 unknown
 }
 
@@ -270,17 +270,24 @@ func (r *Replayer) line(file string, n int, b []byte) {
 	}
 	key := client + "|" + pid + "|" + req.Command + req.User + "@" + req.Src + ">" + req.Dst
 	if r.open == nil {
-		r.open = map[string]bool{}
+		r.open = map[string]int{}
 	}
+	// Sessions are counted, not flagged: lines without a client field
+	// (4.3's syslog form) can have several sessions of the same text open
+	// at once, and each closing line closes one of them.
 	switch ev {
 	case "connected -- ":
 		if client == "" && pid == "" {
 			break // nothing ties the closing line to this one
 		}
-		r.open[key] = true
+		r.open[key]++
 	case "terminated -- ", "failed -- ", "timed-out -- ":
-		if r.open[key] {
-			delete(r.open, key)
+		if n := r.open[key]; n > 0 {
+			if n == 1 {
+				delete(r.open, key)
+			} else {
+				r.open[key] = n - 1
+			}
 			return // the rest of a session already counted
 		}
 	}
