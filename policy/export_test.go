@@ -27,3 +27,10 @@ func LintVerdicts(conf *config.SockdConf, opts LintOptions) (dead map[int]bool, 
 	}
 	return dead, redundant
 }
+
+// Covers reports whether a region of the diff holds req.
+func (r *DiffResult) Covers(req *Request) bool { return r.covers(req) }
+
+// ActionOf names the action of the line that made d (the implicit deny
+// for -1): what Diff compares.
+func (p *Policy) ActionOf(d Decision) string { return p.actionName(d.Index) }

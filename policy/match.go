@@ -333,6 +333,20 @@ func (st *evalState) match(r *rule) field {
 	return fieldNone
 }
 
+// lastField is the last condition r really tests, in the order they are
+// tested: a line whose first failure is there failed only on it.
+func lastField(r *rule) field {
+	switch {
+	case r.portOp != config.OpNone:
+		return fieldPort
+	case r.users != nil:
+		return fieldUser
+	case r.dst.kind != kindAny:
+		return fieldDestination
+	}
+	return fieldSource
+}
+
 // prefixMask returns the 128-bit mask of a contiguous prefix of plen bits
 // in family fam (IPv4 prefixes count from bit 96).
 func prefixMask(fam uint8, plen int) addr128 {

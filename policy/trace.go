@@ -32,6 +32,10 @@ type Step struct {
 	Want    string
 	Got     string
 	Note    string
+	// NearMiss marks a line that did not match only because of its last
+	// condition (every condition before it matched): the lines an
+	// operator most likely meant to match.
+	NearMiss bool
 }
 
 // String renders a step on one line, for logs and simple tools.
@@ -87,7 +91,7 @@ func (p *Policy) traceMatch(st *evalState, t Tracer) int {
 		}
 		cr := &p.conf.Rules[i]
 		want, got, note := describeFailure(st, cr, f)
-		t.Step(Step{Index: i, Rule: cr, Field: f.String(), Want: want, Got: got, Note: note})
+		t.Step(Step{Index: i, Rule: cr, Field: f.String(), Want: want, Got: got, Note: note, NearMiss: f == lastField(&p.rules[i])})
 	}
 	return -1
 }

@@ -42,6 +42,7 @@ type serveFlags struct {
 	rsockd                                          bool
 	srelay                                          bool        // the srelay personality (srelay.go)
 	access                                          accessFlags // hosts.allow/deny, host accounts (srelay.go)
+	shadow                                          string      // --shadow candidate rules
 	ops                                             opsFlags    // ops.go
 	cpuprofile                                      string
 	workers                                         int // workers.go
@@ -54,6 +55,7 @@ func configureServe(root *cobra.Command) {
 	fs.StringVarP(&f.config, "config", "c", "", "sockd.conf or frozen sockd.fc (default: /etc/sockd.fc, then /etc/sockd.conf, then a loopback-only default)")
 	fs.StringArrayVar(&f.listen, "listen", nil, "address to listen on, IPv4 or [IPv6]:port (repeatable; default "+server.DefaultListen+")")
 	fs.StringVar(&f.route, "route", "", "sockd.route or frozen sockd.fr: the interface for each destination (default: /etc/sockd.fr, then /etc/sockd.route, else none)")
+	fs.StringVar(&f.shadow, "shadow", "", "candidate sockd.conf or sockd.fc: decide every request under it too, log and count where it disagrees, enforce nothing")
 	fs.BoolVarP(&f.lenient, "ident", "i", false, "ask identd for permit lines without ?=; refuse only when it names another user (4.3 -i)")
 	fs.BoolVarP(&f.strict, "ident-strict", "I", false, "as -i, and also refuse when identd cannot be reached (4.3 -I)")
 	fs.StringVar(&f.pidfile, "pidfile", "", "write the process id to this file (4.3 used /etc/sockd.pid; default none)")
@@ -188,6 +190,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle, UDPTimeout: f.udpTimeout,
 		IdentTimeout: f.ident, CommandTimeout: f.command, MaxClients: f.maxClients, Logger: log,
 		ClientConfigPath: f.clientConfig, ClientDefault: f.rsockd, CredentialsPath: f.credentials,
+		ShadowPath:   f.shadow,
 		NoEventLoops: f.eventLoops == "off",
 	}
 	if opts.DefaultServers, err = f.defaultServerList(); err != nil {

@@ -44,17 +44,20 @@ func (r *simRequest) flags(fs *pflag.FlagSet) {
 
 // simResult is the JSON form of one decision.
 type simResult struct {
-	Decision string     `json:"decision"` // permit or deny
-	Line     int        `json:"line"`     // 0 for the implicit default
-	Reply    int        `json:"reply"`    // SOCKS4 code, 90-93
-	Reply5   int        `json:"reply5"`   // SOCKS5 REP
-	File     string     `json:"file"`
-	Text     string     `json:"text"`
-	Trace    []simStep  `json:"trace"`
-	Assumed  []string   `json:"assumed"`
-	Command  []string   `json:"command"` // shell commands that would run, expanded, in order
-	Identd   *simIdentd `json:"identd,omitempty"`
-	Notes    []string   `json:"notes,omitempty"`
+	Decision string    `json:"decision"` // permit or deny
+	Line     int       `json:"line"`     // 0 for the implicit default
+	Reply    int       `json:"reply"`    // SOCKS4 code, 90-93
+	Reply5   int       `json:"reply5"`   // SOCKS5 REP
+	File     string    `json:"file"`
+	Text     string    `json:"text"`
+	Trace    []simStep `json:"trace"`
+	// TraceOmitted counts the lines tried that the summary leaves out
+	// (more than summaryAfter lines tried, without --full-trace).
+	TraceOmitted int        `json:"trace_omitted,omitempty"`
+	Assumed      []string   `json:"assumed"`
+	Command      []string   `json:"command"` // shell commands that would run, expanded, in order
+	Identd       *simIdentd `json:"identd,omitempty"`
+	Notes        []string   `json:"notes,omitempty"`
 	// Route is how the request would reach its destination (with
 	// --client-config, for permitted requests).
 	Route *client.RouteJSON `json:"route,omitempty"`
@@ -65,9 +68,11 @@ type simStep struct {
 	Line    int    `json:"line"` // 0 for the implicit default
 	Field   string `json:"field"`
 	Matched bool   `json:"matched"`
-	Want    string `json:"want,omitempty"`
-	Got     string `json:"got,omitempty"`
-	Note    string `json:"note,omitempty"`
+	// NearMiss: the line failed only on its last condition.
+	NearMiss bool   `json:"near_miss,omitempty"`
+	Want     string `json:"want,omitempty"`
+	Got      string `json:"got,omitempty"`
+	Note     string `json:"note,omitempty"`
 }
 
 type simIdentd struct {
@@ -86,6 +91,7 @@ func newSimulateCmd() *cobra.Command {
 		asJSON         bool
 		batch          string
 		noTrace        bool
+		fullTrace      bool
 		clientPath     string
 		srelayPath     string
 		defaultServers []string
@@ -131,7 +137,7 @@ refused), 2 usage or config error.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "sockd simulate: %s: %v\n", origin.Path, err)
 				return exitError(ExitUsage)
 			}
-			sim := simulator{pol: pol, file: conf.Source, json: asJSON, trace: !noTrace, out: cmd.OutOrStdout()}
+			sim := simulator{pol: pol, file: conf.Source, json: asJSON, trace: !noTrace, full: fullTrace, out: cmd.OutOrStdout()}
 			if clientPath != "" && srelayPath != "" {
 				return usagef("--client-config and --srelay-conf exclude each other")
 			}
@@ -164,6 +170,7 @@ refused), 2 usage or config error.`,
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per request")
 	fs.StringVar(&batch, "batch", "", "read requests from FILE (- for stdin), one per line in flag syntax")
 	fs.BoolVar(&noTrace, "no-trace", false, "decide through the index without the per-line trace (fast replays)")
+	fs.BoolVar(&fullTrace, "full-trace", false, fmt.Sprintf("list every line tried; without it, when more than %d were tried, only the lines that failed only on their last condition are listed and the rest counted", summaryAfter))
 	fs.StringVar(&clientPath, "client-config", "", "socks.conf or socks.fc of rsockd mode: also show the route a permitted request takes")
 	fs.StringArrayVar(&defaultServers, "default-server", nil, "with --client-config: the server of sockd lines without @=, as the daemon's flag (default: SOCKS_SERVER)")
 	fs.StringVar(&srelayPath, "srelay-conf", "", "srelay.conf: also show the route srelay would take for a permitted request")
@@ -205,6 +212,7 @@ type simulator struct {
 	file   string
 	json   bool
 	trace  bool
+	full   bool // --full-trace
 	out    io.Writer
 	routes *client.Dialer // --client-config, nil without
 }
@@ -430,20 +438,58 @@ func (s *simulator) run(r *simRequest) (simResult, error) {
 	if n := s.resolveNote(req); n != "" {
 		res.Notes = append(res.Notes, n)
 	}
-	for _, st := range rec.Steps {
+	steps := rec.Steps
+	if !s.full {
+		steps, res.TraceOmitted = summarizeTrace(steps)
+	}
+	for _, st := range steps {
 		line := 0
 		if st.Rule != nil {
 			line = st.Rule.Pos.Line
 		}
-		res.Trace = append(res.Trace, simStep{Line: line, Field: st.Field, Matched: st.Matched, Want: st.Want, Got: st.Got, Note: st.Note})
+		res.Trace = append(res.Trace, simStep{Line: line, Field: st.Field, Matched: st.Matched, NearMiss: st.NearMiss,
+			Want: st.Want, Got: st.Got, Note: st.Note})
 	}
 	s.addRoute(&res, req)
 	if s.json {
 		// One compact object per line (JSON Lines), for --batch replays.
 		return res, json.NewEncoder(s.out).Encode(res)
 	}
-	s.writeHuman(res, rec.Steps)
+	s.writeHuman(res, steps)
 	return res, nil
+}
+
+// summaryAfter is how many lines tried a trace lists in full by default.
+const summaryAfter = 20
+
+// summarizeTrace keeps, when more than summaryAfter lines were tried
+// before the decision, only the near misses among them (lines that failed
+// only on their last condition), and counts the rest: a 100,000-line file's trace stays
+// readable. The steps after the lines tried are kept.
+func summarizeTrace(steps []policy.Step) ([]policy.Step, int) {
+	tried := 0
+	for _, st := range steps {
+		if isTried(st) {
+			tried++
+		}
+	}
+	if tried <= summaryAfter {
+		return steps, 0
+	}
+	var out []policy.Step
+	omitted := 0
+	for _, st := range steps {
+		if isTried(st) && !st.NearMiss {
+			omitted++
+			continue
+		}
+		out = append(out, st)
+	}
+	return out, omitted
+}
+
+func isTried(st policy.Step) bool {
+	return st.Rule != nil && !st.Matched && st.Field != "rule" && st.Field != "default" && st.Field != "identd" && st.Field != "command"
 }
 
 // writeHuman prints one decision like a packet tracer.
@@ -464,7 +510,9 @@ func (s *simulator) writeHuman(res simResult, steps []policy.Step) {
 		if st.Field == "rule" || st.Field == "default" || st.Field == "identd" || st.Field == "command" || st.Rule == nil {
 			continue
 		}
-		if tried == 0 {
+		if tried == 0 && res.TraceOmitted > 0 {
+			fmt.Fprintln(w, "near misses among the lines tried before it (lines that failed only on their last condition):")
+		} else if tried == 0 {
 			fmt.Fprintln(w, "lines tried before it:")
 		}
 		tried++
@@ -473,6 +521,12 @@ func (s *simulator) writeHuman(res simResult, steps []policy.Step) {
 	}
 	if !s.trace {
 		fmt.Fprintln(w, "lines tried before it: (not traced: --no-trace)")
+	}
+	if res.TraceOmitted > 0 {
+		if tried == 0 {
+			fmt.Fprintln(w, "near misses among the lines tried before it: none")
+		}
+		fmt.Fprintf(w, "  ... and %d other line%s that failed before their last condition (--full-trace lists every line)\n", res.TraceOmitted, plural(res.TraceOmitted))
 	}
 	switch {
 	case res.Identd == nil:

@@ -30,6 +30,7 @@ func (s *Server) DumpConfig() {
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		s.log.Info("config: "+line, "file", snap.origin.Path)
 	}
+	s.dumpHits(snap)
 	if snap.routes == nil {
 		s.log.Info("no route file: the system chooses the interface")
 		return

@@ -77,7 +77,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "sessions_active",
 		Help: "Client sessions running now."}, func() float64 { return float64(s.active.Load()) })
 	reg.MustRegister(m.sessions, m.refusals, m.bytes, m.handshake, m.connect, m.identd, m.upstream,
-		m.reloads, m.configInfo, m.lastReloadTime, m.proxyHeaders, active)
+		m.reloads, m.configInfo, m.lastReloadTime, m.proxyHeaders, active, newHitsCollector(s))
 	// The zero series exist from the start, so that rate() and alerts on
 	// "failed" work before the first failure.
 	for _, o := range []string{"ok", "failed"} {

@@ -138,6 +138,9 @@ func (s *Server) CheckReport(w io.Writer) {
 		what = "rules (the embedded default: loopback clients only)"
 	}
 	fmt.Fprintf(w, "%s: %d %s, ok (sha256 %s)\n", snap.origin.Path, len(snap.conf.Rules), what, snap.origin.Checksum)
+	if sh := snap.shadow; sh != nil {
+		fmt.Fprintf(w, "%s: %d shadow rules, ok (sha256 %s)\n", sh.origin.Path, len(sh.policy.Conf().Rules), sh.origin.Checksum)
+	}
 	if snap.routes != nil {
 		fmt.Fprintf(w, "%s: %d routes, ok (sha256 %s)\n", snap.routeOrigin.Path, len(snap.routes.Routes), snap.routeOrigin.Checksum)
 	}

@@ -77,6 +77,9 @@ type Options struct {
 	// /etc/sockd.fr then /etc/sockd.route, and with neither the system
 	// picks the interface.
 	RoutePath string
+	// ShadowPath is a candidate sockd.conf or sockd.fc decided beside the
+	// live rules without enforcing it (shadow.go); "" means none.
+	ShadowPath string
 	// PasswdPath is the password file for SOCKS5 username/password; ""
 	// means none.
 	PasswdPath string
@@ -210,6 +213,8 @@ type snapshot struct {
 	clientOrigin load.Origin
 	credentials  *client.Credentials
 	defaults     []client.Upstream // for sockd lines without @=; empty for none
+	hits         *policy.Hits      // per-line counters since this snapshot's load (hits.go)
+	shadow       *shadowSnap       // --shadow candidate rules, nil without (shadow.go)
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
@@ -291,6 +296,10 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 	}
 	snap.policy, err = policy.New(snap.conf, policy.Options{IdentMode: s.opts.IdentMode, Pid: s.pid})
 	if err != nil {
+		return nil, err
+	}
+	newHits(snap)
+	if err := s.loadShadow(snap); err != nil {
 		return nil, err
 	}
 	if routePath := s.routePath(); routePath != "" {

@@ -300,6 +300,8 @@ func (ss *session) decided(req *policy.Request, d *policy.Decision, lr *logline.
 	}
 	ss.s.commands.run(d.ShellCommands(), nil)
 	ss.s.metrics.decided(ss, req, d)
+	ss.recordHit(req, d)
+	ss.shadowDecide(req, d, lr)
 	if !d.Permit {
 		ss.s.log.Info(logline.Refused(*lr), ss.decisionAttrs(d)...)
 	}

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestHitCounters sends requests that each line decides a known number
+// of times and reads the counts back from the SIGUSR1 dump and from the
+// metrics endpoint.
+func TestHitCounters(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	conf := filepath.Join(dir, "sockd.conf")
+	os.WriteFile(conf, []byte("deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\npermit 10.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0 eq 1\n"), 0o644)
+	// Line 1: bob ×2 refused; line 2: ann ×3 permitted; line 3 never;
+	// line 4 (eq 1) never: the destination port is not 1; the implicit
+	// deny: nothing.
+	users := []string{"ann", "bob", "ann", "bob", "ann"}
+	var dump, scrape string
+	runDaemonWith(t, conf, "text", users, ln.Addr().(*net.TCPAddr), func(log func() string) {
+		syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(log(), "hits: default:") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no hits dump after SIGUSR1:\n%s", log())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		dump = log()
+		m := regexp.MustCompile(`metrics on http://(\S+)/metrics`).FindStringSubmatch(dump)
+		if m == nil {
+			t.Fatalf("no metrics address:\n%s", dump)
+		}
+		resp, err := http.Get("http://" + m[1] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		scrape = string(b)
+	}, "--metrics-listen", "127.0.0.1:0")
+	for _, want := range []string{
+		`hits: line 1: permitted 0 (connect 0, bind 0, udp 0), refused 2 (connect 2, bind 0, udp 0), last 20`,
+		`hits: line 2: permitted 3 (connect 3, bind 0, udp 0), refused 0 (connect 0, bind 0, udp 0), last 20`,
+		`hits: line 3: permitted 0 (connect 0, bind 0, udp 0), refused 0 (connect 0, bind 0, udp 0), last never -- permit 10.0.0.0 255.0.0.0`,
+		`hits: default: permitted 0 (connect 0, bind 0, udp 0), refused 0 (connect 0, bind 0, udp 0), last never -- implicit deny`,
+	} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("dump lacks %q:\n%s", want, dump)
+		}
+	}
+	var series []string
+	for _, l := range strings.Split(scrape, "\n") {
+		if strings.HasPrefix(l, "sockd_rule_hits_total{") {
+			series = append(series, l)
+		}
+	}
+	want := []string{`sockd_rule_hits_total{action="deny",line="1"} 2`, `sockd_rule_hits_total{action="permit",line="2"} 3`}
+	if strings.Join(series, "\n") != strings.Join(want, "\n") {
+		t.Errorf("series:\n%s\nwant:\n%s", strings.Join(series, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestReplaySyslogSocket runs the daemon with --syslog, its /dev/log a
+// datagram socket of the test (in a private mount namespace, so the
+// machine's /dev is untouched), and replays what arrived.
+func TestReplaySyslogSocket(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a private mount namespace (unshare -m)")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal("unshare (util-linux) is needed")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sockd")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sockd/sockd/cmd/sockd").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	sock := filepath.Join(dir, "log")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var mu sync.Mutex
+	var received []string
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := pc.Read(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			received = append(received, strings.TrimRight(string(buf[:n]), "\n"))
+			mu.Unlock()
+		}
+	}()
+	logText := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(received, "\n") + "\n"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	conf := filepath.Join(dir, "old.conf")
+	os.WriteFile(conf, []byte("deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
+	newConf := filepath.Join(dir, "new.conf")
+	os.WriteFile(newConf, []byte("permit *=bob 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
+	script := fmt.Sprintf("mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && ln -s %s /dev/log && exec %s -c %s --listen 127.0.0.1:0 --syslog",
+		sock, bin, conf)
+	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	re := regexp.MustCompile(`listening address=(127\.0\.0\.1:\d+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	var addr string
+	for addr == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line on the syslog socket:\n%s\n%s", logText(), out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+		if m := re.FindStringSubmatch(logText()); m != nil {
+			addr = m[1]
+		}
+	}
+	granted := 0
+	for _, u := range []string{"ann", "bob", "ann"} {
+		if socks4(t, addr, ln.Addr().(*net.TCPAddr), u) == 90 {
+			granted++
+		}
+	}
+	for strings.Count(logText(), "terminated -- ") < granted {
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions not logged as terminated:\n%s", logText())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	log := logText()
+	if !strings.Contains(log, "sockd[") {
+		t.Fatalf("not syslog lines:\n%s", log)
+	}
+	logPath := filepath.Join(dir, "syslog.log")
+	os.WriteFile(logPath, []byte(log), 0o644)
+	// By hand: ann ×2 was permitted by old line 2 and is refused by new
+	// line 2; bob was refused by old line 1 and is permitted by new line 1.
+	code, stdout, stderr := runSockd(t, "", "replay", "-c", newConf, logPath)
+	want := "total 3, unchanged 0, newly_refused 2, newly_permitted 1, unparsable 0"
+	if code != ExitInvalid || !strings.HasPrefix(stdout, want) ||
+		!strings.Contains(stdout, "permit -> deny line 2: 2 requests") || !strings.Contains(stdout, "deny line 1 -> permit line 1: 1 request") {
+		t.Fatalf("replay exit %d, want %q:\n%s%s\nlog:\n%s", code, want, stdout, stderr, log)
+	}
+}

@@ -1,0 +1,84 @@
+package replay
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/policy"
+)
+
+// bigPolicy compiles an n-line file in the shapes of bench's large site.
+func bigPolicy(b *testing.B, n int) *policy.Policy {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var sb strings.Builder
+	for i := 0; i < n-1; i++ {
+		switch k := rng.IntN(100); {
+		case k < 3:
+			fmt.Fprintf(&sb, "deny 10.%d.%d.%d 255.255.255.255\n", rng.IntN(256), rng.IntN(256), rng.IntN(256))
+		case k < 80:
+			fmt.Fprintf(&sb, "permit 10.%d.%d.0 255.255.255.0 172.%d.%d.0 255.255.255.0 eq %d\n",
+				rng.IntN(256), rng.IntN(256), 16+rng.IntN(16), rng.IntN(256), []int{22, 80, 443}[rng.IntN(3)])
+		case k < 90:
+			fmt.Fprintf(&sb, "permit *=user%d 10.%d.%d.0/24 192.168.%d.0/24 lt 1024\n", rng.IntN(5000), rng.IntN(256), rng.IntN(256), rng.IntN(256))
+		default:
+			fmt.Fprintf(&sb, "permit 10.%d.0.0/16 172.%d.0.0/16 ge 1024\n", rng.IntN(256), 16+rng.IntN(16))
+		}
+	}
+	sb.WriteString("deny 0.0.0.0 0.0.0.0\n")
+	path := filepath.Join(b.TempDir(), "big.conf")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	conf, _, err := load.Sockd(path, load.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := policy.New(conf, policy.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkReplay100k replays 200,000 text log lines (100,000 sessions of
+// a connected and a terminated line, with refusals between) against a
+// 100,000-line file, and reports lines per second (the issue asks for
+// 200,000).
+func BenchmarkReplay100k(b *testing.B) {
+	p := bigPolicy(b, 100_000)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var log bytes.Buffer
+	lines := 0
+	for lines < 200_000 {
+		src := fmt.Sprintf("10.%d.%d.%d", rng.IntN(256), rng.IntN(256), rng.IntN(256))
+		msg := fmt.Sprintf("Connect from user%d(unknown)@%s to 172.%d.%d.%d (%d)", rng.IntN(5000), src,
+			16+rng.IntN(16), rng.IntN(256), rng.IntN(256), []int{22, 80, 443, 8080}[rng.IntN(4)])
+		client := fmt.Sprintf("%s:%d", src, 1024+rng.IntN(60000))
+		if rng.IntN(4) == 0 {
+			fmt.Fprintf(&log, "2026-12-06T04:00:00.000000001Z INFO refused -- %s client=%s file=/etc/sockd.conf line=0\n", msg, client)
+			lines++
+			continue
+		}
+		fmt.Fprintf(&log, "2026-12-06T04:00:00.000000001Z INFO connected -- %s client=%s\n", msg, client)
+		fmt.Fprintf(&log, "2026-12-06T04:00:01.000000001Z INFO terminated -- %s. 10 bytes from %s, 20 bytes from x client=%s\n", msg, src, client)
+		lines += 2
+	}
+	data := log.Bytes()
+	b.ResetTimer()
+	for b.Loop() {
+		r := Replayer{New: p}
+		if err := r.Read("bench.log", bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+		if s := r.Report().Summary; s.Lines != lines || s.Unparsable != 0 {
+			b.Fatalf("%+v", s)
+		}
+	}
+	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
