@@ -268,7 +268,9 @@ func serveListeners(s *server.Server, lns []net.Listener, f *serveFlags, log *sl
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	signalsDone := s.HandleSignals(ctx, f.drain)
+	// The process's one signal loop: no other code here takes SIGHUP,
+	// SIGTERM or SIGINT, so the log reopen and the reload are in order.
+	signalsDone := s.HandleSignalsWith(ctx, f.drain, f.ops.signalHooks(log))
 	stop, err := start()
 	defer stop()
 	if err != nil {

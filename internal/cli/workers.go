@@ -246,12 +246,11 @@ func (w *worker) listeners(s *server.Server, fileLimit uint64) ([]net.Listener, 
 	return lns, nil
 }
 
-// started runs once the worker's signal loop is up: it watches SIGHUP for
-// the log file, tells the supervisor it serves, and obeys the control
-// socket. The returned function, which serveListeners calls once, undoes
+// started runs once the worker's signal loop is up (which reopens the log
+// file on SIGHUP, as the daemon's does): it tells the supervisor it
+// serves, and obeys the control socket. The returned function, which serveListeners calls once, undoes
 // it when serving has ended.
 func (w *worker) started(s *server.Server, f *serveFlags, log *slog.Logger) (stop func()) {
-	stopSignals := f.ops.watchSignals(log)
 	ended := make(chan struct{})
 	go func() {
 		r := bufio.NewScanner(w.ctl)
@@ -276,7 +275,6 @@ func (w *worker) started(s *server.Server, f *serveFlags, log *slog.Logger) (sto
 	w.send("ready")
 	return func() {
 		close(ended)
-		stopSignals()
 		w.ctl.Close()
 	}
 }
