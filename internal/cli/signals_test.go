@@ -3,8 +3,10 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -85,5 +87,76 @@ func TestDaemonSIGHUPReopensBeforeReload(t *testing.T) {
 	}
 	if len(cur) < 3 || cur[0] != "SIGHUP: log file reopened" || cur[1] != "SIGHUP: reloading" || cur[2] != "configuration loaded" {
 		t.Errorf("the new file starts %q, want the reopen, then the reload", cur)
+	}
+}
+
+// logFileEntries are the JSON lines in path whose worker field is worker
+// ("" for the supervisor's and a daemon's lines), as messages in order.
+func logFileEntries(path, worker string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		w := ""
+		if v, ok := m["worker"]; ok && m["process"] == nil {
+			w = fmt.Sprint(v)
+		}
+		if w == worker {
+			msg, _ := m["msg"].(string)
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// TestWorkersSIGHUPReopensBeforeReload: with --workers, the supervisor and
+// every worker each have one signal loop; one SIGHUP after logrotate gives
+// one reopen and then one reload in every process, all in the new file.
+func TestWorkersSIGHUPReopensBeforeReload(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sockd.conf")
+	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	logPath := filepath.Join(dir, "sockd.log")
+	notifyPath, notify := listenNotify(t)
+	d := startDaemonProc(t, []string{"NOTIFY_SOCKET=" + notifyPath}, "-c", conf, "--listen", "127.0.0.1:0", "--workers", "2",
+		"--log-file", logPath, "--log-format", "json", "--drain-timeout", "5s")
+	waitCount(t, "READY=1", func() int { return notify.count("READY=1") }, 1)
+	rotated := logPath + ".1"
+	if err := os.Rename(logPath, rotated); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	t.Cleanup(func() {
+		if t.Failed() {
+			old, _ := os.ReadFile(rotated)
+			cur, _ := os.ReadFile(logPath)
+			t.Logf("old file:\n%s\nnew file:\n%s", old, cur)
+		}
+	})
+	waitCount(t, "READY=1 after the reload", func() int { return notify.count("READY=1") }, 2)
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if code := d.waitExit(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, d.log.String())
+	}
+	for _, w := range []string{"1", "2"} {
+		old, cur := logFileEntries(rotated, w), logFileEntries(logPath, w)
+		for _, msg := range []string{"SIGHUP: log file reopened", "SIGHUP: reloading"} {
+			if countMsg(old, msg) != 0 || countMsg(cur, msg) != 1 {
+				t.Errorf("worker %s: %q %d times in the old file and %d in the new, want 0 and 1", w, msg, countMsg(old, msg), countMsg(cur, msg))
+			}
+		}
+		if len(cur) < 3 || cur[0] != "SIGHUP: log file reopened" || cur[1] != "SIGHUP: reloading" || cur[2] != "configuration loaded" {
+			t.Errorf("worker %s: the new file starts %q, want the reopen, then the reload", w, cur)
+		}
+	}
+	old, cur := logFileEntries(rotated, ""), logFileEntries(logPath, "")
+	if countMsg(old, "SIGHUP: reloading every worker") != 0 || countMsg(cur, "SIGHUP: reloading every worker") != 1 || countMsg(cur, "every worker reloaded") != 1 {
+		t.Errorf("supervisor: old file %q, new file %q", old, cur)
 	}
 }
