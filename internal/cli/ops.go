@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"os/user"
 	"strconv"
 	"sync"
@@ -212,7 +211,8 @@ func (o *opsFlags) listenerOptions() server.ListenerOptions {
 
 // afterBind runs once the listeners are bound and the rules loaded: it
 // binds and serves the metrics endpoint, drops privileges, and tells the
-// service manager the daemon is ready. stop undoes what it started.
+// service manager the daemon is ready (the signal loop, serveListeners',
+// is already up). stop undoes what it started.
 func (o *opsFlags) afterBind(s *server.Server, log *slog.Logger) (stop func(), err error) {
 	stop = func() {}
 	if o.metricsListen != "" {
@@ -241,46 +241,31 @@ func (o *opsFlags) afterBind(s *server.Server, log *slog.Logger) (stop func(), e
 		}
 		log.Info("running as user "+o.user, "uid", os.Getuid(), "gid", os.Getgid())
 	}
-	stopSignals := o.watchSignals(log)
 	prev := stop
 	stop = func() {
-		stopSignals()
 		prev()
-		// The signal watcher may not have said it before the drain ended.
+		// No signal may have said it: a listener failed for good.
 		o.notifyStopping()
 	}
 	o.notify("READY=1\nSTATUS=serving\nMAINPID=" + strconv.Itoa(os.Getpid()))
 	return stop, nil
 }
 
-// watchSignals reopens the log file on SIGHUP (beside the server's reload,
-// which has its own channel) and tells the service manager when a
-// terminating signal starts the drain.
-func (o *opsFlags) watchSignals(log *slog.Logger) func() {
-	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case sig := <-ch:
-				if sig != syscall.SIGHUP {
-					o.notifyStopping()
-					continue
-				}
-				if o.logFileHandle != nil {
-					if err := o.reopenLog(); err != nil {
-						log.Error("SIGHUP: keeping the old log file", "err", err)
-					} else {
-						log.Info("SIGHUP: log file reopened", "file", o.logFileHandle.Path())
-					}
-				}
+// signalHooks are the daemon's part of the server's signal loop, the one
+// loop of the process: the log file's reopen, which the loop runs before
+// each reload, and STOPPING=1 when a terminating signal starts the drain.
+func (o *opsFlags) signalHooks(log *slog.Logger) server.SignalHooks {
+	h := server.SignalHooks{Stopping: o.notifyStopping}
+	if o.logFileHandle != nil {
+		h.ReopenLog = func() {
+			if err := o.reopenLog(); err != nil {
+				log.Error("SIGHUP: keeping the old log file", "err", err)
+			} else {
+				log.Info("SIGHUP: log file reopened", "file", o.logFileHandle.Path())
 			}
 		}
-	}()
-	return func() { signal.Stop(ch); close(done) }
+	}
+	return h
 }
 
 func (o *opsFlags) notifyStopping() {

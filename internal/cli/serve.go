@@ -17,6 +17,7 @@ import (
 	"github.com/sockd/sockd/internal/diag"
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/internal/supervisor"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -153,15 +154,16 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			return usageError{err}
 		}
 	}
-	// A worker started by a supervisor (workers.go) finds its listeners,
-	// its log file and its control socket among the inherited descriptors.
-	wk, err := workerFromEnv()
+	// A worker started by a supervisor (internal/supervisor) finds its
+	// listeners, its log file and its control socket among the inherited
+	// descriptors.
+	wk, err := supervisor.FromEnv()
 	if err != nil {
 		return err
 	}
 	var log *slog.Logger
 	if wk != nil {
-		log, err = wk.logger(cmd.ErrOrStderr(), format, f)
+		log, err = workerLogger(wk, cmd.ErrOrStderr(), format, f)
 	} else {
 		log, err = f.ops.logger(cmd.ErrOrStderr(), format, f.syslog)
 	}
@@ -204,7 +206,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	f.ops.serverOptions(&opts)
 	if wk != nil {
-		wk.serverOptions(&opts, f)
+		// Its share of --max-clients; reload results go to the supervisor.
+		opts.MaxClients = supervisor.ClientShare(f.maxClients, wk.Workers, wk.Index)
+		opts.Notify = wk.ReloadNotify
 	}
 	s, err := server.New(opts)
 	if err != nil {
@@ -220,7 +224,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.cpuprofile != "" {
 		path := f.cpuprofile
 		if wk != nil {
-			path += ".worker" + strconv.Itoa(wk.index)
+			path += ".worker" + strconv.Itoa(wk.Index)
 		}
 		stop, err := startCPUProfile(path)
 		if err != nil {
@@ -232,11 +236,15 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return s.ServeInetd()
 	}
 	if wk != nil {
-		lns, err := wk.listeners(s, fileLimit)
+		var gate func(net.Listener) net.Listener
+		if fileLimit > 0 {
+			gate = func(ln net.Listener) net.Listener { return s.GateListener(ln, fileLimit) }
+		}
+		lns, err := wk.Listeners(gate)
 		if err != nil {
 			return err
 		}
-		return serveListeners(s, lns, f, log, func() (func(), error) { return wk.started(s, f, log), nil })
+		return serveListeners(s, lns, f, log, func() (func(), error) { return wk.Started(s, log, opts.MaxClients), nil })
 	}
 	lns, err := f.ops.listeners(f.listen, log)
 	if err != nil {
@@ -271,7 +279,9 @@ func serveListeners(s *server.Server, lns []net.Listener, f *serveFlags, log *sl
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	signalsDone := s.HandleSignals(ctx, f.drain)
+	// The process's one signal loop: no other code here takes SIGHUP,
+	// SIGTERM or SIGINT, so the log reopen and the reload are in order.
+	signalsDone := s.HandleSignalsWith(ctx, f.drain, f.ops.signalHooks(log))
 	stop, err := start()
 	defer stop()
 	if err != nil {

@@ -46,28 +46,65 @@ func (s *Server) DumpConfig() {
 	}
 }
 
-// HandleSignals starts the signal loop and returns a channel closed when
-// it ends: when ctx is done, or when a terminating signal has drained the
-// server. SIGHUP reloads (on its own goroutine, within reloadTimeout, so a
-// slow or failed reload never holds the loop), SIGUSR1 dumps the
-// configuration, SIGTERM/SIGINT stop accepting and drain for up to drain,
-// and a second SIGTERM/SIGINT closes every session at once. The signals are registered before it
-// returns, so a signal sent afterwards is never lost to the default action.
+// SignalHooks is what the daemon's process adds to its one signal loop.
+// The loop is the only one in a daemon (or worker) process that takes
+// SIGHUP, SIGTERM and SIGINT, so that a log reopen and a reload cannot
+// race: the reopen always comes first, and the reload's lines land in the
+// new file.
+type SignalHooks struct {
+	// ReopenLog starts a new log file (logrotate moved the old one); it
+	// runs on each reload SIGHUP asks for, before the reload.
+	ReopenLog func()
+	// Stopping runs when a terminating signal starts the drain (the
+	// service manager hears STOPPING=1).
+	Stopping func()
+
+	// notify registers the loop's channel: signal.Notify, or a test's
+	// fake that feeds it signals and counts the registrations.
+	notify func(c chan<- os.Signal, sig ...os.Signal)
+	stop   func(c chan<- os.Signal)
+}
+
+// HandleSignals is HandleSignalsWith without hooks.
 func (s *Server) HandleSignals(ctx context.Context, drain time.Duration) <-chan struct{} {
+	return s.HandleSignalsWith(ctx, drain, SignalHooks{})
+}
+
+// HandleSignalsWith starts the signal loop and returns a channel closed
+// when it ends: when ctx is done, or when a terminating signal has drained
+// the server. SIGHUP reopens the log and then reloads (on its own
+// goroutine, the reload within reloadTimeout, so a slow or failed reload
+// never holds the loop), SIGUSR1 dumps the configuration, SIGTERM/SIGINT
+// stop accepting and drain for up to drain, and a second SIGTERM/SIGINT
+// closes every session at once. The signals are registered before it
+// returns, so a signal sent afterwards is never lost to the default action.
+func (s *Server) HandleSignalsWith(ctx context.Context, drain time.Duration, h SignalHooks) <-chan struct{} {
+	notify, stop := h.notify, h.stop
+	if notify == nil {
+		notify, stop = signal.Notify, signal.Stop
+	}
 	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	notify(ch, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer signal.Stop(ch)
+		defer stop(ch)
 		// A reload runs on its own goroutine, with a deadline, so that
 		// the loop always answers the next signal; SIGHUPs during a
-		// reload ask for one more reload after it, not one each.
+		// reload ask for one more reload after it, not one each. The log
+		// is reopened on that goroutine too, first: a file system that
+		// hangs cannot hold the loop, and a SIGHUP that comes while a
+		// reload runs (logrotate's, say) still gets its reopen, before
+		// the reload that follows.
 		reloaded := make(chan struct{}, 1)
 		reloading, again := false, false
-		reload := func() {
+		reload := func(msg string) {
 			reloading = true
 			go func() {
+				if h.ReopenLog != nil {
+					h.ReopenLog()
+				}
+				s.log.Info(msg)
 				_ = s.reloadWithin(reloadTimeout)
 				reloaded <- struct{}{}
 			}()
@@ -80,8 +117,7 @@ func (s *Server) HandleSignals(ctx context.Context, drain time.Duration) <-chan 
 				reloading = false
 				if again {
 					again = false
-					s.log.Info("SIGHUP: reloading again (asked during the last reload)")
-					reload()
+					reload("SIGHUP: reloading again (asked during the last reload)")
 				}
 			case sig := <-ch:
 				switch sig {
@@ -91,11 +127,13 @@ func (s *Server) HandleSignals(ctx context.Context, drain time.Duration) <-chan 
 						s.log.Info("SIGHUP: a reload is running; another follows it")
 						continue
 					}
-					s.log.Info("SIGHUP: reloading")
-					reload()
+					reload("SIGHUP: reloading")
 				case syscall.SIGUSR1:
 					s.DumpConfig()
 				default:
+					if h.Stopping != nil {
+						h.Stopping()
+					}
 					s.drainOnSignal(sig, ch, drain)
 					return
 				}
