@@ -3,9 +3,9 @@ package client_test
 import (
 	"net"
 	"testing"
-	"time"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -13,27 +13,7 @@ import (
 // client answers what the server answers (socks.V5ReplyFor); they used to
 // map a timeout differently (0x06 here, 0x04 in the server).
 func TestReplyCodeMatchesServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(-time.Second))
-	_, timeout := c.Read(make([]byte, 1))
-
-	ln2, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln2.Addr().String()
-	ln2.Close()
-	_, refused := net.Dial("tcp", closed)
-
+	timeout, refused := testnet.DeadlineErr(t), testnet.RefusedErr(t)
 	for _, tc := range []struct {
 		name string
 		err  error

@@ -8,8 +8,8 @@ import (
 	"os"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -21,26 +21,8 @@ func realFailures(t *testing.T) map[string]error {
 	t.Helper()
 	errs := map[string]error{}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, errs["refused"] = net.Dial("tcp", addr)
-
-	ln, err = net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(-time.Second))
-	_, errs["deadline"] = c.Read(make([]byte, 1))
+	errs["refused"] = testnet.RefusedErr(t)
+	errs["deadline"] = testnet.DeadlineErr(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 0)
 	defer cancel()
