@@ -1,11 +1,9 @@
 package client
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"syscall"
 
 	"github.com/sockd/sockd/socks"
@@ -56,7 +54,7 @@ func (e *ReplyError) Error() string {
 }
 
 // ReplyCode picks the SOCKS5 reply for any error of this package, and for
-// plain network errors of a direct connection.
+// plain network errors of a direct connection (socks.V5ReplyFor).
 func ReplyCode(err error) socks.V5ReplyCode {
 	var ue *Error
 	if errors.As(err, &ue) {
@@ -65,24 +63,7 @@ func ReplyCode(err error) socks.V5ReplyCode {
 	if errors.Is(err, ErrDenied) {
 		return socks.V5NotAllowed
 	}
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return socks.V5ConnectionRefused
-	case errors.Is(err, syscall.ENETUNREACH):
-		return socks.V5NetworkUnreachable
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.As(err, &dnsErr):
-		return socks.V5HostUnreachable
-	case isTimeout(err):
-		return socks.V5TTLExpired
-	}
-	return socks.V5GeneralFailure
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
+	return socks.V5ReplyFor(err) // the server's own mapping, so the two agree
 }
 
 // upstreamErr wraps err with the upstream and step, choosing Code.
@@ -96,7 +77,7 @@ func upstreamErr(u Upstream, op string, err error) error {
 	switch {
 	case errors.As(err, &re):
 		e.Code = replyCodeOf(re)
-	case isTimeout(err):
+	case socks.IsTimeout(err):
 		e.Code = socks.V5TTLExpired
 	case op == "connect" && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENETUNREACH) ||
 		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ECONNRESET)):

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -168,21 +167,13 @@ func (ns *notifySocket) expect(t *testing.T, prefix string) string {
 // daemon is a sockd process (possibly under a wrapper) with its stderr.
 type daemon struct {
 	cmd    *exec.Cmd
-	stderr *syncBuf
+	stderr *testnet.Buffer
 	done   chan error
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func start(t *testing.T, env []string, name string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{cmd: exec.Command(name, args...), stderr: &syncBuf{}, done: make(chan error, 1)}
+	d := &daemon{cmd: exec.Command(name, args...), stderr: &testnet.Buffer{}, done: make(chan error, 1)}
 	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Stderr = d.stderr
 	d.cmd.Stdout = d.stderr
@@ -203,12 +194,8 @@ func start(t *testing.T, env []string, name string, args ...string) *daemon {
 // waitOutput waits (20 s at most) until the daemon printed want.
 func waitOutput(t *testing.T, d *daemon, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(d.stderr.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the output within 20 s", want)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testnet.Eventually(20*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(d.stderr.String(), want) }) {
+		t.Fatalf("no %q in the output within 20 s", want)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"unsafe"
 
@@ -75,90 +74,6 @@ func ReadFileString(path string) (string, error) {
 			return "", err // *fs.PathError names the path
 		}
 	}
-}
-
-// atomicSteps lets tests make one step of WriteFileAtomic fail, to check
-// the clean-up on every path. In production it is nil.
-var atomicSteps func(step string) error
-
-func injected(step string) error {
-	if atomicSteps == nil {
-		return nil
-	}
-	return atomicSteps(step)
-}
-
-// WriteFileAtomic replaces the file at path with data, so that a reader
-// sees either the old file or the new one, never a mix, and a crash never
-// leaves a partial file: it writes a temporary file in the same directory,
-// syncs it, renames it over path, and syncs the directory so the rename
-// itself is durable. The file gets exactly the mode perm (not reduced by
-// the umask). On any error before the rename the temporary file is removed
-// and an existing file at path is untouched. An error syncing the
-// directory after the rename is still returned, although path then already
-// holds the new data. If path is a symbolic link, the link itself is
-// replaced by the new file, as with any rename-based write.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	renamed := false
-	defer func() {
-		if !renamed {
-			tmp.Close() // may already be closed; the error is not interesting then
-			os.Remove(tmpName)
-		}
-	}()
-	step := func(name string, f func() error) error {
-		if err := f(); err != nil {
-			return err
-		}
-		return injected(name)
-	}
-	if err := step("chmod", func() error { return tmp.Chmod(perm) }); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := step("write", func() error { _, err := tmp.Write(data); return err }); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := step("sync", tmp.Sync); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := step("close", tmp.Close); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := injected("rename"); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	renamed = true
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("write %s: renamed into place, but syncing its directory failed: %w", path, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = injected("syncdir")
-	}
-	return err
 }
 
 // Staleness says whether the text config a frozen file was compiled from

@@ -38,26 +38,9 @@ func runBounded(t *testing.T, name string, args ...string) (int, string) {
 func TestFrozenUserFileNotRegular(t *testing.T) {
 	for _, target := range []string{"/dev/zero", "fifo"} {
 		t.Run(strings.TrimPrefix(target, "/dev/"), func(t *testing.T) {
-			dir := t.TempDir()
-			users := filepath.Join(dir, "users")
-			conf := filepath.Join(dir, "sockd.conf")
-			fc := filepath.Join(dir, "sockd.fc")
-			os.WriteFile(users, []byte("alice\n"), 0o600)
-			os.WriteFile(conf, []byte("permit *="+users+" 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
-			if code, _, stderr := runTool(t, "make_sockdfc", "", conf, fc); code != ExitOK {
-				t.Fatalf("make_sockdfc: exit %d: %s", code, stderr)
-			}
+			users, fc := frozenWithUserFile(t)
 			// The frozen file stays valid; the file it names changes.
-			os.Remove(users)
-			var err error
-			if target == "fifo" {
-				err = syscall.Mkfifo(users, 0o600)
-			} else {
-				err = os.Symlink(target, users)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			replaceUserFile(t, users, target)
 			for _, args := range [][]string{
 				{"-t", "-c", fc},
 				{"simulate", "-c", fc, "--from", "127.0.0.1", "--to", "127.0.0.1", "--port", "80", "--user", "alice"},
@@ -81,27 +64,10 @@ func TestFrozenUserFileNotRegular(t *testing.T) {
 func TestDaemonAnswersSignalsAfterBadReload(t *testing.T) {
 	for _, target := range []string{"/dev/zero", "fifo"} {
 		t.Run(strings.TrimPrefix(target, "/dev/"), func(t *testing.T) {
-			dir := t.TempDir()
-			users := filepath.Join(dir, "users")
-			conf := filepath.Join(dir, "sockd.conf")
-			fc := filepath.Join(dir, "sockd.fc")
-			os.WriteFile(users, []byte("alice\n"), 0o600)
-			os.WriteFile(conf, []byte("permit *="+users+" 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
-			if code, _, stderr := runTool(t, "make_sockdfc", "", conf, fc); code != ExitOK {
-				t.Fatalf("make_sockdfc: exit %d: %s", code, stderr)
-			}
+			users, fc := frozenWithUserFile(t)
 			d := startDaemonProc(t, nil, "-c", fc, "--listen", "127.0.0.1:0", "--log-format", "json", "--drain-timeout", "2s")
 			d.waitLog(t, 1, "configuration loaded", nil)
-			os.Remove(users)
-			var err error
-			if target == "fifo" {
-				err = syscall.Mkfifo(users, 0o600)
-			} else {
-				err = os.Symlink(target, users)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			replaceUserFile(t, users, target)
 			d.cmd.Process.Signal(syscall.SIGHUP)
 			d.waitLog(t, 1, "reload failed, keeping the configuration in force", nil)
 			d.cmd.Process.Signal(syscall.SIGUSR1)
@@ -116,5 +82,37 @@ func TestDaemonAnswersSignalsAfterBadReload(t *testing.T) {
 				t.Errorf("daemon exited %d after SIGTERM, want 0", code)
 			}
 		})
+	}
+}
+
+// frozenWithUserFile compiles a sockd.fc whose first rule names a user
+// file (alice) and returns the user file's and the frozen file's paths.
+func frozenWithUserFile(t *testing.T) (users, fc string) {
+	t.Helper()
+	dir := t.TempDir()
+	users = filepath.Join(dir, "users")
+	conf := filepath.Join(dir, "sockd.conf")
+	fc = filepath.Join(dir, "sockd.fc")
+	os.WriteFile(users, []byte("alice\n"), 0o600)
+	os.WriteFile(conf, []byte("permit *="+users+" 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
+	if code, _, stderr := runTool(t, "make_sockdfc", "", conf, fc); code != ExitOK {
+		t.Fatalf("make_sockdfc: exit %d: %s", code, stderr)
+	}
+	return users, fc
+}
+
+// replaceUserFile puts a FIFO ("fifo") or a link to target in the user
+// file's place.
+func replaceUserFile(t *testing.T, users, target string) {
+	t.Helper()
+	os.Remove(users)
+	var err error
+	if target == "fifo" {
+		err = syscall.Mkfifo(users, 0o600)
+	} else {
+		err = os.Symlink(target, users)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/sockd/sockd/ident"
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -92,15 +93,7 @@ func startOurIdentd(t *testing.T, extra ...string) int {
 		close(lines)
 	}()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		testnet.Terminate(cmd, 10*time.Second)
 		if t.Failed() {
 			t.Logf("identd log:\n%s", logged.String())
 		}
@@ -179,7 +172,7 @@ func TestIdentdPeers(t *testing.T) {
 		for _, host := range []string{"127.0.0.1", "::1"} {
 			conf := filepath.Join(t.TempDir(), "sockd.conf")
 			os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\npermit ::1/128\n"), 0o600)
-			logs := &lockedBuf{}
+			logs := &testnet.Buffer{}
 			s, err := server.New(server.Options{ConfigPath: conf, IdentMode: policy.IdentModeStrict, IdentTimeout: 20 * time.Second,
 				Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
 			if err != nil {

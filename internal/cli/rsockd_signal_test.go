@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // TestRsockdSIGUSR1: a real SIGUSR1 to rsockd logs the socks.conf lines
@@ -18,7 +20,7 @@ func TestRsockdSIGUSR1(t *testing.T) {
 	cc := filepath.Join(dir, "socks.conf")
 	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
 	os.WriteFile(cc, []byte("direct 127.0.0.0 255.0.0.0\nsockd @=192.0.2.1 ALL\n"), 0o600)
-	stderr := &lockedBuffer{}
+	stderr := &testnet.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- Main("rsockd", []string{"-c", conf, "--client-config", cc, "--listen", "127.0.0.1:0", "--drain-timeout", "5s"},

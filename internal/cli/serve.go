@@ -212,7 +212,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	s, err := server.New(opts)
 	if err != nil {
-		if l, ok := diag.Unwrap(err); ok {
+		if l := diag.List(nil); errors.As(err, &l) {
 			l.WriteText(cmd.ErrOrStderr())
 			return exitError(ExitInvalid)
 		}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,24 +17,8 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/sockd/sockd/internal/auth"
+	"github.com/sockd/sockd/internal/testnet"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func runSockd(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
@@ -101,7 +84,7 @@ func TestServeRun(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") }))
 	defer target.Close()
 
-	stderr := &lockedBuffer{}
+	stderr := &testnet.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- Main("sockd", []string{"-c", conf, "--listen", "127.0.0.1:0", "--passwd", pw, "--pidfile", pidfile,

@@ -15,12 +15,13 @@ import (
 	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
 // sockdWith runs a sockd with the rules conf and, if passwd is set, SOCKS5
 // username/password against it.
-func sockdWith(t *testing.T, conf, passwd string) (string, *lockedBuf) {
+func sockdWith(t *testing.T, conf, passwd string) (string, *testnet.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
 	cp := filepath.Join(dir, "sockd.conf")
@@ -34,7 +35,7 @@ func sockdWith(t *testing.T, conf, passwd string) (string, *lockedBuf) {
 		}
 		opts.Methods = []socks.Method{socks.MethodUserPass}
 	}
-	logs := &lockedBuf{}
+	logs := &testnet.Buffer{}
 	opts.Logger = logline.New(logs, logline.FormatText, slog.LevelDebug)
 	s, err := server.New(opts)
 	if err != nil {

@@ -6,58 +6,21 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/sockd/sockd/internal/logline"
-	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // testSockd runs a sockd permitting loopback clients on 127.0.0.1.
-func testSockd(t *testing.T) (string, *lockedBuf) {
+func testSockd(t *testing.T) (string, *testnet.Buffer) {
 	t.Helper()
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
-	logs := &lockedBuf{}
-	s, err := server.New(server.Options{ConfigPath: conf, Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-		if t.Failed() {
-			t.Logf("sockd log:\n%s", logs)
-		}
-	})
-	return ln.Addr().String(), logs
+	return sockdWith(t, "permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", "")
 }
 
 // bannerServer is an SSH-like server on 127.0.0.2: it sends its banner and
@@ -119,14 +82,10 @@ func TestSocksSSHProxyCommand(t *testing.T) {
 	waitLog(t, logs, "to 127.0.0.2 (")
 }
 
-func waitLog(t *testing.T, logs *lockedBuf, want string) {
+func waitLog(t *testing.T, logs *testnet.Buffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logs.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log never said %q", want)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testnet.Eventually(20*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(logs.String(), want) }) {
+		t.Fatalf("log never said %q", want)
 	}
 }
 
@@ -156,7 +115,7 @@ func TestSocksRoute(t *testing.T) {
 func TestSocksListen(t *testing.T) {
 	proxy, _ := testSockd(t)
 	pr, pw := io.Pipe()
-	var errb lockedBuf
+	var errb testnet.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Main("socks", []string{"--proxy", "socks5://" + proxy, "listen", "127.0.0.2"}, strings.NewReader(""), pw, &errb)

@@ -6,7 +6,6 @@ package cli
 // and a second daemon as SOCKS next hops.
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -18,10 +17,10 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -53,104 +52,52 @@ func srelayBinary(t *testing.T) string {
 	return builtDir
 }
 
-type srelayLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *srelayLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *srelayLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 var listeningRE = regexp.MustCompile(`listening address=(\S+)`)
 
 // runDaemon starts name (srelay or sockd) with args, waits until it
 // listens, and stops it when the test ends. It returns the address and
 // the log.
-func runDaemon(t *testing.T, name string, args ...string) (string, *srelayLog) {
+func runDaemon(t *testing.T, name string, args ...string) (string, *testnet.Buffer) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(srelayBinary(t), name), args...)
-	log := &srelayLog{}
+	log := &testnet.Buffer{}
 	cmd.Stderr, cmd.Stdout = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		testnet.Terminate(cmd, 15*time.Second)
 		if t.Failed() {
 			t.Logf("%s log:\n%s", name, log.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := listeningRE.FindStringSubmatch(log.String()); m != nil {
-			return m[1], log
-		}
-		time.Sleep(20 * time.Millisecond)
+	var m []string
+	if !testnet.Eventually(20*time.Second, 20*time.Millisecond, func() bool {
+		m = listeningRE.FindStringSubmatch(log.String())
+		return m != nil
+	}) {
+		t.Fatalf("%s did not start listening:\n%s", name, log.String())
 	}
-	t.Fatalf("%s did not start listening:\n%s", name, log.String())
-	return "", nil
-}
-
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return m[1], log
 }
 
 func waitPort(t *testing.T, port int, what string, log func() string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testnet.Eventually(20*time.Second, 50*time.Millisecond, func() bool { return testnet.Listening(fmt.Sprintf("127.0.0.1:%d", port)) }) {
+		t.Fatalf("%s does not listen on %d:\n%s", what, port, log())
 	}
-	t.Fatalf("%s does not listen on %d:\n%s", what, port, log())
 }
 
 // startProc runs a peer in the foreground until the test ends.
 func startProc(t *testing.T, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
-	var out srelayLog
+	var out testnet.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	t.Cleanup(func() { testnet.Terminate(cmd, 10*time.Second) })
 }
 
 func needPeer(t *testing.T, names ...string) {
@@ -182,7 +129,7 @@ func curl(t *testing.T, args ...string) (string, error) {
 
 func tinyproxy(t *testing.T, dir string, connectPort int) (int, string) {
 	t.Helper()
-	port := freeLoopbackPort(t)
+	port := testnet.FreeLoopbackPort(t)
 	// tinyproxy drops to nobody before it opens its log: the directory
 	// must be reachable by nobody, which t.TempDir (mode 0700) is not.
 	logDir, err := os.MkdirTemp("", "tinyproxy-log")
@@ -203,7 +150,7 @@ func tinyproxy(t *testing.T, dir string, connectPort int) (int, string) {
 
 func danted(t *testing.T, dir string) (int, string) {
 	t.Helper()
-	port := freeLoopbackPort(t)
+	port := testnet.FreeLoopbackPort(t)
 	logFile := filepath.Join(dir, "danted.log")
 	conf := fmt.Sprintf(`logoutput: %s
 internal: 127.0.0.1 port = %d
@@ -233,14 +180,9 @@ func readLog(path string) string { b, _ := os.ReadFile(path); return string(b) }
 // after answering.
 func waitLogOf(t *testing.T, what, want string, log func() string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(log(), want) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testnet.Eventually(10*time.Second, 50*time.Millisecond, func() bool { return strings.Contains(log(), want) }) {
+		t.Errorf("%s log lacks %q:\n%s", what, want, log())
 	}
-	t.Errorf("%s log lacks %q:\n%s", what, want, log())
 }
 
 // The man page's chain, `Dest any Socks-Island PORT FireWall PORT/H`:

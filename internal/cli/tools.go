@@ -12,6 +12,7 @@ import (
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/frozen"
 	"github.com/sockd/sockd/grammar"
+	"github.com/sockd/sockd/internal/atomicfile"
 	"github.com/sockd/sockd/internal/diag"
 	"github.com/sockd/sockd/internal/version"
 )
@@ -151,7 +152,7 @@ build never leaves a partial file or replaces a good one. "-" means standard inp
 				_, err = cmd.OutOrStdout().Write(data)
 				return err
 			}
-			return frozen.WriteFileAtomic(out, data, 0o644)
+			return atomicfile.WriteFile(out, data, 0o644)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print diagnostics as a JSON array")

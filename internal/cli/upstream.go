@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -56,7 +57,7 @@ func loadClientForTool(cmd *cobra.Command, path string, srelay bool, defaultServ
 	conf, origin, err := load.Client(path, srelay, load.Options{})
 	stderr := cmd.ErrOrStderr()
 	if err != nil {
-		if l, ok := diag.Unwrap(err); ok {
+		if l := diag.List(nil); errors.As(err, &l) {
 			l.WriteText(stderr)
 		} else {
 			fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)

@@ -70,7 +70,7 @@ func TestWorkersUsageErrors(t *testing.T) {
 // under the name sockd (TestMain dispatches on it), as testscript does.
 type daemonProc struct {
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *testnet.Buffer
 	done chan struct{}
 }
 
@@ -80,7 +80,7 @@ func startDaemonProc(t *testing.T, env []string, args ...string) *daemonProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemonProc{log: &lockedBuffer{}, done: make(chan struct{})}
+	d := &daemonProc{log: &testnet.Buffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(exe)
 	d.cmd.Args = append([]string{"sockd"}, args...)
 	d.cmd.Env = append(os.Environ(), env...)

@@ -7,6 +7,7 @@ package diag
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -105,27 +106,37 @@ func (l List) Only(s Severity) List {
 	return out
 }
 
-// Err returns nil when l holds no error, else an error whose text is the
-// whole rendered list.
+// Err returns nil when l holds no error, else l itself as an error (see
+// List.Error).
 func (l List) Err() error {
 	if !l.HasErrors() {
 		return nil
 	}
-	return listError(l)
+	return l
 }
 
-type listError List
-
-func (e listError) Error() string {
+// Error makes a List an error whose text is the whole rendered list. Being
+// an error itself, a List survives wrapping: whoever prints the error finds
+// the diagnostics, with their source lines and carets, by errors.As:
+//
+//	var l diag.List
+//	if errors.As(err, &l) {
+//		l.WriteText(os.Stderr)
+//	}
+func (l List) Error() string {
 	var b strings.Builder
-	List(e).WriteText(&b)
+	l.WriteText(&b)
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// Unwrap exposes the diagnostics of an error returned by Err.
+// Unwrap finds the diagnostics in err, however deeply it is wrapped.
+//
+// Deprecated: use errors.As with a *List; Unwrap is kept only so that code
+// written against it still builds.
 func Unwrap(err error) (List, bool) {
-	l, ok := err.(listError)
-	return List(l), ok
+	var l List
+	ok := errors.As(err, &l)
+	return l, ok
 }
 
 // WriteText renders every diagnostic compiler-style, followed by a summary

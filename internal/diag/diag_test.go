@@ -3,6 +3,8 @@ package diag
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -66,5 +68,32 @@ func TestWriteJSON(t *testing.T) {
 	}
 	if got[0]["severity"] != "warning" || got[0]["line"] != 1.0 || got[0]["hint"] != "h" {
 		t.Errorf("JSON = %v", got)
+	}
+}
+
+// TestWrappedListIsFound: a List wrapped by callers that add context is
+// still found by errors.As and printed with its source line and caret.
+func TestWrappedListIsFound(t *testing.T) {
+	l := List{{File: "sockd.conf", Line: 3, Col: 30, EndCol: 36, Message: `unknown service "telent"`,
+		Source: "permit 10.0.0.0 255.0.0.0 eq telent", Hint: `did you mean "telnet"?`}}
+	err := fmt.Errorf("reload: %w", fmt.Errorf("load %s: %w", "sockd.conf", l.Err()))
+	var got List
+	if !errors.As(err, &got) {
+		t.Fatalf("errors.As did not find the list in %q", err)
+	}
+	var b bytes.Buffer
+	got.WriteText(&b)
+	want := `sockd.conf:3:30: error: unknown service "telent"
+    permit 10.0.0.0 255.0.0.0 eq telent
+` + "    " + strings.Repeat(" ", 29) + "^~~~~~\n" + `    hint: did you mean "telnet"?
+`
+	if b.String() != want {
+		t.Errorf("printed\n%s\nwant\n%s", b.String(), want)
+	}
+	if back, ok := Unwrap(err); !ok || len(back) != 1 {
+		t.Errorf("Unwrap lost the wrapped list")
+	}
+	if !strings.Contains(err.Error(), "reload: load sockd.conf: sockd.conf:3:30: error") {
+		t.Errorf("error text %q", err)
 	}
 }

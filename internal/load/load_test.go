@@ -87,7 +87,7 @@ func TestErrorsAreDiagnosticsOrMissingFile(t *testing.T) {
 	bad := filepath.Join(dir, "bad.conf")
 	os.WriteFile(bad, []byte("permit 10.0.0.0 255.0.0.0 eq\n"), 0o644)
 	_, _, err := Sockd(bad, Options{})
-	if l, ok := diag.Unwrap(err); !ok || len(l) != 1 || l[0].Line != 1 {
+	if l := diag.List(nil); !errors.As(err, &l) || len(l) != 1 || l[0].Line != 1 {
 		t.Errorf("want one positioned diagnostic, got %v", err)
 	}
 	if _, _, err := Sockd(filepath.Join(dir, "none.conf"), Options{}); !errors.Is(err, ErrNoFile) {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // writes records every Write it is given, as the file or pipe would see
@@ -45,10 +47,8 @@ func (w *writes) count() int {
 // true.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 5 s", what)
-		}
+	if !testnet.Eventually(5*time.Second, time.Millisecond, cond) {
+		t.Fatalf("no %s within 5 s", what)
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os/exec"
 	"syscall"
@@ -10,7 +11,7 @@ import (
 	"github.com/sockd/sockd/internal/diag"
 )
 
-func diagList(err error) (diag.List, bool) { return diag.Unwrap(err) }
+func diagList(err error) (l diag.List, ok bool) { ok = errors.As(err, &l); return l, ok }
 
 // commandRunner runs the shell commands of the rules (already expanded and
 // sanitised by the policy) the way 4.3 did, "/bin/sh -c CMD" with

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/atomicfile"
 )
 
 // DumpConfig writes the effective rules and routes to the log as canonical
@@ -174,32 +174,11 @@ func RaiseFileLimit() (uint64, error) {
 	return lim.Cur, nil
 }
 
-// WritePidFile writes the process id atomically (temporary file, rename),
-// so a reader never sees a partial number; the returned function removes
-// it.
+// WritePidFile writes the process id atomically (package atomicfile), so
+// a reader never sees a partial number; the returned function removes it.
 func WritePidFile(path string) (remove func(), err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
 		return nil, err
-	}
-	tmp := f.Name()
-	_, werr := fmt.Fprintf(f, "%d\n", os.Getpid())
-	if werr == nil {
-		werr = f.Chmod(0o644)
-	}
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return nil, werr
 	}
 	return func() {
 		// Remove only our own file: another instance may have replaced it.

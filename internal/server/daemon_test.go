@@ -49,7 +49,7 @@ func TestReload(t *testing.T) {
 	if err == nil {
 		t.Fatal("reload of a broken file succeeded")
 	}
-	if l, ok := diag.Unwrap(err); !ok || len(l) == 0 || l[0].Line != 2 {
+	if l := diag.List(nil); !errors.As(err, &l) || len(l) == 0 || l[0].Line != 2 {
 		t.Fatalf("want a diagnostic on line 2, got %v", err)
 	}
 	contains(t, srv.log, "reload failed, keeping the configuration in force")

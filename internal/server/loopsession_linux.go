@@ -386,7 +386,7 @@ func (c *loopConn) connectFailed(err error) {
 	if c.ss.obs.version == socks.Version4 {
 		c.replyV4(socks.V4Rejected, socks.Addr{})
 	} else {
-		c.replyV5(v5Failure(err), socks.Addr{})
+		c.replyV5(socks.V5ReplyFor(err), socks.Addr{})
 	}
 	c.close()
 	ss.finish()

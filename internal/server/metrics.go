@@ -169,7 +169,7 @@ func (m *metrics) failed(ss *session, op string, err error) {
 	reason := "other"
 	var dnsErr *net.DNSError
 	switch {
-	case isTimeout(err):
+	case socks.IsTimeout(err):
 		reason = "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		reason = "refused"

@@ -246,7 +246,7 @@ type Server struct {
 }
 
 // New loads every file and returns a Server ready to serve. An error in any
-// file is returned with its diagnostics (see diag.Unwrap).
+// file is returned with its diagnostics (a diag.List, found by errors.As).
 func New(opts Options) (*Server, error) {
 	opts.setDefaults()
 	for _, m := range opts.Methods {

@@ -507,11 +507,6 @@ func (ss *session) logRelayEnd(lr logline.Request, res relayResult) {
 	ss.s.log.Info(logline.Terminated(lr, res.FromClient, res.FromDst), attrs...)
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-}
-
 // logDialFailure writes "failed -- ..." or "timed-out -- ...".
 func (ss *session) logFailure(lr logline.Request, op string, err error) {
 	if isRouteDenied(err) {
@@ -521,7 +516,7 @@ func (ss *session) logFailure(lr logline.Request, op string, err error) {
 		err = errClientLeft
 	}
 	ss.s.metrics.failed(ss, op, err)
-	if isTimeout(err) {
+	if socks.IsTimeout(err) {
 		ss.s.log.Info(logline.TimedOut(lr), "client", ss.src.String(), "op", op)
 		return
 	}

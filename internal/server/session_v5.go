@@ -2,9 +2,7 @@ package server
 
 import (
 	"errors"
-	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
@@ -105,7 +103,7 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 	}
 	if resolveErr != nil {
 		ss.logFailure(lr, "resolve", resolveErr)
-		ss.replyV5(v5Failure(resolveErr), socks.Addr{})
+		ss.replyV5(socks.V5ReplyFor(resolveErr), socks.Addr{})
 		return
 	}
 	if req.Command == socks.V5Bind {
@@ -151,7 +149,7 @@ func (ss *session) bindV5(expect netip.Addr, name string, port uint16, lr loglin
 	if err != nil {
 		ss.logFailure(lr, "accept", err)
 		code := socks.V5GeneralFailure
-		if isTimeout(err) {
+		if socks.IsTimeout(err) {
 			code = socks.V5TTLExpired
 		}
 		ss.replyV5(code, socks.Addr{})
@@ -179,20 +177,6 @@ func (ss *session) badV5Message(err error) {
 		return
 	}
 	ss.handshakeFailed(err)
-}
-
-// v5Failure picks the RFC 1928 reply for a resolve or connect error.
-func v5Failure(err error) socks.V5ReplyCode {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return socks.V5ConnectionRefused
-	case errors.Is(err, syscall.ENETUNREACH):
-		return socks.V5NetworkUnreachable
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.As(err, &dnsErr), isTimeout(err):
-		return socks.V5HostUnreachable
-	}
-	return socks.V5GeneralFailure
 }
 
 func (ss *session) replyV5(code socks.V5ReplyCode, bound socks.Addr) bool {

@@ -69,7 +69,7 @@ func TestUDPAssociationLivesWhileDatagramsFlow(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-	if _, err := c.Read(buf); !isTimeout(err) {
+	if _, err := c.Read(buf); !socks.IsTimeout(err) {
 		t.Fatalf("association with datagrams every 0.3 s ended within %v (timeout %v): %v", time.Since(start), timeout, err)
 	}
 }

@@ -204,7 +204,7 @@ func upstreamFailure(err error) socks.V5ReplyCode {
 	if errors.As(err, &ue) || isRouteDenied(err) {
 		return client.ReplyCode(err)
 	}
-	return v5Failure(err)
+	return socks.V5ReplyFor(err)
 }
 
 // bindUpstream does a BIND through the upstream the client configuration

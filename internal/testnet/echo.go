@@ -1,5 +1,7 @@
-// Package testnet holds the loopback servers that the tests of several
-// packages share, so that each package does not carry its own copy.
+// Package testnet holds what the tests of several packages share, so that
+// each package does not carry its own copy: loopback servers (echo.go),
+// a buffer for a process's output, stopping a process, and bounded waits
+// (wait.go).
 package testnet
 
 import (
