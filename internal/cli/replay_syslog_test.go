@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // TestReplaySyslogSocket runs the daemon with --syslog, its /dev/log a
@@ -76,7 +78,7 @@ func TestReplaySyslogSocket(t *testing.T) {
 	script := fmt.Sprintf("mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && ln -s %s /dev/log && exec %s -c %s --listen 127.0.0.1:0 --syslog",
 		sock, bin, conf)
 	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script)
-	out := &lockedBuffer{}
+	out := &testnet.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // socks4 sends one SOCKS4 CONNECT for user to dst and returns the reply
@@ -50,7 +52,7 @@ func runLoggingDaemon(t *testing.T, conf, format string, users []string, dst *ne
 // with the log so far once the requests are logged, before the daemon
 // stops.
 func runDaemonWith(t *testing.T, conf, format string, users []string, dst *net.TCPAddr, hook func(log func() string), extra ...string) string {
-	stderr := &lockedBuffer{}
+	stderr := &testnet.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- Main("sockd", append([]string{"-c", conf, "--listen", "127.0.0.1:0", "--log-format", format, "--drain-timeout", "5s"}, extra...),

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/socksify/socksifytest"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // httpDest serves "hello from IP" on ip:0 (an address other than sockd's
@@ -39,7 +40,7 @@ func httpDest(t *testing.T, ip string) (string, string) {
 // standard output and standard error.
 func socksRun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb lockedBuf
+	var out, errb testnet.Buffer
 	code := Main("socks", args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -265,7 +266,7 @@ func TestSocksRunBind(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			before := strings.Count(logs.String(), "connected -- Bind from")
 			pr, pw := io.Pipe()
-			var errb lockedBuf
+			var errb testnet.Buffer
 			done := make(chan int, 1)
 			go func() {
 				done <- Main("socks", append([]string{"-v", "--proxy", "socks5://" + proxy, "run", "--bind", "--"}, c.argv...), strings.NewReader(""), pw, &errb)

@@ -7,7 +7,6 @@ package diag
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -127,16 +126,6 @@ func (l List) Error() string {
 	var b strings.Builder
 	l.WriteText(&b)
 	return strings.TrimRight(b.String(), "\n")
-}
-
-// Unwrap finds the diagnostics in err, however deeply it is wrapped.
-//
-// Deprecated: use errors.As with a *List; Unwrap is kept only so that code
-// written against it still builds.
-func Unwrap(err error) (List, bool) {
-	var l List
-	ok := errors.As(err, &l)
-	return l, ok
 }
 
 // WriteText renders every diagnostic compiler-style, followed by a summary

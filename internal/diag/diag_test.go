@@ -47,8 +47,8 @@ func TestSortAndSummary(t *testing.T) {
 		t.Errorf("no summary: %q", b.String())
 	}
 	err := l.Err()
-	if back, ok := Unwrap(err); !ok || len(back) != 3 {
-		t.Errorf("Unwrap lost the list")
+	if back := (List)(nil); !errors.As(err, &back) || len(back) != 3 {
+		t.Errorf("errors.As lost the list")
 	}
 	if (List{{Severity: Warning}}).Err() != nil {
 		t.Errorf("warnings alone are not an error")
@@ -90,8 +90,8 @@ func TestWrappedListIsFound(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("printed\n%s\nwant\n%s", b.String(), want)
 	}
-	if back, ok := Unwrap(err); !ok || len(back) != 1 {
-		t.Errorf("Unwrap lost the wrapped list")
+	if back := (List)(nil); !errors.As(err, &back) || len(back) != 1 {
+		t.Errorf("errors.As lost the wrapped list")
 	}
 	if !strings.Contains(err.Error(), "reload: load sockd.conf: sockd.conf:3:30: error") {
 		t.Errorf("error text %q", err)
