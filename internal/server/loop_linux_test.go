@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,8 +79,10 @@ func TestLoopBulkGoesToSplice(t *testing.T) {
 // is lost or reordered.
 func TestLoopSlowDestinationLosesNothing(t *testing.T) {
 	srv := startServer(t, permitLoopback, nil)
-	// A busy machine can let messages pile up into one full read, which
-	// goes to splice as bulk before any write is refused: a few attempts.
+	// The client waits for the server to read each message before it sends
+	// the next (slowDestination), so messages never pile up into one full
+	// read that would go to splice as bulk; the attempts are left for a
+	// machine so slow that a wait runs out.
 	for attempt := 1; attempt <= 3; attempt++ {
 		if slowDestination(t, srv) {
 			return
@@ -85,10 +93,19 @@ func TestLoopSlowDestinationLosesNothing(t *testing.T) {
 }
 
 // slowDestination sends through srv to a destination that reads nothing
-// until the client is done (or 2 s passed), checks that every byte
+// until the client is done (or 30 s passed), checks that every byte
 // arrived in order, and reports whether a message was refused whole.
 func slowDestination(t *testing.T, srv *testServer) bool {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A small receive buffer (inherited by the accepted socket) makes the
+	// destination refuse a write after a few hundred KB, not many MB.
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 16<<10)
+		})
+		return errors.Join(err, serr)
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +121,7 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 		defer c.Close()
 		select {
 		case <-wrote:
-		case <-time.After(2 * time.Second):
+		case <-time.After(30 * time.Second):
 		}
 		c.SetDeadline(time.Now().Add(30 * time.Second))
 		b, _ := io.ReadAll(c)
@@ -122,7 +139,7 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 		}
 		sent.Write(chunk)
 		mustWrite(t, c, chunk)
-		time.Sleep(50 * time.Microsecond)
+		waitServerRead(t, srv.addr, c.LocalAddr().String())
 	}
 	close(wrote)
 	c.CloseWrite()
@@ -132,6 +149,30 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 	}
 	contains(t, srv.log, strconv.Itoa(sent.Len())+" bytes from 127.0.0.1, 0 bytes from 127.0.0.1")
 	return blockedHandOffs.Load() != blockedBefore
+}
+
+// waitServerRead waits (at most 5 s) until the server's socket from client
+// has nothing left unread, from its receive queue in /proc/net/tcp: each
+// message is then read on its own, however busy the machine.
+func waitServerRead(t *testing.T, server, client string) {
+	t.Helper()
+	local, remote := ap(t, server), ap(t, client)
+	want := fmt.Sprintf(":%04X %08X:%04X", local.Port(), binary.LittleEndian.Uint32(remote.Addr().AsSlice()), remote.Port())
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		b, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			t.Skipf("no /proc/net/tcp: %v", err)
+		}
+		i := bytes.Index(b, []byte(want))
+		if i < 0 {
+			return // the connection is gone: nothing to wait for
+		}
+		// After the addresses: the state, then tx_queue:rx_queue in hex.
+		f := strings.Fields(string(b[i+len(want) : i+len(want)+40]))
+		if len(f) > 1 && strings.HasSuffix(f[1], ":00000000") {
+			return
+		}
+	}
 }
 
 // The goroutine path still serves a plain listener the same way, as it
