@@ -167,8 +167,8 @@ func reflectiveBody(t *testing.T, f *File) []byte {
 	return buf.Bytes()
 }
 
-// TestBodyIsMsgpack checks the hand-written codec against msgpack/v5
-// itself: the reflective encoder writes exactly our bytes, and the
+// TestBodyIsMsgpack checks the codec against msgpack/v5's reflective
+// side: the reflective encoder writes exactly our bytes, and the
 // reflective decoder reads our bodies into the same values.
 func TestBodyIsMsgpack(t *testing.T) {
 	files := samples()

@@ -1,23 +1,30 @@
 package frozen
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
-// This file holds the small subset of MessagePack the body uses, written by
-// hand for two reasons. First, the reflective encoder of msgpack/v5 treats
-// every netip.Addr as empty (it has no exported fields), so an
-// `omitempty` address field such as config.Addr.IP is silently dropped.
-// Second, the daemon must load a 100,000-rule file quickly, and reflection
-// costs several times more than these direct calls.
+// The writer is msgpack/v5's streaming Encoder, called field by field
+// from codec.go: no reflection, so no struct tags and no `omitempty` to
+// drop a netip.Addr (which the reflective encoder thinks empty, having no
+// exported fields), and the shortest integer, string, binary and array
+// headers, exactly as the reflective encoder writes with UseCompactInts(true)
+// and UseArrayEncodedStructs(true). The tests hold the two to the same bytes.
 //
-// The writer emits exactly what msgpack/v5 emits with UseCompactInts(true)
-// and UseArrayEncodedStructs(true): the shortest integer, string, binary
-// and array headers. The reader accepts only the types the schema expects,
-// and only in that shortest form, so that every body it accepts is the one
-// encoding of what it decoded.
+// The reader below stays written by hand, for what msgpack/v5's Decoder
+// cannot do. It must refuse every non-canonical form (a longer integer or
+// length header than needed), which the Decoder accepts without saying
+// which form it read; it names the byte offset of a fault; and it slices
+// strings out of the file's text instead of copying each one, which is
+// what keeps a 100,000-rule file at a few dozen allocations. The Decoder,
+// even doing none of those checks, loads that file markedly slower:
+// BenchmarkDecodeSockd100kMsgpackDecoder measures it, and
+// docs/frozen-codec.md has the figures. The reader accepts only the types
+// the schema expects, and only in the shortest form, so that every body it
+// accepts is the one encoding of what it decoded.
 
 // MessagePack type codes used by the body.
 const (
@@ -49,78 +56,46 @@ const (
 	negFixLow   = 0xe0 // 0xe0..0xff: -32..-1
 )
 
-// writer appends MessagePack to a byte slice.
-type writer struct{ buf []byte }
+// writer appends MessagePack to buf through a msgpack/v5 Encoder; its zero
+// value is ready to use. It is the Encoder's io.Writer and io.ByteWriter,
+// so the Encoder appends straight to buf without a buffer of its own, and
+// no write can fail: the Encoder's errors, always nil here, are dropped.
+// The Encoder points back at the writer, so a writer is not copied once
+// used.
+type writer struct {
+	buf []byte
+	enc *msgpack.Encoder
+}
 
-func (w *writer) nil() { w.buf = append(w.buf, codeNil) }
+func (w *writer) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
 
-func (w *writer) bool(v bool) {
-	if v {
-		w.buf = append(w.buf, codeTrue)
-	} else {
-		w.buf = append(w.buf, codeFalse)
+func (w *writer) WriteByte(c byte) error {
+	w.buf = append(w.buf, c)
+	return nil
+}
+
+func (w *writer) e() *msgpack.Encoder {
+	if w.enc == nil {
+		w.enc = msgpack.NewEncoder(w)
 	}
+	return w.enc
 }
 
-func (w *writer) uint(v uint64) {
-	switch {
-	case v <= math.MaxInt8:
-		w.buf = append(w.buf, byte(v))
-	case v <= math.MaxUint8:
-		w.buf = append(w.buf, codeUint8, byte(v))
-	case v <= math.MaxUint16:
-		w.buf = binary.BigEndian.AppendUint16(append(w.buf, codeUint16), uint16(v))
-	case v <= math.MaxUint32:
-		w.buf = binary.BigEndian.AppendUint32(append(w.buf, codeUint32), uint32(v))
-	default:
-		w.buf = binary.BigEndian.AppendUint64(append(w.buf, codeUint64), v)
-	}
-}
+func (w *writer) nil()           { w.e().EncodeNil() }
+func (w *writer) bool(v bool)    { w.e().EncodeBool(v) }
+func (w *writer) uint(v uint64)  { w.e().EncodeUint(v) }
+func (w *writer) int(v int64)    { w.e().EncodeInt(v) }
+func (w *writer) str(s string)   { w.e().EncodeString(s) }
+func (w *writer) arrayLen(n int) { w.e().EncodeArrayLen(n) }
 
-func (w *writer) int(v int64) {
-	switch {
-	case v >= 0:
-		w.uint(uint64(v))
-	case v >= -32:
-		w.buf = append(w.buf, byte(v))
-	case v >= math.MinInt8:
-		w.buf = append(w.buf, codeInt8, byte(v))
-	case v >= math.MinInt16:
-		w.buf = binary.BigEndian.AppendUint16(append(w.buf, codeInt16), uint16(v))
-	case v >= math.MinInt32:
-		w.buf = binary.BigEndian.AppendUint32(append(w.buf, codeInt32), uint32(v))
-	default:
-		w.buf = binary.BigEndian.AppendUint64(append(w.buf, codeInt64), uint64(v))
-	}
-}
-
-// header writes a length header: fixLow+n when n fits in the fix range
-// (fixMax), otherwise the 8-, 16- or 32-bit form. code8 is 0 for types
-// without an 8-bit form (arrays and maps).
-func (w *writer) header(n int, fixLow byte, fixMax int, code8, code16, code32 byte) {
-	switch {
-	case n <= fixMax && fixLow != 0:
-		w.buf = append(w.buf, fixLow|byte(n))
-	case n <= math.MaxUint8 && code8 != 0:
-		w.buf = append(w.buf, code8, byte(n))
-	case n <= math.MaxUint16:
-		w.buf = binary.BigEndian.AppendUint16(append(w.buf, code16), uint16(n))
-	default:
-		w.buf = binary.BigEndian.AppendUint32(append(w.buf, code32), uint32(n))
-	}
-}
-
-func (w *writer) str(s string) {
-	w.header(len(s), fixStrLow, 31, codeStr8, codeStr16, codeStr32)
-	w.buf = append(w.buf, s...)
-}
-
+// bin writes binary data; EncodeBytes would write nil for a nil slice.
 func (w *writer) bin(b []byte) {
-	w.header(len(b), 0, -1, codeBin8, codeBin16, codeBin32)
+	w.e().EncodeBytesLen(len(b))
 	w.buf = append(w.buf, b...)
 }
-
-func (w *writer) arrayLen(n int) { w.header(n, fixArrayLow, 15, 0, codeArray16, codeArray32) }
 
 // reader decodes MessagePack from a body held as one string: string fields
 // are slices of it, so a body with a million strings costs no allocation

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
@@ -276,7 +277,7 @@ func (o *opsFlags) notifyStopping() {
 // that the lines that led to it (a reload's, the start's) come first.
 func (o *opsFlags) notify(state string) {
 	o.flushLog()
-	systemd.Notify(state)
+	daemon.SdNotify(false, state) // false: workers get an environment without it (workerEnviron)
 }
 
 // dropPrivileges switches to name's user and primary group for good. Go

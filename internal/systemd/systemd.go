@@ -1,7 +1,10 @@
-// Package systemd is the daemon's side of the two systemd protocols it
-// speaks: sd_notify(3) readiness messages and sd_listen_fds(3) socket
-// activation. Both are a few lines of protocol, written here by hand so
-// that the daemon needs no library and no cgo.
+// Package systemd is the daemon's policy over the two systemd protocols,
+// whose wire is go-systemd's: sd_notify(3) messages are sent with
+// daemon.SdNotify, and the sockets of sd_listen_fds(3) are taken with
+// activation.Files. What is left here is what the library leaves to its
+// callers: the RELOADING=1 message with its clock, and the rule that every
+// passed descriptor must be a listening TCP socket (activation.Listeners
+// would leave a nil in the list for any other kind and say nothing).
 package systemd
 
 import (
@@ -10,57 +13,17 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
-	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
 )
 
-// Notify sends state (for example "READY=1" or "RELOADING=1\nMONOTONIC_USEC=...")
-// to the service manager named by $NOTIFY_SOCKET. It reports false, and no
-// error, when the daemon was not started by a manager that listens, so
-// callers can notify unconditionally.
-func Notify(state string) (bool, error) {
-	path := os.Getenv("NOTIFY_SOCKET")
-	if path == "" {
-		return false, nil
-	}
-	if path[0] != '/' && path[0] != '@' {
-		return false, fmt.Errorf("NOTIFY_SOCKET %q is neither a path nor an abstract socket", path)
-	}
-	addr := &net.UnixAddr{Name: path, Net: "unixgram"}
-	if path[0] == '@' {
-		addr.Name = "\x00" + path[1:] // Linux abstract namespace
-	}
-	c, err := net.DialUnix("unixgram", nil, addr)
-	if err != nil {
-		return false, err
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte(state)); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
 // Reloading is the state that announces a reload: RELOADING=1 with the
-// time it began, as sd_notify(3) requires.
+// time it began (MONOTONIC_USEC), as sd_notify(3) requires so that the
+// manager can order the reload.
 func Reloading() string {
-	return "RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(MonotonicUsec(), 10)
+	return daemon.SdNotifyReloading + "\n" + daemon.SdNotifyMonotonicUsec()
 }
-
-// MonotonicUsec is CLOCK_MONOTONIC in microseconds, which RELOADING=1 must
-// carry (sd_notify(3): MONOTONIC_USEC) so the manager can order the reload.
-func MonotonicUsec() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return ts.Sec*1_000_000 + ts.Nsec/1000
-}
-
-// ListenFdsStart is the first descriptor systemd passes (SD_LISTEN_FDS_START).
-const ListenFdsStart = 3
 
 // Listener is one socket passed by the service manager.
 type Listener struct {
@@ -72,35 +35,29 @@ type Listener struct {
 // stream socket (a unit with ListenDatagram=, for example).
 var ErrNotStream = errors.New("not a listening TCP socket")
 
+// listenFdsStart is the first descriptor passed (SD_LISTEN_FDS_START).
+const listenFdsStart = 3
+
+// maxPassed bounds LISTEN_FDS: activation.Files makes one *os.File per
+// descriptor it claims, so a corrupt count must not get that far.
+const maxPassed = 1024
+
 // Listeners returns the listening sockets passed in LISTEN_FDS when
 // LISTEN_PID names this process, and unsets the variables so that child
 // processes (shell commands of the rules) do not think they were passed
-// too. It returns nil, nil when nothing was passed.
+// too. It returns nil, nil when nothing was passed, and an error naming
+// the descriptor when one is not a listening TCP socket.
 func Listeners() ([]Listener, error) {
-	defer func() {
-		os.Unsetenv("LISTEN_PID")
-		os.Unsetenv("LISTEN_FDS")
-		os.Unsetenv("LISTEN_FDNAMES")
-	}()
-	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
-	if err != nil || pid != os.Getpid() {
-		return nil, nil
-	}
-	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
-	if err != nil || n <= 0 {
-		return nil, nil
-	}
-	if n > 1024 {
+	if n, err := strconv.Atoi(os.Getenv("LISTEN_FDS")); err == nil && n > maxPassed &&
+		os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid()) {
+		activation.Files(true) // only unsets the variables: it would make n files
 		return nil, fmt.Errorf("LISTEN_FDS=%d: implausibly many descriptors", n)
 	}
-	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
+	files := activation.Files(true)
 	var out []Listener
-	for i := range n {
-		fd := ListenFdsStart + i
-		syscall.CloseOnExec(fd)
-		f := os.NewFile(uintptr(fd), "LISTEN_FD_"+strconv.Itoa(fd))
+	for i, f := range files {
+		fd := listenFdsStart + i // not f.Fd(), which would make the socket blocking
 		ln, err := net.FileListener(f)
-		f.Close() // FileListener dup'ed it
 		if err == nil {
 			if _, ok := ln.(*net.TCPListener); !ok {
 				ln.Close()
@@ -111,11 +68,17 @@ func Listeners() ([]Listener, error) {
 			for _, l := range out {
 				l.Close()
 			}
+			for _, f := range files[i:] {
+				f.Close() // else the garbage collector would, at some later time
+			}
 			return nil, fmt.Errorf("descriptor %d passed by the service manager: %w", fd, err)
 		}
-		l := Listener{Listener: ln}
-		if i < len(names) {
-			l.Name = names[i]
+		f.Close() // FileListener dup'ed it
+		l := Listener{Listener: ln, Name: f.Name()}
+		// activation.Files names an unnamed descriptor LISTEN_FD_<fd>;
+		// the daemon's log says name="" for it, as before.
+		if l.Name == "LISTEN_FD_"+strconv.Itoa(fd) {
+			l.Name = ""
 		}
 		out = append(out, l)
 	}
