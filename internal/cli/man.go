@@ -19,7 +19,7 @@ var manDate = time.Date(2026, time.November, 21, 0, 0, 0, 0, time.UTC)
 
 // ManTools are the commands with a section 8 page generated from their
 // cobra tree (rsockd is sockd under another name and shares its page).
-var ManTools = []string{"sockd", "make_sockdfc", "dump_sockdfc", "make_sockdfr", "dump_sockdfr", "make_socksfc", "dump_socksfc"}
+var ManTools = []string{"sockd", "make_sockdfc", "dump_sockdfc", "make_sockdfr", "dump_sockdfr", "make_socksfc", "dump_socksfc", "socks"}
 
 // Command builds the cobra tree of one tool exactly as Main runs it, for
 // documentation.
@@ -32,6 +32,8 @@ func Command(name string) (*cobra.Command, error) {
 		cmd = newMakeCmd(kindOfTool(name))
 	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
 		cmd = newDumpCmd(kindOfTool(name))
+	case "socks":
+		cmd = newSocksCmd()
 	default:
 		return nil, fmt.Errorf("%s: unknown command name", name)
 	}
