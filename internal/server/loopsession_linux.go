@@ -218,17 +218,6 @@ func (c *loopConn) parse() bool {
 	return false
 }
 
-// chooseMethod is the SOCKS5 method the server picks for a greeting: the
-// first of its own, in order, that the client offers.
-func (s *Server) chooseMethod(g socks.V5Greeting) socks.Method {
-	for _, m := range s.opts.Methods {
-		if g.Offers(m) {
-			return m
-		}
-	}
-	return socks.MethodNoAcceptable
-}
-
 // errNeedsLookup stands in for identd and the name lookups a loop cannot
 // wait for: a decision that asked for one is redone on a goroutine.
 var errNeedsLookup = errors.New("needs a lookup")
@@ -238,10 +227,7 @@ var errNeedsLookup = errors.New("needs a lookup")
 func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
 	ss := c.ss
 	c.consumed = k
-	c.lr = logline.Request{Command: "Connect", User: user, Src: ss.srcName(), Service: ss.service(port)}
-	if !ip.IsUnspecified() {
-		c.lr.Dst = ip.String()
-	}
+	c.lr = ss.requestLog(request{cmd: policy.CmdConnect, dst: socks.Addr{IP: ip, Port: port}, user: user})
 	req := ss.policyRequest(policy.CmdConnect, ip, "", port, user)
 	lookedUp := false
 	req.SrcNames = func() []string { lookedUp = true; return nil }
@@ -253,17 +239,12 @@ func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
 		return
 	}
 	ss.decided(req, &d, &c.lr)
-	if d.Permit && ss.proxyLoop(ip, port, c.lr) {
-		d.Permit, d.Reply4, d.Reply5 = false, uint8(socks.V4Rejected), uint8(socks.V5NotAllowed)
-	}
-	if !d.Permit {
-		if c.ss.obs.version == socks.Version4 {
-			c.replyV4(socks.V4ReplyCode(d.Reply4), socks.Addr{})
-		} else {
-			c.replyV5(socks.V5ReplyCode(d.Reply5), socks.Addr{})
-		}
-		c.close()
-		ss.finish()
+	switch {
+	case !d.Permit:
+		c.answerAndEnd(refusal(&d))
+		return
+	case ss.proxyLoop(ip, port, c.lr):
+		c.answerAndEnd(notAllowed)
 		return
 	}
 	c.dst = netip.AddrPortFrom(ip, port)
@@ -337,18 +318,12 @@ func (c *loopConn) connected() {
 
 		bound = sockaddrAddrPort(sa)
 	}
-	var ok bool
-	if c.ss.obs.version == socks.Version4 {
-		ok = c.replyV4(socks.V4Granted, v4Bound(bound))
-	} else {
-		ok = c.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(bound))
-	}
-	if !ok {
+	if !c.reply(granted, socks.AddrFromAddrPort(bound)) {
 		c.close()
 		ss.finish()
 		return
 	}
-	ss.s.log.Info(logline.Connected(c.lr, ""), "client", ss.src.String())
+	ss.logConnected(c.lr, "")
 	c.state = stRelay
 	c.lastActive = time.Now().UnixNano()
 	if leftover := (*ss.buf)[c.consumed:c.n]; len(leftover) > 0 {
@@ -383,13 +358,7 @@ func (c *loopConn) connectFailed(err error) {
 	ss.s.metrics.connected(c.dialed)
 	err = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.dst), Err: err}
 	ss.logFailure(c.lr, "connect", err)
-	if c.ss.obs.version == socks.Version4 {
-		c.replyV4(socks.V4Rejected, socks.Addr{})
-	} else {
-		c.replyV5(v5Failure(err), socks.Addr{})
-	}
-	c.close()
-	ss.finish()
+	c.answerAndEnd(failure(err))
 }
 
 // clientLeft ends a session whose client closed or reset while its
@@ -559,16 +528,19 @@ func (c *loopConn) close() {
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
 }
 
-func (c *loopConn) replyV4(code socks.V4ReplyCode, bound socks.Addr) bool {
-	var b [socks.V4ReplyLen]byte
-	_, err := unix.Write(c.cfd, appendV4Reply(b[:0], code, bound))
+// reply sends an answer in the client's version, as the goroutine
+// path's reply does, and reports whether it was written.
+func (c *loopConn) reply(a answer, bound socks.Addr) bool {
+	var b [socks.MaxV5RequestLen]byte
+	_, err := unix.Write(c.cfd, appendAnswer(b[:0], c.ss.obs.version, a, bound))
 	return err == nil
 }
 
-func (c *loopConn) replyV5(code socks.V5ReplyCode, bound socks.Addr) bool {
-	var b [socks.MaxV5RequestLen]byte
-	_, err := unix.Write(c.cfd, appendV5Reply(b[:0], code, bound))
-	return err == nil
+// answerAndEnd sends a refusal or failure and ends the session.
+func (c *loopConn) answerAndEnd(a answer) {
+	c.reply(a, socks.Addr{})
+	c.close()
+	c.ss.finish()
 }
 
 // handOff gives a session still in its handshake to a goroutine, which

@@ -2,9 +2,6 @@ package server
 
 import (
 	"errors"
-	"net"
-	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
@@ -21,13 +18,7 @@ func (ss *session) serveV5(rd *socks.Reader) {
 		ss.badV5Message(err)
 		return
 	}
-	method := socks.MethodNoAcceptable
-	for _, m := range ss.s.opts.Methods {
-		if g.Offers(m) {
-			method = m
-			break
-		}
-	}
+	method := ss.s.chooseMethod(g)
 	if !ss.write(socks.AppendV5MethodChoice(nil, method)) {
 		return
 	}
@@ -76,98 +67,17 @@ func (ss *session) serveV5Request(rd *socks.Reader, user string) {
 		}
 		return
 	}
-	ss.client.SetDeadline(time.Time{})
-	if req.Command != socks.V5UDPAssociate {
-		ss.watchPending() // the association watches its control connection itself
-		defer ss.endPending()
-	}
-
-	dstIP, name := req.Dst.IP.Unmap(), req.Dst.Name
-	lr := logline.Request{Command: "Connect", User: user, Src: ss.srcName(), Service: ss.service(req.Dst.Port)}
-	cmd := policy.CmdConnect
+	r := request{cmd: policy.CmdConnect, dst: req.Dst, user: user}
+	r.dst.IP = r.dst.IP.Unmap()
 	switch req.Command {
 	case socks.V5Bind:
-		lr.Command, cmd = "Bind", policy.CmdBind
+		r.cmd = policy.CmdBind
 	case socks.V5UDPAssociate:
+		ss.client.SetDeadline(time.Time{}) // the association watches its control connection itself
 		ss.udpAssociate(req, user)
 		return
 	}
-	switch {
-	case name != "":
-		lr.Dst = name
-	case !dstIP.IsUnspecified():
-		lr.Dst = dstIP.String()
-	}
-	d, resolveErr := ss.decideDestination(cmd, &dstIP, name, req.Dst.Port, user, &lr)
-	if !d.Permit {
-		ss.replyV5(socks.V5ReplyCode(d.Reply5), socks.Addr{})
-		return
-	}
-	if resolveErr != nil {
-		ss.logFailure(lr, "resolve", resolveErr)
-		ss.replyV5(v5Failure(resolveErr), socks.Addr{})
-		return
-	}
-	if req.Command == socks.V5Bind {
-		if !ss.bindUpstream(false, dstIP, name, user, lr, rd) {
-			ss.bindWant = req.Dst.Port
-			ss.bindV5(dstIP, name, req.Dst.Port, lr, rd)
-		}
-		return
-	}
-	if ss.proxyLoop(dstIP, req.Dst.Port, lr) {
-		ss.replyV5(socks.V5NotAllowed, socks.Addr{})
-		return
-	}
-	out, err := ss.dialOut(dstIP, req.Dst.Port, name, user, lr)
-	if err != nil {
-		ss.logFailure(lr, "connect", err)
-		ss.replyV5(upstreamFailure(err), socks.Addr{})
-		return
-	}
-	ss.endPending() // from the grant on, the client's end of file is a half-close
-	if !ss.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(unmapAP(out.LocalAddr()))) {
-		return
-	}
-	ss.s.log.Info(logline.Connected(lr, ""), "client", ss.src.String())
-	ss.runRelay(out, rd.Buffered(), lr)
-}
-
-// bindV5 is BIND with RFC 1928's two replies: the listener's address, then
-// the peer's once it connected. The peer must come from the requested
-// address, or, if that is unspecified, be one the rules permit
-// (bindPeerAllowed).
-func (ss *session) bindV5(expect netip.Addr, name string, port uint16, lr logline.Request, rd *socks.Reader) {
-	ln, err := ss.listenBind(expect, name, false)
-	if err != nil {
-		ss.logFailure(lr, "bind", err)
-		ss.replyV5(socks.V5GeneralFailure, socks.Addr{})
-		return
-	}
-	if !ss.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(unmapAP(ln.Addr()))) {
-		return
-	}
-	peer, err := ss.acceptBind(ln)
-	if err != nil {
-		ss.logFailure(lr, "accept", err)
-		code := socks.V5GeneralFailure
-		if isTimeout(err) {
-			code = socks.V5TTLExpired
-		}
-		ss.replyV5(code, socks.Addr{})
-		return
-	}
-	pa := unmapAP(peer.RemoteAddr())
-	if !ss.bindPeerAllowed(expect, pa, port, &lr) {
-		ss.replyV5(socks.V5NotAllowed, socks.Addr{})
-		return
-	}
-	ss.endPending() // from the grant on, the client's end of file is a half-close
-	if !ss.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(pa)) {
-		return
-	}
-	ss.s.log.Info(logline.Connected(lr, portString(pa.Port())), "client", ss.src.String())
-	ss.runRelay(peer, rd.Buffered(), lr)
+	ss.serveRequest(rd, r)
 }
 
 // badV5Message logs a malformed greeting or sub-negotiation; there is no
@@ -181,42 +91,9 @@ func (ss *session) badV5Message(err error) {
 	ss.handshakeFailed(err)
 }
 
-// v5Failure picks the RFC 1928 reply for a resolve or connect error.
-func v5Failure(err error) socks.V5ReplyCode {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return socks.V5ConnectionRefused
-	case errors.Is(err, syscall.ENETUNREACH):
-		return socks.V5NetworkUnreachable
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.As(err, &dnsErr), isTimeout(err):
-		return socks.V5HostUnreachable
-	}
-	return socks.V5GeneralFailure
-}
-
+// replyV5 sends a reply that only SOCKS5 has (a malformed request's, UDP
+// ASSOCIATE's).
 func (ss *session) replyV5(code socks.V5ReplyCode, bound socks.Addr) bool {
 	var b [socks.MaxV5RequestLen]byte
 	return ss.write(appendV5Reply(b[:0], code, bound))
-}
-
-// appendV5Reply appends a reply; a bound address it cannot encode is left
-// out (zero).
-func appendV5Reply(b []byte, code socks.V5ReplyCode, bound socks.Addr) []byte {
-	out, err := socks.AppendV5Reply(b, socks.V5Reply{Code: code, Bound: bound})
-	if err != nil {
-		out, _ = socks.AppendV5Reply(b, socks.V5Reply{Code: code})
-	}
-	return out
-}
-
-// write sends a handshake message (a reply, a method choice) and reports
-// whether it was written. It sets no deadline: a session writes a few
-// hundred bytes at most before the relay, far less than any socket's send
-// buffer (4 KB at the least), so the write never waits for the client,
-// however slowly it reads; arming and clearing a timer around it was
-// four timer operations per connection for nothing.
-func (ss *session) write(b []byte) bool {
-	_, err := ss.client.Write(b)
-	return err == nil
 }
