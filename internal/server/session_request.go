@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"time"
@@ -9,6 +10,41 @@ import (
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
+
+// serveV4 reads a SOCKS4 or SOCKS4a request (spec §6) and serves it.
+func (ss *session) serveV4(rd *socks.Reader) {
+	req, err := rd.ReadV4Request()
+	if err != nil {
+		ss.badRequest(err)
+		return
+	}
+	cmd := policy.CmdConnect
+	if req.Command == socks.V4Bind {
+		cmd = policy.CmdBind
+	}
+	ss.serveRequest(rd, request{cmd: cmd, dst: req.Dst, user: req.UserID})
+}
+
+// serveV5Request reads and serves the request, once the negotiated method
+// (for user, "" under method none) has completed.
+func (ss *session) serveV5Request(rd *socks.Reader, user string) {
+	req, err := rd.ReadV5Request()
+	if err != nil {
+		ss.badRequest(err)
+		return
+	}
+	r := request{cmd: policy.CmdConnect, dst: req.Dst, user: user}
+	r.dst.IP = r.dst.IP.Unmap()
+	switch req.Command {
+	case socks.V5Bind:
+		r.cmd = policy.CmdBind
+	case socks.V5UDPAssociate:
+		ss.client.SetDeadline(time.Time{}) // the association watches its control connection itself
+		ss.udpAssociate(req, user)
+		return
+	}
+	ss.serveRequest(rd, r)
+}
 
 // serveRequest serves a CONNECT or BIND of either version on the
 // goroutine path, once its message was read: the decision, then the
@@ -95,6 +131,29 @@ func (ss *session) bind(expect netip.Addr, name string, port uint16, lr logline.
 		return
 	}
 	ss.grant(peer, socks.AddrFromAddrPort(pa), portString(pa.Port()), lr, rd)
+}
+
+// badRequest logs and answers a request that could not be read: an
+// undefined command (which 4.3 closed without a reply to SOCKS4), an
+// address type or another field the codec refused; a client that went
+// away or went silent gets no reply.
+func (ss *session) badRequest(err error) {
+	var fe *socks.FieldError
+	switch {
+	case errors.Is(err, socks.ErrCommand) && errors.As(err, &fe):
+		ss.s.log.Warn(logline.UndefinedCommand(byte(fe.Value), ss.srcName()), "client", ss.src.String())
+		if ss.obs.version == socks.Version5 {
+			ss.reply(answer{v5: socks.V5CommandNotSupported}, socks.Addr{})
+		}
+	case errors.Is(err, socks.ErrAddrType):
+		ss.s.log.Warn(logline.BadRequest(err, ss.srcName()), "client", ss.src.String())
+		ss.reply(answer{socks.V4Rejected, socks.V5AddressTypeNotSupported}, socks.Addr{})
+	case errors.As(err, &fe):
+		ss.s.log.Warn(logline.BadRequest(err, ss.srcName()), "client", ss.src.String())
+		ss.reply(generalFailure, socks.Addr{})
+	default:
+		ss.handshakeFailed(err)
+	}
 }
 
 // reply sends an answer in the client's version and reports whether it

@@ -2,10 +2,8 @@ package server
 
 import (
 	"errors"
-	"time"
 
 	"github.com/sockd/sockd/internal/logline"
-	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -44,40 +42,6 @@ func (ss *session) serveV5(rd *socks.Reader) {
 		user = up.Username
 	}
 	ss.serveV5Request(rd, user)
-}
-
-// serveV5Request reads and serves the request, once the negotiated method
-// (for user, "" under method none) has completed.
-func (ss *session) serveV5Request(rd *socks.Reader, user string) {
-	req, err := rd.ReadV5Request()
-	if err != nil {
-		var fe *socks.FieldError
-		switch {
-		case errors.Is(err, socks.ErrCommand) && errors.As(err, &fe):
-			ss.s.log.Warn(logline.UndefinedCommand(byte(fe.Value), ss.srcName()), "client", ss.src.String())
-			ss.replyV5(socks.V5CommandNotSupported, socks.Addr{})
-		case errors.Is(err, socks.ErrAddrType):
-			ss.s.log.Warn(logline.BadRequest(err, ss.srcName()), "client", ss.src.String())
-			ss.replyV5(socks.V5AddressTypeNotSupported, socks.Addr{})
-		case errors.As(err, &fe):
-			ss.s.log.Warn(logline.BadRequest(err, ss.srcName()), "client", ss.src.String())
-			ss.replyV5(socks.V5GeneralFailure, socks.Addr{})
-		default:
-			ss.handshakeFailed(err)
-		}
-		return
-	}
-	r := request{cmd: policy.CmdConnect, dst: req.Dst, user: user}
-	r.dst.IP = r.dst.IP.Unmap()
-	switch req.Command {
-	case socks.V5Bind:
-		r.cmd = policy.CmdBind
-	case socks.V5UDPAssociate:
-		ss.client.SetDeadline(time.Time{}) // the association watches its control connection itself
-		ss.udpAssociate(req, user)
-		return
-	}
-	ss.serveRequest(rd, r)
 }
 
 // badV5Message logs a malformed greeting or sub-negotiation; there is no
