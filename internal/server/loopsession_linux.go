@@ -313,12 +313,7 @@ func (c *loopConn) connected() {
 		return
 	}
 	ss.s.metrics.connected(c.dialed)
-	var bound netip.AddrPort
-	if sa, err := syscall.Getsockname(c.tfd); err == nil { // see accept
-
-		bound = sockaddrAddrPort(sa)
-	}
-	if !c.reply(granted, socks.AddrFromAddrPort(bound)) {
+	if !c.reply(granted, socks.AddrFromAddrPort(fdLocalAddr(c.tfd))) {
 		c.close()
 		ss.finish()
 		return

@@ -399,9 +399,7 @@ func (s *Server) admit() bool {
 	}
 }
 
-// logOverLimit logs a client refused beyond MaxClients, whose connection
-// the caller resets: queueing would only make every client slow, and
-// refusing at once lets clients retry elsewhere.
+// logOverLimit logs a client refused beyond MaxClients (acceptReset).
 func (s *Server) logOverLimit(src string) {
 	s.log.Warn("too many clients, connection closed", "client", src, "max", s.opts.MaxClients)
 }
@@ -436,7 +434,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		s.listenersChanged()
 		s.mu.Unlock()
 	}()
-	var backoff time.Duration
+	var backoff acceptBackoff
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -444,13 +442,9 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 				return nil
 			}
 			if isResourceExhausted(err) || isTemporary(err) {
-				if backoff == 0 {
-					backoff = 5 * time.Millisecond
-				} else if backoff *= 2; backoff > time.Second {
-					backoff = time.Second
-				}
-				s.log.Warn("accept failed, pausing", "err", err, "pause", backoff.String())
-				time.Sleep(backoff)
+				pause := backoff.next()
+				s.log.Warn("accept failed, pausing", "err", err, "pause", pause.String())
+				time.Sleep(pause)
 				continue
 			}
 			return err
@@ -461,13 +455,11 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 			c.Close()
 			continue
 		}
-		if s.opts.AcceptCheck != nil && s.refusedAtAccept(tc.RemoteAddr(), tc.LocalAddr()) {
-			tc.Close()
-			continue
-		}
-		if !s.admit() {
-			s.logOverLimit(c.RemoteAddr().String())
+		switch s.screenAccepted(unmapAP(tc.RemoteAddr()), func() netip.AddrPort { return unmapAP(tc.LocalAddr()) }) {
+		case acceptReset:
 			tc.SetLinger(0)
+			fallthrough
+		case acceptClose:
 			tc.Close()
 			continue
 		}
