@@ -251,13 +251,12 @@ func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
 	c.connect()
 }
 
-// connect starts the non-blocking connect to c.dst, from the interface
-// the route file names, with Go's socket options (TCP_NODELAY, and the
-// system-timed keep-alive of keepAlive).
+// connect starts the non-blocking connect to c.dst as dialSpec says.
 func (c *loopConn) connect() {
 	ss := c.ss
 	c.dialed = time.Now()
-	c.deadline = c.dialed.Add(ss.s.opts.ConnectTimeout)
+	spec := ss.dialSpec(c.dst.Addr(), "", c.dialed, func() netip.AddrPort { return fdLocalAddr(c.cfd) })
+	c.deadline = spec.deadline
 	family := unix.AF_INET6
 	if c.dst.Addr().Is4() {
 		family = unix.AF_INET
@@ -270,8 +269,8 @@ func (c *loopConn) connect() {
 	c.tfd = fd
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
-	if la := ss.outboundAddr(c.dst.Addr(), "", func() netip.AddrPort { return fdLocalAddr(c.cfd) }); la.IsValid() {
-		if err := unix.Bind(fd, sockaddrOf(netip.AddrPortFrom(la, 0), family)); err != nil {
+	if spec.from.IsValid() {
+		if err := unix.Bind(fd, sockaddrOf(netip.AddrPortFrom(spec.from, 0), family)); err != nil {
 			c.connectFailed(os.NewSyscallError("bind", err))
 			return
 		}

@@ -13,6 +13,8 @@ package server
 //	granted   → granted, logConnected
 //	any reply → appendAnswer, in the client's SOCKS version
 //
+//	connect   → dialSpec: from where, until when, with which options
+//
 // Accepting is one policy too: acceptBackoff paces both accept loops
 // after an accept error.
 
@@ -156,6 +158,43 @@ func v5Failure(err error) socks.V5ReplyCode {
 		return socks.V5HostUnreachable
 	}
 	return socks.V5GeneralFailure
+}
+
+// dialSpec is how either engine connects to a destination: from the
+// address outboundAddr picks (invalid: the system chooses), by the
+// deadline the connect timeout sets, with TCP_NODELAY and the
+// system-timed keep-alive of keepAlive (net.Dialer sets both on the
+// goroutine path, the loop sets the same two socket options).
+type dialSpec struct {
+	from     netip.Addr
+	deadline time.Time
+}
+
+// dialSpec is the connect to dst (or name, for the route file) begun at
+// now; local is as for outboundAddr.
+func (ss *session) dialSpec(dst netip.Addr, name string, now time.Time, local func() netip.AddrPort) dialSpec {
+	return dialSpec{from: ss.outboundAddr(dst, name, local), deadline: now.Add(ss.s.opts.ConnectTimeout)}
+}
+
+// outboundAddr is the local address an outgoing connection to dst leaves
+// from: the route file's interface for it; else, with SameInterface
+// (srelay's -g), the address the client connected to, when it is of dst's
+// family (srelay asked getaddrinfo for that family only); else none (the
+// system chooses). local returns the session's local address when the
+// session does not know it (an event-loop session); nil means ss.local.
+func (ss *session) outboundAddr(dst netip.Addr, name string, local func() netip.AddrPort) netip.Addr {
+	if la := localAddrFor(ss.snap.routes, dst, name); la.IsValid() || !ss.s.opts.SameInterface {
+		return la
+	}
+	l := ss.local
+	if !l.IsValid() && local != nil {
+		l = local()
+	}
+	a := l.Addr().Unmap()
+	if !a.IsValid() || a.IsUnspecified() || a.Is4() != dst.Unmap().Is4() {
+		return netip.Addr{}
+	}
+	return a
 }
 
 // acceptBackoff paces an accept loop that ran out of descriptors (or met
