@@ -199,7 +199,7 @@ func (c *loopConn) parse() bool {
 				c.handOff()
 				return false
 			}
-			c.request(req.Dst.IP, req.Dst.Port, req.UserID, k)
+			c.request(request{cmd: policy.CmdConnect, dst: req.Dst, user: req.UserID}, k)
 			return false
 		default:
 			c.handOff()
@@ -214,7 +214,7 @@ func (c *loopConn) parse() bool {
 		c.handOff()
 		return false
 	}
-	c.request(req.Dst.IP.Unmap(), req.Dst.Port, "", k)
+	c.request(request{cmd: policy.CmdConnect, dst: socks.Addr{IP: req.Dst.IP.Unmap(), Port: req.Dst.Port}}, k)
 	return false
 }
 
@@ -222,13 +222,15 @@ func (c *loopConn) parse() bool {
 // wait for: a decision that asked for one is redone on a goroutine.
 var errNeedsLookup = errors.New("needs a lookup")
 
-// request decides a CONNECT to ip and port, the request being the first k
-// bytes of the buffer, and connects if it is permitted.
-func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
+// request decides a CONNECT to an address, the request being the first k
+// bytes of the buffer, and connects if it is permitted: the outline of
+// the goroutine path's serveRequest, for what the loop serves.
+func (c *loopConn) request(r request, k int) {
 	ss := c.ss
 	c.consumed = k
-	c.lr = ss.requestLog(request{cmd: policy.CmdConnect, dst: socks.Addr{IP: ip, Port: port}, user: user})
-	req := ss.policyRequest(policy.CmdConnect, ip, "", port, user)
+	c.lr = ss.requestLog(r)
+	ip, port := r.dst.IP, r.dst.Port
+	req := ss.policyRequest(r.cmd, ip, "", port, r.user)
 	lookedUp := false
 	req.SrcNames = func() []string { lookedUp = true; return nil }
 	req.DstNames = req.SrcNames

@@ -9,6 +9,15 @@
 // leaves the daemon half-configured; running sessions keep the snapshot
 // they started with.
 //
+// Two engines serve sessions: the event loops (loop_linux.go,
+// loopsession_linux.go) take the common CONNECT, goroutines
+// (session.go, session_request.go) everything else. How a request is
+// answered is written once for both, in pipeline.go: the SOCKS5 method,
+// the request's log fields, the refusal, failure and success replies, the
+// "connected" line, the connect's specification; the accept policy
+// (screenAccepted, acceptBackoff) is shared the same way. A change to
+// what a client is told is made there.
+//
 // Where this daemon deliberately differs from 4.3 sockd:
 //   - a refused request always gets a reply (91/92/93, or SOCKS5 0x02)
 //     before the close; 4.2 closed silently on a plain deny, which clients
