@@ -76,8 +76,7 @@ func (l *eventLoop) startSession(fd int, src netip.AddrPort) {
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as Go sets on every TCP socket
 	if err := l.add(c, fd, connEvents); err != nil {
 		c.ss.handshakeFailed(os.NewSyscallError("epoll_ctl", err))
-		c.close()
-		c.ss.finish()
+		c.end()
 	}
 }
 
@@ -179,8 +178,7 @@ func (c *loopConn) parse() bool {
 			}
 			ss.obs.version = socks.Version5
 			if _, err := unix.Write(c.cfd, socks.AppendV5MethodChoice(nil, socks.MethodNoAuth)); err != nil {
-				c.close() // as ss.write failing: nothing to log
-				ss.finish()
+				c.end() // as ss.write failing: nothing to log
 				return false
 			}
 			c.n = copy(b, b[k:])
@@ -315,8 +313,7 @@ func (c *loopConn) connected() {
 	}
 	ss.s.metrics.connected(c.dialed)
 	if !c.reply(granted, socks.AddrFromAddrPort(fdLocalAddr(c.tfd))) {
-		c.close()
-		ss.finish()
+		c.end()
 		return
 	}
 	ss.logConnected(c.lr, "")
@@ -365,8 +362,7 @@ func (c *loopConn) clientLeft() {
 	ss.s.metrics.connected(c.dialed)
 	ss.left.Store(true)
 	ss.logFailure(c.lr, "connect", errClientLeft)
-	c.close()
-	ss.finish()
+	c.end()
 }
 
 // pump moves what src has to dst, as the goroutine relay's readSmall does:
@@ -468,16 +464,14 @@ func (c *loopConn) opError(op string, peer netip.AddrPort, err error) error {
 // endRelay logs the session's end and ends it.
 func (c *loopConn) endRelay(res relayResult) {
 	c.ss.logRelayEnd(c.lr, res)
-	c.close()
-	c.ss.finish()
+	c.end()
 }
 
 // handshakeEnd ends a session whose client went away or went silent
 // before its request was complete.
 func (c *loopConn) handshakeEnd(err error) {
 	c.ss.handshakeFailed(err)
-	c.close()
-	c.ss.finish()
+	c.end()
 }
 
 // checkDeadline ends the session if its handshake, connect or relay has
@@ -513,8 +507,9 @@ func (c *loopConn) kill() {
 	c.handshakeEnd(net.ErrClosed)
 }
 
-// close closes both descriptors; closing takes them out of the epoll set.
-func (c *loopConn) close() {
+// end closes both descriptors (which takes them out of the epoll set)
+// and finishes the session.
+func (c *loopConn) end() {
 	for _, fd := range []int{c.cfd, c.tfd} {
 		if fd >= 0 {
 			c.l.forget(fd, false)
@@ -522,6 +517,7 @@ func (c *loopConn) close() {
 		}
 	}
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
+	c.ss.finish()
 }
 
 // reply sends an answer in the client's version, as the goroutine
@@ -535,8 +531,7 @@ func (c *loopConn) reply(a answer, bound socks.Addr) bool {
 // answerAndEnd sends a refusal or failure and ends the session.
 func (c *loopConn) answerAndEnd(a answer) {
 	c.reply(a, socks.Addr{})
-	c.close()
-	c.ss.finish()
+	c.end()
 }
 
 // handOff gives a session still in its handshake to a goroutine, which
