@@ -4,8 +4,8 @@ package server
 // and hosts.deny) decides a connection from its addresses alone, before
 // the server reads or writes any byte of it: a refused client gets no
 // SOCKS reply at all, only a closed connection, as with libwrap. Both
-// engines call it at accept: Serve's goroutine loop (server.go) and the
-// event loops (loop_linux.go, through refusedAtAcceptFd).
+// engines screen what they accept with screenAccepted: Serve's goroutine
+// loop (server.go) and the event loops (loop_linux.go).
 
 import (
 	"net"
@@ -15,7 +15,7 @@ import (
 // refusedAtAccept runs the check and logs a refusal; it is only called
 // when Options.AcceptCheck is set.
 func (s *Server) refusedAtAccept(client, local net.Addr) bool {
-	return s.refusedAt(addrPortOf(client), addrPortOf(local))
+	return s.refusedAt(unmapAP(client), unmapAP(local))
 }
 
 func (s *Server) refusedAt(client, local netip.AddrPort) bool {
@@ -28,10 +28,28 @@ func (s *Server) refusedAt(client, local netip.AddrPort) bool {
 	return true
 }
 
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+// acceptVerdict is what becomes of an accepted connection.
+type acceptVerdict uint8
+
+const (
+	acceptServe acceptVerdict = iota // counted in (admit): serve it
+	acceptClose                      // refused by the host access rules: close it
+	// acceptReset: over MaxClients, and logged. The caller resets the
+	// connection (SO_LINGER 0): queueing would only make every client
+	// slow, and refusing at once lets clients retry elsewhere.
+	acceptReset
+)
+
+// screenAccepted is the accept policy of both engines: the host access
+// rules, then MaxClients. local, the address the client reached, is asked
+// only when there is an accept check.
+func (s *Server) screenAccepted(src netip.AddrPort, local func() netip.AddrPort) acceptVerdict {
+	if s.opts.AcceptCheck != nil && s.refusedAt(src, local()) {
+		return acceptClose
 	}
-	return netip.AddrPort{}
+	if !s.admit() {
+		s.logOverLimit(src.String())
+		return acceptReset
+	}
+	return acceptServe
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,7 @@ type eventLoop struct {
 	nextGen   uint32
 	listeners map[*loopListener]bool // true while paused after an accept error
 	resumeAt  time.Time              // when paused listeners are watched again
-	backoff   time.Duration
+	backoff   acceptBackoff
 	tick      time.Duration // how often deadlines are checked
 	nextSweep time.Time
 }
@@ -420,8 +421,9 @@ func (l *eventLoop) listenerOf(fd int32, id uint32) *loopListener {
 }
 
 // accept takes up to acceptBatch waiting connections and starts their
-// sessions. Running out of descriptors pauses this loop's accepting,
-// doubling from 5 ms to 1 s as Serve's goroutine loop does.
+// sessions, screened and paced by the accept policy both engines share
+// (screenAccepted, acceptBackoff): running out of descriptors pauses
+// this loop's accepting.
 func (l *eventLoop) accept(ll *loopListener) {
 	for range acceptBatch {
 		// syscall's, not x/sys/unix's: the latter asks every IPv4
@@ -433,20 +435,16 @@ func (l *eventLoop) accept(ll *loopListener) {
 		case err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO:
 			continue
 		case isResourceExhausted(err):
-			if l.backoff == 0 {
-				l.backoff = 5 * time.Millisecond
-			} else if l.backoff *= 2; l.backoff > time.Second {
-				l.backoff = time.Second
-			}
+			pause := l.backoff.next()
 			l.s.log.Warn("accept failed, pausing", "err", &net.OpError{Op: "accept", Net: "tcp", Addr: ll.addr, Err: err},
-				"pause", l.backoff.String())
+				"pause", pause.String())
 			for o := range l.listeners {
 				if !l.listeners[o] {
 					l.listeners[o] = true
 					unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, o.fd, nil)
 				}
 			}
-			l.resumeAt = time.Now().Add(l.backoff)
+			l.resumeAt = time.Now().Add(pause)
 			return
 		case err != nil:
 			ll.finish(&net.OpError{Op: "accept", Net: "tcp", Addr: ll.addr, Err: err})
@@ -454,22 +452,20 @@ func (l *eventLoop) accept(ll *loopListener) {
 		}
 		l.backoff = 0
 		src := sockaddrAddrPort(sa)
-		if l.s.opts.AcceptCheck != nil && l.s.refusedAtAcceptFd(fd, src) {
+		switch l.s.screenAccepted(src, func() netip.AddrPort { return fdLocalAddr(fd) }) {
+		case acceptReset:
+			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+			fallthrough
+		case acceptClose:
 			unix.Close(fd)
 			continue
 		}
 		ll.mu.Lock()
 		if ll.closed {
 			ll.mu.Unlock()
+			l.s.active.Add(-1)
 			unix.Close(fd) // accepted as the listener closed: as if never
 			return
-		}
-		if !l.s.admit() {
-			ll.mu.Unlock()
-			l.s.logOverLimit(src.String())
-			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-			unix.Close(fd)
-			continue
 		}
 		l.s.sessions.Add(1)
 		ll.mu.Unlock()

@@ -76,8 +76,7 @@ func (l *eventLoop) startSession(fd int, src netip.AddrPort) {
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as Go sets on every TCP socket
 	if err := l.add(c, fd, connEvents); err != nil {
 		c.ss.handshakeFailed(os.NewSyscallError("epoll_ctl", err))
-		c.close()
-		c.ss.finish()
+		c.end()
 	}
 }
 
@@ -179,8 +178,7 @@ func (c *loopConn) parse() bool {
 			}
 			ss.obs.version = socks.Version5
 			if _, err := unix.Write(c.cfd, socks.AppendV5MethodChoice(nil, socks.MethodNoAuth)); err != nil {
-				c.close() // as ss.write failing: nothing to log
-				ss.finish()
+				c.end() // as ss.write failing: nothing to log
 				return false
 			}
 			c.n = copy(b, b[k:])
@@ -199,7 +197,7 @@ func (c *loopConn) parse() bool {
 				c.handOff()
 				return false
 			}
-			c.request(req.Dst.IP, req.Dst.Port, req.UserID, k)
+			c.request(request{cmd: policy.CmdConnect, dst: req.Dst, user: req.UserID}, k)
 			return false
 		default:
 			c.handOff()
@@ -214,35 +212,23 @@ func (c *loopConn) parse() bool {
 		c.handOff()
 		return false
 	}
-	c.request(req.Dst.IP.Unmap(), req.Dst.Port, "", k)
+	c.request(request{cmd: policy.CmdConnect, dst: socks.Addr{IP: req.Dst.IP.Unmap(), Port: req.Dst.Port}}, k)
 	return false
-}
-
-// chooseMethod is the SOCKS5 method the server picks for a greeting: the
-// first of its own, in order, that the client offers.
-func (s *Server) chooseMethod(g socks.V5Greeting) socks.Method {
-	for _, m := range s.opts.Methods {
-		if g.Offers(m) {
-			return m
-		}
-	}
-	return socks.MethodNoAcceptable
 }
 
 // errNeedsLookup stands in for identd and the name lookups a loop cannot
 // wait for: a decision that asked for one is redone on a goroutine.
 var errNeedsLookup = errors.New("needs a lookup")
 
-// request decides a CONNECT to ip and port, the request being the first k
-// bytes of the buffer, and connects if it is permitted.
-func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
+// request decides a CONNECT to an address, the request being the first k
+// bytes of the buffer, and connects if it is permitted: the outline of
+// the goroutine path's serveRequest, for what the loop serves.
+func (c *loopConn) request(r request, k int) {
 	ss := c.ss
 	c.consumed = k
-	c.lr = logline.Request{Command: "Connect", User: user, Src: ss.srcName(), Service: ss.service(port)}
-	if !ip.IsUnspecified() {
-		c.lr.Dst = ip.String()
-	}
-	req := ss.policyRequest(policy.CmdConnect, ip, "", port, user)
+	c.lr = ss.requestLog(r)
+	ip, port := r.dst.IP, r.dst.Port
+	req := ss.policyRequest(r.cmd, ip, "", port, r.user)
 	lookedUp := false
 	req.SrcNames = func() []string { lookedUp = true; return nil }
 	req.DstNames = req.SrcNames
@@ -253,30 +239,24 @@ func (c *loopConn) request(ip netip.Addr, port uint16, user string, k int) {
 		return
 	}
 	ss.decided(req, &d, &c.lr)
-	if d.Permit && ss.proxyLoop(ip, port, c.lr) {
-		d.Permit, d.Reply4, d.Reply5 = false, uint8(socks.V4Rejected), uint8(socks.V5NotAllowed)
-	}
-	if !d.Permit {
-		if c.ss.obs.version == socks.Version4 {
-			c.replyV4(socks.V4ReplyCode(d.Reply4), socks.Addr{})
-		} else {
-			c.replyV5(socks.V5ReplyCode(d.Reply5), socks.Addr{})
-		}
-		c.close()
-		ss.finish()
+	switch {
+	case !d.Permit:
+		c.answerAndEnd(refusal(&d))
+		return
+	case ss.proxyLoop(ip, port, c.lr):
+		c.answerAndEnd(notAllowed)
 		return
 	}
 	c.dst = netip.AddrPortFrom(ip, port)
 	c.connect()
 }
 
-// connect starts the non-blocking connect to c.dst, from the interface
-// the route file names, with Go's socket options (TCP_NODELAY, and the
-// system-timed keep-alive of keepAlive).
+// connect starts the non-blocking connect to c.dst as dialSpec says.
 func (c *loopConn) connect() {
 	ss := c.ss
 	c.dialed = time.Now()
-	c.deadline = c.dialed.Add(ss.s.opts.ConnectTimeout)
+	spec := ss.dialSpec(c.dst.Addr(), "", c.dialed, func() netip.AddrPort { return fdLocalAddr(c.cfd) })
+	c.deadline = spec.deadline
 	family := unix.AF_INET6
 	if c.dst.Addr().Is4() {
 		family = unix.AF_INET
@@ -289,8 +269,8 @@ func (c *loopConn) connect() {
 	c.tfd = fd
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
-	if la := ss.outboundAddr(c.dst.Addr(), "", func() netip.AddrPort { return fdLocalAddr(c.cfd) }); la.IsValid() {
-		if err := unix.Bind(fd, sockaddrOf(netip.AddrPortFrom(la, 0), family)); err != nil {
+	if spec.from.IsValid() {
+		if err := unix.Bind(fd, sockaddrOf(netip.AddrPortFrom(spec.from, 0), family)); err != nil {
 			c.connectFailed(os.NewSyscallError("bind", err))
 			return
 		}
@@ -332,23 +312,11 @@ func (c *loopConn) connected() {
 		return
 	}
 	ss.s.metrics.connected(c.dialed)
-	var bound netip.AddrPort
-	if sa, err := syscall.Getsockname(c.tfd); err == nil { // see accept
-
-		bound = sockaddrAddrPort(sa)
-	}
-	var ok bool
-	if c.ss.obs.version == socks.Version4 {
-		ok = c.replyV4(socks.V4Granted, v4Bound(bound))
-	} else {
-		ok = c.replyV5(socks.V5Succeeded, socks.AddrFromAddrPort(bound))
-	}
-	if !ok {
-		c.close()
-		ss.finish()
+	if !c.reply(granted, socks.AddrFromAddrPort(fdLocalAddr(c.tfd))) {
+		c.end()
 		return
 	}
-	ss.s.log.Info(logline.Connected(c.lr, ""), "client", ss.src.String())
+	ss.logConnected(c.lr, "")
 	c.state = stRelay
 	c.lastActive = time.Now().UnixNano()
 	if leftover := (*ss.buf)[c.consumed:c.n]; len(leftover) > 0 {
@@ -383,13 +351,7 @@ func (c *loopConn) connectFailed(err error) {
 	ss.s.metrics.connected(c.dialed)
 	err = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.dst), Err: err}
 	ss.logFailure(c.lr, "connect", err)
-	if c.ss.obs.version == socks.Version4 {
-		c.replyV4(socks.V4Rejected, socks.Addr{})
-	} else {
-		c.replyV5(socks.V5ReplyFor(err), socks.Addr{})
-	}
-	c.close()
-	ss.finish()
+	c.answerAndEnd(failure(err))
 }
 
 // clientLeft ends a session whose client closed or reset while its
@@ -400,8 +362,7 @@ func (c *loopConn) clientLeft() {
 	ss.s.metrics.connected(c.dialed)
 	ss.left.Store(true)
 	ss.logFailure(c.lr, "connect", errClientLeft)
-	c.close()
-	ss.finish()
+	c.end()
 }
 
 // pump moves what src has to dst, as the goroutine relay's readSmall does:
@@ -503,16 +464,14 @@ func (c *loopConn) opError(op string, peer netip.AddrPort, err error) error {
 // endRelay logs the session's end and ends it.
 func (c *loopConn) endRelay(res relayResult) {
 	c.ss.logRelayEnd(c.lr, res)
-	c.close()
-	c.ss.finish()
+	c.end()
 }
 
 // handshakeEnd ends a session whose client went away or went silent
 // before its request was complete.
 func (c *loopConn) handshakeEnd(err error) {
 	c.ss.handshakeFailed(err)
-	c.close()
-	c.ss.finish()
+	c.end()
 }
 
 // checkDeadline ends the session if its handshake, connect or relay has
@@ -548,8 +507,9 @@ func (c *loopConn) kill() {
 	c.handshakeEnd(net.ErrClosed)
 }
 
-// close closes both descriptors; closing takes them out of the epoll set.
-func (c *loopConn) close() {
+// end closes both descriptors (which takes them out of the epoll set)
+// and finishes the session.
+func (c *loopConn) end() {
 	for _, fd := range []int{c.cfd, c.tfd} {
 		if fd >= 0 {
 			c.l.forget(fd, false)
@@ -557,18 +517,21 @@ func (c *loopConn) close() {
 		}
 	}
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
+	c.ss.finish()
 }
 
-func (c *loopConn) replyV4(code socks.V4ReplyCode, bound socks.Addr) bool {
-	var b [socks.V4ReplyLen]byte
-	_, err := unix.Write(c.cfd, appendV4Reply(b[:0], code, bound))
-	return err == nil
-}
-
-func (c *loopConn) replyV5(code socks.V5ReplyCode, bound socks.Addr) bool {
+// reply sends an answer in the client's version, as the goroutine
+// path's reply does, and reports whether it was written.
+func (c *loopConn) reply(a answer, bound socks.Addr) bool {
 	var b [socks.MaxV5RequestLen]byte
-	_, err := unix.Write(c.cfd, appendV5Reply(b[:0], code, bound))
+	_, err := unix.Write(c.cfd, appendAnswer(b[:0], c.ss.obs.version, a, bound))
 	return err == nil
+}
+
+// answerAndEnd sends a refusal or failure and ends the session.
+func (c *loopConn) answerAndEnd(a answer) {
+	c.reply(a, socks.Addr{})
+	c.end()
 }
 
 // handOff gives a session still in its handshake to a goroutine, which

@@ -9,6 +9,15 @@
 // leaves the daemon half-configured; running sessions keep the snapshot
 // they started with.
 //
+// Two engines serve sessions: the event loops (loop_linux.go,
+// loopsession_linux.go) take the common CONNECT, goroutines
+// (session.go, session_request.go) everything else. How a request is
+// answered is written once for both, in pipeline.go: the SOCKS5 method,
+// the request's log fields, the refusal, failure and success replies, the
+// "connected" line, the connect's specification; the accept policy
+// (screenAccepted, acceptBackoff) is shared the same way. A change to
+// what a client is told is made there.
+//
 // Where this daemon deliberately differs from 4.3 sockd:
 //   - a refused request always gets a reply (91/92/93, or SOCKS5 0x02)
 //     before the close; 4.2 closed silently on a plain deny, which clients
@@ -408,9 +417,7 @@ func (s *Server) admit() bool {
 	}
 }
 
-// logOverLimit logs a client refused beyond MaxClients, whose connection
-// the caller resets: queueing would only make every client slow, and
-// refusing at once lets clients retry elsewhere.
+// logOverLimit logs a client refused beyond MaxClients (acceptReset).
 func (s *Server) logOverLimit(src string) {
 	s.log.Warn("too many clients, connection closed", "client", src, "max", s.opts.MaxClients)
 }
@@ -445,7 +452,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		s.listenersChanged()
 		s.mu.Unlock()
 	}()
-	var backoff time.Duration
+	var backoff acceptBackoff
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -453,13 +460,9 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 				return nil
 			}
 			if isResourceExhausted(err) || isTemporary(err) {
-				if backoff == 0 {
-					backoff = 5 * time.Millisecond
-				} else if backoff *= 2; backoff > time.Second {
-					backoff = time.Second
-				}
-				s.log.Warn("accept failed, pausing", "err", err, "pause", backoff.String())
-				time.Sleep(backoff)
+				pause := backoff.next()
+				s.log.Warn("accept failed, pausing", "err", err, "pause", pause.String())
+				time.Sleep(pause)
 				continue
 			}
 			return err
@@ -470,13 +473,11 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 			c.Close()
 			continue
 		}
-		if s.opts.AcceptCheck != nil && s.refusedAtAccept(tc.RemoteAddr(), tc.LocalAddr()) {
-			tc.Close()
-			continue
-		}
-		if !s.admit() {
-			s.logOverLimit(c.RemoteAddr().String())
+		switch s.screenAccepted(unmapAP(tc.RemoteAddr()), func() netip.AddrPort { return unmapAP(tc.LocalAddr()) }) {
+		case acceptReset:
 			tc.SetLinger(0)
+			fallthrough
+		case acceptClose:
 			tc.Close()
 			continue
 		}

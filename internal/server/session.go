@@ -362,14 +362,14 @@ func (s *Server) confirmedNames(ip netip.Addr) []string {
 	return out
 }
 
-// dial connects to the destination from the interface the route file
-// names, within the connect timeout.
+// dial connects to the destination as dialSpec says.
 func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: ss.s.opts.ConnectTimeout, KeepAliveConfig: keepAlive}
-	if la := ss.outboundAddr(ip, name, nil); la.IsValid() {
-		d.LocalAddr = &net.TCPAddr{IP: la.AsSlice()}
-	}
 	start := time.Now()
+	spec := ss.dialSpec(ip, name, start, nil)
+	d := net.Dialer{Deadline: spec.deadline, KeepAliveConfig: keepAlive}
+	if spec.from.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: spec.from.AsSlice()}
+	}
 	c, err := d.DialContext(ss.context(), "tcp", netip.AddrPortFrom(ip, port).String())
 	ss.s.metrics.connected(start)
 	if err != nil {

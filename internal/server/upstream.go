@@ -210,7 +210,7 @@ func upstreamFailure(err error) socks.V5ReplyCode {
 // bindUpstream does a BIND through the upstream the client configuration
 // names for the expected peer, relaying both replies; it reports false
 // (and does nothing) when the BIND is to be done here.
-func (ss *session) bindUpstream(v4 bool, expect netip.Addr, name, user string, lr logline.Request, rd *socks.Reader) bool {
+func (ss *session) bindUpstream(expect netip.Addr, name, user string, lr logline.Request, rd *socks.Reader) bool {
 	if ss.snap.client == nil {
 		return false
 	}
@@ -227,11 +227,7 @@ func (ss *session) bindUpstream(v4 bool, expect netip.Addr, name, user string, l
 		} else {
 			ss.logFailure(lr, "bind", err)
 		}
-		if v4 {
-			ss.replyV4(socks.V4Rejected, socks.Addr{})
-		} else {
-			ss.replyV5(upstreamFailure(err), socks.Addr{})
-		}
+		ss.reply(failure(err), socks.Addr{})
 		return true
 	}
 	bl, err := d.Bind(ctx, plan)
@@ -244,7 +240,7 @@ func (ss *session) bindUpstream(v4 bool, expect netip.Addr, name, user string, l
 	if err != nil {
 		return fail(err)
 	}
-	if !ss.replyBound(v4, bl.Bound()) {
+	if !ss.reply(granted, bl.Bound()) {
 		return true
 	}
 	// The peer may take as long as a local BIND would allow.
@@ -254,23 +250,8 @@ func (ss *session) bindUpstream(v4 bool, expect netip.Addr, name, user string, l
 	if err != nil {
 		return fail(err)
 	}
-	ss.endPending() // from the grant on, the client's end of file is a half-close
-	if !ss.replyBound(v4, peer) {
-		return true
-	}
-	ss.s.log.Info(logline.Connected(lr, portString(peer.Port)), "client", ss.src.String())
-	ss.runRelay(tc, rd.Buffered(), lr)
+	ss.grant(tc, peer, portString(peer.Port), lr, rd)
 	return true
-}
-
-func (ss *session) replyBound(v4 bool, a socks.Addr) bool {
-	if v4 {
-		if ap, ok := a.AddrPort(); ok {
-			return ss.replyV4(socks.V4Granted, v4Bound(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())))
-		}
-		return ss.replyV4(socks.V4Granted, socks.Addr{IP: netip.IPv4Unspecified(), Port: a.Port})
-	}
-	return ss.replyV5(socks.V5Succeeded, a)
 }
 
 // defaultServers are the servers of sockd lines without @=: the option,
