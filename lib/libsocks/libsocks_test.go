@@ -149,42 +149,7 @@ func TestForkExec(t *testing.T) {
 // sockd's BIND; a second Raccept finds none.
 func TestRbind(t *testing.T) {
 	proxy, logs := socksifytest.Sockd(t)
-	cmd := exec.Command(cc(t, "testdata/demo.c", false), "bind")
-	cmd.Env = append(os.Environ(), "SOCKS_PROXY=socks5://"+proxy)
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	br := bufio.NewReader(stdout)
-	line, err := br.ReadString('\n')
-	var ip, port string
-	if _, e := fmt.Sscanf(line, "listening %s %s", &ip, &port); err != nil || e != nil {
-		t.Fatalf("no address: %q %v; stderr: %s", line, err, stderr.String())
-	}
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, Timeout: 20 * time.Second}
-	peer, err := d.Dial("tcp", net.JoinHostPort(ip, port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprint(peer, "line from the peer\n")
-	rest := new(strings.Builder)
-	for range 3 {
-		l, err := br.ReadString('\n')
-		rest.WriteString(l)
-		if err != nil {
-			break
-		}
-	}
-	peer.Close()
-	cmd.Wait()
-	for _, w := range []string{"accepted from 127.0.0.5", "read line from the peer", "second Raccept: EAGAIN"} {
-		if !strings.Contains(rest.String(), w) {
-			t.Fatalf("output lacks %q:\n%s\nstderr: %s", w, rest.String(), stderr.String())
-		}
-	}
+	bindDemo(t, cc(t, "testdata/demo.c", false), []string{"SOCKS_PROXY=socks5://" + proxy}, "")
 	logs.Wait(t, "Bind from")
 }
 
@@ -227,4 +192,51 @@ func TestChain(t *testing.T) {
 	_, bport, _ := net.SplitHostPort(b)
 	alog.Wait(t, "to 127.0.0.6 ("+bport+")")
 	blog.Wait(t, "to 127.0.0.2 ("+port+")")
+}
+
+// bindDemo runs demo.c's "bind" mode (bin, with env added to ours): it
+// connects from 127.0.0.5 to the address the program announces, sends a
+// line and checks the program's report. wantIP, unless "", is the address
+// the program must announce.
+func bindDemo(t *testing.T, bin string, env []string, wantIP string) {
+	t.Helper()
+	cmd := exec.Command(bin, "bind")
+	cmd.Env = append(os.Environ(), env...)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	br := bufio.NewReader(stdout)
+	line, err := br.ReadString('\n')
+	var ip, port string
+	if _, e := fmt.Sscanf(line, "listening %s %s", &ip, &port); err != nil || e != nil {
+		t.Fatalf("no address: %q %v; stderr: %s", line, err, stderr.String())
+	}
+	if wantIP != "" && ip != wantIP {
+		t.Fatalf("listening on %s: not sockd's address", ip)
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, Timeout: 20 * time.Second}
+	peer, err := d.Dial("tcp", net.JoinHostPort(ip, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(peer, "line from the peer\n")
+	rest := new(strings.Builder)
+	for range 3 {
+		l, err := br.ReadString('\n')
+		rest.WriteString(l)
+		if err != nil {
+			break
+		}
+	}
+	peer.Close()
+	cmd.Wait()
+	for _, w := range []string{"accepted from 127.0.0.5", "read line from the peer", "second Raccept: EAGAIN"} {
+		if !strings.Contains(rest.String(), w) {
+			t.Fatalf("output lacks %q:\n%s\nstderr: %s", w, rest.String(), stderr.String())
+		}
+	}
 }
