@@ -47,3 +47,17 @@ func EchoT(t testing.TB, network, addr string) net.Listener {
 	t.Cleanup(func() { ln.Close() })
 	return ln
 }
+
+// CloserT listens on TCP addr and closes every connection it accepts at
+// once: a destination for tests that look only at the proxy's decision
+// and its log. It stops when the test ends.
+func CloserT(t testing.TB, addr string) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go Serve(ln, func(net.Conn) {})
+	return ln.Addr().(*net.TCPAddr)
+}
