@@ -102,7 +102,14 @@ func start(t testing.TB, ip, passwd string) (string, *Log) {
 	conf := filepath.Join(t.TempDir(), "sockd.conf")
 	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
 	logs := &Log{}
-	s, err := server.New(server.Options{ConfigPath: conf, PasswdPath: passwd, Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
+	return Serve(t, server.Options{ConfigPath: conf, PasswdPath: passwd, Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)}, ip), logs
+}
+
+// Serve runs a sockd with opts on ip:0 until the test ends and returns
+// its address.
+func Serve(t testing.TB, opts server.Options, ip string) string {
+	t.Helper()
+	s, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +125,7 @@ func start(t testing.TB, ip, passwd string) (string, *Log) {
 		s.Shutdown(ctx)
 		<-done
 	})
-	return ln.Addr().String(), logs
+	return ln.Addr().String()
 }
 
 // HTTP serves "hello from IP" on ip:0 and returns host and port.
