@@ -8,46 +8,32 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockd/sockd/internal/socksify/socksifytest"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
-var (
-	buildOnce sync.Once
-	libDir    string
-	buildErr  error
-)
+var libBuilt testnet.Built
 
 // buildLib builds libsocks.so and libsocks.a once for the tests.
 func buildLib(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		libDir, buildErr = os.MkdirTemp("", "libsocks")
-		if buildErr != nil {
-			return
-		}
+	return libBuilt.Dir(t, "libsocks", func(dir string) error {
 		for _, mode := range []struct{ mode, out string }{{"c-shared", "libsocks.so"}, {"c-archive", "libsocks.a"}} {
-			out, err := exec.Command("go", "build", "-buildmode="+mode.mode, "-o", filepath.Join(libDir, mode.out), ".").CombinedOutput()
+			out, err := exec.Command("go", "build", "-buildmode="+mode.mode, "-o", filepath.Join(dir, mode.out), ".").CombinedOutput()
 			if err != nil {
-				buildErr = fmt.Errorf("go build -buildmode=%s: %v\n%s", mode.mode, err, out)
-				return
+				return fmt.Errorf("go build -buildmode=%s: %v\n%s", mode.mode, err, out)
 			}
 		}
+		return nil
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return libDir
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if libDir != "" {
-		os.RemoveAll(libDir)
-	}
+	libBuilt.Remove()
 	os.Exit(code)
 }
 
