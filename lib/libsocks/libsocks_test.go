@@ -90,19 +90,8 @@ func TestRconnect(t *testing.T) {
 					t.Fatalf("output lacks %q:\n%s", w, out)
 				}
 			}
-			waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
+			logs.WaitCount(t, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
 		})
-	}
-}
-
-func waitCount(t *testing.T, logs *socksifytest.Log, want string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(logs.String(), want) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("sockd's log has fewer than %d lines %q:\n%s", n, want, logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -128,7 +117,7 @@ func TestForkExec(t *testing.T) {
 	if strings.Count(out, "HTTP/1.0 200 OK") != 2 || !strings.Contains(out, "child exec ok") {
 		t.Fatalf("output: %s", out)
 	}
-	waitCount(t, logs, "to 127.0.0.2 ("+port+")", 2*2) // connected and terminated lines
+	logs.WaitCount(t, "to 127.0.0.2 ("+port+")", 2*2) // connected and terminated lines
 }
 
 // TestRbind: Rbind, Rlisten and Raccept receive one connection through

@@ -81,7 +81,7 @@ func testWrapUnmodified(t *testing.T, extra []string) {
 			if c.name == "curl" && !strings.Contains(out, "peer 127.0.0.2:"+port) {
 				t.Fatalf("getpeername does not name the destination: %s", out)
 			}
-			waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
+			logs.WaitCount(t, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
 		})
 	}
 }
@@ -102,7 +102,7 @@ func TestWrapForks(t *testing.T) {
 			t.Fatalf("output lacks %q:\n%s", w, out)
 		}
 	}
-	waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 3)
+	logs.WaitCount(t, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 3)
 }
 
 // TestWrapBind: an unmodified program's bind to port 0, listen and accept
@@ -184,7 +184,7 @@ func TestRunNested(t *testing.T) {
 			t.Fatalf("stderr does not explain the fallback:\n%s", stderr.String())
 		}
 	}
-	waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 2)
+	logs.WaitCount(t, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 2)
 }
 
 // TestCredentials: SOCKS_CREDENTIALS gives libsocks and the wrapper's

@@ -4,7 +4,6 @@
 package socksifytest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,43 +19,25 @@ import (
 
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // Log is sockd's log, safe to read while sockd writes it.
-type Log struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *Log) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *Log) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+type Log struct{ testnet.Buffer }
 
 // Wait waits (at most 20 s) until the log contains want.
 func (l *Log) Wait(t testing.TB, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(l.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sockd's log never said %q; it says:\n%s", want, l.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testnet.Eventually(20*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(l.String(), want) }) {
+		t.Fatalf("sockd's log never said %q; it says:\n%s", want, l.String())
 	}
 }
 
 // WaitCount waits (at most 20 s) until the log contains want n times.
 func (l *Log) WaitCount(t testing.TB, want string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(l.String(), want) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("sockd's log has fewer than %d lines %q:\n%s", n, want, l.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testnet.Eventually(20*time.Second, 10*time.Millisecond, func() bool { return strings.Count(l.String(), want) >= n }) {
+		t.Fatalf("sockd's log has fewer than %d lines %q:\n%s", n, want, l.String())
 	}
 }
 
