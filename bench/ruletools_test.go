@@ -19,14 +19,10 @@ import (
 //
 // go test ./bench -run XXX -bench 'Diff10k|Replay100k' -benchtime 1x
 
-// editBigConf writes path's lines to out with a line inserted at the top,
-// three removed, four actions flipped and one port test widened.
-func editBigConf(b *testing.B, path, out string) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+// editLines is a typical change of the lines of a file: a line inserted
+// at the top, three removed, four actions flipped and one port test
+// widened.
+func editLines(lines []string) []string {
 	n := len(lines)
 	for _, k := range []int{n / 7, n / 3, n / 2, 2 * n / 3} {
 		if strings.HasPrefix(lines[k], "permit ") {
@@ -39,7 +35,16 @@ func editBigConf(b *testing.B, path, out string) {
 		lines[n/5] = lines[n/5][:k] + " ge 1"
 	}
 	lines = append(lines[:n/4], lines[n/4+3:]...)
-	lines = append([]string{"deny 10.9.0.0 255.255.0.0"}, lines...)
+	return append([]string{"deny 10.9.0.0 255.255.0.0"}, lines...)
+}
+
+// rewriteLines writes path's lines, changed by edit, to out.
+func rewriteLines(b *testing.B, path, out string, edit func([]string) []string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := edit(strings.Split(strings.TrimRight(string(data), "\n"), "\n"))
 	if err := os.WriteFile(out, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -49,7 +54,7 @@ func BenchmarkDiff10kEdit(b *testing.B) {
 	dir := b.TempDir()
 	oldPath, newPath := filepath.Join(dir, "old.conf"), filepath.Join(dir, "new.conf")
 	writeBigConf(oldPath, 10_000)
-	editBigConf(b, oldPath, newPath)
+	rewriteLines(b, oldPath, newPath, editLines)
 	benchdata.Diff(b, benchdata.Policy(b, oldPath), benchdata.Policy(b, newPath))
 }
 
@@ -58,16 +63,11 @@ func BenchmarkDiff10kUnrelated(b *testing.B) {
 	oldPath, newPath := filepath.Join(dir, "old.conf"), filepath.Join(dir, "new.conf")
 	writeBigConf(oldPath, 10_000)
 	// The same lines in another order: most pairs of lines now differ.
-	data, err := os.ReadFile(oldPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	rng := rand.New(rand.NewPCG(7, 8))
-	rng.Shuffle(len(lines)-1, func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
-	if err := os.WriteFile(newPath, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	rewriteLines(b, oldPath, newPath, func(lines []string) []string {
+		rng := rand.New(rand.NewPCG(7, 8))
+		rng.Shuffle(len(lines)-1, func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
+		return lines
+	})
 	benchdata.Diff(b, benchdata.Policy(b, oldPath), benchdata.Policy(b, newPath))
 }
 
