@@ -268,12 +268,8 @@ func TestSocksRunBind(t *testing.T) {
 					t.Fatalf("output lacks %q:\n%s\nstderr:\n%s", w, rest, errb.String())
 				}
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for strings.Count(logs.String(), "connected -- Bind from") <= before {
-				if time.Now().After(deadline) {
-					t.Fatalf("sockd logged no BIND")
-				}
-				time.Sleep(10 * time.Millisecond)
+			if !testnet.Eventually(20*time.Second, 10*time.Millisecond, func() bool { return strings.Count(logs.String(), "connected -- Bind from") > before }) {
+				t.Fatalf("sockd logged no BIND")
 			}
 		})
 	}
