@@ -260,25 +260,28 @@ func addrSubtract(a, b *addrSet, out []addrSet) ([]addrSet, addrSet) {
 			out = append(out, p)
 		}
 	}
-	for _, v := range b.pos {
-		if _, in := slices.BinarySearch(cur.pos, v); in {
-			continue
-		}
-		p := cur
-		p.neg = sortedUnion(cur.neg, []int32{v})
-		out = append(out, p)
-		cur.pos = sortedUnion(cur.pos, []int32{v})
-	}
-	for _, v := range b.neg {
-		if _, in := slices.BinarySearch(cur.neg, v); in {
-			continue
-		}
-		p := cur
-		p.pos = sortedUnion(cur.pos, []int32{v})
-		out = append(out, p)
-		cur.neg = sortedUnion(cur.neg, []int32{v})
-	}
+	pos := func(s *addrSet) *[]int32 { return &s.pos }
+	neg := func(s *addrSet) *[]int32 { return &s.neg }
+	out = splitVars(out, &cur, b.pos, pos, neg) // b's variables that must hold
+	out = splitVars(out, &cur, b.neg, neg, pos) // and those that must not
 	return out, cur
+}
+
+// splitVars appends to out, for each variable of vars that cur does not
+// yet have in its list *has, the piece of cur where the variable goes to
+// the opposite list *opp instead; then cur has it. Subtracting a pattern
+// variable's side from cur is this one step for both sides.
+func splitVars(out []addrSet, cur *addrSet, vars []int32, has, opp func(*addrSet) *[]int32) []addrSet {
+	for _, v := range vars {
+		if _, in := slices.BinarySearch(*has(cur), v); in {
+			continue
+		}
+		p := *cur
+		*opp(&p) = sortedUnion(*opp(cur), []int32{v})
+		out = append(out, p)
+		*has(cur) = sortedUnion(*has(cur), []int32{v})
+	}
+	return out
 }
 
 func userMeets(a, b *userSet) bool {

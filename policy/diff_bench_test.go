@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/benchdata"
 	"github.com/sockd/sockd/policy"
 )
 
@@ -40,12 +41,5 @@ func BenchmarkDiff10k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		res, err := policy.Diff(op, np)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(float64(res.Regions()), "regions")
-	}
+	benchdata.Diff(b, op, np)
 }

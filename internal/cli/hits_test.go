@@ -1,16 +1,13 @@
 package cli
 
 import (
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // TestHitCounters sends requests that each line decides a known number
@@ -18,20 +15,7 @@ import (
 // metrics endpoint.
 func TestHitCounters(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	dst := testnet.CloserT(t, "127.0.0.1:0")
 	conf := filepath.Join(dir, "sockd.conf")
 	os.WriteFile(conf, []byte("deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\npermit 10.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0 eq 1\n"), 0o644)
 	// Line 1: bob ×2 refused; line 2: ann ×3 permitted; line 3 never;
@@ -39,27 +23,11 @@ func TestHitCounters(t *testing.T) {
 	// deny: nothing.
 	users := []string{"ann", "bob", "ann", "bob", "ann"}
 	var dump, scrape string
-	runDaemonWith(t, conf, "text", users, ln.Addr().(*net.TCPAddr), func(log func() string) {
+	runDaemonWith(t, conf, "text", users, dst, func(log func() string) {
 		syscall.Kill(os.Getpid(), syscall.SIGUSR1)
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(log(), "hits: default:") {
-			if time.Now().After(deadline) {
-				t.Fatalf("no hits dump after SIGUSR1:\n%s", log())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitLogFor(t, log, "no hits dump after SIGUSR1", func(l string) bool { return strings.Contains(l, "hits: default:") })
 		dump = log()
-		m := regexp.MustCompile(`metrics on http://(\S+)/metrics`).FindStringSubmatch(dump)
-		if m == nil {
-			t.Fatalf("no metrics address:\n%s", dump)
-		}
-		resp, err := http.Get("http://" + m[1] + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		scrape = string(b)
+		scrape = scrapeMetrics(t, dump)
 	}, "--metrics-listen", "127.0.0.1:0")
 	for _, want := range []string{
 		`hits: line 1: permitted 0 (connect 0, bind 0, udp 0), refused 2 (connect 2, bind 0, udp 0), last 20`,

@@ -57,20 +57,7 @@ func TestReplaySyslogSocket(t *testing.T) {
 		defer mu.Unlock()
 		return strings.Join(received, "\n") + "\n"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	dst := testnet.CloserT(t, "127.0.0.1:0")
 	conf := filepath.Join(dir, "old.conf")
 	os.WriteFile(conf, []byte("deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
 	newConf := filepath.Join(dir, "new.conf")
@@ -85,29 +72,11 @@ func TestReplaySyslogSocket(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	re := regexp.MustCompile(`listening address=(127\.0\.0\.1:\d+)`)
-	deadline := time.Now().Add(30 * time.Second)
-	var addr string
-	for addr == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("no listening line on the syslog socket:\n%s\n%s", logText(), out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-		if m := re.FindStringSubmatch(logText()); m != nil {
-			addr = m[1]
-		}
+	addr := waitListening(t, re, logText, nil, 30*time.Second, nil)
+	if addr == "" {
+		t.Fatalf("no listening line on the syslog socket:\n%s\n%s", logText(), out.String())
 	}
-	granted := 0
-	for _, u := range []string{"ann", "bob", "ann"} {
-		if socks4(t, addr, ln.Addr().(*net.TCPAddr), u) == 90 {
-			granted++
-		}
-	}
-	for strings.Count(logText(), "terminated -- ") < granted {
-		if time.Now().After(deadline) {
-			t.Fatalf("sessions not logged as terminated:\n%s", logText())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	socks4Sessions(t, addr, dst, []string{"ann", "bob", "ann"}, logText, 30*time.Second)
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 	log := logText()

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -52,50 +51,17 @@ func runLoggingDaemon(t *testing.T, conf, format string, users []string, dst *ne
 // with the log so far once the requests are logged, before the daemon
 // stops.
 func runDaemonWith(t *testing.T, conf, format string, users []string, dst *net.TCPAddr, hook func(log func() string), extra ...string) string {
-	stderr := &testnet.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- Main("sockd", append([]string{"-c", conf, "--listen", "127.0.0.1:0", "--log-format", format, "--drain-timeout", "5s"}, extra...),
-			strings.NewReader(""), io.Discard, stderr)
-	}()
+	stderr, done := startInProcess(append([]string{"-c", conf, "--listen", "127.0.0.1:0", "--log-format", format, "--drain-timeout", "5s"}, extra...)...)
 	re := regexp.MustCompile(`listening"?,? ?"?address"?[=:]"?(127\.0\.0\.1:\d+)`)
-	var addr string
-	deadline := time.Now().Add(20 * time.Second)
-	for addr == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not start: %s", stderr.String())
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("daemon exited %d: %s", code, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if m := re.FindStringSubmatch(stderr.String()); m != nil {
-			addr = m[1]
-		}
+	addr := waitListening(t, re, stderr.String, done, 20*time.Second, nil)
+	if addr == "" {
+		t.Fatalf("daemon did not start: %s", stderr.String())
 	}
-	granted := 0
-	for _, u := range users {
-		if socks4(t, addr, dst, u) == 90 {
-			granted++
-		}
-	}
-	// Each granted session ends with a terminated line.
-	for strings.Count(stderr.String(), "terminated -- ") < granted {
-		if time.Now().After(deadline.Add(20 * time.Second)) {
-			t.Fatalf("sessions not logged as terminated: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	socks4Sessions(t, addr, dst, users, stderr.String, 40*time.Second)
 	if hook != nil {
 		hook(stderr.String)
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not stop on SIGTERM")
-	}
+	stopInProcess(t, done)
 	return stderr.String()
 }
 
@@ -104,21 +70,7 @@ func runDaemonWith(t *testing.T, conf, format string, users []string, dst *net.T
 // the two rule files.
 func TestReplayDaemonLogs(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	dst := ln.Addr().(*net.TCPAddr)
+	dst := testnet.CloserT(t, "127.0.0.1:0")
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {

@@ -10,14 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/net/proxy"
 
 	"github.com/sockd/sockd/internal/auth"
-	"github.com/sockd/sockd/internal/testnet"
 )
 
 func runSockd(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -84,27 +82,12 @@ func TestServeRun(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") }))
 	defer target.Close()
 
-	stderr := &testnet.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- Main("sockd", []string{"-c", conf, "--listen", "127.0.0.1:0", "--passwd", pw, "--pidfile", pidfile,
-			"--log-format", "json", "--drain-timeout", "5s"}, strings.NewReader(""), io.Discard, stderr)
-	}()
+	stderr, done := startInProcess("-c", conf, "--listen", "127.0.0.1:0", "--passwd", pw, "--pidfile", pidfile,
+		"--log-format", "json", "--drain-timeout", "5s")
 	re := regexp.MustCompile(`"msg":"listening","address":"(127\.0\.0\.1:\d+)"`)
-	var addr string
-	deadline := time.Now().Add(20 * time.Second)
-	for addr == "" || !fileExists(pidfile) {
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not start: %s", stderr.String())
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("daemon exited %d: %s", code, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if m := re.FindStringSubmatch(stderr.String()); m != nil {
-			addr = m[1]
-		}
+	addr := waitListening(t, re, stderr.String, done, 20*time.Second, func() bool { return fileExists(pidfile) })
+	if addr == "" {
+		t.Fatalf("daemon did not start: %s", stderr.String())
 	}
 	d, err := proxy.SOCKS5("tcp", addr, &proxy.Auth{User: "ann", Password: "secret"}, &net.Dialer{Timeout: 20 * time.Second})
 	if err != nil {
@@ -120,14 +103,8 @@ func TestServeRun(t *testing.T) {
 	if string(body) != "served" {
 		t.Fatalf("body %q", body)
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("exit %d after SIGTERM: %s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not stop on SIGTERM")
+	if code := stopInProcess(t, done); code != ExitOK {
+		t.Fatalf("exit %d after SIGTERM: %s", code, stderr.String())
 	}
 	if fileExists(pidfile) {
 		t.Error("pid file left behind")

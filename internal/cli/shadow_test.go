@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestShadowLiveCurl sends curl through the daemon with a candidate rule
@@ -72,22 +71,9 @@ func TestShadowLiveCurl(t *testing.T) {
 		// The candidate is reloaded with the rules.
 		os.WriteFile(cand, []byte("permit 0.0.0.0 0.0.0.0\n"), 0o644)
 		syscall.Kill(os.Getpid(), syscall.SIGHUP)
-		deadline := time.Now().Add(20 * time.Second)
-		for strings.Count(logf(), "configuration loaded") < 2 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no reload:\n%s", logf())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitLogFor(t, logf, "no reload", func(l string) bool { return strings.Count(l, "configuration loaded") >= 2 })
 		get(proxy, a) // now they agree
-		m := regexp.MustCompile(`metrics on http://(\S+)/metrics`).FindStringSubmatch(logf())
-		resp, err := http.Get("http://" + m[1] + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		scrape = string(body)
+		scrape = scrapeMetrics(t, logf())
 		log = logf()
 	}, "--shadow", cand, "--metrics-listen", "127.0.0.1:0")
 

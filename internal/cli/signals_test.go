@@ -40,6 +40,35 @@ func countMsg(msgs []string, msg string) int {
 	return n
 }
 
+// rotateAndSIGHUP starts the daemon (with extra flags) logging JSON to a
+// --log-file, waits for its READY=1, moves the file away as logrotate
+// does, sends one SIGHUP and waits for the READY=1 of the reload. If the
+// test fails, logFiles shows the new and the rotated file.
+func rotateAndSIGHUP(t *testing.T, logFiles func(logPath, rotated string), extra ...string) (d *daemonProc, logPath, rotated string) {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sockd.conf")
+	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	logPath = filepath.Join(dir, "sockd.log")
+	notifyPath, notify := listenNotify(t)
+	args := append([]string{"-c", conf, "--listen", "127.0.0.1:0"}, extra...)
+	d = startDaemonProc(t, []string{"NOTIFY_SOCKET=" + notifyPath}, append(args,
+		"--log-file", logPath, "--log-format", "json", "--drain-timeout", "5s")...)
+	waitCount(t, "READY=1", func() int { return notify.count("READY=1") }, 1)
+	rotated = logPath + ".1"
+	if err := os.Rename(logPath, rotated); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logFiles(logPath, rotated)
+		}
+	})
+	waitCount(t, "READY=1 after the reload", func() int { return notify.count("READY=1") }, 2)
+	return d, logPath, rotated
+}
+
 // TestDaemonSIGHUPReopensBeforeReload: the daemon has one signal loop.
 // After logrotate moved the --log-file away, one SIGHUP reopens the file
 // first and then reloads, once each: the new file starts with the reopen
@@ -47,25 +76,9 @@ func countMsg(msgs []string, msg string) int {
 // (With two loops taking SIGHUP, the reload's first lines raced the
 // reopen into the old file.)
 func TestDaemonSIGHUPReopensBeforeReload(t *testing.T) {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
-	logPath := filepath.Join(dir, "sockd.log")
-	notifyPath, notify := listenNotify(t)
-	d := startDaemonProc(t, []string{"NOTIFY_SOCKET=" + notifyPath}, "-c", conf, "--listen", "127.0.0.1:0",
-		"--log-file", logPath, "--log-format", "json", "--drain-timeout", "5s")
-	waitCount(t, "READY=1", func() int { return notify.count("READY=1") }, 1)
-	rotated := logPath + ".1"
-	if err := os.Rename(logPath, rotated); err != nil {
-		t.Fatal(err)
-	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("old file: %q\nnew file: %q", logFileMsgs(rotated), logFileMsgs(logPath))
-		}
+	d, logPath, rotated := rotateAndSIGHUP(t, func(logPath, rotated string) {
+		t.Logf("old file: %q\nnew file: %q", logFileMsgs(rotated), logFileMsgs(logPath))
 	})
-	waitCount(t, "READY=1 after the reload", func() int { return notify.count("READY=1") }, 2)
 	waitCount(t, "the reopen", func() int {
 		return countMsg(logFileMsgs(logPath), "SIGHUP: log file reopened") + countMsg(logFileMsgs(rotated), "SIGHUP: log file reopened")
 	}, 1)
@@ -119,27 +132,11 @@ func logFileEntries(path, worker string) []string {
 // every worker each have one signal loop; one SIGHUP after logrotate gives
 // one reopen and then one reload in every process, all in the new file.
 func TestWorkersSIGHUPReopensBeforeReload(t *testing.T) {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
-	logPath := filepath.Join(dir, "sockd.log")
-	notifyPath, notify := listenNotify(t)
-	d := startDaemonProc(t, []string{"NOTIFY_SOCKET=" + notifyPath}, "-c", conf, "--listen", "127.0.0.1:0", "--workers", "2",
-		"--log-file", logPath, "--log-format", "json", "--drain-timeout", "5s")
-	waitCount(t, "READY=1", func() int { return notify.count("READY=1") }, 1)
-	rotated := logPath + ".1"
-	if err := os.Rename(logPath, rotated); err != nil {
-		t.Fatal(err)
-	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
-	t.Cleanup(func() {
-		if t.Failed() {
-			old, _ := os.ReadFile(rotated)
-			cur, _ := os.ReadFile(logPath)
-			t.Logf("old file:\n%s\nnew file:\n%s", old, cur)
-		}
-	})
-	waitCount(t, "READY=1 after the reload", func() int { return notify.count("READY=1") }, 2)
+	d, logPath, rotated := rotateAndSIGHUP(t, func(logPath, rotated string) {
+		old, _ := os.ReadFile(rotated)
+		cur, _ := os.ReadFile(logPath)
+		t.Logf("old file:\n%s\nnew file:\n%s", old, cur)
+	}, "--workers", "2")
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if code := d.waitExit(t); code != 0 {
 		t.Fatalf("exit %d after SIGTERM:\n%s", code, d.log.String())

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/internal/socksify/socksifytest"
 	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
@@ -37,29 +37,17 @@ func sockdWith(t *testing.T, conf, passwd string) (string, *testnet.Buffer) {
 	}
 	logs := &testnet.Buffer{}
 	opts.Logger = logline.New(logs, logline.FormatText, slog.LevelDebug)
-	s, err := server.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); s.Serve(ln) }()
+	// Registered first, so that it runs after the shutdown and shows the
+	// whole log.
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
 		if t.Failed() {
 			t.Logf("sockd log:\n%s", logs)
 		}
 	})
-	return ln.Addr().String(), logs
+	return socksifytest.Serve(t, opts, "127.0.0.1"), logs
 }
 
-// echoOn answers every connection with what it reads.
+// proxyTestEcho answers every connection with what it reads.
 func proxyTestEcho(t *testing.T, addr string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
@@ -67,15 +55,7 @@ func proxyTestEcho(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { c.SetDeadline(time.Now().Add(30 * time.Second)); io.Copy(c, c); c.Close() }()
-		}
-	}()
+	go testnet.Serve(ln, func(c net.Conn) { c.SetDeadline(time.Now().Add(30 * time.Second)); io.Copy(c, c) })
 	return ln.Addr().String()
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,24 +16,6 @@ import (
 	"github.com/sockd/sockd/internal/socksify/socksifytest"
 	"github.com/sockd/sockd/internal/testnet"
 )
-
-// httpDest serves "hello from IP" on ip:0 (an address other than sockd's
-// 127.0.0.1, which 4.3's client always reaches directly) and returns
-// host and port.
-func httpDest(t *testing.T, ip string) (string, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello from %s\n", ip)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
-	return host, port
-}
 
 // socksRun runs `socks ARGS...` in-process and returns its exit status,
 // standard output and standard error.
@@ -52,20 +33,6 @@ func needProgram(t *testing.T, name, pkg string) string {
 		t.Fatalf("%s not found: install the Debian package %s (scripts/install-test-deps)", name, pkg)
 	}
 	return p
-}
-
-// writeSocksConf writes a socks.conf whose line for 127.0.0.2 goes through
-// the proxy, with 127.0.0.3 denied and 127.0.0.4 direct.
-func writeSocksConf(t *testing.T, proxy string) string {
-	t.Helper()
-	conf := filepath.Join(t.TempDir(), "socks.conf")
-	text := "deny 127.0.0.3 255.255.255.255\n" +
-		"direct 127.0.0.4 255.255.255.255\n" +
-		"sockd @=socks5://" + proxy + " 127.0.0.0 255.0.0.0\n"
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return conf
 }
 
 // staticGoProgram builds a statically linked Go program
@@ -152,8 +119,8 @@ func main() {
 // connect all reach a server on 127.0.0.2 through sockd, as its log shows.
 func TestSocksRunUnmodified(t *testing.T) {
 	proxy, logs := testSockd(t)
-	conf := writeSocksConf(t, proxy)
-	host, port := httpDest(t, "127.0.0.2")
+	conf := socksifytest.SocksConf(t, proxy)
+	host, port := socksifytest.HTTP(t, "127.0.0.2")
 	url := "http://" + host + ":" + port + "/"
 	dir := t.TempDir()
 
@@ -202,10 +169,10 @@ func TestSocksRunUnmodified(t *testing.T) {
 // the program connect itself, without sockd.
 func TestSocksRunDirectDeny(t *testing.T) {
 	proxy, logs := testSockd(t)
-	conf := writeSocksConf(t, proxy)
+	conf := socksifytest.SocksConf(t, proxy)
 	curl := needProgram(t, "curl", "curl")
 
-	dh, dp := httpDest(t, "127.0.0.3")
+	dh, dp := socksifytest.HTTP(t, "127.0.0.3")
 	code, out, errs := socksRun(t, "-v", "-c", conf, "run", "--", curl, "-sS", "--max-time", "30", "http://"+dh+":"+dp+"/")
 	if code != 7 || strings.Contains(out, "hello") {
 		t.Fatalf("denied: exit %d (want curl's 7, could not connect), stdout %q, stderr:\n%s", code, out, errs)
@@ -221,7 +188,7 @@ func TestSocksRunDirectDeny(t *testing.T) {
 		t.Fatalf("denied, python3: exit %d, stdout %q (want ECONNREFUSED), stderr:\n%s", code, out, errs)
 	}
 
-	ih, ip := httpDest(t, "127.0.0.4")
+	ih, ip := socksifytest.HTTP(t, "127.0.0.4")
 	code, out, errs = socksRun(t, "-v", "-c", conf, "run", "--", curl, "-sS", "--max-time", "30", "http://"+ih+":"+ip+"/")
 	if code != 0 || !strings.Contains(out, "hello from 127.0.0.4") || !strings.Contains(errs, "127.0.0.4:"+ip+": direct") {
 		t.Fatalf("direct: exit %d, stdout %q, stderr:\n%s", code, out, errs)
@@ -301,12 +268,8 @@ func TestSocksRunBind(t *testing.T) {
 					t.Fatalf("output lacks %q:\n%s\nstderr:\n%s", w, rest, errb.String())
 				}
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for strings.Count(logs.String(), "connected -- Bind from") <= before {
-				if time.Now().After(deadline) {
-					t.Fatalf("sockd logged no BIND")
-				}
-				time.Sleep(10 * time.Millisecond)
+			if !testnet.Eventually(20*time.Second, 10*time.Millisecond, func() bool { return strings.Count(logs.String(), "connected -- Bind from") > before }) {
+				t.Fatalf("sockd logged no BIND")
 			}
 		})
 	}
@@ -320,7 +283,7 @@ func TestSocksRunChain(t *testing.T) {
 	b, blog := socksifytest.SockdOn(t, "127.0.0.6")
 	conf := filepath.Join(t.TempDir(), "socks.conf")
 	os.WriteFile(conf, []byte("sockd @=socks5://"+a+" 127.0.0.6 255.255.255.255\nsockd @=socks5://"+b+" 127.0.0.2 255.255.255.255\n"), 0o600)
-	host, port := httpDest(t, "127.0.0.2")
+	host, port := socksifytest.HTTP(t, "127.0.0.2")
 	code, out, errs := socksRun(t, "-v", "-c", conf, "run", "--", staticGoProgram(t), "http://"+host+":"+port+"/")
 	if code != 0 || !strings.Contains(out, "hello from 127.0.0.2") {
 		t.Fatalf("exit %d, stdout %q; stderr:\n%s", code, out, errs)
@@ -339,7 +302,7 @@ func TestSocksRunChain(t *testing.T) {
 func TestSocksRunCredentials(t *testing.T) {
 	proxy, logs, creds := socksifytest.SockdUserPass(t, "alice", "s3cret pw")
 	conf := socksifytest.SocksConf(t, proxy)
-	host, port := httpDest(t, "127.0.0.2")
+	host, port := socksifytest.HTTP(t, "127.0.0.2")
 	curl := needProgram(t, "curl", "curl")
 	url := "http://" + host + ":" + port + "/"
 	if code, out, errs := socksRun(t, "-c", conf, "run", "--", curl, "-sS", "--max-time", "30", url); code == 0 || strings.Contains(out, "hello") {
@@ -358,7 +321,7 @@ func TestSocksRunCredentials(t *testing.T) {
 // data with their servers, and sockd never hears of them.
 func TestSocksRunNonTCP(t *testing.T) {
 	proxy, logs := testSockd(t)
-	conf := writeSocksConf(t, proxy)
+	conf := socksifytest.SocksConf(t, proxy)
 	udp, err := net.ListenPacket("udp", "127.0.0.2:0")
 	if err != nil {
 		t.Fatal(err)

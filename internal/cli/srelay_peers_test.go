@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,32 +23,19 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-var (
-	buildOnce sync.Once
-	builtDir  string
-	buildErr  error
-)
+var srelayBuilt testnet.Built
 
 // srelayBinary builds the daemon once and links it as srelay, as make
 // install does; it returns the directory holding sockd and srelay.
 func srelayBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		builtDir, buildErr = os.MkdirTemp("", "srelay-bin")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(builtDir, "sockd"), "../../cmd/sockd").CombinedOutput()
+	return srelayBuilt.Dir(t, "srelay-bin", func(dir string) error {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "sockd"), "../../cmd/sockd").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
+			return fmt.Errorf("go build: %v\n%s", err, out)
 		}
-		buildErr = os.Symlink("sockd", filepath.Join(builtDir, "srelay"))
+		return os.Symlink("sockd", filepath.Join(dir, "srelay"))
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtDir
 }
 
 var listeningRE = regexp.MustCompile(`listening address=(\S+)`)

@@ -1,7 +1,6 @@
-package replay
+package replay_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -9,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/benchdata"
 	"github.com/sockd/sockd/policy"
 )
 
@@ -35,15 +34,7 @@ func bigPolicy(b *testing.B, n int) *policy.Policy {
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	conf, _, err := load.Sockd(path, load.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := policy.New(conf, policy.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return p
+	return benchdata.Policy(b, path)
 }
 
 // BenchmarkReplay100k replays 200,000 text log lines (100,000 sessions of
@@ -52,33 +43,6 @@ func bigPolicy(b *testing.B, n int) *policy.Policy {
 // 200,000).
 func BenchmarkReplay100k(b *testing.B) {
 	p := bigPolicy(b, 100_000)
-	rng := rand.New(rand.NewPCG(3, 4))
-	var log bytes.Buffer
-	lines := 0
-	for lines < 200_000 {
-		src := fmt.Sprintf("10.%d.%d.%d", rng.IntN(256), rng.IntN(256), rng.IntN(256))
-		msg := fmt.Sprintf("Connect from user%d(unknown)@%s to 172.%d.%d.%d (%d)", rng.IntN(5000), src,
-			16+rng.IntN(16), rng.IntN(256), rng.IntN(256), []int{22, 80, 443, 8080}[rng.IntN(4)])
-		client := fmt.Sprintf("%s:%d", src, 1024+rng.IntN(60000))
-		if rng.IntN(4) == 0 {
-			fmt.Fprintf(&log, "2026-12-06T04:00:00.000000001Z INFO refused -- %s client=%s file=/etc/sockd.conf line=0\n", msg, client)
-			lines++
-			continue
-		}
-		fmt.Fprintf(&log, "2026-12-06T04:00:00.000000001Z INFO connected -- %s client=%s\n", msg, client)
-		fmt.Fprintf(&log, "2026-12-06T04:00:01.000000001Z INFO terminated -- %s. 10 bytes from %s, 20 bytes from x client=%s\n", msg, src, client)
-		lines += 2
-	}
-	data := log.Bytes()
-	b.ResetTimer()
-	for b.Loop() {
-		r := Replayer{New: p}
-		if err := r.Read("bench.log", bytes.NewReader(data)); err != nil {
-			b.Fatal(err)
-		}
-		if s := r.Report().Summary; s.Lines != lines || s.Unparsable != 0 {
-			b.Fatalf("%+v", s)
-		}
-	}
-	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+	data, lines := benchdata.ReplayLog(200_000, "/etc/sockd.conf")
+	benchdata.Replay(b, p, data, lines)
 }

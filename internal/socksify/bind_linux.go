@@ -127,12 +127,29 @@ func (s *supervisor) state(n seccompNotif) (key bindKey, st *bindState, sfd int,
 	}
 	if inode(sfd) != st.ino {
 		unix.Close(sfd)
-		s.mu.Lock()
-		delete(s.binds, key)
-		s.mu.Unlock()
+		s.forget(key)
 		return key, nil, -1, false
 	}
 	return key, st, sfd, true
+}
+
+// stateIn is state for a call that only a socket in phase concerns: for
+// any other it closes the descriptor it took and reports !ok, so that the
+// kernel runs the call.
+func (s *supervisor) stateIn(n seccompNotif, phase int) (bindKey, *bindState, int, bool) {
+	key, st, sfd, ok := s.state(n)
+	if ok && st.phase != phase {
+		unix.Close(sfd)
+		return key, nil, -1, false
+	}
+	return key, st, sfd, ok
+}
+
+// forget drops the state kept for key.
+func (s *supervisor) forget(key bindKey) {
+	s.mu.Lock()
+	delete(s.binds, key)
+	s.mu.Unlock()
 }
 
 func (s *supervisor) handleBind(n seccompNotif) {
@@ -171,11 +188,8 @@ func (s *supervisor) handleBind(n seccompNotif) {
 }
 
 func (s *supervisor) handleListen(n seccompNotif) {
-	key, st, sfd, ok := s.state(n)
-	if !ok || st.phase != bindPending {
-		if ok {
-			unix.Close(sfd)
-		}
+	key, st, sfd, ok := s.stateIn(n, bindPending)
+	if !ok {
 		answer(s.lfd, n.ID, 0, 0, true)
 		return
 	}
@@ -195,9 +209,7 @@ func (s *supervisor) handleListen(n seccompNotif) {
 	if err == ErrDirectBind {
 		// Bind as the program asked, on its socket; the kernel then
 		// runs its listen.
-		s.mu.Lock()
-		delete(s.binds, key)
-		s.mu.Unlock()
+		s.forget(key)
 		_, _, e := unix.Syscall(unix.SYS_BIND, uintptr(sfd), uintptr(unsafe.Pointer(&st.local[0])), uintptr(len(st.local)))
 		unix.Close(sfd)
 		if e != 0 {
@@ -209,9 +221,7 @@ func (s *supervisor) handleListen(n seccompNotif) {
 	}
 	if err != nil {
 		unix.Close(sfd)
-		s.mu.Lock()
-		delete(s.binds, key)
-		s.mu.Unlock()
+		s.forget(key)
 		s.logf("BIND for %s: %v", peer, err)
 		answer(s.lfd, n.ID, 0, Errno(err), false)
 		return
@@ -244,11 +254,8 @@ func (s *supervisor) handleGetsockname(n seccompNotif) {
 }
 
 func (s *supervisor) handleAccept(n seccompNotif) {
-	key, st, tmp, ok := s.state(n)
-	if !ok || st.phase != bindListening {
-		if ok {
-			unix.Close(tmp)
-		}
+	key, st, tmp, ok := s.stateIn(n, bindListening)
+	if !ok {
 		answer(s.lfd, n.ID, 0, 0, true)
 		return
 	}

@@ -1,7 +1,7 @@
 // Package testnet holds what the tests of several packages share, so that
 // each package does not carry its own copy: loopback servers (echo.go),
-// a buffer for a process's output, stopping a process, and bounded waits
-// (wait.go).
+// a buffer for a process's output, stopping a process, bounded waits
+// (wait.go), and what a test binary builds once (build.go).
 package testnet
 
 import (
@@ -46,4 +46,18 @@ func EchoT(t testing.TB, network, addr string) net.Listener {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
+}
+
+// CloserT listens on TCP addr and closes every connection it accepts at
+// once: a destination for tests that look only at the proxy's decision
+// and its log. It stops when the test ends.
+func CloserT(t testing.TB, addr string) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go Serve(ln, func(net.Conn) {})
+	return ln.Addr().(*net.TCPAddr)
 }

@@ -8,46 +8,32 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockd/sockd/internal/socksify/socksifytest"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
-var (
-	buildOnce sync.Once
-	libDir    string
-	buildErr  error
-)
+var libBuilt testnet.Built
 
 // buildLib builds libsocks.so and libsocks.a once for the tests.
 func buildLib(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		libDir, buildErr = os.MkdirTemp("", "libsocks")
-		if buildErr != nil {
-			return
-		}
+	return libBuilt.Dir(t, "libsocks", func(dir string) error {
 		for _, mode := range []struct{ mode, out string }{{"c-shared", "libsocks.so"}, {"c-archive", "libsocks.a"}} {
-			out, err := exec.Command("go", "build", "-buildmode="+mode.mode, "-o", filepath.Join(libDir, mode.out), ".").CombinedOutput()
+			out, err := exec.Command("go", "build", "-buildmode="+mode.mode, "-o", filepath.Join(dir, mode.out), ".").CombinedOutput()
 			if err != nil {
-				buildErr = fmt.Errorf("go build -buildmode=%s: %v\n%s", mode.mode, err, out)
-				return
+				return fmt.Errorf("go build -buildmode=%s: %v\n%s", mode.mode, err, out)
 			}
 		}
+		return nil
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return libDir
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if libDir != "" {
-		os.RemoveAll(libDir)
-	}
+	libBuilt.Remove()
 	os.Exit(code)
 }
 
@@ -104,19 +90,8 @@ func TestRconnect(t *testing.T) {
 					t.Fatalf("output lacks %q:\n%s", w, out)
 				}
 			}
-			waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
+			logs.WaitCount(t, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
 		})
-	}
-}
-
-func waitCount(t *testing.T, logs *socksifytest.Log, want string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(logs.String(), want) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("sockd's log has fewer than %d lines %q:\n%s", n, want, logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -142,49 +117,14 @@ func TestForkExec(t *testing.T) {
 	if strings.Count(out, "HTTP/1.0 200 OK") != 2 || !strings.Contains(out, "child exec ok") {
 		t.Fatalf("output: %s", out)
 	}
-	waitCount(t, logs, "to 127.0.0.2 ("+port+")", 2*2) // connected and terminated lines
+	logs.WaitCount(t, "to 127.0.0.2 ("+port+")", 2*2) // connected and terminated lines
 }
 
 // TestRbind: Rbind, Rlisten and Raccept receive one connection through
 // sockd's BIND; a second Raccept finds none.
 func TestRbind(t *testing.T) {
 	proxy, logs := socksifytest.Sockd(t)
-	cmd := exec.Command(cc(t, "testdata/demo.c", false), "bind")
-	cmd.Env = append(os.Environ(), "SOCKS_PROXY=socks5://"+proxy)
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	br := bufio.NewReader(stdout)
-	line, err := br.ReadString('\n')
-	var ip, port string
-	if _, e := fmt.Sscanf(line, "listening %s %s", &ip, &port); err != nil || e != nil {
-		t.Fatalf("no address: %q %v; stderr: %s", line, err, stderr.String())
-	}
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, Timeout: 20 * time.Second}
-	peer, err := d.Dial("tcp", net.JoinHostPort(ip, port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprint(peer, "line from the peer\n")
-	rest := new(strings.Builder)
-	for range 3 {
-		l, err := br.ReadString('\n')
-		rest.WriteString(l)
-		if err != nil {
-			break
-		}
-	}
-	peer.Close()
-	cmd.Wait()
-	for _, w := range []string{"accepted from 127.0.0.5", "read line from the peer", "second Raccept: EAGAIN"} {
-		if !strings.Contains(rest.String(), w) {
-			t.Fatalf("output lacks %q:\n%s\nstderr: %s", w, rest.String(), stderr.String())
-		}
-	}
+	bindDemo(t, cc(t, "testdata/demo.c", false), []string{"SOCKS_PROXY=socks5://" + proxy}, "")
 	logs.Wait(t, "Bind from")
 }
 
@@ -227,4 +167,51 @@ func TestChain(t *testing.T) {
 	_, bport, _ := net.SplitHostPort(b)
 	alog.Wait(t, "to 127.0.0.6 ("+bport+")")
 	blog.Wait(t, "to 127.0.0.2 ("+port+")")
+}
+
+// bindDemo runs demo.c's "bind" mode (bin, with env added to ours): it
+// connects from 127.0.0.5 to the address the program announces, sends a
+// line and checks the program's report. wantIP, unless "", is the address
+// the program must announce.
+func bindDemo(t *testing.T, bin string, env []string, wantIP string) {
+	t.Helper()
+	cmd := exec.Command(bin, "bind")
+	cmd.Env = append(os.Environ(), env...)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	br := bufio.NewReader(stdout)
+	line, err := br.ReadString('\n')
+	var ip, port string
+	if _, e := fmt.Sscanf(line, "listening %s %s", &ip, &port); err != nil || e != nil {
+		t.Fatalf("no address: %q %v; stderr: %s", line, err, stderr.String())
+	}
+	if wantIP != "" && ip != wantIP {
+		t.Fatalf("listening on %s: not sockd's address", ip)
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, Timeout: 20 * time.Second}
+	peer, err := d.Dial("tcp", net.JoinHostPort(ip, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(peer, "line from the peer\n")
+	rest := new(strings.Builder)
+	for range 3 {
+		l, err := br.ReadString('\n')
+		rest.WriteString(l)
+		if err != nil {
+			break
+		}
+	}
+	peer.Close()
+	cmd.Wait()
+	for _, w := range []string{"accepted from 127.0.0.5", "read line from the peer", "second Raccept: EAGAIN"} {
+		if !strings.Contains(rest.String(), w) {
+			t.Fatalf("output lacks %q:\n%s\nstderr: %s", w, rest.String(), stderr.String())
+		}
+	}
 }

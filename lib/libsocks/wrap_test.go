@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,7 +81,7 @@ func testWrapUnmodified(t *testing.T, extra []string) {
 			if c.name == "curl" && !strings.Contains(out, "peer 127.0.0.2:"+port) {
 				t.Fatalf("getpeername does not name the destination: %s", out)
 			}
-			waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
+			logs.WaitCount(t, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", before+1)
 		})
 	}
 }
@@ -104,7 +102,7 @@ func TestWrapForks(t *testing.T) {
 			t.Fatalf("output lacks %q:\n%s", w, out)
 		}
 	}
-	waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 3)
+	logs.WaitCount(t, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 3)
 }
 
 // TestWrapBind: an unmodified program's bind to port 0, listen and accept
@@ -116,45 +114,7 @@ func TestWrapBind(t *testing.T) {
 	if out, err := exec.Command("cc", "-Wall", "-Itestdata/plain", "-o", bin, "testdata/demo.c").CombinedOutput(); err != nil {
 		t.Fatalf("cc: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "bind")
-	cmd.Env = append(os.Environ(), "LD_PRELOAD="+lib, "SOCKS_WRAP_HELPER="+helper, "SOCKS_PROXY=socks5://"+proxy, "SOCKS_BIND=1", "SOCKS_WRAP_IDLE=2s")
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	br := bufio.NewReader(stdout)
-	line, err := br.ReadString('\n')
-	var ip, port string
-	if _, e := fmt.Sscanf(line, "listening %s %s", &ip, &port); err != nil || e != nil {
-		t.Fatalf("no address: %q %v; stderr: %s", line, err, stderr.String())
-	}
-	if ip != "127.0.0.1" {
-		t.Fatalf("listening on %s: not sockd's address", ip)
-	}
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, Timeout: 20 * time.Second}
-	peer, err := d.Dial("tcp", net.JoinHostPort(ip, port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprint(peer, "line from the peer\n")
-	rest := new(strings.Builder)
-	for range 3 {
-		l, err := br.ReadString('\n')
-		rest.WriteString(l)
-		if err != nil {
-			break
-		}
-	}
-	peer.Close()
-	cmd.Wait()
-	for _, w := range []string{"accepted from 127.0.0.5", "read line from the peer", "second Raccept: EAGAIN"} {
-		if !strings.Contains(rest.String(), w) {
-			t.Fatalf("output lacks %q:\n%s\nstderr: %s", w, rest.String(), stderr.String())
-		}
-	}
+	bindDemo(t, bin, []string{"LD_PRELOAD=" + lib, "SOCKS_WRAP_HELPER=" + helper, "SOCKS_PROXY=socks5://" + proxy, "SOCKS_BIND=1", "SOCKS_WRAP_IDLE=2s"}, "127.0.0.1")
 	logs.Wait(t, "Bind from")
 }
 
@@ -224,7 +184,7 @@ func TestRunNested(t *testing.T) {
 			t.Fatalf("stderr does not explain the fallback:\n%s", stderr.String())
 		}
 	}
-	waitCount(t, logs, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 2)
+	logs.WaitCount(t, "connected -- Connect from (unknown)@127.0.0.1 to 127.0.0.2 ("+port+")", 2)
 }
 
 // TestCredentials: SOCKS_CREDENTIALS gives libsocks and the wrapper's

@@ -4,7 +4,6 @@
 package socksifytest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,43 +19,25 @@ import (
 
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // Log is sockd's log, safe to read while sockd writes it.
-type Log struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *Log) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *Log) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+type Log struct{ testnet.Buffer }
 
 // Wait waits (at most 20 s) until the log contains want.
 func (l *Log) Wait(t testing.TB, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(l.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sockd's log never said %q; it says:\n%s", want, l.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testnet.Eventually(20*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(l.String(), want) }) {
+		t.Fatalf("sockd's log never said %q; it says:\n%s", want, l.String())
 	}
 }
 
 // WaitCount waits (at most 20 s) until the log contains want n times.
 func (l *Log) WaitCount(t testing.TB, want string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(l.String(), want) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("sockd's log has fewer than %d lines %q:\n%s", n, want, l.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testnet.Eventually(20*time.Second, 10*time.Millisecond, func() bool { return strings.Count(l.String(), want) >= n }) {
+		t.Fatalf("sockd's log has fewer than %d lines %q:\n%s", n, want, l.String())
 	}
 }
 
@@ -102,7 +82,14 @@ func start(t testing.TB, ip, passwd string) (string, *Log) {
 	conf := filepath.Join(t.TempDir(), "sockd.conf")
 	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
 	logs := &Log{}
-	s, err := server.New(server.Options{ConfigPath: conf, PasswdPath: passwd, Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
+	return Serve(t, server.Options{ConfigPath: conf, PasswdPath: passwd, Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)}, ip), logs
+}
+
+// Serve runs a sockd with opts on ip:0 until the test ends and returns
+// its address.
+func Serve(t testing.TB, opts server.Options, ip string) string {
+	t.Helper()
+	s, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +105,7 @@ func start(t testing.TB, ip, passwd string) (string, *Log) {
 		s.Shutdown(ctx)
 		<-done
 	})
-	return ln.Addr().String(), logs
+	return ln.Addr().String()
 }
 
 // HTTP serves "hello from IP" on ip:0 and returns host and port.
