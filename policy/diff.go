@@ -872,6 +872,12 @@ func (d *differ) witness(c cube, subs []*cube) (DiffExample, bool) {
 	if d.steps > maxWitnessSteps {
 		return DiffExample{}, false
 	}
+	// Names that cannot be met here cannot be met in any piece (a piece
+	// only adds conditions): stop before cutting c into pieces that would
+	// all fail at the end.
+	if !d.namesPossible(&c) {
+		return DiffExample{}, false
+	}
 	var live []*cube
 	for _, s := range subs {
 		if meets(&c, s) {
@@ -973,6 +979,19 @@ func (d *differ) example(c *cube) (DiffExample, bool) {
 	}
 	ex.Port = int(c.lo)
 	return ex, true
+}
+
+// namesPossible reports whether c's name conditions can all be met, as
+// example needs them.
+func (d *differ) namesPossible(c *cube) bool {
+	if len(c.src.pos)+len(c.src.neg)+len(c.dst.pos)+len(c.dst.neg) == 0 {
+		return true
+	}
+	if _, ok := d.pickNames(&c.src, false); !ok {
+		return false
+	}
+	_, ok := d.pickNames(&c.dst, !pickAddr(&c.dst).IsValid())
+	return ok
 }
 
 // pickAddr chooses an address of a: IPv4 when it may, free bits zero.
