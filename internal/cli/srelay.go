@@ -90,7 +90,7 @@ func (f *serveFlags) applyAccess(opts *server.Options, name string, log *slog.Lo
 	}
 	if f.access.authSystem {
 		if !sysauth.Available() {
-			return usagef("--auth-system: this build has no PAM (built without cgo)")
+			return usagef("--auth-system: PAM is not available (a build without cgo, or no libpam.so.0 on this host)")
 		}
 		if f.passwd != "" {
 			return usagef("--auth-system and --passwd exclude each other")
