@@ -85,6 +85,10 @@ func readNewPassword(in io.Reader, prompt io.Writer) (string, error) {
 		return first, nil
 	}
 	line, err := bufio.NewReader(in).ReadString('\n')
+	if errors.Is(err, io.EOF) && line == "" {
+		// Say what is missing, not the reader's bare "EOF".
+		return "", errors.New("no password on standard input (it is empty)")
+	}
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
 		return "", fmt.Errorf("reading the password from standard input: %w", err)
 	}
