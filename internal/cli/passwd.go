@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/internal/auth"
@@ -39,6 +40,12 @@ stored. Send the daemon SIGHUP to make it reread the file.`,
 			user := args[0]
 			if err := auth.ValidUser(user); err != nil {
 				return usageError{err}
+			}
+			// bcrypt would quietly take a cost under its minimum as its
+			// default: a typo in --cost must not store a hash the user
+			// did not ask for.
+			if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+				return usagef("--cost must be between %d and %d, got %d", bcrypt.MinCost, bcrypt.MaxCost, cost)
 			}
 			pw, err := readNewPassword(cmd.InOrStdin(), cmd.ErrOrStderr())
 			if err != nil {
@@ -78,6 +85,10 @@ func readNewPassword(in io.Reader, prompt io.Writer) (string, error) {
 		return first, nil
 	}
 	line, err := bufio.NewReader(in).ReadString('\n')
+	if errors.Is(err, io.EOF) && line == "" {
+		// Say what is missing, not the reader's bare "EOF".
+		return "", errors.New("no password on standard input (it is empty)")
+	}
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
 		return "", fmt.Errorf("reading the password from standard input: %w", err)
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -217,104 +215,6 @@ type simulator struct {
 	routes *client.Dialer // --client-config, nil without
 }
 
-// batch runs every request of a batch file. A malformed line is reported
-// with its position and the run goes on; the exit status is then 2.
-func (s *simulator) batch(cmd *cobra.Command, path string) error {
-	var r io.Reader
-	name := path
-	if path == "-" {
-		r, name = cmd.InOrStdin(), "<stdin>"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		r = f
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	bw := bufio.NewWriter(s.out)
-	defer bw.Flush()
-	s.out = bw
-	status := ExitOK
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		var req simRequest
-		fs := pflag.NewFlagSet("batch", pflag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		req.flags(fs)
-		words, err := splitWords(line)
-		if err == nil {
-			err = fs.Parse(words)
-		}
-		if err == nil && fs.NArg() > 0 {
-			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
-		}
-		var res simResult
-		if err == nil {
-			res, err = s.run(&req)
-		}
-		if err != nil {
-			bw.Flush()
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s:%d: %v\n", name, n, err)
-			status = ExitUsage
-			continue
-		}
-		if res.Decision != "permit" && status == ExitOK {
-			status = ExitInvalid
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %v", name, err)
-	}
-	if status != ExitOK {
-		return exitError(status)
-	}
-	return nil
-}
-
-// splitWords splits a batch line like a shell would for simple quoting:
-// blanks separate words, '...' and "..." group.
-func splitWords(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			} else {
-				cur.WriteByte(c)
-			}
-		case c == '\'' || c == '"':
-			quote, inWord = c, true
-		case c == ' ' || c == '\t':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unterminated %c quote", quote)
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, nil
-}
-
 // toRequest turns flags into a policy request; assumed collects the inputs
 // the simulator had to make up.
 func (r *simRequest) toRequest() (*policy.Request, *[]string, error) {
@@ -457,109 +357,6 @@ func (s *simulator) run(r *simRequest) (simResult, error) {
 	}
 	s.writeHuman(res, steps)
 	return res, nil
-}
-
-// summaryAfter is how many lines tried a trace lists in full by default.
-const summaryAfter = 20
-
-// summarizeTrace keeps, when more than summaryAfter lines were tried
-// before the decision, only the near misses among them (lines that failed
-// only on their last condition), and counts the rest: a 100,000-line file's trace stays
-// readable. The steps after the lines tried are kept.
-func summarizeTrace(steps []policy.Step) ([]policy.Step, int) {
-	tried := 0
-	for _, st := range steps {
-		if isTried(st) {
-			tried++
-		}
-	}
-	if tried <= summaryAfter {
-		return steps, 0
-	}
-	var out []policy.Step
-	omitted := 0
-	for _, st := range steps {
-		if isTried(st) && !st.NearMiss {
-			omitted++
-			continue
-		}
-		out = append(out, st)
-	}
-	return out, omitted
-}
-
-func isTried(st policy.Step) bool {
-	return st.Rule != nil && !st.Matched && st.Field != "rule" && st.Field != "default" && st.Field != "identd" && st.Field != "command"
-}
-
-// writeHuman prints one decision like a packet tracer.
-func (s *simulator) writeHuman(res simResult, steps []policy.Step) {
-	w := s.out
-	verdict := "PERMITTED"
-	if res.Decision != "permit" {
-		verdict = "REFUSED"
-	}
-	fmt.Fprintf(w, "%s: reply %d (%s)\n", verdict, res.Reply, reply4Text[byte(res.Reply)])
-	if res.Line > 0 {
-		fmt.Fprintf(w, "deciding line: %s:%d: %s\n", res.File, res.Line, strings.TrimSpace(res.Text))
-	} else {
-		fmt.Fprintf(w, "deciding line: none (implicit default: no line matched, so the request is denied)\n")
-	}
-	tried := 0
-	for _, st := range steps {
-		if st.Field == "rule" || st.Field == "default" || st.Field == "identd" || st.Field == "command" || st.Rule == nil {
-			continue
-		}
-		if tried == 0 && res.TraceOmitted > 0 {
-			fmt.Fprintln(w, "near misses among the lines tried before it (lines that failed only on their last condition):")
-		} else if tried == 0 {
-			fmt.Fprintln(w, "lines tried before it:")
-		}
-		tried++
-		fmt.Fprintf(w, "  %s:%d: %s\n", res.File, st.Rule.Pos.Line, strings.TrimSpace(st.Rule.Text))
-		fmt.Fprintf(w, "      %s does not match: wanted %s, request has %s\n", st.Field, orQuoted(st.Want), orQuoted(st.Got))
-	}
-	if !s.trace {
-		fmt.Fprintln(w, "lines tried before it: (not traced: --no-trace)")
-	}
-	if res.TraceOmitted > 0 {
-		if tried == 0 {
-			fmt.Fprintln(w, "near misses among the lines tried before it: none")
-		}
-		fmt.Fprintf(w, "  ... and %d other line%s that failed before their last condition (--full-trace lists every line)\n", res.TraceOmitted, plural(res.TraceOmitted))
-	}
-	switch {
-	case res.Identd == nil:
-		fmt.Fprintln(w, "identd: not asked")
-	case !res.Identd.Asked:
-		fmt.Fprintf(w, "identd: not asked (mode %s)\n", res.Identd.Mode)
-	case res.Identd.Error != "":
-		fmt.Fprintf(w, "identd: asked (%s): no answer: %s\n", res.Identd.Mode, res.Identd.Error)
-	default:
-		fmt.Fprintf(w, "identd: asked (%s): answered %q\n", res.Identd.Mode, res.Identd.User)
-	}
-	for _, n := range res.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
-	if len(res.Command) == 0 {
-		fmt.Fprintln(w, "shell command: none")
-	}
-	for _, c := range res.Command {
-		fmt.Fprintf(w, "shell command: %s\n", c)
-	}
-	for _, a := range res.Assumed {
-		fmt.Fprintf(w, "assumed: %s\n", a)
-	}
-	if res.route != nil {
-		res.route.Explain(w)
-	}
-}
-
-func orQuoted(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return s
 }
 
 // resolveNote says, for a request naming a host without --to-ip, whether
