@@ -43,6 +43,9 @@ type settings struct {
 	workers       int
 	idle, hold    int
 	rules, runs   int
+	replayLines   int // log lines of the config-scale workload's replay
+	toolRuns      int // runs of its replay and each diff (the median counts)
+	diffRules     int // lines of each file of its diffs
 	settle        time.Duration
 	peers         []string
 	profile, work string
@@ -74,6 +77,9 @@ func main() {
 	flag.IntVar(&s.hold, "hold", 10000, "concurrent relayed connections to hold")
 	flag.IntVar(&s.rules, "rules", 100000, "rules of the config-scale workload")
 	flag.IntVar(&s.runs, "runs", 5, "daemon starts per way in the config-scale workload (the median counts): a start lasts tens of milliseconds, so one slow start among three can move the median")
+	flag.IntVar(&s.replayLines, "replay-lines", 500000, "log lines sockd replay reads in the config-scale workload, against its frozen rules")
+	flag.IntVar(&s.toolRuns, "tool-runs", 3, "runs of sockd replay and of each sockd diff in the config-scale workload (the median counts): each lasts about a second, so fewer runs than the daemon's starts keep the bench short")
+	flag.IntVar(&s.diffRules, "diff-rules", 10000, "lines of each file sockd diff compares in the config-scale workload")
 	flag.DurationVar(&s.settle, "settle", 3*time.Second, "wait after opening the idle connections before measuring")
 	flag.StringVar(&peers, "peers", "direct,sockd,danted,microsocks", "what to measure, in column order; external=HOST:PORT measures a SOCKS5 server started by hand")
 	flag.StringVar(&workloads, "workloads", strings.Join(allWorkloads, ","), "which workloads to run")
@@ -121,6 +127,7 @@ type result struct {
 // works, not to measure anything.
 func shortSettings(s settings) settings {
 	s.duration, s.rounds, s.idle, s.hold, s.rules, s.runs, s.settle = 300*time.Millisecond, 1, 50, 200, 2000, 1, 200*time.Millisecond
+	s.replayLines, s.diffRules, s.toolRuns = 5000, 300, 1
 	return s
 }
 
@@ -192,7 +199,7 @@ func measureAll(s settings, w io.Writer) result {
 	for _, name := range s.peers {
 		if name == "sockd" && s.workloads["scale"] {
 			fmt.Fprintf(os.Stderr, "config scale: %d rules\n", s.rules)
-			r, err := configScale(sockdBin, makeFC, s.work, s.rules, s.runs)
+			r, err := configScale(sockdBin, makeFC, s.work, s.rules, s.runs, s.toolRuns, s.replayLines, s.diffRules)
 			if err != nil {
 				fatalf("config scale: %v", err)
 			}

@@ -18,6 +18,8 @@ const (
 	targetStartRatio = 20.0
 	targetDecide     = 2 * time.Microsecond
 	targetMakeFC     = 5 * time.Second
+	targetReplay     = 200_000 // log lines a second, against the scale workload's rules
+	targetDiff       = 10 * time.Second
 )
 
 func rateStr(bps float64) string {
@@ -165,6 +167,16 @@ func printTable(w io.Writer, s settings, cols []column, sc *scaleResult, fdLimit
 			fmt.Sprintf("≥ %.0f× faster", targetStartRatio), ratioStart >= targetStartRatio)
 		row(fmt.Sprintf("decision, mean of %d", sc.decideSample), blank(fmt.Sprintf("%.2f µs", float64(sc.decide)/1e3)),
 			"≤ 2 µs", sc.decide <= targetDecide)
+		tl := sc.tools
+		row(fmt.Sprintf("sockd replay, %d log lines, %d rules frozen", tl.replayLines, sc.rules),
+			blank(fmt.Sprintf("%.0f lines/s (%s)", tl.replayRate(), ms(tl.replay))),
+			fmt.Sprintf("≥ %d lines/s", targetReplay), tl.replayRate() >= targetReplay)
+		row(fmt.Sprintf("sockd diff, %d rules, edited copy", tl.diffRules),
+			blank(fmt.Sprintf("%s (%s)", ms(tl.diffEdit), regions(tl.editRegions))),
+			"≤ 10 s", tl.diffEdit > 0 && tl.diffEdit <= targetDiff)
+		row(fmt.Sprintf("sockd diff, %d rules, lines reordered", tl.diffRules),
+			blank(fmt.Sprintf("%s (%s)", ms(tl.diffOther), regions(tl.otherRegions))),
+			"≤ 10 s", tl.diffOther > 0 && tl.diffOther <= targetDiff)
 	}
 	tw.Flush()
 	for _, c := range cols {
@@ -181,6 +193,13 @@ func printTable(w io.Writer, s settings, cols []column, sc *scaleResult, fdLimit
 		}
 	}
 	return allOK
+}
+
+func regions(n int) string {
+	if n == 1 {
+		return "1 region"
+	}
+	return fmt.Sprintf("%d regions", n)
 }
 
 func flagsOrDefaults(flags []string) string {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/sockd/sockd/internal/benchdata"
@@ -19,42 +16,13 @@ import (
 //
 // go test ./bench -run XXX -bench 'Diff10k|Replay100k' -benchtime 1x
 
-// editLines is a typical change of the lines of a file: a line inserted
-// at the top, three removed, four actions flipped and one port test
-// widened.
-func editLines(lines []string) []string {
-	n := len(lines)
-	for _, k := range []int{n / 7, n / 3, n / 2, 2 * n / 3} {
-		if strings.HasPrefix(lines[k], "permit ") {
-			lines[k] = "deny " + strings.TrimPrefix(lines[k], "permit ")
-		} else if strings.HasPrefix(lines[k], "deny ") {
-			lines[k] = "permit " + strings.TrimPrefix(lines[k], "deny ")
-		}
-	}
-	if k := strings.Index(lines[n/5], " eq "); k > 0 {
-		lines[n/5] = lines[n/5][:k] + " ge 1"
-	}
-	lines = append(lines[:n/4], lines[n/4+3:]...)
-	return append([]string{"deny 10.9.0.0 255.255.0.0"}, lines...)
-}
-
-// rewriteLines writes path's lines, changed by edit, to out.
-func rewriteLines(b *testing.B, path, out string, edit func([]string) []string) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lines := edit(strings.Split(strings.TrimRight(string(data), "\n"), "\n"))
-	if err := os.WriteFile(out, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
-}
-
 func BenchmarkDiff10kEdit(b *testing.B) {
 	dir := b.TempDir()
 	oldPath, newPath := filepath.Join(dir, "old.conf"), filepath.Join(dir, "new.conf")
 	writeBigConf(oldPath, 10_000)
-	rewriteLines(b, oldPath, newPath, editLines)
+	if err := rewriteLines(oldPath, newPath, editLines); err != nil {
+		b.Fatal(err)
+	}
 	benchdata.Diff(b, benchdata.Policy(b, oldPath), benchdata.Policy(b, newPath))
 }
 
@@ -63,11 +31,9 @@ func BenchmarkDiff10kUnrelated(b *testing.B) {
 	oldPath, newPath := filepath.Join(dir, "old.conf"), filepath.Join(dir, "new.conf")
 	writeBigConf(oldPath, 10_000)
 	// The same lines in another order: most pairs of lines now differ.
-	rewriteLines(b, oldPath, newPath, func(lines []string) []string {
-		rng := rand.New(rand.NewPCG(7, 8))
-		rng.Shuffle(len(lines)-1, func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
-		return lines
-	})
+	if err := rewriteLines(oldPath, newPath, shuffleLines); err != nil {
+		b.Fatal(err)
+	}
 	benchdata.Diff(b, benchdata.Policy(b, oldPath), benchdata.Policy(b, newPath))
 }
 

@@ -23,6 +23,7 @@ type scaleResult struct {
 	startFrozen  time.Duration // the same from the frozen file
 	decide       time.Duration // mean time of one decision
 	decideSample int
+	tools        ruleToolsResult // sockd replay and sockd diff
 }
 
 // writeBigConf writes an n-line sockd.conf in the shapes large sites have:
@@ -60,7 +61,7 @@ func writeBigConf(path string, n int) {
 
 // configScale builds the n-rule file, compiles it, times the daemon's
 // start both ways (the median of runs), and times decisions.
-func configScale(sockdBin, makeFC, dir string, n, runs int) (scaleResult, error) {
+func configScale(sockdBin, makeFC, dir string, n, runs, toolRuns, logLines, diffRules int) (scaleResult, error) {
 	res := scaleResult{rules: n}
 	text := filepath.Join(dir, "big.conf")
 	fc := filepath.Join(dir, "big.fc")
@@ -113,7 +114,10 @@ func configScale(sockdBin, makeFC, dir string, n, runs int) (scaleResult, error)
 	if res.startFrozen, err = start(fc); err != nil {
 		return res, err
 	}
-	res.decide, res.decideSample, err = decisionTime(fc)
+	if res.decide, res.decideSample, err = decisionTime(fc); err != nil {
+		return res, err
+	}
+	res.tools, err = ruleTools(sockdBin, dir, fc, logLines, diffRules, toolRuns)
 	return res, err
 }
 

@@ -5,8 +5,10 @@
 package benchdata
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"testing"
 
@@ -34,8 +36,16 @@ func Policy(tb testing.TB, path string) *policy.Policy {
 // with refusals (naming refusedFile) between. It returns the log and its
 // line count; the same n gives the same log.
 func ReplayLog(n int, refusedFile string) ([]byte, int) {
-	rng := rand.New(rand.NewPCG(3, 4))
 	var log bytes.Buffer
+	lines, _ := WriteReplayLog(&log, n, refusedFile)
+	return log.Bytes(), lines
+}
+
+// WriteReplayLog writes ReplayLog's log to w, so that a log of millions
+// of lines (the bench's replay row) need not be held in memory.
+func WriteReplayLog(w io.Writer, n int, refusedFile string) (int, error) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	bw := bufio.NewWriter(w)
 	lines := 0
 	for lines < n {
 		src := fmt.Sprintf("10.%d.%d.%d", rng.IntN(256), rng.IntN(256), rng.IntN(256))
@@ -43,15 +53,15 @@ func ReplayLog(n int, refusedFile string) ([]byte, int) {
 			16+rng.IntN(16), rng.IntN(256), rng.IntN(256), []int{22, 80, 443, 8080}[rng.IntN(4)])
 		client := fmt.Sprintf("%s:%d", src, 1024+rng.IntN(60000))
 		if rng.IntN(4) == 0 {
-			fmt.Fprintf(&log, "2026-12-06T04:00:00.000000001Z INFO refused -- %s client=%s file=%s line=0\n", msg, client, refusedFile)
+			fmt.Fprintf(bw, "2026-12-06T04:00:00.000000001Z INFO refused -- %s client=%s file=%s line=0\n", msg, client, refusedFile)
 			lines++
 			continue
 		}
-		fmt.Fprintf(&log, "2026-12-06T04:00:00.000000001Z INFO connected -- %s client=%s\n", msg, client)
-		fmt.Fprintf(&log, "2026-12-06T04:00:01.000000001Z INFO terminated -- %s. 10 bytes from %s, 20 bytes from x client=%s\n", msg, src, client)
+		fmt.Fprintf(bw, "2026-12-06T04:00:00.000000001Z INFO connected -- %s client=%s\n", msg, client)
+		fmt.Fprintf(bw, "2026-12-06T04:00:01.000000001Z INFO terminated -- %s. 10 bytes from %s, 20 bytes from x client=%s\n", msg, src, client)
 		lines += 2
 	}
-	return log.Bytes(), lines
+	return lines, bw.Flush()
 }
 
 // Replay times replaying data (lines lines, all parsable) against p and
