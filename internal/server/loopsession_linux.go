@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -287,15 +286,10 @@ func (c *loopConn) connect() {
 		return
 	}
 	c.state = stConnecting
-	if testHookConnecting != nil {
-		testHookConnecting()
+	if hook := c.ss.s.loops.testHookConnecting.Load(); hook != nil {
+		(*hook)()
 	}
 }
-
-// testHookConnecting, when a test sets it, runs on the loop once a
-// connect has begun, before the loop learns how it went: a test can make
-// the destination's first bytes arrive in the event that completes it.
-var testHookConnecting func()
 
 // connected completes the connect: the reply, the log line, then the relay.
 func (c *loopConn) connected() {
@@ -406,11 +400,11 @@ func (c *loopConn) pump(src, dst int, d, other *loopDirection) {
 			return
 		}
 		d.n += int64(w)
-		copiedBytes.Add(int64(w))
+		c.ss.s.relays.copied.Add(int64(w))
 		c.lastActive = time.Now().UnixNano()
 		switch {
 		case w < n:
-			blockedHandOffs.Add(1)
+			c.ss.s.loops.blockedHandOffs.Add(1)
 			if src == c.cfd {
 				c.handOffRelay(buf[w:n], nil)
 			} else {
@@ -540,7 +534,7 @@ func (c *loopConn) handOff() {
 	l, ss, fd, n, state := c.l, c.ss, c.cfd, c.n, c.state
 	l.forget(fd, true)
 	c.cfd, c.state = -1, stEnded
-	sessionGoroutines.Go(func() {
+	c.ss.s.relays.sessions.Go(func() {
 		client, err := fdConn(fd)
 		if err != nil {
 			ss.handshakeFailed(err)
@@ -572,7 +566,7 @@ func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 	l.forget(cfd, true)
 	l.forget(tfd, true)
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
-	sessionGoroutines.Go(func() {
+	c.ss.s.relays.sessions.Go(func() {
 		client, cerr := fdConn(cfd)
 		dst, derr := fdConn(tfd)
 		if client != nil {
@@ -593,10 +587,6 @@ func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 		}
 	})
 }
-
-// blockedHandOffs counts the relays handed off because a destination
-// could not take a whole message, so a test can tell it reached that path.
-var blockedHandOffs atomic.Int64
 
 // fdConn turns a loop's descriptor into a *net.TCPConn for the goroutine
 // path (net.FileConn works on a duplicate; the original is closed).

@@ -13,7 +13,7 @@ import (
 func TestRelayBulkUsesSplice(t *testing.T) {
 	f := startRelayFixture(t, nil, 0)
 	const size = 32 << 20
-	before := copiedBytes.Load()
+	before := f.relays.copied.Load()
 	go func() {
 		buf := make([]byte, 1<<20)
 		for sent := 0; sent < size; sent += len(buf) {
@@ -29,7 +29,7 @@ func TestRelayBulkUsesSplice(t *testing.T) {
 	}
 	f.server.CloseWrite()
 	f.wait(t)
-	if copied := copiedBytes.Load() - before; copied > size/8 {
+	if copied := f.relays.copied.Load() - before; copied > size/8 {
 		t.Errorf("%d of %d bytes went through user space: the relay left the splice path", copied, size)
 	}
 }
@@ -38,7 +38,7 @@ func TestRelayBulkUsesSplice(t *testing.T) {
 func TestRelaySmallMessage(t *testing.T) {
 	f := startRelayFixture(t, nil, 0)
 	msg := []byte("GET / HTTP/1.0\r\n\r\n")
-	before := copiedBytes.Load()
+	before := f.relays.copied.Load()
 	if _, err := f.app.Write(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestRelaySmallMessage(t *testing.T) {
 	// Counted only now that the relay has ended: the relay adds to the
 	// counter after its write returns, which can be after the reader
 	// above already has the bytes.
-	if copied := copiedBytes.Load() - before; copied != int64(len(msg)) {
+	if copied := f.relays.copied.Load() - before; copied != int64(len(msg)) {
 		t.Errorf("copied %d bytes, want %d", copied, len(msg))
 	}
 }
@@ -62,7 +62,7 @@ func TestRelaySmallMessage(t *testing.T) {
 func BenchmarkRelayBulk(b *testing.B) {
 	app, clientSide := benchPair(b)
 	dstSide, server := benchPair(b)
-	startRelay(clientSide, dstSide, 0, func(relayResult) {})
+	newRelays().startRelay(clientSide, dstSide, 0, func(relayResult) {})
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(buf)))
 	go func() {
@@ -108,11 +108,12 @@ func BenchmarkRelayExchange(b *testing.B) {
 		return a, <-accepted
 	}
 	req, rep := make([]byte, 64), make([]byte, 512)
+	rs := newRelays()
 	for b.Loop() {
 		app, clientSide := pair()
 		dstSide, server := pair()
 		done := make(chan struct{})
-		startRelay(clientSide, dstSide, 0, func(relayResult) {
+		rs.startRelay(clientSide, dstSide, 0, func(relayResult) {
 			clientSide.Close()
 			dstSide.Close()
 			close(done)

@@ -45,14 +45,15 @@ func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 type relayFixture struct {
 	app, server *net.TCPConn
 	done        chan relayResult
+	relays      *relays // the fixture's own: its counter is this relay's alone
 }
 
 func startRelayFixture(t *testing.T, leftover []byte, idle time.Duration) *relayFixture {
 	app, clientSide := tcpPair(t)
 	dstSide, server := tcpPair(t)
-	f := &relayFixture{app: app, server: server, done: make(chan relayResult, 1)}
+	f := &relayFixture{app: app, server: server, done: make(chan relayResult, 1), relays: newRelays()}
 	go func() {
-		res := relay(clientSide, dstSide, leftover, idle)
+		res := f.relays.relay(clientSide, dstSide, leftover, idle)
 		clientSide.Close()
 		dstSide.Close()
 		f.done <- res
@@ -226,7 +227,7 @@ type spliceResult struct {
 func spliceBulkAsync(dst, src *net.TCPConn) chan spliceResult {
 	ch := make(chan spliceResult, 1)
 	go func() {
-		n, err := spliceBulk(dst, src)
+		n, err := newRelays().spliceBulk(dst, src)
 		ch <- spliceResult{n, err}
 	}()
 	return ch

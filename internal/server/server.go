@@ -246,7 +246,16 @@ type Server struct {
 	closing   bool
 	own       atomic.Pointer[ownAddrs] // of listeners (ownaddrs.go)
 
-	loops loops // the event loops serving plain listeners (loop_linux.go)
+	loops  loops   // the event loops serving plain listeners (loop_linux.go)
+	relays *relays // the goroutines sessions and relays run on (goroutines.go)
+
+	// reloadTimeout and reloadLoad are DefaultReloadTimeout and
+	// loadSnapshot; a test replaces them, before HandleSignals, to make a
+	// load outlive its deadline. stuckReloads counts the loads that did
+	// (reload.go).
+	reloadTimeout time.Duration
+	reloadLoad    func(*Server) (*snapshot, error)
+	stuckReloads  atomic.Int32
 
 	// kill is cancelled when the drain deadline passes: every session
 	// closes its connections.
@@ -271,6 +280,10 @@ func New(opts Options) (*Server, error) {
 		log:       opts.Logger,
 		pid:       os.Getpid(),
 		listeners: make(map[net.Listener]struct{}),
+		relays:    newRelays(),
+
+		reloadTimeout: DefaultReloadTimeout,
+		reloadLoad:    (*Server).loadSnapshot,
 	}
 	s.kill, s.killCancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(opts.Metrics, s)
@@ -493,7 +506,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		}
 		s.sessions.Add(1)
 		s.mu.Unlock()
-		sessionGoroutines.Go(func() { s.serveConn(tc, lo) }) // the session counts itself out when it ends
+		s.relays.sessions.Go(func() { s.serveConn(tc, lo) }) // the session counts itself out when it ends
 	}
 }
 

@@ -474,10 +474,10 @@ func (ss *session) relayFrom(dst *net.TCPConn, toDst, toClient []byte, pre relay
 		return
 	}
 	ss.detached = true
-	startRelayFrom(ss.client, dst, ss.s.opts.IdleTimeout, upEnded, downEnded, func(res relayResult) {
+	ss.s.relays.startRelayFrom(ss.client, dst, ss.s.opts.IdleTimeout, upEnded, downEnded, func(res relayResult) {
 		res.FromClient += pre.FromClient
 		res.FromDst += pre.FromDst
-		sessionGoroutines.Go(func() { // see relayGoroutines
+		ss.s.relays.sessions.Go(func() { // see relays
 			ss.logRelayEnd(lr, res)
 			ss.finish()
 		})
