@@ -56,6 +56,7 @@ func source(t *testing.T, size int) (addr string, sum [32]byte) {
 // every byte arrives, the log counts them, and almost none went through
 // user space.
 func TestLoopBulkGoesToSplice(t *testing.T) {
+	t.Parallel()
 	const size = 16 << 20
 	srv := startServer(t, permitLoopback, nil)
 	src, want := source(t, size)
@@ -178,6 +179,7 @@ func waitServerRead(t *testing.T, server, client string) {
 // The goroutine path still serves a plain listener the same way, as it
 // does where there are no event loops.
 func TestGoroutinePathConnect(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, func(o *Options) { o.NoEventLoops = true })
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	c := v5Connected(t, srv.addr, echo.Addr().String())
@@ -203,6 +205,7 @@ func TestGoroutinePathConnect(t *testing.T) {
 // The loops end with the server: once it has shut down, no loop thread is
 // left behind, and a session killed in the loop is logged as ended.
 func TestLoopsEndWithTheServer(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	c := v5Connected(t, srv.addr, echo.Addr().String())
@@ -233,6 +236,7 @@ func TestLoopsEndWithTheServer(t *testing.T) {
 // A session that arrives byte by byte is read across many events and
 // still served from the loop, and its log line is the goroutine path's.
 func TestLoopHandshakeInPieces(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	c := dialProxy(t, srv.addr)
@@ -253,6 +257,7 @@ func TestLoopHandshakeInPieces(t *testing.T) {
 // that completes the connect; edge-triggered, nothing repeats that news,
 // so the loop must read them when the relay starts or they wait forever.
 func TestLoopDestinationSpeaksFirst(t *testing.T) {
+	t.Parallel()
 	const banner = "220 the destination speaks first\r\n"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

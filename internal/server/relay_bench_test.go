@@ -11,6 +11,7 @@ import (
 // Bulk data must stay on the zero-copy path: of a 32 MB transfer, only the
 // first read of each burst may pass through user space.
 func TestRelayBulkUsesSplice(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	const size = 32 << 20
 	before := f.relays.copied.Load()
@@ -36,6 +37,7 @@ func TestRelayBulkUsesSplice(t *testing.T) {
 
 // A small message goes across whole and without a pipe.
 func TestRelaySmallMessage(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	msg := []byte("GET / HTTP/1.0\r\n\r\n")
 	before := f.relays.copied.Load()
