@@ -15,6 +15,7 @@ import (
 // A client that hosts.deny names gets no SOCKS byte at all, under both
 // engines; one it does not name is served.
 func TestAcceptCheckHostsDeny(t *testing.T) {
+	t.Parallel()
 	for _, engine := range []string{"loops", "goroutines"} {
 		t.Run(engine, func(t *testing.T) {
 			dir := t.TempDir()

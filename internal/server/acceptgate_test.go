@@ -13,6 +13,7 @@ import (
 )
 
 func TestSessionBudget(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		limit uint64
 		want  int
@@ -66,6 +67,7 @@ var greeting = []byte{5, 1, 0}
 // waits in the listen queue (another worker would take it) and is
 // accepted as soon as a session ends.
 func TestGateWaitsAtTheSessionBudget(t *testing.T) {
+	t.Parallel()
 	const limit = 70 // SessionBudget(70) = 3
 	addr, logs, s := gatedServer(t, limit, func() (int, error) { return 0, nil })
 	var held []net.Conn
@@ -125,6 +127,7 @@ func TestGateCountsDescriptors(t *testing.T) {
 }
 
 func TestGateCloseEndsAWaitingAccept(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

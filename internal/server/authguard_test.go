@@ -16,6 +16,7 @@ import (
 // the window; its refusal is one log line, not one per try; and clients
 // that need no password are still served (issue 18, defect 8).
 func TestFailedLoginsLimitedPerSource(t *testing.T) {
+	t.Parallel()
 	pw := filepath.Join(t.TempDir(), "passwd")
 	if err := auth.SetPassword(pw, "alice", "right", bcrypt.MinCost); err != nil {
 		t.Fatal(err)

@@ -38,6 +38,7 @@ func countingTarget(t *testing.T) (string, *atomic.Int64) {
 // bytes reaches CONNECT, BIND or UDP ASSOCIATE without a successful
 // sub-negotiation; only the complete one does.
 func TestNoPathAroundAuth(t *testing.T) {
+	t.Parallel()
 	pw := filepath.Join(t.TempDir(), "passwd")
 	if err := auth.SetPassword(pw, "alice", "right", bcrypt.MinCost); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,8 @@ import (
 // it), one from 127.0.0.2 is relayed (and the log names it), in SOCKS4 and
 // SOCKS5.
 func TestBindAnyPeerMeetsTheRules(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, "deny 127.0.0.0 255.0.0.0 127.0.0.3 255.255.255.255\npermit 127.0.0.0 255.0.0.0\n", nil)
 		any := socks.Addr{IP: netip.IPv4Unspecified(), Port: 21}
 		for _, tc := range []struct {

@@ -23,6 +23,7 @@ func freeBindPort(t *testing.T) uint16 {
 // srelay's BIND port choice: the requested port when it is 600 or above;
 // below 600 only with -b (BindAnyPort); plain sockd takes any port.
 func TestSrelayBindPort(t *testing.T) {
+	t.Parallel()
 	bindPort := func(t *testing.T, mod func(*Options), want uint16) uint16 {
 		srv := startServer(t, permitLoopback, mod)
 		c := dialProxy(t, srv.addr)

@@ -105,7 +105,7 @@ func (s *Server) HandleSignalsWith(ctx context.Context, drain time.Duration, h S
 					h.ReopenLog()
 				}
 				s.log.Info(msg)
-				_ = s.reloadWithin(reloadTimeout)
+				_ = s.reloadWithin(s.reloadTimeout)
 				reloaded <- struct{}{}
 			}()
 		}

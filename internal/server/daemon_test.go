@@ -29,6 +29,7 @@ func v4Code(t *testing.T, srv *testServer, dst, user string) socks.V4ReplyCode {
 // logged with its position); a good file swaps them; a session that started
 // before the swap keeps its snapshot.
 func TestReload(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, "permit *=alice 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	dst := echo.Addr().String()
@@ -81,6 +82,7 @@ func TestReload(t *testing.T) {
 // TestReloadPasswd: the password file is reloaded with the rules, and a
 // broken one keeps the old passwords.
 func TestReloadPasswd(t *testing.T) {
+	t.Parallel()
 	pw := passwdFile(t, "erin", "one")
 	srv := startServer(t, permitLoopback, func(o *Options) { o.PasswdPath = pw })
 	if err := os.WriteFile(pw, []byte("garbage\n"), 0o600); err != nil {
@@ -105,6 +107,7 @@ func TestReloadPasswd(t *testing.T) {
 }
 
 func TestDumpConfig(t *testing.T) {
+	t.Parallel()
 	route := writeFile(t, "sockd.route", "127.0.0.1 127.0.0.0 255.0.0.0\n")
 	srv := startServer(t, "permit ?=n 127.0.0.0 255.0.0.0 eq telnet\n", func(o *Options) { o.RoutePath = route })
 	srv.DumpConfig()
@@ -116,6 +119,7 @@ func TestDumpConfig(t *testing.T) {
 // TestRouteFile: the route file picks the source address of the outgoing
 // connection.
 func TestRouteFile(t *testing.T) {
+	t.Parallel()
 	route := writeFile(t, "sockd.route", "127.0.0.3 127.0.0.0 255.0.0.0\n")
 	srv := startServer(t, permitLoopback, func(o *Options) { o.RoutePath = route })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -149,6 +153,7 @@ func TestRouteFile(t *testing.T) {
 // TestShellCommand: the decision's command runs (in the background) with
 // its %-expansions.
 func TestShellCommand(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "ran")
 	srv := startServer(t, "deny 0.0.0.0 0.0.0.0 : echo refused %u %c >"+out+"\n", nil)
 	if got := v4Code(t, srv, "127.0.0.1:80", "zed"); got != socks.V4Rejected {
@@ -163,6 +168,7 @@ func TestShellCommand(t *testing.T) {
 // TestCommandRunnerBounded: excess commands are dropped and logged, never
 // queued; a command past its timeout is killed.
 func TestCommandRunnerBounded(t *testing.T) {
+	t.Parallel()
 	logs := &syncBuffer{}
 	r := newCommandRunner(1, 200*time.Millisecond, newTestLogger(logs))
 	finished := make(chan struct{}, 2)
@@ -181,6 +187,7 @@ func TestCommandRunnerBounded(t *testing.T) {
 // TestShutdownDrains: Shutdown waits for a running session, then its
 // deadline closes it.
 func TestShutdownDrains(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	c := dialProxy(t, srv.addr)
@@ -245,6 +252,7 @@ func TestRaiseFileLimit(t *testing.T) {
 }
 
 func TestVersionText(t *testing.T) {
+	t.Parallel()
 	v := VersionText()
 	if !strings.HasPrefix(v, "\tCSTC multi-homed SOCKS proxy server version 4.3 compatible (sockd ") {
 		t.Fatalf("%q", v)
@@ -257,6 +265,7 @@ func TestVersionText(t *testing.T) {
 }
 
 func TestEmbeddedDefault(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat("/etc/sockd.conf"); err == nil {
 		t.Skip("/etc/sockd.conf exists on this machine")
 	}
@@ -275,6 +284,7 @@ func TestEmbeddedDefault(t *testing.T) {
 // TestInetdConn: the inetd path serves a connection handed over as a file
 // descriptor, and refuses a descriptor that is not a socket.
 func TestInetdConn(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	client, serverSide := tcpPair(t)
@@ -348,6 +358,7 @@ func (l *emfileListener) Close() error {
 // TestAcceptBackoff: running out of descriptors pauses the accept loop
 // instead of ending it or spinning.
 func TestAcceptBackoff(t *testing.T) {
+	t.Parallel()
 	logs := &syncBuffer{}
 	s, err := New(Options{ConfigPath: writeFile(t, "sockd.conf", permitLoopback), Logger: newTestLogger(logs)})
 	if err != nil {

@@ -23,6 +23,7 @@ func (l publicListener) Addr() net.Addr {
 }
 
 func TestOpenProxyWarning(t *testing.T) {
+	t.Parallel()
 	const warning = "open proxy: listening on 0.0.0.0:"
 	serve := func(t *testing.T, conf string, public bool) (*Server, *syncBuffer) {
 		logs := &syncBuffer{}
@@ -97,6 +98,7 @@ func TestOpenProxyWarning(t *testing.T) {
 // TestSafeDefaults: without flags the daemon listens on loopback, and the
 // embedded rules permit loopback clients and nobody else.
 func TestSafeDefaults(t *testing.T) {
+	t.Parallel()
 	ap, err := netip.ParseAddrPort(DefaultListen)
 	if err != nil || !ap.Addr().IsLoopback() {
 		t.Fatalf("DefaultListen %q is not a loopback address", DefaultListen)

@@ -18,10 +18,25 @@ import (
 // connection in the benchmark instead of 7.2. The deep work at a relay's
 // end (the log line) therefore runs on a session goroutine too, so the
 // relay goroutines' stacks stay as small as relaying needs.
-var (
-	sessionGoroutines = newGoroutinePool(128, 2*time.Second)
-	relayGoroutines   = newGoroutinePool(256, 2*time.Second)
-)
+//
+// The pools and the relay's byte count are a Server's own (relays), so two
+// Servers in one process, as in the parallel tests, share nothing that
+// changes.
+type relays struct {
+	sessions   *goroutinePool // sessions, and the end of a relay (its log line)
+	directions *goroutinePool // the relay's directions
+
+	// copied counts the bytes that went through user space, so a test
+	// can prove that bulk data stays on splice.
+	copied atomic.Int64
+}
+
+func newRelays() *relays {
+	return &relays{
+		sessions:   newGoroutinePool(128, 2*time.Second),
+		directions: newGoroutinePool(256, 2*time.Second),
+	}
+}
 
 type goroutinePool struct {
 	jobs    chan func() // unbuffered: a send succeeds only when a goroutine waits

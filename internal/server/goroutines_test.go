@@ -23,6 +23,7 @@ func waitIdle(t *testing.T, p *goroutinePool, n int32) {
 // before the goroutine starts to wait, so one attempt may miss it: the
 // pool then starts a goroutine, which is correct, and the test tries again.
 func TestGoroutinePoolReuses(t *testing.T) {
+	t.Parallel()
 	p := newGoroutinePool(4, 30*time.Second)
 	done := make(chan struct{})
 	p.Go(func() { close(done) })
@@ -50,6 +51,7 @@ func TestGoroutinePoolReuses(t *testing.T) {
 // TestGoroutinePoolCapsIdle: after a burst, at most maxIdle goroutines
 // stay.
 func TestGoroutinePoolCapsIdle(t *testing.T) {
+	t.Parallel()
 	p := newGoroutinePool(2, 30*time.Second)
 	var wg sync.WaitGroup
 	release := make(chan struct{})
@@ -69,6 +71,7 @@ func TestGoroutinePoolCapsIdle(t *testing.T) {
 // TestGoroutinePoolExpires: a goroutine that waited its expiry ends, and
 // the pool still runs what it is given afterwards.
 func TestGoroutinePoolExpires(t *testing.T) {
+	t.Parallel()
 	p := newGoroutinePool(4, 5*time.Millisecond)
 	ran := make(chan struct{}, 2)
 	p.Go(func() { ran <- struct{}{} })

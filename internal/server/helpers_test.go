@@ -244,6 +244,19 @@ func engines(t *testing.T, body func(t *testing.T)) {
 	}
 }
 
+// parallelEngines is engines with the two subtests run in parallel, for
+// a test that measures nothing process-wide (heap, goroutines,
+// descriptors): each Server owns its pools, counters and hooks, so two of
+// them share nothing that changes.
+func parallelEngines(t *testing.T, body func(t *testing.T)) {
+	for _, e := range []string{"loops", "goroutines"} {
+		t.Run(e, func(t *testing.T) {
+			t.Parallel()
+			body(t)
+		})
+	}
+}
+
 // goroutineEngine reports whether t runs under engines' "goroutines".
 func goroutineEngine(t testing.TB) bool {
 	return slices.Contains(strings.Split(t.Name(), "/"), "goroutines")

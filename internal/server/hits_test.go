@@ -13,6 +13,7 @@ import (
 // TestHitSeriesCapped: a file with more lines in use than MaxHitSeries
 // exposes MaxHitSeries line series and sums the rest in line="other".
 func TestHitSeriesCapped(t *testing.T) {
+	t.Parallel()
 	const n = MaxHitSeries + 500
 	conf := &config.SockdConf{}
 	for i := 0; i < n; i++ {

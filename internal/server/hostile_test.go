@@ -99,7 +99,8 @@ func TestSilentClients(t *testing.T) {
 // dropped at the same deadline as a silent one; each byte does not buy it
 // more time.
 func TestTrickleClient(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		const timeout = 2 * time.Second
 		srv := startServer(t, permitLoopback, func(o *Options) { o.HandshakeTimeout = timeout })
 		// A SOCKS4 request whose USERID never ends (up to 255 bytes).

@@ -41,6 +41,7 @@ var safeOutput = regexp.MustCompile(`^user=[0-9A-Za-z!@%_=+:,./-]* host=[0-9A-Za
 // TestShellInjection: a USERID, a SOCKS4a or SOCKS5 host name and a SOCKS5
 // user name holding shell code reach the rule's command as inert text.
 func TestShellInjection(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	// The admin's command uses every client-controlled expansion.
@@ -137,6 +138,7 @@ func TestShellInjection(t *testing.T) {
 // too) and host names with newlines and terminal escapes yield exactly one
 // escaped line each, in text and in JSON.
 func TestLogInjectionEverywhere(t *testing.T) {
+	t.Parallel()
 	const evil = "evil\nINFO connected -- forged\r\x1b[2J\x1b]0;t\x07\u2028x"
 	for _, format := range []logline.Format{logline.FormatText, logline.FormatJSON} {
 		logs := &syncBuffer{}

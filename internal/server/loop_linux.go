@@ -67,6 +67,22 @@ type eventLoop struct {
 type loops struct {
 	mu      sync.Mutex
 	running []*eventLoop
+
+	// listenerIDs tell listeners apart in epoll events: a listener closed
+	// and another opened on the same descriptor number must not be
+	// confused.
+	listenerIDs atomic.Uint32
+
+	// blockedHandOffs counts the relays handed off because a destination
+	// could not take a whole message, so a test can tell it reached that
+	// path.
+	blockedHandOffs atomic.Int64
+
+	// testHookConnecting, when a test sets it, runs on the loop once a
+	// connect has begun, before the loop learns how it went: a test can
+	// make the destination's first bytes arrive in the event that
+	// completes it.
+	testHookConnecting atomic.Pointer[func()]
 }
 
 // loopTick is how often a loop checks the deadlines of its sessions: a
@@ -320,10 +336,6 @@ type loopListener struct {
 	doneOnce  sync.Once
 }
 
-// listenerIDs tell listeners apart in epoll events: a listener closed and
-// another opened on the same descriptor number must not be confused.
-var listenerIDs atomic.Uint32
-
 // serveLoops serves ln with the event loops until Close; it reports false
 // if ln cannot be served so (the caller then accepts with goroutines).
 func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
@@ -339,7 +351,7 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 	if cerr := raw.Control(func(f uintptr) { fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
 		return false, nil
 	}
-	ll := &loopListener{fd: fd, id: listenerIDs.Add(1), addr: tl.Addr(), s: s, done: make(chan error, 1)}
+	ll := &loopListener{fd: fd, id: s.loops.listenerIDs.Add(1), addr: tl.Addr(), s: s, done: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

@@ -56,10 +56,11 @@ func source(t *testing.T, size int) (addr string, sum [32]byte) {
 // every byte arrives, the log counts them, and almost none went through
 // user space.
 func TestLoopBulkGoesToSplice(t *testing.T) {
+	t.Parallel()
 	const size = 16 << 20
 	srv := startServer(t, permitLoopback, nil)
 	src, want := source(t, size)
-	before := copiedBytes.Load()
+	before := srv.relays.copied.Load()
 	c := v5Connected(t, srv.addr, src)
 	mustWrite(t, c, []byte{'!'})
 	h := sha256.New()
@@ -69,7 +70,7 @@ func TestLoopBulkGoesToSplice(t *testing.T) {
 	}
 	c.Close()
 	contains(t, srv.log, "1 bytes from 127.0.0.1, "+strconv.Itoa(size)+" bytes from 127.0.0.1")
-	if copied := copiedBytes.Load() - before; copied > size/8 {
+	if copied := srv.relays.copied.Load() - before; copied > size/8 {
 		t.Errorf("%d of %d bytes went through user space: the bulk stayed in the loop", copied, size)
 	}
 }
@@ -129,11 +130,11 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 	}()
 	c := v5Connected(t, srv.addr, ln.Addr().String())
 	var sent bytes.Buffer
-	blockedBefore := blockedHandOffs.Load()
+	blockedBefore := srv.loops.blockedHandOffs.Load()
 	// Paced messages under the loop's buffer, each read on its own, until
 	// one could not be written whole (at most 16 MB).
 	chunk := make([]byte, 4000)
-	for i := 0; i < 4000 && blockedHandOffs.Load() == blockedBefore; i++ {
+	for i := 0; i < 4000 && srv.loops.blockedHandOffs.Load() == blockedBefore; i++ {
 		for j := range chunk {
 			chunk[j] = byte(i + j)
 		}
@@ -148,7 +149,7 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 		t.Fatalf("destination got %d bytes, want the %d sent, in order", len(b), sent.Len())
 	}
 	contains(t, srv.log, strconv.Itoa(sent.Len())+" bytes from 127.0.0.1, 0 bytes from 127.0.0.1")
-	return blockedHandOffs.Load() != blockedBefore
+	return srv.loops.blockedHandOffs.Load() != blockedBefore
 }
 
 // waitServerRead waits (at most 5 s) until the server's socket from client
@@ -178,6 +179,7 @@ func waitServerRead(t *testing.T, server, client string) {
 // The goroutine path still serves a plain listener the same way, as it
 // does where there are no event loops.
 func TestGoroutinePathConnect(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, func(o *Options) { o.NoEventLoops = true })
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	c := v5Connected(t, srv.addr, echo.Addr().String())
@@ -203,6 +205,7 @@ func TestGoroutinePathConnect(t *testing.T) {
 // The loops end with the server: once it has shut down, no loop thread is
 // left behind, and a session killed in the loop is logged as ended.
 func TestLoopsEndWithTheServer(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	c := v5Connected(t, srv.addr, echo.Addr().String())
@@ -233,6 +236,7 @@ func TestLoopsEndWithTheServer(t *testing.T) {
 // A session that arrives byte by byte is read across many events and
 // still served from the loop, and its log line is the goroutine path's.
 func TestLoopHandshakeInPieces(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	c := dialProxy(t, srv.addr)
@@ -253,6 +257,7 @@ func TestLoopHandshakeInPieces(t *testing.T) {
 // that completes the connect; edge-triggered, nothing repeats that news,
 // so the loop must read them when the relay starts or they wait forever.
 func TestLoopDestinationSpeaksFirst(t *testing.T) {
+	t.Parallel()
 	const banner = "220 the destination speaks first\r\n"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -268,14 +273,14 @@ func TestLoopDestinationSpeaksFirst(t *testing.T) {
 	})
 	// Hold the loop, once the connect has begun, until the banner is in
 	// the loop's socket: the connect's event then carries it.
-	testHookConnecting = func() {
+	srv := startServer(t, permitLoopback, nil)
+	hook := func() {
 		select {
 		case <-written:
 		case <-time.After(10 * time.Second):
 		}
 	}
-	t.Cleanup(func() { testHookConnecting = nil }) // after the server's cleanup: registered first
-	srv := startServer(t, permitLoopback, nil)
+	srv.loops.testHookConnecting.Store(&hook)
 	c := dialProxy(t, srv.addr)
 	mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, ln.Addr().String()))}))
 	if r := readV4Reply(t, c); r.Code != socks.V4Granted { // exactly the reply: the banner may follow in its segment

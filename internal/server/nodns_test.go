@@ -12,7 +12,8 @@ import (
 // must see the address of is still resolved. The local DNS server counts
 // the questions.
 func TestNameRefusedByNameIsNeverResolved(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		dns := startFakeDNS(t, dnsLoopback)
 		srv := startServer(t, "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\ndeny 0.0.0.0 0.0.0.0 127.0.0.9 255.255.255.255\npermit 127.0.0.0 255.0.0.0\n",
 			func(o *Options) { o.Resolver = dns.resolver() })

@@ -68,6 +68,7 @@ func askHealth(t *testing.T, c net.Conn, br *bufio.Reader) {
 // more is closed after the idle timeout, so idle scrapers cannot pin the
 // daemon's descriptors (issue 18, defect 12).
 func TestOpsClosesIdleConnections(t *testing.T) {
+	t.Parallel()
 	addr := serveOpsForTest(t, OpsLimits{ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 		IdleTimeout: 200 * time.Millisecond})
 	c, br := keepAliveGet(t, addr)
@@ -84,6 +85,7 @@ func TestOpsClosesIdleConnections(t *testing.T) {
 // TestOpsBoundsConnections: past MaxConns a new connection waits (in the
 // listen backlog) until a served one ends.
 func TestOpsBoundsConnections(t *testing.T) {
+	t.Parallel()
 	addr := serveOpsForTest(t, OpsLimits{ReadTimeout: time.Minute, WriteTimeout: time.Minute,
 		IdleTimeout: time.Minute, MaxConns: 2})
 	c1, _ := keepAliveGet(t, addr)

@@ -51,6 +51,7 @@ func v5Connect(t *testing.T, proxyAddr string, dst net.Addr) (*net.TCPConn, sock
 // the checksum of the file in force appear under sockd_, and /healthz
 // follows the server from serving to draining.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	notes := make(chan string, 8)
 	ts := startServer(t, "permit 127.0.0.1 255.255.255.255 0.0.0.0 0.0.0.0 eq 7\ndeny 127.0.0.0 255.0.0.0\n", func(o *Options) {
@@ -154,6 +155,7 @@ func TestMetrics(t *testing.T) {
 
 // TestMetricsOff: without a registry nothing is recorded and sessions work.
 func TestMetricsOff(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, permitLoopback, nil)
 	if ts.metrics != nil {
 		t.Fatal("metrics on by default")
@@ -190,6 +192,7 @@ func startProxyServer(t *testing.T, conf string, lo ListenerOptions) *testServer
 // both versions; no header, a bad header or an untrusted balancer closes
 // the connection without a SOCKS reply.
 func TestProxyProtocol(t *testing.T) {
+	t.Parallel()
 	ts := startProxyServer(t, "permit 127.0.0.5 255.255.255.255\ndeny 0.0.0.0 0.0.0.0\n", ListenerOptions{})
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	dst := socks.AddrFromAddrPort(echo.Addr().(*net.TCPAddr).AddrPort())

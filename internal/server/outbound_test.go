@@ -15,6 +15,7 @@ import (
 // come from the address the client reached the server at (127.0.0.2),
 // under both engines; without it the system picks 127.0.0.1.
 func TestSameInterface(t *testing.T) {
+	t.Parallel()
 	dst, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

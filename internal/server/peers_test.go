@@ -40,7 +40,8 @@ func runPeer(t *testing.T, name string, args ...string) (string, error) {
 }
 
 func TestCurl(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		curl := needPeer(t, "curl", "curl")
 		srv := startServer(t, permitLoopback, nil)
 		ts, body := httpTarget(t)
@@ -65,7 +66,8 @@ func TestCurl(t *testing.T) {
 
 // TestCurlRefused: a refusal reaches curl as an error, not a hang.
 func TestCurlRefused(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		curl := needPeer(t, "curl", "curl")
 		srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
 		ts, _ := httpTarget(t)
@@ -91,7 +93,8 @@ func passwdFile(t *testing.T, users ...string) string {
 }
 
 func TestCurlUserPass(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		curl := needPeer(t, "curl", "curl")
 		pw := passwdFile(t, "alice", "wonderland")
 		// Only alice may go out: the authenticated name is the rule's user.
@@ -116,7 +119,8 @@ func TestCurlUserPass(t *testing.T) {
 }
 
 func TestProxychains(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		pc := needPeer(t, "proxychains4", "proxychains4")
 		curl := needPeer(t, "curl", "curl")
 		srv := startServer(t, permitLoopback, nil)
@@ -135,7 +139,8 @@ func TestProxychains(t *testing.T) {
 }
 
 func TestPySocks(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		const python = "/usr/bin/python3"
 		if _, err := os.Stat(python); err != nil {
 			t.Fatalf("%s not found: install the Debian packages python3 and python3-socks", python)
@@ -169,7 +174,8 @@ print(s.recv(4).decode(), end="")
 }
 
 func TestXNetProxy(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		pw := passwdFile(t, "bob", "builder")
 		ts, body := httpTarget(t)
 		for _, withAuth := range []bool{false, true} {

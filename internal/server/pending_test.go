@@ -25,7 +25,8 @@ func leave(c *net.TCPConn, reset bool) {
 // connecting socket and its session at once, not at the connect timeout
 // (2 minutes here, far beyond the test's bound); the log says why.
 func TestPendingConnectReleased(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, func(o *Options) { o.ConnectTimeout = 2 * time.Minute })
 		hole := socks.AddrFromAddrPort(ap(t, blackHole(t)))
 		for i, tc := range []struct {
@@ -57,7 +58,8 @@ func TestPendingConnectReleased(t *testing.T) {
 // first reply releases the listener at once, not at the bind timeout; the
 // listener then refuses connections.
 func TestPendingBindReleased(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, func(o *Options) { o.BindTimeout = 2 * time.Minute })
 		peer := socks.Addr{IP: netip.MustParseAddr("127.0.0.1"), Port: 0}
 		for _, tc := range []struct {

@@ -16,6 +16,7 @@ import (
 // The pipeline's answers are the bytes both engines send; these pin them
 // for each version, so that a change to one reply shows here.
 func TestAppendAnswer(t *testing.T) {
+	t.Parallel()
 	v4 := socks.AddrFromAddrPort(netip.MustParseAddrPort("192.0.2.7:1080"))
 	v6 := socks.AddrFromAddrPort(netip.MustParseAddrPort("[2001:db8::1]:1080"))
 	mapped := socks.AddrFromAddrPort(netip.MustParseAddrPort("[::ffff:192.0.2.7]:1080"))
@@ -62,6 +63,7 @@ func (timeoutError) Temporary() bool { return true }
 // The server's method is its first, in its own order, that the client
 // offers; none offered is 0xFF.
 func TestChooseMethod(t *testing.T) {
+	t.Parallel()
 	s := &Server{opts: Options{Methods: []socks.Method{socks.MethodUserPass, socks.MethodNoAuth}}}
 	for _, tc := range []struct {
 		offers []socks.Method
@@ -80,6 +82,7 @@ func TestChooseMethod(t *testing.T) {
 // Both accept loops pause 5 ms, doubling to at most 1 s, and start again
 // from 5 ms once an accept works.
 func TestAcceptBackoffPauses(t *testing.T) {
+	t.Parallel()
 	var b acceptBackoff
 	var got []time.Duration
 	for range 10 {
@@ -100,6 +103,7 @@ func TestAcceptBackoffPauses(t *testing.T) {
 // requestLog names the destination as the client gave it, and none for
 // an unspecified address (a BIND that names no peer).
 func TestRequestLog(t *testing.T) {
+	t.Parallel()
 	ss := &session{s: &Server{}, src: netip.MustParseAddrPort("192.0.2.1:4000")}
 	for _, tc := range []struct {
 		r       request

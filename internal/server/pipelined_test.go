@@ -17,7 +17,8 @@ import (
 // handshake buffer and start the connect; with edge-triggered events no
 // second event came, and the rest waited for the client's next write.
 func TestPipelinedData(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		dns := startFakeDNS(t, dnsLoopback)
 		srv := startServer(t, permitLoopback, func(o *Options) { o.Resolver = dns.resolver() })
 		echo := echoTarget(t, "tcp", "127.0.0.1:0")

@@ -23,7 +23,8 @@ func ap(t *testing.T, addr string) netip.AddrPort {
 // TestV4ConnectPipelined: data sent right behind the request (before the
 // reply) reaches the destination, and the echo comes back.
 func TestV4ConnectPipelined(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, nil)
 		echo := echoTarget(t, "tcp", "127.0.0.1:0")
 		c := dialProxy(t, srv.addr)
@@ -49,7 +50,8 @@ func TestV4ConnectPipelined(t *testing.T) {
 
 // TestV4Refusals: each refusal path answers with its code, then closes.
 func TestV4Refusals(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, "deny *=mallory 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", nil)
 		closed := func(c net.Conn) {
 			t.Helper()
@@ -103,7 +105,8 @@ func TestV4Refusals(t *testing.T) {
 // TestV4Bind: the first reply names the listener, the second comes after
 // the expected host connected, and data flows both ways.
 func TestV4Bind(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, nil)
 		c := dialProxy(t, srv.addr)
 		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Bind, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:21")), UserID: "ftp"}))
@@ -137,7 +140,8 @@ func TestV4Bind(t *testing.T) {
 
 // TestV4BindWrongHost: a peer from another address gets the client a 91.
 func TestV4BindWrongHost(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, nil)
 		c := dialProxy(t, srv.addr)
 		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Bind, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.2:21")), UserID: "ftp"}))
@@ -164,7 +168,8 @@ func TestV4BindWrongHost(t *testing.T) {
 }
 
 func TestV5ConnectIPv4IPv6AndName(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, nil)
 		echo4 := echoTarget(t, "tcp", "127.0.0.1:0")
 		dsts := []socks.Addr{
@@ -198,7 +203,8 @@ func TestV5ConnectIPv4IPv6AndName(t *testing.T) {
 
 // TestV5ListenIPv6: the daemon on [::1] serves an IPv6 client.
 func TestV5ListenIPv6(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
 			t.Skipf("no IPv6 loopback on this machine: %v", err)
 		} else {
@@ -217,7 +223,8 @@ func TestV5ListenIPv6(t *testing.T) {
 }
 
 func TestV5Refusals(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, "deny 0.0.0.0 0.0.0.0 eq 9\npermit 127.0.0.0 255.0.0.0\n", nil)
 		// Ruleset: 0x02.
 		c := dialProxy(t, srv.addr)
@@ -266,7 +273,8 @@ func TestV5Refusals(t *testing.T) {
 // TestV5AuthRequired: with user/password configured, a client cannot skip
 // the sub-negotiation and send a request straight away.
 func TestV5AuthRequired(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		pw := passwdFile(t, "dave", "pw")
 		srv := startServer(t, permitLoopback, func(o *Options) { o.PasswdPath = pw })
 		echo := echoTarget(t, "tcp", "127.0.0.1:0")
@@ -299,7 +307,8 @@ func TestV5AuthRequired(t *testing.T) {
 }
 
 func TestV5Bind(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, nil)
 		c := dialProxy(t, srv.addr)
 		v5Handshake(t, c)
@@ -355,7 +364,8 @@ func udpEchoAt(t *testing.T, addr, prefix string) *net.UDPConn {
 }
 
 func TestV5UDPAssociate(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, "deny 0.0.0.0 0.0.0.0 eq 9\npermit 127.0.0.0 255.0.0.0\n", nil)
 		echo := udpEcho(t)
 		echoAP := ap(t, echo.LocalAddr().String())
@@ -445,7 +455,8 @@ func TestV5UDPAssociate(t *testing.T) {
 }
 
 func TestHandshakeTimeout(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, func(o *Options) { o.HandshakeTimeout = 200 * time.Millisecond })
 		c := dialProxy(t, srv.addr)
 		mustWrite(t, c, []byte{5}) // starts, then says nothing more
@@ -459,7 +470,8 @@ func TestHandshakeTimeout(t *testing.T) {
 // TestLogInjection: a USERID with a newline and a terminal escape gives one
 // escaped line.
 func TestLogInjection(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
 		c := dialProxy(t, srv.addr)
 		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:80")),
@@ -480,7 +492,8 @@ func TestLogInjection(t *testing.T) {
 }
 
 func TestMaxClients(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, permitLoopback, func(o *Options) { o.MaxClients = 1; o.HandshakeTimeout = 30 * time.Second })
 		first := dialProxy(t, srv.addr)
 		mustWrite(t, first, []byte{5}) // holds its slot in the handshake

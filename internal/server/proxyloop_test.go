@@ -12,7 +12,8 @@ import (
 // client cannot nest CONNECTs through the server; with a listener on
 // 0.0.0.0, any local address on its port counts.
 func TestNoProxyLoop(t *testing.T) {
-	engines(t, func(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
 		for _, tc := range []struct{ listen, dst string }{
 			{"127.0.0.1:0", "127.0.0.1"},
 			{"0.0.0.0:0", "127.0.0.2"},

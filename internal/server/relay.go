@@ -29,7 +29,7 @@ type relayResult struct {
 // end of file, one side fails, or nothing moved in either direction for
 // idle (0 = no limit). leftover, the bytes the handshake read beyond the
 // request, goes to dst first. It is startRelay, waited for.
-func relay(client, dst *net.TCPConn, leftover []byte, idle time.Duration) relayResult {
+func (rs *relays) relay(client, dst *net.TCPConn, leftover []byte, idle time.Duration) relayResult {
 	var pre int64
 	if len(leftover) > 0 {
 		n, err := dst.Write(leftover)
@@ -39,7 +39,7 @@ func relay(client, dst *net.TCPConn, leftover []byte, idle time.Duration) relayR
 		}
 	}
 	ch := make(chan relayResult, 1)
-	startRelay(client, dst, idle, func(r relayResult) { ch <- r })
+	rs.startRelay(client, dst, idle, func(r relayResult) { ch <- r })
 	r := <-ch
 	r.FromClient += pre
 	return r
@@ -55,15 +55,15 @@ func relay(client, dst *net.TCPConn, leftover []byte, idle time.Duration) relayR
 // opposite direction keeps going. The caller's goroutine is free to end,
 // so an idle connection costs only the two small stacks of its
 // directions. startRelay closes neither connection.
-func startRelay(client, dst *net.TCPConn, idle time.Duration, done func(relayResult)) {
-	startRelayFrom(client, dst, idle, false, false, done)
+func (rs *relays) startRelay(client, dst *net.TCPConn, idle time.Duration, done func(relayResult)) {
+	rs.startRelayFrom(client, dst, idle, false, false, done)
 }
 
 // startRelayFrom is startRelay for a relay begun elsewhere (an event loop,
 // loop_linux.go): upEnded or downEnded says that direction has already
 // passed its end of file on, so only the other one runs.
-func startRelayFrom(client, dst *net.TCPConn, idle time.Duration, upEnded, downEnded bool, done func(relayResult)) {
-	r := &relaySession{client: client, dst: dst, idle: idle}
+func (rs *relays) startRelayFrom(client, dst *net.TCPConn, idle time.Duration, upEnded, downEnded bool, done func(relayResult)) {
+	r := &relaySession{rs: rs, client: client, dst: dst, idle: idle}
 	r.touch()
 	r.pending.Store(2)
 	if upEnded {
@@ -73,13 +73,13 @@ func startRelayFrom(client, dst *net.TCPConn, idle time.Duration, upEnded, downE
 		r.pending.Add(-1)
 	}
 	if !upEnded {
-		relayGoroutines.Go(func() {
+		rs.directions.Go(func() {
 			r.upN, r.upErr = r.copyDirection(dst, client)
 			r.directionDone(done)
 		})
 	}
 	if !downEnded {
-		relayGoroutines.Go(func() {
+		rs.directions.Go(func() {
 			r.downN, r.downErr = r.copyDirection(client, dst)
 			r.directionDone(done)
 		})
@@ -105,6 +105,7 @@ func (r *relaySession) directionDone(done func(relayResult)) {
 }
 
 type relaySession struct {
+	rs          *relays
 	client, dst *net.TCPConn
 	idle        time.Duration
 	lastActive  atomic.Int64 // unix nanoseconds of the latest observed traffic
@@ -175,7 +176,7 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 		var n int
 		var full, eof bool
 		if err == nil {
-			n, full, eof, err = readSmall(raw, dst)
+			n, full, eof, err = r.rs.readSmall(raw, dst)
 		}
 		total += int64(n)
 		if err != nil {
@@ -211,7 +212,7 @@ func (r *relaySession) copyDirection(dst, src *net.TCPConn) (total int64, err er
 			r.abort(err)
 			return total, err
 		}
-		n64, err := spliceBulk(dst, src)
+		n64, err := r.rs.spliceBulk(dst, src)
 		total += n64
 		if n64 > 0 {
 			r.touch()
@@ -251,10 +252,6 @@ func (r *relaySession) endOfFile(dst *net.TCPConn) error {
 // splice; a read that fills it means bulk data, which goes on splice.
 const smallReadLen = 16 << 10
 
-// copiedBytes counts the bytes that went through user space, so a test can
-// prove that bulk data stays on splice.
-var copiedBytes atomic.Int64
-
 // smallBufs lend a buffer for the instant between a successful read and
 // its write: an idle direction holds none.
 var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallReadLen); return &b }}
@@ -276,7 +273,7 @@ var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallReadLen); ret
 // one wake-up instead of two. While the other direction still runs, the
 // caller shuts dst's output down at once; otherwise its owner closes dst,
 // which pushes the data out too.
-func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full, eof bool, err error) {
+func (rs *relays) readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full, eof bool, err error) {
 	var buf *[]byte
 	var readErr, aheadErr error
 	err = raw.Read(func(fd uintptr) bool {
@@ -308,7 +305,7 @@ func readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full, eof bool, er
 	} else {
 		w, err = dst.Write((*buf)[:n])
 	}
-	copiedBytes.Add(int64(w))
+	rs.copied.Add(int64(w))
 	if err == nil && aheadErr != nil {
 		err = os.NewSyscallError("read", aheadErr)
 	}

@@ -11,9 +11,10 @@ import (
 // Bulk data must stay on the zero-copy path: of a 32 MB transfer, only the
 // first read of each burst may pass through user space.
 func TestRelayBulkUsesSplice(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	const size = 32 << 20
-	before := copiedBytes.Load()
+	before := f.relays.copied.Load()
 	go func() {
 		buf := make([]byte, 1<<20)
 		for sent := 0; sent < size; sent += len(buf) {
@@ -29,16 +30,17 @@ func TestRelayBulkUsesSplice(t *testing.T) {
 	}
 	f.server.CloseWrite()
 	f.wait(t)
-	if copied := copiedBytes.Load() - before; copied > size/8 {
+	if copied := f.relays.copied.Load() - before; copied > size/8 {
 		t.Errorf("%d of %d bytes went through user space: the relay left the splice path", copied, size)
 	}
 }
 
 // A small message goes across whole and without a pipe.
 func TestRelaySmallMessage(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	msg := []byte("GET / HTTP/1.0\r\n\r\n")
-	before := copiedBytes.Load()
+	before := f.relays.copied.Load()
 	if _, err := f.app.Write(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func TestRelaySmallMessage(t *testing.T) {
 	// Counted only now that the relay has ended: the relay adds to the
 	// counter after its write returns, which can be after the reader
 	// above already has the bytes.
-	if copied := copiedBytes.Load() - before; copied != int64(len(msg)) {
+	if copied := f.relays.copied.Load() - before; copied != int64(len(msg)) {
 		t.Errorf("copied %d bytes, want %d", copied, len(msg))
 	}
 }
@@ -62,7 +64,7 @@ func TestRelaySmallMessage(t *testing.T) {
 func BenchmarkRelayBulk(b *testing.B) {
 	app, clientSide := benchPair(b)
 	dstSide, server := benchPair(b)
-	startRelay(clientSide, dstSide, 0, func(relayResult) {})
+	newRelays().startRelay(clientSide, dstSide, 0, func(relayResult) {})
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(buf)))
 	go func() {
@@ -108,11 +110,12 @@ func BenchmarkRelayExchange(b *testing.B) {
 		return a, <-accepted
 	}
 	req, rep := make([]byte, 64), make([]byte, 512)
+	rs := newRelays()
 	for b.Loop() {
 		app, clientSide := pair()
 		dstSide, server := pair()
 		done := make(chan struct{})
-		startRelay(clientSide, dstSide, 0, func(relayResult) {
+		rs.startRelay(clientSide, dstSide, 0, func(relayResult) {
 			clientSide.Close()
 			dstSide.Close()
 			close(done)

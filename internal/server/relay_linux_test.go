@@ -34,6 +34,7 @@ func segmentsIn(t *testing.T, c syscall.Conn) uint32 {
 // segment (with the relay's own sendMore) so that the relay finds both
 // queued whatever the scheduling.
 func TestRelayLastReplyCarriesFIN(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	before := segmentsIn(t, f.app)
 	if _, err := sendMore(f.server, []byte("HTTP/1.0 200 OK\r\n\r\nbye")); err != nil {
@@ -56,6 +57,7 @@ func TestRelayLastReplyCarriesFIN(t *testing.T) {
 // relay's read-ahead may meet before it has written the data) still lets
 // the data through first and ends the session with the reset.
 func TestRelayResetAfterData(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	if _, err := f.server.Write([]byte("partial")); err != nil {
 		t.Fatal(err)

@@ -45,14 +45,15 @@ func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 type relayFixture struct {
 	app, server *net.TCPConn
 	done        chan relayResult
+	relays      *relays // the fixture's own: its counter is this relay's alone
 }
 
 func startRelayFixture(t *testing.T, leftover []byte, idle time.Duration) *relayFixture {
 	app, clientSide := tcpPair(t)
 	dstSide, server := tcpPair(t)
-	f := &relayFixture{app: app, server: server, done: make(chan relayResult, 1)}
+	f := &relayFixture{app: app, server: server, done: make(chan relayResult, 1), relays: newRelays()}
 	go func() {
-		res := relay(clientSide, dstSide, leftover, idle)
+		res := f.relays.relay(clientSide, dstSide, leftover, idle)
 		clientSide.Close()
 		dstSide.Close()
 		f.done <- res
@@ -85,6 +86,7 @@ func readAllWithin(t *testing.T, c net.Conn) []byte {
 // server still answers; the answer arrives and the counts are exact,
 // leftover included.
 func TestRelayHalfCloseBothWays(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, []byte("pipelined-"), 0)
 	if _, err := f.app.Write([]byte("request")); err != nil {
 		t.Fatal(err)
@@ -112,6 +114,7 @@ func TestRelayHalfCloseBothWays(t *testing.T) {
 
 // TestRelayServerClosesFirst: the other half-close order.
 func TestRelayServerClosesFirst(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	f.server.Write([]byte("banner"))
 	f.server.CloseWrite()
@@ -131,6 +134,7 @@ func TestRelayServerClosesFirst(t *testing.T) {
 
 // TestRelayBulk moves 32 MiB each way at once and checks every byte.
 func TestRelayBulk(t *testing.T) {
+	t.Parallel()
 	const size = 32 << 20
 	up := make([]byte, size)
 	down := make([]byte, size)
@@ -170,6 +174,7 @@ func TestRelayBulk(t *testing.T) {
 // TestRelayIdleTimeout: with nothing moving, the relay ends by itself and
 // says it was the idle timeout; both ends see the connection closed.
 func TestRelayIdleTimeout(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 100*time.Millisecond)
 	r := f.wait(t)
 	if !r.Idle || r.Err != nil {
@@ -183,6 +188,7 @@ func TestRelayIdleTimeout(t *testing.T) {
 
 // TestRelayIdleAfterTraffic: traffic, then silence in both directions.
 func TestRelayIdleAfterTraffic(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 150*time.Millisecond)
 	f.app.Write([]byte("ping"))
 	buf := make([]byte, 4)
@@ -198,6 +204,7 @@ func TestRelayIdleAfterTraffic(t *testing.T) {
 
 // TestRelayReset: an abortive close by one peer ends the whole session.
 func TestRelayReset(t *testing.T) {
+	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	f.server.SetLinger(0)
 	f.server.Close() // RST
@@ -226,7 +233,7 @@ type spliceResult struct {
 func spliceBulkAsync(dst, src *net.TCPConn) chan spliceResult {
 	ch := make(chan spliceResult, 1)
 	go func() {
-		n, err := spliceBulk(dst, src)
+		n, err := newRelays().spliceBulk(dst, src)
 		ch <- spliceResult{n, err}
 	}()
 	return ch
@@ -264,6 +271,7 @@ func openPipes(t *testing.T) map[string]bool {
 // filler's EAGAIN means "no room" rather than "no data". Every byte
 // arrives, in order, and the count is exact.
 func TestSpliceBulkSlowDestination(t *testing.T) {
+	t.Parallel()
 	app, src := tcpPair(t)
 	dst, server := tcpPair(t)
 	const size = 8 << 20
@@ -294,6 +302,8 @@ func TestSpliceBulkSlowDestination(t *testing.T) {
 // window ends with the deadline error after everything read has been
 // written, and its pipe is closed; calls repeated until the data is
 // through lose nothing.
+//
+// Not parallel: it counts the process's open pipes.
 func TestSpliceBulkHoldWindow(t *testing.T) {
 	app, src := tcpPair(t)
 	dst, server := tcpPair(t)
@@ -341,6 +351,7 @@ func TestSpliceBulkHoldWindow(t *testing.T) {
 // failure must end the call anyway (the filler, waiting for room in a
 // pipe nobody will empty, is told) and be reported.
 func TestSpliceBulkDestinationGone(t *testing.T) {
+	t.Parallel()
 	app, src := tcpPair(t)
 	dst, server := tcpPair(t)
 	server.SetLinger(0)

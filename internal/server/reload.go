@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"sync/atomic"
 	"time"
 )
 
@@ -17,20 +16,11 @@ const DefaultReloadTimeout = 30 * time.Second
 // a SIGHUP is refused until one of them ends.
 const maxStuckReloads = 4
 
-var (
-	// reloadTimeout and reloadLoad are DefaultReloadTimeout and
-	// loadSnapshot; tests replace them to make a load outlive its deadline.
-	reloadTimeout = DefaultReloadTimeout
-	reloadLoad    = (*Server).loadSnapshot
-
-	stuckReloads atomic.Int32
-)
-
 // reloadWithin is Reload with a deadline, for the signal loop's reload
 // goroutine: past the deadline it gives up, logs it and keeps the rules in
 // force, and whatever the abandoned load returns later is thrown away.
 func (s *Server) reloadWithin(timeout time.Duration) (err error) {
-	if n := stuckReloads.Load(); n >= maxStuckReloads {
+	if n := s.stuckReloads.Load(); n >= maxStuckReloads {
 		err = fmt.Errorf("%d earlier reloads are still reading files past their deadline", n)
 		s.logLoadError("reload refused, keeping the configuration in force", err)
 		s.metrics.reloaded(err)
@@ -44,7 +34,7 @@ func (s *Server) reloadWithin(timeout time.Duration) (err error) {
 	}
 	ch := make(chan result, 1) // the abandoned load's send never blocks
 	go func() {
-		snap, err := reloadLoad(s)
+		snap, err := s.reloadLoad(s)
 		ch <- result{snap, err}
 	}()
 	timer := time.NewTimer(timeout)
@@ -61,8 +51,8 @@ func (s *Server) reloadWithin(timeout time.Duration) (err error) {
 		s.warnOpenListeners(r.snap)
 		return nil
 	case <-timer.C:
-		stuckReloads.Add(1)
-		go func() { <-ch; stuckReloads.Add(-1) }()
+		s.stuckReloads.Add(1)
+		go func() { <-ch; s.stuckReloads.Add(-1) }()
 		err = fmt.Errorf("reload did not finish within %v", timeout)
 		s.logLoadError("reload timed out, keeping the configuration in force", err)
 		return err

@@ -153,15 +153,13 @@ func TestSIGHUPReloadDeadline(t *testing.T) {
 	srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
 	release := make(chan struct{})
 	var calls atomic.Int32
-	oldLoad, oldTimeout := reloadLoad, reloadTimeout
-	reloadLoad = func(s *Server) (*snapshot, error) {
+	srv.reloadLoad = func(s *Server) (*snapshot, error) {
 		if calls.Add(1) == 1 {
 			<-release // a file system that hangs
 		}
-		return oldLoad(s)
+		return s.loadSnapshot()
 	}
-	reloadTimeout = 200 * time.Millisecond
-	t.Cleanup(func() { reloadLoad, reloadTimeout = oldLoad, oldTimeout })
+	srv.reloadTimeout = 200 * time.Millisecond
 	defer func() {
 		select {
 		case <-release:
@@ -191,7 +189,7 @@ func TestSIGHUPReloadDeadline(t *testing.T) {
 	// The first load's late result changes nothing.
 	os.WriteFile(srv.confPath, []byte("deny 0.0.0.0 0.0.0.0\n"), 0o600)
 	close(release)
-	waitFor(t, "the stuck load to end", func() bool { return stuckReloads.Load() == 0 })
+	waitFor(t, "the stuck load to end", func() bool { return srv.stuckReloads.Load() == 0 })
 	if got := v4Code(t, srv, echo, "u"); got != socks.V4Granted {
 		t.Fatalf("after the abandoned load ended: %v, want the second reload's rules", got)
 	}

@@ -33,6 +33,7 @@ func v4ConnectAs(t *testing.T, addr, dst, userID string) socks.V4ReplyCode {
 // (the identd-confirmed one where identd was asked, else the claimed one),
 // not a fixed name.
 func TestRsockdPassesUser(t *testing.T) {
+	t.Parallel()
 	// The upstream listens on 127.0.0.1, reached directly; the destination
 	// on 127.0.0.2, reached through it.
 	dst := echoTarget(t, "tcp", "127.0.0.2:0").Addr().String()
@@ -106,6 +107,7 @@ func TestRsockdDefaultServer(t *testing.T) {
 // TestDumpConfigClient: SIGUSR1 in rsockd mode logs the socks.conf routes
 // beside the rules and route file.
 func TestDumpConfigClient(t *testing.T) {
+	t.Parallel()
 	rs := rsockd(t, "direct 127.0.0.0/8\nsockd @=192.0.2.1:1080 ALL\n", "", nil)
 	rs.DumpConfig()
 	contains(t, rs.log, "effective client configuration")
@@ -117,6 +119,7 @@ func TestDumpConfigClient(t *testing.T) {
 // rsockd. The upstream knows the same user and password, yet refuses the
 // chained request: rsockd sends only what the credentials file holds.
 func TestRsockdNeverPassesPassword(t *testing.T) {
+	t.Parallel()
 	dst := echoTarget(t, "tcp", "127.0.0.2:0").Addr().String()
 	pw := writeFile(t, "passwd", "")
 	if err := auth.SetPassword(pw, "alice", "s3cret", bcrypt.MinCost); err != nil {

@@ -196,6 +196,7 @@ func TestSoak(t *testing.T) {
 // listener) while sessions end: the limit holds however they interleave.
 // All but one slot are taken, so every admission contends for the last.
 func TestAdmitHoldsTheLimit(t *testing.T) {
+	t.Parallel()
 	const max, loops, tries = 16, 8, 20000
 	s := &Server{opts: Options{MaxClients: max}}
 	s.active.Store(max - 1)

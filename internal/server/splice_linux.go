@@ -64,7 +64,7 @@ func ring(c chan struct{}) {
 // returns the bytes written to dst; everything read from src has been
 // written when it returns without a destination error. Its pipe is
 // closed before it returns, so a relay between bulk windows holds none.
-func spliceBulk(dst, src *net.TCPConn) (int64, error) {
+func (rs *relays) spliceBulk(dst, src *net.TCPConn) (int64, error) {
 	srcRaw, err := src.SyscallConn()
 	if err != nil {
 		return 0, err
@@ -77,7 +77,7 @@ func spliceBulk(dst, src *net.TCPConn) (int64, error) {
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		// Out of descriptors, most likely: this window goes through
 		// user space, which needs none.
-		return copyThroughUserSpace(dst, src)
+		return rs.copyThroughUserSpace(dst, src)
 	}
 	_, _ = unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, splicePipeSize)
 	p := &bulkPipe{r: fds[0], w: fds[1],
@@ -198,11 +198,11 @@ func (p *bulkPipe) drain(dstRaw syscall.RawConn) (written int64, err error) {
 // with a pooled buffer, honouring src's read deadline as splicing does.
 // The wrappers keep io.CopyBuffer from choosing net's own splice, which
 // would take a pipe from Go's pool and keep it open there.
-func copyThroughUserSpace(dst, src *net.TCPConn) (int64, error) {
+func (rs *relays) copyThroughUserSpace(dst, src *net.TCPConn) (int64, error) {
 	buf := smallBufs.Get().(*[]byte)
 	defer smallBufs.Put(buf)
 	n, err := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *buf)
-	copiedBytes.Add(n)
+	rs.copied.Add(n)
 	return n, err
 }
 

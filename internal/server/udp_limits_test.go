@@ -31,6 +31,7 @@ func openAssociation(t *testing.T, srv *testServer) (*net.TCPConn, *net.UDPAddr)
 // the UDP timeout, or the relay idle timeout when that is shorter, and its
 // control connection is closed with it (issue 18, defect 2).
 func TestUDPAssociationTimeouts(t *testing.T) {
+	t.Parallel()
 	for name, mod := range map[string]func(*Options){
 		"udp-timeout":  func(o *Options) { o.UDPTimeout = 300 * time.Millisecond },
 		"idle-timeout": func(o *Options) { o.IdleTimeout = 300 * time.Millisecond },
@@ -78,6 +79,7 @@ func TestUDPAssociationLivesWhileDatagramsFlow(t *testing.T) {
 // the association at once, rather than being read and thrown away 64 at a
 // time for as long as the client cares to send them (issue 18, defect 4).
 func TestUDPControlJunkEndsAssociation(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	c, _ := openAssociation(t, srv)
 	junk := bytes.Repeat([]byte("junk"), 16*1024)
@@ -125,6 +127,7 @@ func TestUDPAssociationIdleHeap(t *testing.T) {
 // TestUDPAssociationEndsWithControl: closing the control connection ends
 // the association, its sockets and its session at once.
 func TestUDPAssociationEndsWithControl(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	c, relay := openAssociation(t, srv)
 	c.Close()

@@ -33,6 +33,7 @@ func rsockd(t *testing.T, socksConf, creds string, mod func(*Options)) *testServ
 // microsocks, an HTTP CONNECT proxy, two chained sockd instances, and is
 // refused where socks.conf says deny.
 func TestRsockdCurl(t *testing.T) {
+	t.Parallel()
 	url, body := httpTargetOn(t, "127.0.0.2")
 	dst := "127.0.0.2 255.255.255.255"
 	type tc struct {
@@ -111,6 +112,7 @@ func TestRsockdCurl(t *testing.T) {
 // TestRsockdWrongCredentials: danted refuses a wrong password; the daemon
 // says which upstream failed and why, and the client gets a refusal.
 func TestRsockdWrongCredentials(t *testing.T) {
+	t.Parallel()
 	url, _ := httpTargetOn(t, "127.0.0.2")
 	d := startDanted(t, "username")
 	srv := rsockd(t, "sockd @=socks5://"+d+" 127.0.0.2 255.255.255.255\n", "* "+testSysUser+" wrong\n", nil)
@@ -124,6 +126,7 @@ func TestRsockdWrongCredentials(t *testing.T) {
 // handed over unresolved (microsocks resolves it) and the server rules
 // judge it by name.
 func TestRsockdSocks5hNoLocalDNS(t *testing.T) {
+	t.Parallel()
 	m := startMicrosocks(t)
 	ts, body := httpTarget(t) // on 127.0.0.1, which microsocks reaches for "localhost"
 	_, port := hostPort(t, ts.Listener.Addr().String())
@@ -154,6 +157,7 @@ func socks5Connect(t *testing.T, addr string, dst socks.Addr) socks.V5ReplyCode 
 // TestRsockdFailures: each way an upstream can fail gives the client the
 // matching SOCKS5 reply and names the upstream in the log.
 func TestRsockdFailures(t *testing.T) {
+	t.Parallel()
 	dst := socks.Addr{IP: netip.MustParseAddr("127.0.0.2"), Port: uint16(freePort(t, "127.0.0.2"))}
 	hang := hangingServer(t)
 	down := closedPort(t)
@@ -196,6 +200,7 @@ func TestRsockdFailures(t *testing.T) {
 // routes through danted is made on danted: the client gets danted's
 // listening address, then the peer's, then the data.
 func TestRsockdBindUpstream(t *testing.T) {
+	t.Parallel()
 	for _, method := range []string{"none", "username"} {
 		t.Run(method, func(t *testing.T) {
 			d := startDanted(t, method)
@@ -241,6 +246,7 @@ func TestRsockdBindUpstream(t *testing.T) {
 // socks.conf routes through an upstream relays through that upstream's own
 // standard UDP association (danted, and another sockd), both ways.
 func TestRsockdUDPUpstream(t *testing.T) {
+	t.Parallel()
 	echo := udpEchoAt(t, "127.0.0.2:0", "echo:")
 	dst := socks.AddrFromAddrPort(echo.LocalAddr().(*net.UDPAddr).AddrPort())
 	ups := map[string]func(t *testing.T) string{

@@ -1,0 +1,263 @@
+package server
+
+// The second half of an event-loop session: the non-blocking connect to
+// the destination, the reply, and the relay the loop runs itself (pump)
+// until bulk data or a full destination hands it to a goroutine relay
+// (handOffRelay). The handshake and the request are in
+// loopsession_linux.go.
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/sockd/sockd/socks"
+	"golang.org/x/sys/unix"
+)
+
+// connect starts the non-blocking connect to c.dst as dialSpec says.
+func (c *loopConn) connect() {
+	ss := c.ss
+	c.dialed = time.Now()
+	spec := ss.dialSpec(c.dst.Addr(), "", c.dialed, func() netip.AddrPort { return fdLocalAddr(c.cfd) })
+	c.deadline = spec.deadline
+	family := unix.AF_INET6
+	if c.dst.Addr().Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		c.connectFailed(os.NewSyscallError("socket", err))
+		return
+	}
+	c.tfd = fd
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	if spec.from.IsValid() {
+		if err := unix.Bind(fd, sockaddrOf(netip.AddrPortFrom(spec.from, 0), family)); err != nil {
+			c.connectFailed(os.NewSyscallError("bind", err))
+			return
+		}
+	}
+	err = unix.Connect(fd, sockaddrOf(c.dst, family))
+	if err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
+		c.connectFailed(os.NewSyscallError("connect", err))
+		return
+	}
+	// Registering a socket that is already connected reports it writable
+	// at once, so both outcomes continue in connected.
+	if err := c.l.add(c, fd, connEvents); err != nil {
+		c.connectFailed(os.NewSyscallError("epoll_ctl", err))
+		return
+	}
+	c.state = stConnecting
+	if hook := c.ss.s.loops.testHookConnecting.Load(); hook != nil {
+		(*hook)()
+	}
+}
+
+// connected completes the connect: the reply, the log line, then the relay.
+func (c *loopConn) connected() {
+	ss := c.ss
+	soErr, err := unix.GetsockoptInt(c.tfd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soErr != 0 {
+		err = unix.Errno(soErr)
+	}
+	if err == unix.EINPROGRESS || err == unix.EALREADY {
+		return // a spurious wake-up
+	}
+	if err != nil {
+		c.connectFailed(os.NewSyscallError("connect", err))
+		return
+	}
+	ss.s.metrics.connected(c.dialed)
+	if !c.reply(granted, socks.AddrFromAddrPort(fdLocalAddr(c.tfd))) {
+		c.end()
+		return
+	}
+	ss.logConnected(c.lr, "")
+	c.state = stRelay
+	c.lastActive = time.Now().UnixNano()
+	if leftover := (*ss.buf)[c.consumed:c.n]; len(leftover) > 0 {
+		w, err := unix.Write(c.tfd, leftover)
+		if err == unix.EAGAIN {
+			w, err = 0, nil
+		}
+		if err != nil {
+			ss.releaseBuf()
+			c.endRelay(relayResult{Err: c.opError("write", c.dst, err)})
+			return
+		}
+		c.up.n = int64(max(w, 0))
+		if w < len(leftover) {
+			c.handOffRelay(leftover[w:], nil)
+			return
+		}
+	}
+	ss.releaseBuf()
+	if c.destStirred {
+		c.pump(c.tfd, c.cfd, &c.down, &c.up)
+	}
+	if c.clientStirred && c.state == stRelay { // the first pump may have handed off
+		c.pump(c.cfd, c.tfd, &c.up, &c.down)
+	}
+}
+
+// connectFailed logs and answers a failed connect as the goroutine path
+// does for a dial error, and ends the session.
+func (c *loopConn) connectFailed(err error) {
+	ss := c.ss
+	ss.s.metrics.connected(c.dialed)
+	err = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.dst), Err: err}
+	ss.logFailure(c.lr, "connect", err)
+	c.answerAndEnd(failure(err))
+}
+
+// clientLeft ends a session whose client closed or reset while its
+// connect was pending, as the goroutine path's watchClient does: the
+// connecting socket is released now, not at the connect timeout.
+func (c *loopConn) clientLeft() {
+	ss := c.ss
+	ss.s.metrics.connected(c.dialed)
+	ss.left.Store(true)
+	ss.logFailure(c.lr, "connect", errClientLeft)
+	c.end()
+}
+
+// pump moves what src has to dst, as the goroutine relay's readSmall does:
+// one read and one write per message, a second read to catch an end of
+// file right behind the data (sent on with MSG_MORE, so that data and FIN
+// leave in one segment), and a handoff to a goroutine relay, whose
+// directions splice, when a read fills the buffer (bulk data) or dst
+// cannot take it all.
+func (c *loopConn) pump(src, dst int, d, other *loopDirection) {
+	buf := c.l.buf
+	for {
+		n, err := unix.Read(src, buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			c.endRelay(c.result(c.opError("read", c.peerOf(src), err)))
+			return
+		case n == 0:
+			c.endOfFile(dst, d, other)
+			return
+		}
+		eof := false
+		var aheadErr error
+		if n < len(buf) {
+			n, eof, aheadErr = readAhead(src, buf, n)
+		}
+		var w int
+		if eof {
+			w, err = sendto(dst, buf[:n], unix.MSG_MORE|unix.MSG_NOSIGNAL)
+		} else {
+			w, err = sendto(dst, buf[:n], unix.MSG_NOSIGNAL)
+		}
+		if err == unix.EAGAIN {
+			w, err = 0, nil
+		}
+		if err != nil {
+			c.endRelay(c.result(c.opError("write", c.peerOf(dst), err)))
+			return
+		}
+		d.n += int64(w)
+		c.ss.s.relays.copied.Add(int64(w))
+		c.lastActive = time.Now().UnixNano()
+		switch {
+		case w < n:
+			c.ss.s.loops.blockedHandOffs.Add(1)
+			if src == c.cfd {
+				c.handOffRelay(buf[w:n], nil)
+			} else {
+				c.handOffRelay(nil, buf[w:n])
+			}
+			return
+		case aheadErr != nil:
+			c.endRelay(c.result(c.opError("read", c.peerOf(src), aheadErr)))
+			return
+		case eof:
+			c.endOfFile(dst, d, other)
+			return
+		case n == len(buf):
+			c.handOffRelay(nil, nil) // bulk: splice from here on
+			return
+		}
+		return // n < len(buf): the socket is drained
+	}
+}
+
+// endOfFile passes a source's end of file on: a half-close, or, when the
+// other direction has ended too, the end of the session, whose closes send
+// the FIN without a shutdown.
+func (c *loopConn) endOfFile(dst int, d, other *loopDirection) {
+	d.eof = true
+	if other.eof {
+		c.endRelay(c.result(nil))
+		return
+	}
+	if err := unix.Shutdown(dst, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+		c.endRelay(c.result(c.opError("shutdown", c.peerOf(dst), err)))
+	}
+}
+
+func (c *loopConn) result(err error) relayResult {
+	return relayResult{FromClient: c.up.n, FromDst: c.down.n, Err: err}
+}
+
+// peerOf is the address at the other end of fd, for an error's text.
+func (c *loopConn) peerOf(fd int) netip.AddrPort {
+	if fd == c.cfd {
+		return c.ss.src
+	}
+	return c.dst
+}
+
+func (c *loopConn) opError(op string, peer netip.AddrPort, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Addr: net.TCPAddrFromAddrPort(peer), Err: os.NewSyscallError(op, err)}
+}
+
+// endRelay logs the session's end and ends it.
+func (c *loopConn) endRelay(res relayResult) {
+	c.ss.logRelayEnd(c.lr, res)
+	c.end()
+}
+
+// handOffRelay gives a relaying session to a goroutine relay: for bulk
+// data, which it splices, or when a destination could not take a whole
+// message (toDst or toClient: the rest, written first).
+func (c *loopConn) handOffRelay(toDst, toClient []byte) {
+	l, ss, cfd, tfd, lr := c.l, c.ss, c.cfd, c.tfd, c.lr
+	toDst, toClient = bytes.Clone(toDst), bytes.Clone(toClient) // they alias the loop's buffer
+	pre := relayResult{FromClient: c.up.n, FromDst: c.down.n}
+	upEOF, downEOF := c.up.eof, c.down.eof
+	l.forget(cfd, true)
+	l.forget(tfd, true)
+	c.cfd, c.tfd, c.state = -1, -1, stEnded
+	c.ss.s.relays.sessions.Go(func() {
+		client, cerr := fdConn(cfd)
+		dst, derr := fdConn(tfd)
+		if client != nil {
+			ss.attach(client)
+		}
+		if dst != nil {
+			ss.track(dst) // closed by finish, whatever failed
+		}
+		if err := errors.Join(cerr, derr); err != nil {
+			pre.Err = err
+			ss.logRelayEnd(lr, pre)
+			ss.finish()
+			return
+		}
+		ss.relayFrom(dst, toDst, toClient, pre, upEOF, downEOF, lr)
+		if !ss.detached {
+			ss.finish()
+		}
+	})
+}
