@@ -36,14 +36,9 @@ Exit status: 0 no difference, 1 differences, 2 usage or config error.`,
   sockd diff --json /etc/sockd.fc sockd.conf.new`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if lenient && strict {
-				return usagef("-i and -I exclude each other")
-			}
-			mode := policy.IdentModeOff
-			if lenient {
-				mode = policy.IdentModeLenient
-			} else if strict {
-				mode = policy.IdentModeStrict
+			mode, err := identMode(lenient, strict)
+			if err != nil {
+				return err
 			}
 			var pols [2]*policy.Policy
 			for k, path := range args {

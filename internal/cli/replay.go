@@ -41,17 +41,12 @@ Exit status: 0 nothing changes, 1 some requests change, 2 usage or config error.
   sockd replay -c sockd.conf.new --against /etc/sockd.fc --json sockd.json.log`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if lenient && strict {
-				return usagef("-i and -I exclude each other")
+			mode, err := identMode(lenient, strict)
+			if err != nil {
+				return err
 			}
 			if newPath == "" {
 				return usagef("-c NEW is required")
-			}
-			mode := policy.IdentModeOff
-			if lenient {
-				mode = policy.IdentModeLenient
-			} else if strict {
-				mode = policy.IdentModeStrict
 			}
 			compile := func(path string) (*policy.Policy, error) {
 				conf, _, err := loadSockdForTool(cmd, path)
@@ -66,7 +61,6 @@ Exit status: 0 nothing changes, 1 some requests change, 2 usage or config error.
 				return p, nil
 			}
 			var rp replay.Replayer
-			var err error
 			if rp.New, err = compile(newPath); err != nil {
 				return err
 			}

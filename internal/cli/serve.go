@@ -18,7 +18,6 @@ import (
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
 	"github.com/sockd/sockd/internal/supervisor"
-	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -114,8 +113,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		fmt.Fprint(cmd.OutOrStdout(), sockdVer(f.rsockd || f.clientConfig != "", f.inetd))
 		return exitError(ExitInvalid) // 4.3 exits 1 after printing the build description
 	}
-	if f.lenient && f.strict {
-		return usagef("-i and -I exclude each other")
+	mode, err := identMode(f.lenient, f.strict)
+	if err != nil {
+		return err
 	}
 	if f.inetd && len(f.listen) > 0 {
 		return usagef("--inetd serves standard input: --listen makes no sense with it")
@@ -173,13 +173,6 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	defer f.ops.flushLog()
 	if f.workers > 1 && wk == nil && !f.ops.checking() {
 		log = log.With("process", "supervisor", "pid", os.Getpid())
-	}
-	mode := policy.IdentModeOff
-	switch {
-	case f.lenient:
-		mode = policy.IdentModeLenient
-	case f.strict:
-		mode = policy.IdentModeStrict
 	}
 	fileLimit, err := server.RaiseFileLimit()
 	if err != nil {

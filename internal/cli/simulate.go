@@ -117,14 +117,9 @@ refused), 2 usage or config error.`,
   printf -- '--from 10.0.0.1 --to 192.0.2.1 --port 80\n' | sockd simulate -c sockd.conf --batch - --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if lenient && strict {
-				return usagef("-i and -I exclude each other")
-			}
-			mode := policy.IdentModeOff
-			if lenient {
-				mode = policy.IdentModeLenient
-			} else if strict {
-				mode = policy.IdentModeStrict
+			mode, err := identMode(lenient, strict)
+			if err != nil {
+				return err
 			}
 			conf, origin, err := loadSockdForTool(cmd, confPath)
 			if err != nil {
@@ -179,6 +174,19 @@ refused), 2 usage or config error.`,
 // printing the stale-file warning and any compile warnings to stderr.
 // A configuration that cannot be loaded is exit status 2 for the tools
 // that only read it.
+// identMode is the identd mode 4.3's -i (lenient) and -I (strict) ask for.
+func identMode(lenient, strict bool) (policy.IdentMode, error) {
+	switch {
+	case lenient && strict:
+		return policy.IdentModeOff, usagef("-i and -I exclude each other")
+	case lenient:
+		return policy.IdentModeLenient, nil
+	case strict:
+		return policy.IdentModeStrict, nil
+	}
+	return policy.IdentModeOff, nil
+}
+
 func loadSockdForTool(cmd *cobra.Command, path string) (*config.SockdConf, load.Origin, error) {
 	var (
 		conf   *config.SockdConf
