@@ -1,7 +1,10 @@
 package server
 
 import (
+	"net"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/sockd/sockd/socks"
 )
@@ -38,6 +41,55 @@ func TestNameRefusedByNameIsNeverResolved(t *testing.T) {
 			if dns.asked(n) {
 				t.Fatalf("%s, refused by name, was resolved", n)
 			}
+		}
+	})
+}
+
+// The same for UDP: a datagram to a name the rules refuse by name is
+// dropped without a DNS query, and one to a name the address line must
+// judge is resolved.
+func TestUDPNameRefusedByNameIsNeverResolved(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
+		dns := startFakeDNS(t, dnsLoopback)
+		srv := startServer(t, "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 127.0.0.0 255.0.0.0\n",
+			func(o *Options) { o.Resolver = dns.resolver() })
+		c := dialProxy(t, srv.addr)
+		v5Handshake(t, c)
+		v5Send(t, c, socks.V5Request{Command: socks.V5UDPAssociate, Dst: socks.AddrFromAddrPort(ap(t, "0.0.0.0:0"))})
+		r := readV5Reply(t, c)
+		if r.Code != socks.V5Succeeded {
+			t.Fatalf("reply %+v", r)
+		}
+		relay := net.UDPAddrFromAddrPort(netip.AddrPortFrom(r.Bound.IP, r.Bound.Port))
+		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer u.Close()
+		send := func(name string) {
+			h, err := socks.AppendUDPHeader(nil, socks.UDPHeader{Dst: socks.Addr{Name: name, Port: 9}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := u.WriteToUDP(append(h, "ping"...), relay); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Datagrams are decided in order by one reader: once the second
+		// name was asked for, the first was decided. UDP may lose a
+		// datagram even on loopback: resend within a bound.
+		for i := 0; i < 50 && !dns.asked("needed-u.example.org"); i++ {
+			send("secret-u.example.com")
+			send("needed-u.example.org")
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !dns.asked("needed-u.example.org") {
+			t.Fatal("a name the rules judge by address was not resolved")
+		}
+		contains(t, srv.log, "refused -- Connect from (unknown)@127.0.0.1 to secret-u.example.com")
+		if dns.asked("secret-u.example.com") {
+			t.Fatal("secret-u.example.com, refused by name, was resolved")
 		}
 	})
 }

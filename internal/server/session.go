@@ -272,6 +272,14 @@ func (ss *session) decideDestination(cmd policy.Command, ip *netip.Addr, name st
 	if name == "" || ss.nameGoesUpstream(cmd, name, port, user) {
 		return ss.decide(ss.policyRequest(cmd, *ip, name, port, user), lr), nil
 	}
+	return ss.decideName(cmd, ip, name, port, user, lr)
+}
+
+// decideName decides a request for a name the server resolves itself,
+// and sets *ip to its address when that is needed: by the rules first
+// where the deciding line does not depend on the address, so a name the
+// rules refuse by name never reaches DNS.
+func (ss *session) decideName(cmd policy.Command, ip *netip.Addr, name string, port uint16, user string, lr *logline.Request) (d policy.Decision, resolveErr error) {
 	req := ss.policyRequest(cmd, netip.Addr{}, name, port, user)
 	d, decided := ss.snap.policy.DecideBeforeResolve(req)
 	if decided {

@@ -208,13 +208,14 @@ func (a *udpAssoc) verdict(dst socks.Addr) (netip.AddrPort, bool) {
 	ss := a.ss
 	lr := logline.Request{Command: "Connect", User: a.user, Src: ss.srcName(), Dst: dst.Name, Service: ss.service(dst.Port)}
 	ip := dst.IP.Unmap()
+	var d policy.Decision
 	var resolveErr error
 	if dst.Name != "" {
-		ip, resolveErr = ss.resolve(dst.Name)
+		d, resolveErr = ss.decideName(policy.CmdUDP, &ip, dst.Name, dst.Port, a.user, &lr)
 	} else {
 		lr.Dst = ip.String()
+		d = ss.decide(ss.policyRequest(policy.CmdUDP, ip, dst.Name, dst.Port, a.user), &lr)
 	}
-	d := ss.decide(ss.policyRequest(policy.CmdUDP, ip, dst.Name, dst.Port, a.user), &lr)
 	v.ok = d.Permit && resolveErr == nil
 	if d.Permit && resolveErr != nil {
 		ss.logFailure(lr, "resolve", resolveErr)
