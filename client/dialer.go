@@ -293,19 +293,30 @@ func (d *Dialer) plan(ctx context.Context, cmd policy.Command, t Target, trace b
 		r.Via = append(r.Via, Hop{Upstream: u, Route: sub})
 	}
 	if len(r.Via) == 0 && len(skipped) > 0 {
-		if !t.IP.IsValid() {
-			ip, err := d.resolve(ctx, t.Name)
-			if err != nil {
-				r.Err = err
-				return r
-			}
-			r.Target.IP = ip
+		if !d.resolveTarget(ctx, r) {
+			return r
 		}
 		r.Decision.Action = config.ClientDirect
 		r.Decision.Reason += "; its servers (" + strings.Join(skipped, ", ") +
 			") would route a server through itself, so it is reached directly"
 	}
 	return r
+}
+
+// resolveTarget gives a route reached directly the address of its target
+// when it names only a host; it reports false, with r.Err set, when the
+// name does not resolve.
+func (d *Dialer) resolveTarget(ctx context.Context, r *Route) bool {
+	if r.Target.IP.IsValid() {
+		return true
+	}
+	ip, err := d.resolve(ctx, r.Target.Name)
+	if err != nil {
+		r.Err = err
+		return false
+	}
+	r.Target.IP = ip
+	return true
 }
 
 // withCredentials gives u its credentials: the file's, else for SOCKS4 the
@@ -333,14 +344,7 @@ func (d *Dialer) pinnedRoute(ctx context.Context, line policy.ClientDecision, vi
 	if len(via) == 0 {
 		r.Decision = policy.ClientDecision{Action: config.ClientDirect, Index: policy.RouteDefault,
 			Reason: "the nearest next hop of " + where + ": reached directly"}
-		if !t.IP.IsValid() {
-			ip, err := d.resolve(ctx, t.Name)
-			if err != nil {
-				r.Err = err
-				return r
-			}
-			r.Target.IP = ip
-		}
+		d.resolveTarget(ctx, r)
 		return r
 	}
 	next := d.withCredentials(FromServer(via[0]))
