@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockd/sockd/internal/relay"
 	"golang.org/x/sys/unix"
 )
 
@@ -144,7 +145,7 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 		unix.Close(epfd)
 		return nil, errors.Join(errors.New("event loop"), err)
 	}
-	l := &eventLoop{s: s, epfd: epfd, wakefd: wakefd, buf: make([]byte, smallReadLen),
+	l := &eventLoop{s: s, epfd: epfd, wakefd: wakefd, buf: make([]byte, relay.SmallReadLen),
 		conns: make(map[int32]*loopConn), listeners: make(map[*loopListener]bool), tick: loopTick(&s.opts)}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil {
 		l.closeFDs()

@@ -60,7 +60,7 @@ func TestLoopBulkGoesToSplice(t *testing.T) {
 	const size = 16 << 20
 	srv := startServer(t, permitLoopback, nil)
 	src, want := source(t, size)
-	before := srv.relays.copied.Load()
+	before := srv.relays.Copied()
 	c := v5Connected(t, srv.addr, src)
 	mustWrite(t, c, []byte{'!'})
 	h := sha256.New()
@@ -70,7 +70,7 @@ func TestLoopBulkGoesToSplice(t *testing.T) {
 	}
 	c.Close()
 	contains(t, srv.log, "1 bytes from 127.0.0.1, "+strconv.Itoa(size)+" bytes from 127.0.0.1")
-	if copied := srv.relays.copied.Load() - before; copied > size/8 {
+	if copied := srv.relays.Copied() - before; copied > size/8 {
 		t.Errorf("%d of %d bytes went through user space: the bulk stayed in the loop", copied, size)
 	}
 }
@@ -145,7 +145,7 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 		n, err := c.Write(chunk)
 		sent.Write(chunk[:n])
 		if err != nil {
-			if !isTimeoutErr(err) {
+			if !socks.IsTimeout(err) {
 				t.Fatal(err)
 			}
 			break

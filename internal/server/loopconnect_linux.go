@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/socks"
 	"golang.org/x/sys/unix"
 )
@@ -88,7 +89,7 @@ func (c *loopConn) connected() {
 		}
 		if err != nil {
 			ss.releaseBuf()
-			c.endRelay(relayResult{Err: c.opError("write", c.dst, err)})
+			c.endRelay(relay.Result{Err: c.opError("write", c.dst, err)})
 			return
 		}
 		c.up.n = int64(max(w, 0))
@@ -127,7 +128,7 @@ func (c *loopConn) clientLeft() {
 	c.end()
 }
 
-// pump moves what src has to dst, as the goroutine relay's readSmall does:
+// pump moves what src has to dst, as internal/relay's readSmall does:
 // one read and one write per message, a second read to catch an end of
 // file right behind the data (sent on with MSG_MORE, so that data and FIN
 // leave in one segment), and a handoff to a goroutine relay, whose
@@ -152,13 +153,13 @@ func (c *loopConn) pump(src, dst int, d, other *loopDirection) {
 		eof := false
 		var aheadErr error
 		if n < len(buf) {
-			n, eof, aheadErr = readAhead(src, buf, n)
+			n, eof, aheadErr = relay.ReadAhead(src, buf, n)
 		}
 		var w int
 		if eof {
-			w, err = sendto(dst, buf[:n], unix.MSG_MORE|unix.MSG_NOSIGNAL)
+			w, err = relay.Send(dst, buf[:n], unix.MSG_MORE|unix.MSG_NOSIGNAL)
 		} else {
-			w, err = sendto(dst, buf[:n], unix.MSG_NOSIGNAL)
+			w, err = relay.Send(dst, buf[:n], unix.MSG_NOSIGNAL)
 		}
 		if err == unix.EAGAIN {
 			w, err = 0, nil
@@ -168,7 +169,7 @@ func (c *loopConn) pump(src, dst int, d, other *loopDirection) {
 			return
 		}
 		d.n += int64(w)
-		c.ss.s.relays.copied.Add(int64(w))
+		c.ss.s.relays.AddCopied(int64(w))
 		c.lastActive = time.Now().UnixNano()
 		switch {
 		case w < n:
@@ -207,8 +208,8 @@ func (c *loopConn) endOfFile(dst int, d, other *loopDirection) {
 	}
 }
 
-func (c *loopConn) result(err error) relayResult {
-	return relayResult{FromClient: c.up.n, FromDst: c.down.n, Err: err}
+func (c *loopConn) result(err error) relay.Result {
+	return relay.Result{FromClient: c.up.n, FromDst: c.down.n, Err: err}
 }
 
 // peerOf is the address at the other end of fd, for an error's text.
@@ -224,7 +225,7 @@ func (c *loopConn) opError(op string, peer netip.AddrPort, err error) error {
 }
 
 // endRelay logs the session's end and ends it.
-func (c *loopConn) endRelay(res relayResult) {
+func (c *loopConn) endRelay(res relay.Result) {
 	c.ss.logRelayEnd(c.lr, res)
 	c.end()
 }
@@ -235,12 +236,12 @@ func (c *loopConn) endRelay(res relayResult) {
 func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 	l, ss, cfd, tfd, lr := c.l, c.ss, c.cfd, c.tfd, c.lr
 	toDst, toClient = bytes.Clone(toDst), bytes.Clone(toClient) // they alias the loop's buffer
-	pre := relayResult{FromClient: c.up.n, FromDst: c.down.n}
+	pre := relay.Result{FromClient: c.up.n, FromDst: c.down.n}
 	upEOF, downEOF := c.up.eof, c.down.eof
 	l.forget(cfd, true)
 	l.forget(tfd, true)
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
-	c.ss.s.relays.sessions.Go(func() {
+	c.ss.s.relays.Go(func() {
 		client, cerr := fdConn(cfd)
 		dst, derr := fdConn(tfd)
 		if client != nil {

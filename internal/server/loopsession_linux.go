@@ -322,7 +322,7 @@ func (c *loopConn) handOff() {
 	l, ss, fd, n, state := c.l, c.ss, c.cfd, c.n, c.state
 	l.forget(fd, true)
 	c.cfd, c.state = -1, stEnded
-	c.ss.s.relays.sessions.Go(func() {
+	c.ss.s.relays.Go(func() {
 		client, err := fdConn(fd)
 		if err != nil {
 			ss.handshakeFailed(err)

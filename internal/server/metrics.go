@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sockd/sockd/ident"
+	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -181,7 +182,7 @@ func (m *metrics) failed(ss *session, op string, err error) {
 	m.upstream.WithLabelValues(op, reason).Inc()
 }
 
-func (m *metrics) relayEnded(ss *session, res relayResult) {
+func (m *metrics) relayEnded(ss *session, res relay.Result) {
 	if m == nil {
 		return
 	}

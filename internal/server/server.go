@@ -1,7 +1,8 @@
 // Package server is the sockd daemon: listeners, SOCKS4/4a/5 sessions on
 // one port, the access decision (policy.Decide) for every request, identd,
-// shell commands, connecting (with the route file), the splice relay, UDP
-// ASSOCIATE, limits and timeouts, reload and the signal loop.
+// shell commands, connecting (with the route file), starting the relay
+// (internal/relay moves the bytes), UDP ASSOCIATE, limits and timeouts,
+// reload and the signal loop.
 //
 // The configuration in force is an immutable snapshot (rules, routes,
 // passwords) behind an atomic pointer: a reload builds a complete new one
@@ -48,6 +49,7 @@ import (
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
@@ -90,8 +92,8 @@ type Server struct {
 	closing   bool
 	own       atomic.Pointer[ownAddrs] // of listeners (ownaddrs.go)
 
-	loops  loops   // the event loops serving plain listeners (loop_linux.go)
-	relays *relays // the goroutines sessions and relays run on (goroutines.go)
+	loops  loops         // the event loops serving plain listeners (loop_linux.go)
+	relays *relay.Relays // the goroutines sessions and relays run on (internal/relay)
 
 	// reloadTimeout and reloadLoad are DefaultReloadTimeout and
 	// loadSnapshot; a test replaces them, before HandleSignals, to make a
@@ -124,7 +126,7 @@ func New(opts Options) (*Server, error) {
 		log:       opts.Logger,
 		pid:       os.Getpid(),
 		listeners: make(map[net.Listener]struct{}),
-		relays:    newRelays(),
+		relays:    relay.New(),
 
 		reloadTimeout: DefaultReloadTimeout,
 		reloadLoad:    (*Server).loadSnapshot,
@@ -350,7 +352,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		}
 		s.sessions.Add(1)
 		s.mu.Unlock()
-		s.relays.sessions.Go(func() { s.serveConn(tc, lo) }) // the session counts itself out when it ends
+		s.relays.Go(func() { s.serveConn(tc, lo) }) // the session counts itself out when it ends
 	}
 }
 

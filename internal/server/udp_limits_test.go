@@ -141,7 +141,7 @@ func TestUDPAssociationEndsWithControl(t *testing.T) {
 	defer u.Close()
 	u.Write([]byte{0, 0, 0, 1, 127, 0, 0, 1, 0, 7, 'x'})
 	u.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := u.Read(make([]byte, 64)); err == nil || isTimeoutErr(err) {
+	if _, err := u.Read(make([]byte, 64)); err == nil || socks.IsTimeout(err) {
 		t.Errorf("the relay port still takes datagrams after the association ended: %v", err)
 	}
 }

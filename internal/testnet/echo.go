@@ -1,7 +1,8 @@
 // Package testnet holds what the tests of several packages share, so that
-// each package does not carry its own copy: loopback servers (echo.go),
-// a buffer for a process's output, stopping a process, bounded waits
-// (wait.go), and what a test binary builds once (build.go).
+// each package does not carry its own copy: loopback servers and
+// connection pairs (echo.go), a buffer for a process's output, stopping a
+// process, bounded waits (wait.go), and what a test binary builds once
+// (build.go).
 package testnet
 
 import (
@@ -60,4 +61,34 @@ func CloserT(t testing.TB, addr string) *net.TCPAddr {
 	t.Cleanup(func() { ln.Close() })
 	go Serve(ln, func(net.Conn) {})
 	return ln.Addr().(*net.TCPAddr)
+}
+
+// TCPPair returns the two ends of a loopback TCP connection, both closed
+// when the test ends.
+func TCPPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   *net.TCPConn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.AcceptTCP()
+		ch <- res{c, err}
+	}()
+	a, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { a.Close(); r.c.Close() })
+	return a, r.c
 }
