@@ -4,7 +4,9 @@ package server
 // configuration (socks.conf / socks.fc) decides how the destination is
 // reached: directly, refused, or through upstream servers (the client
 // package does the chaining). Without a client configuration nothing here
-// runs and the daemon connects directly, as plain sockd.
+// runs and the daemon connects directly, as plain sockd. Loading and
+// reporting that configuration is internal/clientconf's; here is only what
+// a session does with it.
 
 import (
 	"context"
