@@ -92,3 +92,29 @@ func TCPPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	t.Cleanup(func() { a.Close(); r.c.Close() })
 	return a, r.c
 }
+
+// EchoUDPT answers every datagram sent to UDP addr with prefix and the
+// payload, until the test ends.
+func EchoUDPT(t testing.TB, addr, prefix string) *net.UDPConn {
+	t.Helper()
+	la, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := net.ListenUDP("udp", la)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := u.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			u.WriteToUDPAddrPort(append([]byte(prefix), buf[:n]...), from)
+		}
+	}()
+	return u
+}

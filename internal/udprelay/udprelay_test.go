@@ -1,7 +1,6 @@
 package udprelay
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -54,24 +54,6 @@ func (f *fakeSession) Track(c io.Closer) bool {
 	return true
 }
 
-// syncBuffer is a log sink safe for the association's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // assoc is a running association, its client's UDP socket and the
 // client's end of the control connection.
 type assoc struct {
@@ -79,7 +61,7 @@ type assoc struct {
 	sess    *fakeSession
 	client  *net.UDPConn
 	control net.Conn
-	log     *syncBuffer
+	log     *testnet.Buffer
 	ended   chan string
 }
 
@@ -96,7 +78,7 @@ func start(t *testing.T, timeout time.Duration, refuse ...socks.Addr) *assoc {
 	for _, r := range refuse {
 		sess.refuse[r] = true
 	}
-	log := &syncBuffer{}
+	log := &testnet.Buffer{}
 	a, err := Open(loopback, Config{
 		Control: ours, Client: netip.AddrPortFrom(loopback, 1), Port: uint16(u.LocalAddr().(*net.UDPAddr).Port),
 		Timeout: timeout, Log: slog.New(slog.NewTextHandler(log, nil)), Session: sess,
@@ -112,22 +94,7 @@ func start(t *testing.T, timeout time.Duration, refuse ...socks.Addr) *assoc {
 
 // echo answers every datagram with its payload, on 127.0.0.1.
 func echo(t *testing.T) socks.Addr {
-	t.Helper()
-	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: loopback.AsSlice()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { u.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := u.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			u.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
+	u := testnet.EchoUDPT(t, "127.0.0.1:0", "")
 	return socks.AddrFromAddrPort(u.LocalAddr().(*net.UDPAddr).AddrPort())
 }
 
@@ -175,7 +142,11 @@ func TestRoundTripDecidesOnce(t *testing.T) {
 	if n := x.sess.decisions(dst); n != 1 {
 		t.Errorf("destination decided %d times, want once per association", n)
 	}
-	if from, to := x.Bytes(); from < 12 || to < 12 {
+	// The counters move just after each write, so the last answer may
+	// arrive before them.
+	counted := func() bool { from, to := x.Bytes(); return from >= 12 && to >= 12 }
+	if !testnet.Eventually(5*time.Second, 10*time.Millisecond, counted) {
+		from, to := x.Bytes()
 		t.Errorf("bytes from client %d, to client %d: want at least 12 each", from, to)
 	}
 }
