@@ -3,22 +3,13 @@ package clientconf
 import (
 	"bytes"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/testnet"
 )
-
-func write(t *testing.T, name, text string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 var discard = slog.New(slog.DiscardHandler)
 
@@ -49,7 +40,7 @@ func TestBrokenCredentialsFailWithoutRules(t *testing.T) {
 
 func TestReportNeedsDefault(t *testing.T) {
 	t.Setenv("SOCKS_SERVER", "")
-	path := write(t, "socks.conf", "direct 127.0.0.2 255.255.255.255\nsockd ALL\n")
+	path := testnet.WriteFileT(t, "socks.conf", "direct 127.0.0.2 255.255.255.255\nsockd ALL\n")
 	c, err := Load(Options{Path: path}, discard)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +58,7 @@ func TestWriteEffectiveNamesDefaultServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := write(t, "socks.conf", "direct 127.0.0.0/8\nsockd ALL\n")
+	path := testnet.WriteFileT(t, "socks.conf", "direct 127.0.0.0/8\nsockd ALL\n")
 	c, err := Load(Options{Path: path, DefaultServers: []client.Upstream{u}}, discard)
 	if err != nil {
 		t.Fatal(err)

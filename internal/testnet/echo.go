@@ -1,8 +1,8 @@
 // Package testnet holds what the tests of several packages share, so that
 // each package does not carry its own copy: loopback servers and
 // connection pairs (echo.go), a buffer for a process's output, stopping a
-// process, bounded waits (wait.go), and what a test binary builds once
-// (build.go).
+// process, bounded waits (wait.go), a file for one test (files.go), and
+// what a test binary builds once (build.go).
 package testnet
 
 import (
@@ -93,19 +93,17 @@ func TCPPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	return a, r.c
 }
 
-// EchoUDPT answers every datagram sent to UDP addr with prefix and the
-// payload, until the test ends.
-func EchoUDPT(t testing.TB, addr, prefix string) *net.UDPConn {
-	t.Helper()
+// EchoUDP answers every datagram sent to UDP addr with prefix and the
+// payload. Closing the returned connection stops it.
+func EchoUDP(addr, prefix string) (*net.UDPConn, error) {
 	la, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	u, err := net.ListenUDP("udp", la)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { u.Close() })
 	go func() {
 		buf := make([]byte, 2048)
 		for {
@@ -116,5 +114,17 @@ func EchoUDPT(t testing.TB, addr, prefix string) *net.UDPConn {
 			u.WriteToUDPAddrPort(append([]byte(prefix), buf[:n]...), from)
 		}
 	}()
+	return u, nil
+}
+
+// EchoUDPT is EchoUDP for one test: it fails the test when it cannot
+// listen and stops when the test ends.
+func EchoUDPT(t testing.TB, addr, prefix string) *net.UDPConn {
+	t.Helper()
+	u, err := EchoUDP(addr, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
 	return u
 }
