@@ -42,11 +42,17 @@ func Serve(ln net.Listener, handle func(net.Conn)) {
 func EchoT(t testing.TB, network, addr string) net.Listener {
 	t.Helper()
 	ln, err := Echo(network, addr)
+	return forTest(t, ln, err)
+}
+
+// forTest fails t on err, else closes c when the test ends.
+func forTest[C io.Closer](t testing.TB, c C, err error) C {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // CloserT listens on TCP addr and closes every connection it accepts at
@@ -122,9 +128,5 @@ func EchoUDP(addr, prefix string) (*net.UDPConn, error) {
 func EchoUDPT(t testing.TB, addr, prefix string) *net.UDPConn {
 	t.Helper()
 	u, err := EchoUDP(addr, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { u.Close() })
-	return u
+	return forTest(t, u, err)
 }
