@@ -20,7 +20,7 @@ import (
 // (SIGUSR1).
 func (s *Server) DumpConfig() {
 	snap := s.snap.Load()
-	defer s.dumpClient(snap) // rsockd mode: the socks.conf routes too (upstream.go)
+	defer snap.client.Dump(s.log) // rsockd mode: the socks.conf routes too
 	var b bytes.Buffer
 	if err := config.WriteSockd(&b, snap.conf); err != nil {
 		s.log.Error("cannot print the configuration", "err", err)

@@ -44,10 +44,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sockd/sockd/client"
-
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/auth"
+	"github.com/sockd/sockd/internal/clientconf"
 	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/internal/version"
@@ -62,14 +61,10 @@ type snapshot struct {
 	origin      load.Origin
 	routes      *config.RouteConf // nil without a route file
 	routeOrigin load.Origin
-	passwords   *auth.Passwords // nil without a password file
-	// rsockd mode (upstream.go): nil client means direct connections.
-	client       *policy.ClientPolicy
-	clientOrigin load.Origin
-	credentials  *client.Credentials
-	defaults     []client.Upstream // for sockd lines without @=; empty for none
-	hits         *policy.Hits      // per-line counters since this snapshot's load (hits.go)
-	shadow       *shadowSnap       // --shadow candidate rules, nil without (shadow.go)
+	passwords   *auth.Passwords  // nil without a password file
+	client      *clientconf.Conf // rsockd mode (upstream.go): nil means direct connections
+	hits        *policy.Hits     // per-line counters since this snapshot's load (hits.go)
+	shadow      *shadowSnap      // --shadow candidate rules, nil without (shadow.go)
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
@@ -224,7 +219,7 @@ func (s *Server) logLoaded(snap *snapshot) {
 	if snap.passwords != nil {
 		s.log.Info("passwords loaded", "file", snap.passwords.Source, "users", snap.passwords.Len())
 	}
-	s.logClientLoaded(snap)
+	snap.client.LogLoaded(s.log)
 }
 
 // Reload rereads every file (configuration, routes, passwords) and swaps

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -53,7 +54,7 @@ func TestUDPAssociationTimeouts(t *testing.T) {
 func TestUDPAssociationLivesWhileDatagramsFlow(t *testing.T) {
 	const timeout = 2 * time.Second
 	srv := startServer(t, permitLoopback, func(o *Options) { o.UDPTimeout = timeout })
-	echo := udpEcho(t)
+	echo := testnet.EchoUDPT(t, "127.0.0.1:0", "")
 	c, relay := openAssociation(t, srv)
 	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -1,0 +1,18 @@
+package testnet
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// WriteFileT writes text to a file called name in a directory of its own
+// that goes when the test ends, and returns its path.
+func WriteFileT(t testing.TB, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
