@@ -3,7 +3,6 @@ package reactor
 import (
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,19 +37,19 @@ type handlerFunc func(fd int, events uint32)
 
 func (f handlerFunc) Ready(fd int, events uint32) { f(fd, events) }
 
-// run runs r on a goroutine until it stops; the test fails if that takes
-// longer than limit.
-func run(t *testing.T, r *Reactor, round func(), limit time.Duration) {
+// run runs r on the test's goroutine until it stops. A watchdog stops it
+// after 10 s, and fails the test.
+func run(t *testing.T, r *Reactor, round func()) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- r.Run(round) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(limit):
-		t.Fatalf("the reactor did not stop within %v", limit)
+	watchdog := time.AfterFunc(10*time.Second, func() {
+		r.Do(func() {
+			t.Error("the reactor did not stop within 10 s")
+			r.Stop()
+		})
+	})
+	defer watchdog.Stop()
+	if err := r.Run(round); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -71,7 +70,7 @@ func TestReadyCallsTheHandler(t *testing.T) {
 	if _, err := unix.Write(b, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	run(t, r, nil, 10*time.Second)
+	run(t, r, nil)
 	if got&unix.EPOLLIN == 0 {
 		t.Fatalf("events %#x, want EPOLLIN", got)
 	}
@@ -163,7 +162,7 @@ func TestAddTakesOverAStaleEntry(t *testing.T) {
 		t.Fatalf("add over a stale entry: %v", err)
 	}
 	unix.Write(b, []byte("x"))
-	run(t, r, nil, 10*time.Second)
+	run(t, r, nil)
 	if !called {
 		t.Fatal("the new handler was not called")
 	}
@@ -207,7 +206,7 @@ func TestStaleEventDoesNotReachANewHandler(t *testing.T) {
 	}
 	unix.Write(wa, []byte("x"))
 	unix.Write(wb, []byte("x"))
-	run(t, r, func() { r.Stop() }, 10*time.Second)
+	run(t, r, func() { r.Stop() })
 	if first < 0 {
 		t.Fatal("no handler called")
 	}
@@ -257,7 +256,7 @@ func TestDeadlinesExpireInOrder(t *testing.T) {
 		if len(fired) == 3 || rounds > 1000 {
 			r.Stop()
 		}
-	}, 10*time.Second)
+	})
 	if want := []int{0, 1, 3}; !slices.Equal(fired, want) {
 		t.Fatalf("expired %v, want %v", fired, want)
 	}
@@ -270,49 +269,31 @@ func TestDeadlinesExpireInOrder(t *testing.T) {
 // functions run, in order.
 func TestDoCoalescesWakeUps(t *testing.T) {
 	r := newReactor(t)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(nil) }()
 	started, release := make(chan struct{}), make(chan struct{})
 	r.Do(func() { close(started); <-release })
-	select {
-	case <-started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first function did not run")
-	}
-	before := r.wakes.Load()
 	const calls = 100
 	var ran []int
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // from another goroutine than the test's, as a server's
-		defer wg.Done()
+	var wakes int64
+	go func() { // from another goroutine than the reactor's, as a server's
+		defer close(release)
+		<-started // the reactor is busy from here until release
+		before := r.wakes.Load()
 		for i := range calls {
 			if !r.Do(func() { ran = append(ran, i) }) {
 				t.Error("Do refused while the reactor runs")
 			}
 		}
+		wakes = r.wakes.Load() - before
+		r.Do(func() {
+			if !r.Stop() {
+				t.Error("Stop refused with nothing queued")
+			}
+		})
 	}()
-	wg.Wait()
-	if got := r.wakes.Load() - before; got != 1 {
-		t.Errorf("%d eventfd writes for %d calls while the reactor was busy, want 1", got, calls)
+	run(t, r, nil)
+	if wakes != 1 {
+		t.Errorf("%d eventfd writes for %d calls while the reactor was busy, want 1", wakes, calls)
 	}
-	close(release)
-	stopped := make(chan struct{})
-	r.Do(func() {
-		if !r.Stop() {
-			t.Error("Stop refused with nothing queued")
-		}
-		close(stopped)
-	})
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the reactor did not stop")
-	}
-	<-stopped
 	if len(ran) != calls {
 		t.Fatalf("%d of %d functions ran", len(ran), calls)
 	}
