@@ -4,7 +4,7 @@ package server
 // the destination, the reply, and the relay the loop runs itself (pump)
 // until bulk data or a full destination hands it to a goroutine relay
 // (handOffRelay). The handshake and the request are in
-// loopsession_linux.go.
+// loopsession_linux.go, the reactor under both in internal/reactor.
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ func (c *loopConn) connect() {
 	ss := c.ss
 	c.dialed = time.Now()
 	spec := ss.dialSpec(c.dst.Addr(), "", c.dialed, func() netip.AddrPort { return fdLocalAddr(c.cfd) })
-	c.deadline = spec.deadline
+	c.l.r.Schedule(&c.timer, spec.deadline, c)
 	family := unix.AF_INET6
 	if c.dst.Addr().Is4() {
 		family = unix.AF_INET
@@ -50,8 +50,8 @@ func (c *loopConn) connect() {
 	}
 	// Registering a socket that is already connected reports it writable
 	// at once, so both outcomes continue in connected.
-	if err := c.l.add(c, fd, connEvents); err != nil {
-		c.connectFailed(os.NewSyscallError("epoll_ctl", err))
+	if err := c.l.r.Add(fd, connEvents, c); err != nil {
+		c.connectFailed(err) // logged and answered as a failed connect
 		return
 	}
 	c.state = stConnecting
@@ -81,7 +81,13 @@ func (c *loopConn) connected() {
 	}
 	ss.logConnected(c.lr, "")
 	c.state = stRelay
-	c.lastActive = time.Now().UnixNano()
+	now := time.Now()
+	c.lastActive = now.UnixNano()
+	if idle := ss.s.opts.IdleTimeout; idle > 0 {
+		c.l.r.Schedule(&c.timer, now.Add(idle), c)
+	} else {
+		c.l.r.Cancel(&c.timer)
+	}
 	if leftover := (*ss.buf)[c.consumed:c.n]; len(leftover) > 0 {
 		w, err := unix.Write(c.tfd, leftover)
 		if err == unix.EAGAIN {
@@ -238,8 +244,9 @@ func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 	toDst, toClient = bytes.Clone(toDst), bytes.Clone(toClient) // they alias the loop's buffer
 	pre := relay.Result{FromClient: c.up.n, FromDst: c.down.n}
 	upEOF, downEOF := c.up.eof, c.down.eof
-	l.forget(cfd, true)
-	l.forget(tfd, true)
+	c.leave()
+	l.remove(cfd)
+	l.remove(tfd)
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
 	c.ss.s.relays.Go(func() {
 		client, cerr := fdConn(cfd)
