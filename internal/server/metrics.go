@@ -4,13 +4,11 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sockd/sockd/ident"
 	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
@@ -137,23 +135,27 @@ func (m *metrics) decided(ss *session, req *policy.Request, d *policy.Decision) 
 		}
 		m.refusals.WithLabelValues(rule).Inc()
 	}
-	if d.IdentAsked {
-		m.identd.WithLabelValues(identOutcome(d)).Inc()
+	if label := identLabel(d.Ident); label != "" {
+		m.identd.WithLabelValues(label).Inc()
 	}
 }
 
-func identOutcome(d *policy.Decision) string {
-	switch {
-	case d.IdentErr == nil && (d.Reply4 == 93 || strings.HasPrefix(d.LogNote, "*Alert*")):
-		return "mismatch"
-	case d.IdentErr == nil:
+// identLabel is the outcome label of sockd_identd_queries_total, "" when
+// identd was not asked.
+func identLabel(o policy.IdentOutcome) string {
+	switch o {
+	case policy.IdentConfirmed:
 		return "user"
-	case errors.Is(d.IdentErr, ident.ErrUnreachable):
+	case policy.IdentMismatch:
+		return "mismatch"
+	case policy.IdentUnreachable:
 		return "unreachable"
-	case errors.Is(d.IdentErr, ident.ErrMalformed):
+	case policy.IdentMalformed:
 		return "malformed"
+	case policy.IdentFailed:
+		return "error"
 	}
-	return "error"
+	return ""
 }
 
 func (m *metrics) connected(start time.Time) {

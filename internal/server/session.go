@@ -298,8 +298,8 @@ func (ss *session) decided(req *policy.Request, d *policy.Decision, lr *logline.
 	if d.IdentUser != "" {
 		lr.Ident = d.IdentUser
 	}
-	if d.LogNote != "" {
-		ss.s.log.Warn(d.LogNote, "client", ss.src.String(), "user", req.User)
+	if note := logline.IdentNote(d, req); note != "" {
+		ss.s.log.Warn(note, "client", ss.src.String(), "user", req.User)
 	}
 	for _, e := range []error{d.PreCommandErr, d.CommandErr} {
 		if e != nil {
