@@ -11,15 +11,22 @@ import (
 	"github.com/sockd/sockd/policy"
 )
 
+// loadText writes rules to a candidate file and loads it.
+func loadText(t *testing.T, rules string) (path string, c *Candidate, err error) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "candidate.conf")
+	if err := os.WriteFile(path, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(path, load.Options{}, policy.Options{})
+	return path, c, err
+}
+
 // TestDecide: agreement says nothing, a disagreement names both deciding
 // lines, and every decision is counted by its (live, candidate) pair.
 func TestDecide(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "candidate.conf")
-	if err := os.WriteFile(path, []byte("deny 10.0.0.1 255.255.255.255\npermit 10.0.0.0 255.0.0.0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(path, load.Options{}, policy.Options{})
+	path, c, err := loadText(t, "deny 10.0.0.1 255.255.255.255\npermit 10.0.0.0 255.0.0.0\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +59,7 @@ func TestDecide(t *testing.T) {
 // load, named as --shadow's.
 func TestLoadRefusesBadCandidate(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "bad.conf")
-	if err := os.WriteFile(path, []byte("permit 127.0.0.0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Load(path, load.Options{}, policy.Options{}); err == nil || !strings.HasPrefix(err.Error(), "--shadow: ") {
+	if _, _, err := loadText(t, "permit 127.0.0.0\n"); err == nil || !strings.HasPrefix(err.Error(), "--shadow: ") {
 		t.Fatalf("Load of a bad candidate: %v", err)
 	}
 }
