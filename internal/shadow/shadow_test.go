@@ -2,22 +2,18 @@ package shadow
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/policy"
 )
 
 // loadText writes rules to a candidate file and loads it.
 func loadText(t *testing.T, rules string) (path string, c *Candidate, err error) {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "candidate.conf")
-	if err := os.WriteFile(path, []byte(rules), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path = testnet.WriteFileT(t, "candidate.conf", rules)
 	c, err = Load(path, load.Options{}, policy.Options{})
 	return path, c, err
 }
