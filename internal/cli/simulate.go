@@ -15,6 +15,7 @@ import (
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/policy"
 )
 
@@ -340,8 +341,8 @@ func (s *simulator) run(r *simRequest) (simResult, error) {
 			res.Notes = append(res.Notes, "shell command refused: "+e.Error())
 		}
 	}
-	if d.LogNote != "" {
-		res.Notes = append(res.Notes, d.LogNote)
+	if note := logline.IdentNote(&d, req); note != "" {
+		res.Notes = append(res.Notes, note)
 	}
 	if n := s.resolveNote(req); n != "" {
 		res.Notes = append(res.Notes, n)

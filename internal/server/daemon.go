@@ -30,7 +30,9 @@ func (s *Server) DumpConfig() {
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		s.log.Info("config: "+line, "file", snap.origin.Path)
 	}
-	s.dumpHits(snap)
+	for _, line := range snap.hits.Report(snap.conf.Rules) {
+		s.log.Info(line, "file", snap.origin.Path)
+	}
 	if snap.routes == nil {
 		s.log.Info("no route file: the system chooses the interface")
 		return

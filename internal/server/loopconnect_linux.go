@@ -74,7 +74,7 @@ func (c *loopConn) connected() {
 		c.connectFailed(os.NewSyscallError("connect", err))
 		return
 	}
-	ss.s.metrics.connected(c.dialed)
+	ss.s.metrics.Connected(c.dialed)
 	if !c.reply(granted, socks.AddrFromAddrPort(fdLocalAddr(c.tfd))) {
 		c.end()
 		return
@@ -117,7 +117,7 @@ func (c *loopConn) connected() {
 // does for a dial error, and ends the session.
 func (c *loopConn) connectFailed(err error) {
 	ss := c.ss
-	ss.s.metrics.connected(c.dialed)
+	ss.s.metrics.Connected(c.dialed)
 	err = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.dst), Err: err}
 	ss.logFailure(c.lr, "connect", err)
 	c.answerAndEnd(failure(err))
@@ -128,7 +128,7 @@ func (c *loopConn) connectFailed(err error) {
 // connecting socket is released now, not at the connect timeout.
 func (c *loopConn) clientLeft() {
 	ss := c.ss
-	ss.s.metrics.connected(c.dialed)
+	ss.s.metrics.Connected(c.dialed)
 	ss.left.Store(true)
 	ss.logFailure(c.lr, "connect", errClientLeft)
 	c.end()

@@ -173,7 +173,7 @@ func (c *loopConn) parse() bool {
 				c.handOff()
 				return false
 			}
-			ss.obs.version = socks.Version5
+			ss.obs.Version = socks.Version5
 			if _, err := unix.Write(c.cfd, socks.AppendV5MethodChoice(nil, socks.MethodNoAuth)); err != nil {
 				c.end() // as ss.write failing: nothing to log
 				return false
@@ -189,7 +189,7 @@ func (c *loopConn) parse() bool {
 			if err == socks.ErrIncomplete {
 				return true
 			}
-			ss.obs.version = socks.Version4
+			ss.obs.Version = socks.Version4
 			if err != nil || req.Command != socks.V4Connect || req.Dst.Name != "" || !ss.s.socks4Allowed() || ss.snap.client != nil {
 				c.handOff()
 				return false
@@ -312,7 +312,7 @@ func (c *loopConn) leave() {
 // path's reply does, and reports whether it was written.
 func (c *loopConn) reply(a answer, bound socks.Addr) bool {
 	var b [socks.MaxV5RequestLen]byte
-	_, err := unix.Write(c.cfd, appendAnswer(b[:0], c.ss.obs.version, a, bound))
+	_, err := unix.Write(c.cfd, appendAnswer(b[:0], c.ss.obs.Version, a, bound))
 	return err == nil
 }
 

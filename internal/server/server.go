@@ -48,7 +48,9 @@ import (
 	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/internal/clientconf"
 	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/metrics"
 	"github.com/sockd/sockd/internal/relay"
+	"github.com/sockd/sockd/internal/shadow"
 	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
@@ -61,10 +63,10 @@ type snapshot struct {
 	origin      load.Origin
 	routes      *config.RouteConf // nil without a route file
 	routeOrigin load.Origin
-	passwords   *auth.Passwords  // nil without a password file
-	client      *clientconf.Conf // rsockd mode (upstream.go): nil means direct connections
-	hits        *policy.Hits     // per-line counters since this snapshot's load (hits.go)
-	shadow      *shadowSnap      // --shadow candidate rules, nil without (shadow.go)
+	passwords   *auth.Passwords   // nil without a password file
+	client      *clientconf.Conf  // rsockd mode (upstream.go): nil means direct connections
+	hits        *policy.Hits      // per-line counters since this snapshot's load
+	shadow      *shadow.Candidate // --shadow candidate rules, nil without
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
@@ -75,7 +77,7 @@ type Server struct {
 	services map[uint16]string
 	commands *commandRunner
 	pid      int
-	metrics  *metrics // nil when off
+	metrics  *metrics.Metrics // nil when off
 
 	pwGuard atomic.Pointer[auth.Guard] // bounds password checks (authpolicy.go)
 
@@ -127,7 +129,10 @@ func New(opts Options) (*Server, error) {
 		reloadLoad:    (*Server).loadSnapshot,
 	}
 	s.kill, s.killCancel = context.WithCancel(context.Background())
-	s.metrics = newMetrics(opts.Metrics, s)
+	s.metrics = metrics.New(opts.Metrics, s.active.Load, func() metrics.Rules {
+		snap := s.snap.Load()
+		return metrics.Rules{Conf: snap.conf, Hits: snap.hits, Shadow: snap.shadow}
+	})
 	s.commands = newCommandRunner(opts.MaxCommands, opts.CommandTimeout, s.log)
 	if data, err := os.ReadFile("/etc/services"); err == nil {
 		s.services = policy.ParseServices(data)
@@ -138,7 +143,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.snap.Store(snap)
 	s.logLoaded(snap)
-	s.metrics.loaded(snap)
+	s.metrics.Loaded(snap.origin, snap.routeOrigin)
 	return s, nil
 }
 
@@ -157,13 +162,16 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap.policy, err = policy.New(snap.conf, policy.Options{IdentMode: s.opts.IdentMode, Pid: s.pid})
+	popts := policy.Options{IdentMode: s.opts.IdentMode, Pid: s.pid}
+	snap.policy, err = policy.New(snap.conf, popts)
 	if err != nil {
 		return nil, err
 	}
-	newHits(snap)
-	if err := s.loadShadow(snap); err != nil {
-		return nil, err
+	snap.hits = policy.NewHits(len(snap.conf.Rules), time.Now())
+	if s.opts.ShadowPath != "" {
+		if snap.shadow, err = shadow.Load(s.opts.ShadowPath, s.opts.GrammarOptions, popts); err != nil {
+			return nil, err
+		}
 	}
 	if routePath := s.routePath(); routePath != "" {
 		snap.routes, snap.routeOrigin, err = load.Route(routePath, s.opts.GrammarOptions)

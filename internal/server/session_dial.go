@@ -25,7 +25,7 @@ func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, 
 		d.LocalAddr = &net.TCPAddr{IP: spec.from.AsSlice()}
 	}
 	c, err := d.DialContext(ss.context(), "tcp", netip.AddrPortFrom(ip, port).String())
-	ss.s.metrics.connected(start)
+	ss.s.metrics.Connected(start)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (ss *session) writePending(c *net.TCPConn, b []byte) (int64, error) {
 }
 
 func (ss *session) logRelayEnd(lr logline.Request, res relay.Result) {
-	ss.s.metrics.relayEnded(ss, res)
+	ss.s.metrics.RelayEnded(&ss.obs, res.FromClient, res.FromDst)
 	attrs := []any{"client", ss.src.String(), "bytes_from_client", res.FromClient, "bytes_from_destination", res.FromDst}
 	if res.Idle {
 		ss.s.log.Info(logline.TimedOut(lr), attrs...)
@@ -169,7 +169,7 @@ func (ss *session) logFailure(lr logline.Request, op string, err error) {
 	if ss.left.Load() {
 		err = errClientLeft
 	}
-	ss.s.metrics.failed(ss, op, err)
+	ss.s.metrics.Failed(&ss.obs, op, err)
 	if socks.IsTimeout(err) {
 		ss.s.log.Info(logline.TimedOut(lr), "client", ss.src.String(), "op", op)
 		return
