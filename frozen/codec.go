@@ -488,12 +488,21 @@ func (r *reader) special() *config.Special {
 	return s
 }
 
+// payload reads the start of a payload, which every kind shares: the
+// header of its fields and the name of its source.
+func (r *reader) payload(fields int, what string) (source string, ok bool) {
+	if !r.record(fields, what) {
+		return "", false
+	}
+	return r.str("source"), true
+}
+
 func (r *reader) sockdConf() *config.SockdConf {
 	c := &config.SockdConf{}
-	if !r.record(sockdFieldCount, "sockd.conf payload") {
+	var ok bool
+	if c.Source, ok = r.payload(sockdFieldCount, "sockd.conf payload"); !ok {
 		return c
 	}
-	c.Source = r.str("source")
 	if n, isNil := r.listLen("rules", minRuleBytes); !isNil && r.err == nil {
 		c.Rules = make([]config.Rule, n)
 		hugepage.Advise(c.Rules) // fewer page faults for a large file
@@ -508,11 +517,10 @@ func (r *reader) sockdConf() *config.SockdConf {
 
 func (r *reader) routeConf() *config.RouteConf {
 	c := &config.RouteConf{}
-	if !r.record(routeConfFieldCount, "sockd.route payload") {
-		return c
+	var ok bool
+	if c.Source, ok = r.payload(routeConfFieldCount, "sockd.route payload"); ok {
+		c.Routes = readList(r, "routes", minRouteBytes, (*reader).route)
 	}
-	c.Source = r.str("source")
-	c.Routes = readList(r, "routes", minRouteBytes, (*reader).route)
 	return c
 }
 
@@ -566,10 +574,9 @@ func (r *reader) clientRule(x *config.ClientRule) {
 
 func (r *reader) socksConf() *config.SocksConf {
 	c := &config.SocksConf{}
-	if !r.record(socksFieldCount, "socks.conf payload") {
-		return c
+	var ok bool
+	if c.Source, ok = r.payload(socksFieldCount, "socks.conf payload"); ok {
+		c.Rules = readList(r, "rules", minClientRuleBytes, (*reader).clientRule)
 	}
-	c.Source = r.str("source")
-	c.Rules = readList(r, "rules", minClientRuleBytes, (*reader).clientRule)
 	return c
 }
