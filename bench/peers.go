@@ -128,25 +128,40 @@ func lookPath(name string) (string, error) {
 	return "", errors.New(name + " not found")
 }
 
-func startMicrosocks(dir string) (*proxy, error) {
-	path, err := lookPath("microsocks")
+// startInstalled finds the program name and runs it on a free loopback port,
+// its output to logName in dir, with the arguments args gives for that
+// port (args may write a configuration file first).
+func startInstalled(name, dir, logName string, args func(port string) ([]string, error)) (*proxy, error) {
+	path, err := lookPath(name)
 	if err != nil {
 		return nil, err
 	}
 	addr := freePort()
 	_, port, _ := net.SplitHostPort(addr)
+	argv, err := args(port)
+	if err != nil {
+		return nil, err
+	}
+	return startProcess(name, addr, filepath.Join(dir, logName), path, argv...)
+}
+
+func startMicrosocks(dir string) (*proxy, error) {
 	// microsocks logs every connection on stdout: it goes to its log file,
 	// as sockd's does.
-	return startProcess("microsocks", addr, filepath.Join(dir, "microsocks.log"), path, "-i", "127.0.0.1", "-p", port)
+	return startInstalled("microsocks", dir, "microsocks.log", func(port string) ([]string, error) {
+		return []string{"-i", "127.0.0.1", "-p", port}, nil
+	})
 }
 
 func startDanted(dir string) (*proxy, error) {
-	path, err := lookPath("danted")
-	if err != nil {
-		return nil, err
-	}
-	addr := freePort()
-	_, port, _ := net.SplitHostPort(addr)
+	return startInstalled("danted", dir, "danted.out", func(port string) ([]string, error) {
+		return dantedArgs(dir, port)
+	})
+}
+
+// dantedArgs writes a danted.conf for a server on port in dir that lets
+// loopback clients connect to loopback, and returns danted's arguments.
+func dantedArgs(dir, port string) ([]string, error) {
 	conf := filepath.Join(dir, "danted.conf")
 	text := fmt.Sprintf(`logoutput: %s
 internal: 127.0.0.1 port = %s
@@ -168,7 +183,7 @@ socks pass {
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	return startProcess("danted", addr, filepath.Join(dir, "danted.out"), path, "-f", conf, "-p", filepath.Join(dir, "danted.pid"))
+	return []string{"-f", conf, "-p", filepath.Join(dir, "danted.pid")}, nil
 }
 
 // buildSockd compiles the daemon and the compiler into dir.

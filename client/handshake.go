@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/sockd/sockd/socks"
@@ -107,35 +108,21 @@ func (u Upstream) request5(c net.Conn, cmd command, dst socks.Addr) (socks.Addr,
 		methods = []socks.Method{socks.MethodUserPass}
 	}
 	g, _ := socks.AppendV5Greeting(nil, socks.V5Greeting{Methods: methods})
-	if _, err := c.Write(g); err != nil {
-		return socks.Addr{}, upstreamErr(u, "greeting", err)
-	}
-	var mc [2]byte
-	if _, err := io.ReadFull(c, mc[:]); err != nil {
-		return socks.Addr{}, upstreamErr(u, "greeting", noReply(err))
-	}
-	m, _, err := socks.ParseV5MethodChoice(mc[:])
+	m, err := exchangeShort(c, g, socks.ParseV5MethodChoice)
 	if err != nil {
 		return socks.Addr{}, upstreamErr(u, "greeting", err)
 	}
 	switch m {
 	case socks.MethodNoAuth:
 	case socks.MethodUserPass:
-		if !slicesContains(methods, socks.MethodUserPass) {
+		if !slices.Contains(methods, socks.MethodUserPass) {
 			return socks.Addr{}, upstreamErr(u, "greeting", errors.New("chose username/password, which was not offered"))
 		}
 		b, err := socks.AppendUserPass(nil, socks.UserPass{Username: u.User, Password: u.Password})
 		if err != nil {
 			return socks.Addr{}, upstreamErr(u, "authentication", err)
 		}
-		if _, err := c.Write(b); err != nil {
-			return socks.Addr{}, upstreamErr(u, "authentication", err)
-		}
-		var rb [2]byte
-		if _, err := io.ReadFull(c, rb[:]); err != nil {
-			return socks.Addr{}, upstreamErr(u, "authentication", noReply(err))
-		}
-		st, _, err := socks.ParseUserPassReply(rb[:])
+		st, err := exchangeShort(c, b, socks.ParseUserPassReply)
 		if err != nil {
 			return socks.Addr{}, upstreamErr(u, "authentication", err)
 		}
@@ -169,13 +156,18 @@ func (u Upstream) request5(c net.Conn, cmd command, dst socks.Addr) (socks.Addr,
 	return u.readReply5(c, "request")
 }
 
-func slicesContains(ms []socks.Method, m socks.Method) bool {
-	for _, x := range ms {
-		if x == m {
-			return true
-		}
+// exchangeShort writes msg and reads the two-octet answer parse reads: the
+// method choice or the RFC 1929 status.
+func exchangeShort[T any](c net.Conn, msg []byte, parse func([]byte) (T, int, error)) (T, error) {
+	var b [2]byte
+	if _, err := c.Write(msg); err != nil {
+		return *new(T), err
 	}
-	return false
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		return *new(T), noReply(err)
+	}
+	v, _, err := parse(b[:])
+	return v, err
 }
 
 // readReply5 reads exactly one SOCKS5 reply: 5 bytes say how long it is.

@@ -170,6 +170,14 @@ func special(prefix string, s *Special) string {
 	return prefix + " " + s.Command
 }
 
+// writeCanonical writes each entry's canonical line.
+func writeCanonical[T interface{ Canonical() string }](bw *bufio.Writer, entries []T) {
+	for _, e := range entries {
+		bw.WriteString(e.Canonical())
+		bw.WriteByte('\n')
+	}
+}
+
 // WriteSockd writes the canonical sockd.conf: the special lines first, then
 // the rules in order, one per line.
 func WriteSockd(w io.Writer, c *SockdConf) error {
@@ -180,29 +188,20 @@ func WriteSockd(w io.Writer, c *SockdConf) error {
 	if c.BadID != nil {
 		bw.WriteString(special("#BAD_ID:", c.BadID) + "\n")
 	}
-	for _, r := range c.Rules {
-		bw.WriteString(r.Canonical())
-		bw.WriteByte('\n')
-	}
+	writeCanonical(bw, c.Rules)
 	return bw.Flush()
 }
 
 // WriteRoute writes the canonical sockd.route, one route per line.
 func WriteRoute(w io.Writer, c *RouteConf) error {
 	bw := bufio.NewWriter(w)
-	for _, r := range c.Routes {
-		bw.WriteString(r.Canonical())
-		bw.WriteByte('\n')
-	}
+	writeCanonical(bw, c.Routes)
 	return bw.Flush()
 }
 
 // WriteSocks writes the canonical socks.conf, one rule per line.
 func WriteSocks(w io.Writer, c *SocksConf) error {
 	bw := bufio.NewWriter(w)
-	for _, r := range c.Rules {
-		bw.WriteString(r.Canonical())
-		bw.WriteByte('\n')
-	}
+	writeCanonical(bw, c.Rules)
 	return bw.Flush()
 }

@@ -106,15 +106,21 @@ func (w *writer) portTest(p *config.PortTest) {
 	w.str(p.Service)
 }
 
-func (w *writer) strings(list []string) {
+// writeList writes a slice as an array of its entries, each written by
+// each, or nil for a nil slice.
+func writeList[T any](w *writer, list []T, each func(*writer, *T)) {
 	if list == nil {
 		w.nil()
 		return
 	}
 	w.arrayLen(len(list))
-	for _, s := range list {
-		w.str(s)
+	for i := range list {
+		each(w, &list[i])
 	}
+}
+
+func (w *writer) strings(list []string) {
+	writeList(w, list, func(w *writer, s *string) { w.str(*s) })
 }
 
 func (w *writer) rule(r *config.Rule) {
@@ -144,14 +150,7 @@ func (w *writer) special(s *config.Special) {
 func (w *writer) sockdConf(c *config.SockdConf) {
 	w.arrayLen(sockdFieldCount)
 	w.str(c.Source)
-	if c.Rules == nil {
-		w.nil()
-	} else {
-		w.arrayLen(len(c.Rules))
-		for i := range c.Rules {
-			w.rule(&c.Rules[i])
-		}
-	}
+	writeList(w, c.Rules, (*writer).rule)
 	w.special(c.NoIdentd)
 	w.special(c.BadID)
 }
@@ -159,19 +158,15 @@ func (w *writer) sockdConf(c *config.SockdConf) {
 func (w *writer) routeConf(c *config.RouteConf) {
 	w.arrayLen(routeConfFieldCount)
 	w.str(c.Source)
-	if c.Routes == nil {
-		w.nil()
-		return
-	}
-	w.arrayLen(len(c.Routes))
-	for i := range c.Routes {
-		rt := &c.Routes[i]
-		w.arrayLen(routeFieldCount)
-		w.pos(rt.Pos)
-		w.ip(rt.If)
-		w.addr(&rt.Dst)
-		w.str(rt.Text)
-	}
+	writeList(w, c.Routes, (*writer).route)
+}
+
+func (w *writer) route(rt *config.Route) {
+	w.arrayLen(routeFieldCount)
+	w.pos(rt.Pos)
+	w.ip(rt.If)
+	w.addr(&rt.Dst)
+	w.str(rt.Text)
 }
 
 func (w *writer) server(s *config.Server) {
@@ -186,14 +181,7 @@ func (w *writer) clientRule(r *config.ClientRule) {
 	w.arrayLen(clientRuleFieldCount)
 	w.pos(r.Pos)
 	w.uint(uint64(r.Action))
-	if r.Servers == nil {
-		w.nil()
-	} else {
-		w.arrayLen(len(r.Servers))
-		for i := range r.Servers {
-			w.server(&r.Servers[i])
-		}
-	}
+	writeList(w, r.Servers, (*writer).server)
 	w.strings(r.Users)
 	w.addr(&r.Dst)
 	w.portTest(&r.Port)
@@ -204,14 +192,7 @@ func (w *writer) clientRule(r *config.ClientRule) {
 func (w *writer) socksConf(c *config.SocksConf) {
 	w.arrayLen(socksFieldCount)
 	w.str(c.Source)
-	if c.Rules == nil {
-		w.nil()
-		return
-	}
-	w.arrayLen(len(c.Rules))
-	for i := range c.Rules {
-		w.clientRule(&c.Rules[i])
-	}
+	writeList(w, c.Rules, (*writer).clientRule)
 }
 
 // Decoding. Each function reads one value; on error the reader's sticky
@@ -507,12 +488,21 @@ func (r *reader) special() *config.Special {
 	return s
 }
 
+// payload reads the start of a payload, which every kind shares: the
+// header of its fields and the name of its source.
+func (r *reader) payload(fields int, what string) (source string, ok bool) {
+	if !r.record(fields, what) {
+		return "", false
+	}
+	return r.str("source"), true
+}
+
 func (r *reader) sockdConf() *config.SockdConf {
 	c := &config.SockdConf{}
-	if !r.record(sockdFieldCount, "sockd.conf payload") {
+	var ok bool
+	if c.Source, ok = r.payload(sockdFieldCount, "sockd.conf payload"); !ok {
 		return c
 	}
-	c.Source = r.str("source")
 	if n, isNil := r.listLen("rules", minRuleBytes); !isNil && r.err == nil {
 		c.Rules = make([]config.Rule, n)
 		hugepage.Advise(c.Rules) // fewer page faults for a large file
@@ -527,25 +517,36 @@ func (r *reader) sockdConf() *config.SockdConf {
 
 func (r *reader) routeConf() *config.RouteConf {
 	c := &config.RouteConf{}
-	if !r.record(routeConfFieldCount, "sockd.route payload") {
-		return c
-	}
-	c.Source = r.str("source")
-	n, isNil := r.listLen("routes", minRouteBytes)
-	if isNil || r.err != nil {
-		return c
-	}
-	c.Routes = make([]config.Route, n)
-	for i := 0; i < n && r.err == nil; i++ {
-		x := &c.Routes[i]
-		if r.record(routeFieldCount, "route") {
-			r.pos(&x.Pos)
-			x.If = r.ip("interface")
-			r.addr(&x.Dst, dstNames)
-			x.Text = r.str("text")
-		}
+	var ok bool
+	if c.Source, ok = r.payload(routeConfFieldCount, "sockd.route payload"); ok {
+		c.Routes = readList(r, "routes", minRouteBytes, (*reader).route)
 	}
 	return c
+}
+
+// readList reads an array of entries of at least minBytes bytes each,
+// each read by each, into a slice of exactly its length; a nil array, or
+// an error reading the header, gives a nil slice. It stops at the first
+// error, which the caller finds in r.err.
+func readList[T any](r *reader, what string, minBytes int, each func(*reader, *T)) []T {
+	n, isNil := r.listLen(what, minBytes)
+	if isNil || r.err != nil {
+		return nil
+	}
+	list := make([]T, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		each(r, &list[i])
+	}
+	return list
+}
+
+func (r *reader) route(x *config.Route) {
+	if r.record(routeFieldCount, "route") {
+		r.pos(&x.Pos)
+		x.If = r.ip("interface")
+		r.addr(&x.Dst, dstNames)
+		x.Text = r.str("text")
+	}
 }
 
 func (r *reader) server(s *config.Server) {
@@ -563,12 +564,7 @@ func (r *reader) clientRule(x *config.ClientRule) {
 	}
 	r.pos(&x.Pos)
 	x.Action = config.ClientAction(r.uint(255, "action"))
-	if n, isNil := r.listLen("servers", minServerBytes); !isNil && r.err == nil {
-		x.Servers = make([]config.Server, n)
-		for i := range x.Servers {
-			r.server(&x.Servers[i])
-		}
-	}
+	x.Servers = readList(r, "servers", minServerBytes, (*reader).server)
 	x.Users = r.strings("users")
 	r.addr(&x.Dst, dstNames)
 	r.portTest(&x.Port)
@@ -578,17 +574,9 @@ func (r *reader) clientRule(x *config.ClientRule) {
 
 func (r *reader) socksConf() *config.SocksConf {
 	c := &config.SocksConf{}
-	if !r.record(socksFieldCount, "socks.conf payload") {
-		return c
-	}
-	c.Source = r.str("source")
-	n, isNil := r.listLen("rules", minClientRuleBytes)
-	if isNil || r.err != nil {
-		return c
-	}
-	c.Rules = make([]config.ClientRule, n)
-	for i := 0; i < n && r.err == nil; i++ {
-		r.clientRule(&c.Rules[i])
+	var ok bool
+	if c.Source, ok = r.payload(socksFieldCount, "socks.conf payload"); ok {
+		c.Rules = readList(r, "rules", minClientRuleBytes, (*reader).clientRule)
 	}
 	return c
 }

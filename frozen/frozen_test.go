@@ -171,11 +171,7 @@ func reflectiveBody(t *testing.T, f *File) []byte {
 // side: the reflective encoder writes exactly our bytes, and the
 // reflective decoder reads our bodies into the same values.
 func TestBodyIsMsgpack(t *testing.T) {
-	files := samples()
-	for _, f := range tinyFiles() {
-		files = append(files, f)
-	}
-	for _, f := range files {
+	for _, f := range everySample() {
 		data := mustEncode(t, f)
 		if want := reflectiveBody(t, f); !bytes.Equal(want, data[HeaderSize:]) {
 			t.Errorf("%s: msgpack/v5 encodes\n%x\nwe encode\n%x", f.Kind, want, data[HeaderSize:])
@@ -714,11 +710,7 @@ func longerForms(t *testing.T, data []byte) [][]byte {
 // refuse each such body, so that a file decodes to exactly one
 // configuration and two builds of one configuration are byte-identical.
 func TestEveryLongerFormIsRefused(t *testing.T) {
-	files := samples()
-	for _, f := range tinyFiles() {
-		files = append(files, f)
-	}
-	for _, f := range files {
+	for _, f := range everySample() {
 		bodyBytes := mustEncode(t, f)[HeaderSize:]
 		variants := longerForms(t, bodyBytes)
 		if len(variants) < 15 {
@@ -792,11 +784,7 @@ func TestHalvesDecodeLikeOnePass(t *testing.T) {
 // it must end every body exactly where it ends, whatever form each value
 // is written in, and never claim to have skipped a truncated one.
 func TestSkipValues(t *testing.T) {
-	files := samples()
-	for _, f := range tinyFiles() {
-		files = append(files, f)
-	}
-	for _, f := range files {
+	for _, f := range everySample() {
 		b := mustEncode(t, f)[HeaderSize:]
 		for _, v := range append(longerForms(t, b), b) {
 			if end, ok := skipValues(string(v), 0, 1); !ok || end != len(v) {

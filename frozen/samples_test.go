@@ -30,6 +30,12 @@ func cidrAddr(a, m string) config.Addr {
 	return x
 }
 
+// testMeta is the metadata of a sample compiled from text read from
+// source.
+func testMeta(source, text string) Meta {
+	return Meta{Source: source, SourceSHA256: HashSource([]byte(text)), Compiler: testCompiler}
+}
+
 func pattern(p string) config.Addr { return config.Addr{Kind: config.AddrPattern, Pattern: p} }
 
 func sampleSockd() *File {
@@ -45,7 +51,7 @@ func sampleSockd() *File {
 	}
 	return &File{
 		Kind: KindSockdFC,
-		Meta: Meta{Source: "/etc/sockd.conf", SourceSHA256: HashSource([]byte("sockd.conf text")), Compiler: testCompiler},
+		Meta: testMeta("/etc/sockd.conf", "sockd.conf text"),
 		Sockd: &config.SockdConf{
 			Source:   "/etc/sockd.conf",
 			NoIdentd: &config.Special{Pos: config.Pos{Line: 1, Col: 1}, Command: "/usr/local/bin/notify-admin %A", Text: text[0]},
@@ -77,7 +83,7 @@ func sampleSockd() *File {
 func sampleRoutes() *File {
 	return &File{
 		Kind: KindSockdFR,
-		Meta: Meta{Source: "sockd.route", SourceSHA256: HashSource([]byte("sockd.route text")), Compiler: testCompiler},
+		Meta: testMeta("sockd.route", "sockd.route text"),
 		Route: &config.RouteConf{
 			Source: "sockd.route",
 			Routes: []config.Route{
@@ -94,7 +100,7 @@ func sampleRoutes() *File {
 func sampleSocks() *File {
 	return &File{
 		Kind: KindSocksFC,
-		Meta: Meta{Source: "socks.conf", SourceSHA256: HashSource([]byte("socks.conf text")), Compiler: testCompiler},
+		Meta: testMeta("socks.conf", "socks.conf text"),
 		Socks: &config.SocksConf{
 			Source: "socks.conf",
 			Rules: []config.ClientRule{
@@ -118,15 +124,21 @@ func sampleSocks() *File {
 
 // tinyFiles are the smallest realistic file of each kind: the golden files
 // and the exhaustive corruption tests use them.
+// everySample is samples and tinyFiles, in a fixed order.
+func everySample() []*File {
+	tiny := tinyFiles()
+	return append(samples(), tiny["sockd.fc"], tiny["sockd.fr"], tiny["socks.fc"])
+}
+
 func tinyFiles() map[string]*File {
 	return map[string]*File{
-		"sockd.fc": {Kind: KindSockdFC, Meta: Meta{Source: "sockd.conf", SourceSHA256: HashSource([]byte("permit 10.0.0.0 255.0.0.0\n")), Compiler: testCompiler},
+		"sockd.fc": {Kind: KindSockdFC, Meta: testMeta("sockd.conf", "permit 10.0.0.0 255.0.0.0\n"),
 			Sockd: &config.SockdConf{Source: "sockd.conf", Rules: []config.Rule{
 				{Pos: config.Pos{Line: 1, Col: 1}, Action: config.Permit, Src: maskAddr("10.0.0.0", "255.0.0.0"), Text: "permit 10.0.0.0 255.0.0.0"}}}},
-		"sockd.fr": {Kind: KindSockdFR, Meta: Meta{Source: "sockd.route", SourceSHA256: HashSource([]byte("10.0.0.1 ALL 0.0.0.0\n")), Compiler: testCompiler},
+		"sockd.fr": {Kind: KindSockdFR, Meta: testMeta("sockd.route", "10.0.0.1 ALL 0.0.0.0\n"),
 			Route: &config.RouteConf{Source: "sockd.route", Routes: []config.Route{
 				{Pos: config.Pos{Line: 1, Col: 1}, If: ip("10.0.0.1"), Dst: pattern("ALL"), Text: "10.0.0.1 ALL 0.0.0.0"}}}},
-		"socks.fc": {Kind: KindSocksFC, Meta: Meta{Source: "socks.conf", SourceSHA256: HashSource([]byte("sockd @=gw .example 0.0.0.0\n")), Compiler: testCompiler},
+		"socks.fc": {Kind: KindSocksFC, Meta: testMeta("socks.conf", "sockd @=gw .example 0.0.0.0\n"),
 			Socks: &config.SocksConf{Source: "socks.conf", Rules: []config.ClientRule{
 				{Pos: config.Pos{Line: 1, Col: 1}, Action: config.ClientSockd, Servers: []config.Server{{Scheme: "socks4", Host: "gw", Port: 1080}},
 					Dst: pattern(".example"), Text: "sockd @=gw .example 0.0.0.0"}}}},
@@ -185,7 +197,7 @@ func bigSockd(n int) *File {
 	}
 	return &File{
 		Kind:  KindSockdFC,
-		Meta:  Meta{Source: "/etc/sockd.conf", SourceSHA256: HashSource([]byte("big")), Compiler: testCompiler},
+		Meta:  testMeta("/etc/sockd.conf", "big"),
 		Sockd: &config.SockdConf{Source: "/etc/sockd.conf", Rules: rules},
 	}
 }

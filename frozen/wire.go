@@ -357,10 +357,7 @@ func (r *reader) length(fixLow byte, fixMax int, code8, code16, code32 byte, wan
 func (r *reader) str(what string) string {
 	if r.off < len(r.text) {
 		if c := r.text[r.off]; c >= fixStrLow && c <= fixStrLow+31 {
-			end := r.off + 1 + int(c-fixStrLow)
-			if end <= len(r.text) {
-				s := r.text[r.off+1 : end]
-				r.off = end
+			if s, ok := r.cut(1, int(c-fixStrLow)); ok {
 				return s
 			}
 		}
@@ -373,17 +370,13 @@ func (r *reader) strSlow(what string) string {
 	if !ok {
 		return ""
 	}
-	s := r.text[r.off : r.off+n]
-	r.off += n
+	s, _ := r.cut(0, n) // length has checked the n bytes are there
 	return s
 }
 
 func (r *reader) bin(what string) string {
 	if r.off+1 < len(r.text) && r.text[r.off] == codeBin8 {
-		end := r.off + 2 + int(r.text[r.off+1])
-		if end <= len(r.text) {
-			s := r.text[r.off+2 : end]
-			r.off = end
+		if s, ok := r.cut(2, int(r.text[r.off+1])); ok {
 			return s
 		}
 	}
@@ -395,8 +388,22 @@ func (r *reader) binSlow(what string) string {
 	if !ok {
 		return ""
 	}
-	s, _ := r.take(uint64(n))
+	s, _ := r.cut(0, n) // length has checked the n bytes are there
 	return s
+}
+
+// cut returns the n bytes that follow a header of head bytes at r.off and
+// moves past them, or reports false, with r unchanged, when the body ends
+// first. It sets no error: a fast path that finds the body short falls
+// back to its slow path, which reports it.
+func (r *reader) cut(head, n int) (string, bool) {
+	end := r.off + head + n
+	if end > len(r.text) {
+		return "", false
+	}
+	s := r.text[r.off+head : end]
+	r.off = end
+	return s, true
 }
 
 // arrayLen reads an array header; nilOK says whether nil (a nil slice) is

@@ -81,11 +81,17 @@ var (
 
 // parseLine runs one of the grammars over a line's tokens. The grammars
 // accept every token sequence that starts with a field, so an error here
-// means the grammar itself is broken; it is reported, never panicked on.
-func parseLine[G any](p *participle.Parser[G], toks []lexer.Token, eof lexer.Position) (*G, error) {
+// means the grammar itself is broken; it is reported on the line, never
+// panicked on, and the line gives no AST (nil).
+func parseLine[G any](c *checker, p *participle.Parser[G], toks []lexer.Token, eof lexer.Position) *G {
 	peek, err := lexer.Upgrade(newSliceLexer(toks, eof))
-	if err != nil {
-		return nil, err
+	var ast *G
+	if err == nil {
+		ast, err = p.ParseFromLexer(peek)
 	}
-	return p.ParseFromLexer(peek)
+	if err != nil {
+		c.failAt(1, 0, "", "internal grammar error: %v", err)
+		return nil
+	}
+	return ast
 }

@@ -64,6 +64,27 @@ func (c *checker) finish() diag.List {
 	return c.diags
 }
 
+// eachLine points the checker at each line of src in turn and hands it to
+// do, except a line longer than limit, which is reported instead.
+func (c *checker) eachLine(src []byte, limit int, do func(l sourceLine)) {
+	for _, l := range splitLines(src) {
+		c.startLine(l)
+		if c.checkLength(limit) {
+			do(l)
+		}
+	}
+}
+
+// compiled is what every Parse function returns: the configuration and the
+// sorted diagnostics, with no configuration when any of them is an error.
+func compiled[T any](c *checker, conf *T) (*T, diag.List) {
+	diags := c.finish()
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return conf, diags
+}
+
 func (c *checker) report(sev diag.Severity, col, endCol int, hint, msg string) {
 	if endCol <= col {
 		endCol = 0
@@ -420,8 +441,13 @@ func (c *checker) checkIdent(t lexer.Token) (config.Ident, bool) {
 	}
 }
 
-// checkUsers splits a *= list: user ids and /absolute/file names.
-func (c *checker) checkUsers(t lexer.Token) ([]string, bool) {
+// checkUsers splits a *= list, when the rule has one (t is not nil): user
+// ids and /absolute/file names.
+func (c *checker) checkUsers(tok *lexer.Token) ([]string, bool) {
+	if tok == nil {
+		return nil, true
+	}
+	t := *tok
 	list := t.Value[2:]
 	if list == "" {
 		return nil, c.failTok(t, "name users after it, as in `*=alice,bob`, or remove `*=` to match every user",

@@ -2,6 +2,7 @@ package grammar
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/diag"
 
 	"github.com/rogpeppe/go-internal/txtar"
 )
@@ -44,67 +46,46 @@ func seedFuzz(f *testing.F, name string) {
 	}
 }
 
-// roundTrip is the fuzz property shared by the three files: the parser
-// never panics, its diagnostics are well formed, and when the file
-// compiles, its canonical text compiles to the same model and prints the
-// same text again.
-func roundTrip[C any](t *testing.T, name string, src []byte, parse func(string, []byte, Options) (*C, []byte), write func(*C) []byte) {
+// fuzzParse is the fuzz target of one kind of file, seeded with the golden
+// inputs of that kind: the parser never panics, its diagnostics are well
+// formed, and when the file compiles, its canonical text compiles to the
+// same model and prints the same text again.
+func fuzzParse[C any](f *testing.F, name string, parse func(string, []byte, Options) (*C, diag.List), write func(io.Writer, *C) error) {
+	seedFuzz(f, name)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		conf, diags := parse(name, src, testOptions())
+		checkInvariants(t, src, diags)
+		if conf != nil {
+			roundTrip(t, name, conf, parse, write)
+		}
+	})
+}
+
+// roundTrip checks that conf's canonical text compiles to the same model
+// and prints the same text again.
+func roundTrip[C any](t *testing.T, name string, conf *C, parse func(string, []byte, Options) (*C, diag.List), write func(io.Writer, *C) error) {
 	t.Helper()
-	conf, _ := parse(name, src, testOptions())
-	if conf == nil {
-		return
-	}
-	text := write(conf)
+	text := canonical(conf, write)
 	again, diags := parse(name, text, testOptions())
 	if again == nil {
-		t.Fatalf("canonical text does not compile:\n%s\n%s", text, diags)
+		t.Fatalf("canonical text does not compile:\n%s\n%s", text, diagText(diags))
 	}
 	if d := cmp.Diff(conf, again, ignorePosText); d != "" {
 		t.Fatalf("canonical text compiles to another model (-first +again):\n%s\ntext:\n%s", d, text)
 	}
-	if text2 := write(again); !bytes.Equal(text, text2) {
+	if text2 := canonical(again, write); !bytes.Equal(text, text2) {
 		t.Fatalf("formatting is not stable:\n%s\n---\n%s", text, text2)
 	}
 }
 
-func FuzzParseSockd(f *testing.F) {
-	seedFuzz(f, "sockd.conf")
-	f.Fuzz(func(t *testing.T, src []byte) {
-		_, diags := ParseSockd("sockd.conf", src, testOptions())
-		checkInvariants(t, src, diags)
-		roundTrip(t, "sockd.conf", src,
-			func(n string, b []byte, o Options) (*config.SockdConf, []byte) {
-				c, d := ParseSockd(n, b, o)
-				return c, diagText(d)
-			},
-			func(c *config.SockdConf) []byte { var b bytes.Buffer; config.WriteSockd(&b, c); return b.Bytes() })
-	})
+func canonical[C any](conf *C, write func(io.Writer, *C) error) []byte {
+	var b bytes.Buffer
+	write(&b, conf)
+	return b.Bytes()
 }
 
-func FuzzParseRoute(f *testing.F) {
-	seedFuzz(f, "sockd.route")
-	f.Fuzz(func(t *testing.T, src []byte) {
-		_, diags := ParseRoute("sockd.route", src, testOptions())
-		checkInvariants(t, src, diags)
-		roundTrip(t, "sockd.route", src,
-			func(n string, b []byte, o Options) (*config.RouteConf, []byte) {
-				c, d := ParseRoute(n, b, o)
-				return c, diagText(d)
-			},
-			func(c *config.RouteConf) []byte { var b bytes.Buffer; config.WriteRoute(&b, c); return b.Bytes() })
-	})
-}
+func FuzzParseSockd(f *testing.F) { fuzzParse(f, "sockd.conf", ParseSockd, config.WriteSockd) }
 
-func FuzzParseSocks(f *testing.F) {
-	seedFuzz(f, "socks.conf")
-	f.Fuzz(func(t *testing.T, src []byte) {
-		_, diags := ParseSocks("socks.conf", src, testOptions())
-		checkInvariants(t, src, diags)
-		roundTrip(t, "socks.conf", src,
-			func(n string, b []byte, o Options) (*config.SocksConf, []byte) {
-				c, d := ParseSocks(n, b, o)
-				return c, diagText(d)
-			},
-			func(c *config.SocksConf) []byte { var b bytes.Buffer; config.WriteSocks(&b, c); return b.Bytes() })
-	})
-}
+func FuzzParseRoute(f *testing.F) { fuzzParse(f, "sockd.route", ParseRoute, config.WriteRoute) }
+
+func FuzzParseSocks(f *testing.F) { fuzzParse(f, "socks.conf", ParseSocks, config.WriteSocks) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,35 +24,28 @@ var update = flag.Bool("update", false, "rewrite the golden sections of testdata
 // canonical text ("" when it did not compile) and the diagnostics.
 func compileAny(t testing.TB, name string, src []byte) (string, diag.List) {
 	t.Helper()
-	var buf bytes.Buffer
 	switch name {
 	case "sockd.conf":
-		c, d := ParseSockd(name, src, testOptions())
-		if c != nil {
-			config.WriteSockd(&buf, c)
-		}
-		return buf.String(), d
+		return compileTo(name, src, ParseSockd, config.WriteSockd)
 	case "sockd.route":
-		c, d := ParseRoute(name, src, testOptions())
-		if c != nil {
-			config.WriteRoute(&buf, c)
-		}
-		return buf.String(), d
+		return compileTo(name, src, ParseRoute, config.WriteRoute)
 	case "socks.conf":
-		c, d := ParseSocks(name, src, testOptions())
-		if c != nil {
-			config.WriteSocks(&buf, c)
-		}
-		return buf.String(), d
+		return compileTo(name, src, ParseSocks, config.WriteSocks)
 	case "srelay.conf":
-		c, d := ParseSrelay(name, src, testOptions())
-		if c != nil {
-			writeSrelayRoutes(&buf, c)
-		}
-		return buf.String(), d
+		return compileTo(name, src, ParseSrelay, writeSrelayRoutes)
 	}
 	t.Fatalf("no parser for %s", name)
 	return "", nil
+}
+
+// compileTo compiles src with parse and, when it compiles, writes its
+// canonical text with write.
+func compileTo[C any](name string, src []byte, parse func(string, []byte, Options) (*C, diag.List), write func(io.Writer, *C) error) (string, diag.List) {
+	c, d := parse(name, src, testOptions())
+	if c == nil {
+		return "", d
+	}
+	return string(canonical(c, write)), d
 }
 
 // TestGolden compiles the input file of each testdata/*.txtar archive and
@@ -169,7 +163,7 @@ func checkInvariants(t testing.TB, src []byte, diags diag.List) {
 
 // writeSrelayRoutes prints the rules a srelay.conf compiled to: the
 // socks.conf form of each, and its chain nearest hop first.
-func writeSrelayRoutes(w *bytes.Buffer, c *config.SocksConf) {
+func writeSrelayRoutes(w io.Writer, c *config.SocksConf) error {
 	for _, r := range c.Rules {
 		fmt.Fprintf(w, "%d: %s", r.Pos.Line, r.Canonical())
 		if r.PortMax != 0 {
@@ -185,4 +179,5 @@ func writeSrelayRoutes(w *bytes.Buffer, c *config.SocksConf) {
 		}
 		fmt.Fprintln(w)
 	}
+	return nil
 }

@@ -16,34 +16,25 @@ const routeLineLimit = 1024
 func ParseRoute(name string, src []byte, opts Options) (*config.RouteConf, diag.List) {
 	c := newChecker(name, opts)
 	conf := &config.RouteConf{Source: name}
-	for _, l := range splitLines(src) {
-		c.startLine(l)
-		if !c.checkLength(routeLineLimit) {
-			continue
-		}
+	c.eachLine(src, routeLineLimit, func(l sourceLine) {
 		rule := l.text
 		if i := strings.IndexByte(rule, '#'); i >= 0 {
 			rule = rule[:i]
 		}
 		toks := fieldTokens(name, l.num, 1, l.offset, rule)
 		if len(toks) == 0 {
-			continue
+			return
 		}
-		ast, err := parseLine(routeParser, toks, eofAfter(l, rule))
-		if err != nil {
-			c.failAt(1, 0, "", "internal grammar error: %v", err)
-			continue
+		ast := parseLine(c, routeParser, toks, eofAfter(l, rule))
+		if ast == nil {
+			return
 		}
 		if r, ok := c.route(ast); ok {
 			r.Text = l.text
 			conf.Routes = append(conf.Routes, r)
 		}
-	}
-	diags := c.finish()
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	return conf, diags
+	})
+	return compiled(c, conf)
 }
 
 func (c *checker) route(ast *RouteLine) (config.Route, bool) {

@@ -22,39 +22,40 @@ const (
 func ParseSockd(name string, src []byte, opts Options) (*config.SockdConf, diag.List) {
 	c := newChecker(name, opts)
 	conf := &config.SockdConf{Source: name}
-	for _, l := range splitLines(src) {
-		c.startLine(l)
-		if !c.checkLength(sockdLineLimit) {
-			continue
-		}
+	c.eachLine(src, sockdLineLimit, func(l sourceLine) {
 		if c.sockdSpecial(conf) {
-			continue
+			return
 		}
-		cut := splitCommand(l.text, func(field string, _ bool) bool { return looksLikeIPv6Field(field) })
-		c.noteCommandColon(cut)
-		toks := fieldTokens(name, l.num, 1, l.offset, cut.rule)
+		cut, toks := c.ruleTokens(l, func(field string, _ bool) bool { return looksLikeIPv6Field(field) },
+			"a sockd.conf rule begins with `permit` or `deny`")
 		if len(toks) == 0 {
-			if cut.hasCommand {
-				c.failAt(cut.colon+1, cut.colon+2, "a sockd.conf rule begins with `permit` or `deny`",
-					"a shell command needs a rule before its `:`")
-			}
-			continue
+			return
 		}
-		ast, err := parseLine(sockdParser, toks, eofAfter(l, cut.rule))
-		if err != nil {
-			c.failAt(1, 0, "", "internal grammar error: %v", err)
-			continue
+		ast := parseLine(c, sockdParser, toks, eofAfter(l, cut.rule))
+		if ast == nil {
+			return
 		}
 		if r, ok := c.sockdRule(ast, toks, cut); ok {
 			r.Text = l.text
 			conf.Rules = append(conf.Rules, r)
 		}
+	})
+	return compiled(c, conf)
+}
+
+// ruleTokens cuts a sockd.conf or socks.conf line at the ':' before its
+// shell command (keepsColons names the fields whose colons do not cut) and
+// cuts the rule part into tokens. A line with no rule gives no tokens; if
+// it has a command, that is reported, with begins, how a rule begins, as
+// the hint.
+func (c *checker) ruleTokens(l sourceLine, keepsColons func(field string, first bool) bool, begins string) (cutLine, []lexer.Token) {
+	cut := splitCommand(l.text, keepsColons)
+	c.noteCommandColon(cut)
+	toks := fieldTokens(c.file, l.num, 1, l.offset, cut.rule)
+	if len(toks) == 0 && cut.hasCommand {
+		c.failAt(cut.colon+1, cut.colon+2, begins, "a shell command needs a rule before its `:`")
 	}
-	diags := c.finish()
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	return conf, diags
+	return cut, toks
 }
 
 // eofAfter is the position just past a line's rule part.
@@ -100,6 +101,23 @@ func (c *checker) sockdSpecial(conf *config.SockdConf) bool {
 	return false
 }
 
+// ruleEnd checks what ends a sockd.conf or socks.conf rule (file): the
+// port test, if any, no fields left over, and the shell command after the
+// ':', if any.
+func (c *checker) ruleEnd(port *PortNode, rest []*Field, cut cutLine, file string) (config.PortTest, string, bool) {
+	var p config.PortTest
+	if port != nil {
+		var ok bool
+		if p, ok = c.checkPort(port); !ok {
+			return p, "", false
+		}
+	}
+	if len(rest) > 0 {
+		return p, "", c.checkLeftover(rest[0].Tok, file)
+	}
+	return p, c.checkCommand(cut), !c.failed
+}
+
 func (c *checker) sockdRule(ast *SockdLine, toks []lexer.Token, cut cutLine) (config.Rule, bool) {
 	r := config.Rule{Pos: config.Pos{Line: c.line.num, Col: ast.Action.Pos.Column}}
 	switch strings.ToLower(ast.Action.Value) {
@@ -118,10 +136,8 @@ func (c *checker) sockdRule(ast *SockdLine, toks []lexer.Token, cut cutLine) (co
 			return r, false
 		}
 	}
-	if ast.Users != nil {
-		if r.Users, ok = c.checkUsers(*ast.Users); !ok {
-			return r, false
-		}
+	if r.Users, ok = c.checkUsers(ast.Users); !ok {
+		return r, false
 	}
 	if ast.Src == nil {
 		return r, c.missingAddr(ast.Port, ast.Rest, toks, "source", "sockd.conf",
@@ -135,14 +151,6 @@ func (c *checker) sockdRule(ast *SockdLine, toks []lexer.Token, cut cutLine) (co
 			return r, false
 		}
 	}
-	if ast.Port != nil {
-		if r.Port, ok = c.checkPort(ast.Port); !ok {
-			return r, false
-		}
-	}
-	if len(ast.Rest) > 0 {
-		return r, c.checkLeftover(ast.Rest[0].Tok, "sockd.conf")
-	}
-	r.Command = c.checkCommand(cut)
-	return r, !c.failed
+	r.Port, r.Command, ok = c.ruleEnd(ast.Port, ast.Rest, cut, "sockd.conf")
+	return r, ok
 }

@@ -31,41 +31,26 @@ func ParseSocks(name string, src []byte, opts Options) (*config.SocksConf, diag.
 		return looksLikeIPv6Field(field) || strings.HasPrefix(field, "@=") ||
 			first && len(field) > 6 && strings.EqualFold(field[:6], "sockd@")
 	}
-	for _, l := range splitLines(src) {
-		c.startLine(l)
-		if !c.checkLength(socksLineLimit) {
-			continue
-		}
-		cut := splitCommand(l.text, keepsColons)
-		c.noteCommandColon(cut)
-		toks := fieldTokens(name, l.num, 1, l.offset, cut.rule)
+	c.eachLine(src, socksLineLimit, func(l sourceLine) {
+		cut, toks := c.ruleTokens(l, keepsColons, "a socks.conf line begins with `deny`, `direct` or `sockd`")
 		if len(toks) == 0 {
-			if cut.hasCommand {
-				c.failAt(cut.colon+1, cut.colon+2, "a socks.conf line begins with `deny`, `direct` or `sockd`",
-					"a shell command needs a rule before its `:`")
-			}
-			continue
+			return
 		}
 		if kw := toks[0].Value; containsFold(skippedSocksKeywords, kw) {
 			c.warnAt(toks[0].Pos.Column, tokEnd(toks[0]), "4.3 skipped these lines too; delete it",
 				"%s lines are ignored", quote(kw))
-			continue
+			return
 		}
-		ast, err := parseLine(socksParser, toks, eofAfter(l, cut.rule))
-		if err != nil {
-			c.failAt(1, 0, "", "internal grammar error: %v", err)
-			continue
+		ast := parseLine(c, socksParser, toks, eofAfter(l, cut.rule))
+		if ast == nil {
+			return
 		}
 		if r, ok := c.socksRule(ast, toks, cut); ok {
 			r.Text = l.text
 			conf.Rules = append(conf.Rules, r)
 		}
-	}
-	diags := c.finish()
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	return conf, diags
+	})
+	return compiled(c, conf)
 }
 
 func containsFold(list []string, s string) bool {
@@ -112,10 +97,8 @@ func (c *checker) socksRule(ast *SocksLine, toks []lexer.Token, cut cutLine) (co
 			return r, false
 		}
 	}
-	if ast.Users != nil {
-		if r.Users, ok = c.checkUsers(*ast.Users); !ok {
-			return r, false
-		}
+	if r.Users, ok = c.checkUsers(ast.Users); !ok {
+		return r, false
 	}
 	if ast.Dst == nil {
 		return r, c.missingAddr(ast.Port, ast.Rest, toks, "destination", "socks.conf",
@@ -124,16 +107,8 @@ func (c *checker) socksRule(ast *SocksLine, toks []lexer.Token, cut cutLine) (co
 	if r.Dst, ok = c.checkAddr(ast.Dst, "destination", nil); !ok {
 		return r, false
 	}
-	if ast.Port != nil {
-		if r.Port, ok = c.checkPort(ast.Port); !ok {
-			return r, false
-		}
-	}
-	if len(ast.Rest) > 0 {
-		return r, c.checkLeftover(ast.Rest[0].Tok, "socks.conf")
-	}
-	r.Command = c.checkCommand(cut)
-	return r, !c.failed
+	r.Port, r.Command, ok = c.ruleEnd(ast.Port, ast.Rest, cut, "socks.conf")
+	return r, ok
 }
 
 // checkServers parses a server list found at column col; intro is how the

@@ -112,34 +112,25 @@ func srelayTokens(name string, l sourceLine) ([]lexer.Token, lexer.Position) {
 func ParseSrelay(name string, src []byte, opts Options) (*config.SocksConf, diag.List) {
 	c := newChecker(name, opts)
 	conf := &config.SocksConf{Source: name, Srelay: true}
-	for _, l := range splitLines(src) {
-		c.startLine(l)
-		if !c.checkLength(srelayLineLimit) {
-			continue
-		}
+	c.eachLine(src, srelayLineLimit, func(l sourceLine) {
 		toks, eof := srelayTokens(name, l)
 		if len(toks) == 0 {
-			continue
+			return
 		}
-		ast, err := parseLine(srelayParser, toks, eof)
-		if err != nil {
-			c.failAt(1, 0, "", "internal grammar error: %v", err)
-			continue
+		ast := parseLine(c, srelayParser, toks, eof)
+		if ast == nil {
+			return
 		}
 		rules, ok := c.srelayRules(ast)
 		if !ok {
-			continue
+			return
 		}
 		for i := range rules {
 			rules[i].Text = l.text
 		}
 		conf.Rules = append(conf.Rules, rules...)
-	}
-	diags := c.finish()
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	return conf, diags
+	})
+	return compiled(c, conf)
 }
 
 func (c *checker) srelayRules(ast *SrelayLine) ([]config.ClientRule, bool) {

@@ -434,42 +434,41 @@ func (t *keyTable) find(k *bucketKey) int32 {
 	if len(t.slots) == 0 {
 		return -1
 	}
-	h := k.hash()
-	tag := h >> 32 << 32
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := t.slots[i]
-		if s == 0 {
-			return -1
-		}
-		if s&^0xffffffff == tag {
-			if at := int32(s&0xffffffff) - 1; t.same(at, k) {
-				return at
-			}
-		}
-	}
+	at, _, _ := t.probe(k)
+	return at
 }
 
 // add counts line under k, which must be lineKey of that line, inserting
 // k if new, and returns its index. More than maxKeys distinct keys is a
 // bug of the caller.
 func (t *keyTable) add(k bucketKey, line int) int32 {
+	at, slot, tag := t.probe(&k)
+	if at >= 0 {
+		t.starts[at]++
+		return at
+	}
+	at = int32(len(t.keys))
+	t.keys = append(t.keys, keyRef{int32(line), k.table})
+	t.starts = append(t.starts, 1)
+	t.slots[slot] = tag | uint64(at+1)
+	return at
+}
+
+// probe looks k up in a table that has slots: it returns the index of k,
+// or -1 and the empty slot where k belongs with the tag that slot would
+// hold.
+func (t *keyTable) probe(k *bucketKey) (at int32, slot, tag uint64) {
 	h := k.hash()
-	tag := h >> 32 << 32
+	tag = h >> 32 << 32
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := t.slots[i]
 		if s == 0 {
-			at := int32(len(t.keys))
-			t.keys = append(t.keys, keyRef{int32(line), k.table})
-			t.starts = append(t.starts, 1)
-			t.slots[i] = tag | uint64(at+1)
-			return at
+			return -1, i, tag
 		}
 		if s&^0xffffffff == tag {
-			if at := int32(s&0xffffffff) - 1; t.same(at, &k) {
-				t.starts[at]++
-				return at
+			if at := int32(s&0xffffffff) - 1; t.same(at, k) {
+				return at, i, tag
 			}
 		}
 	}

@@ -262,35 +262,37 @@ func (f field) String() string {
 // form and the reverse names, fetched at most once and only when a pattern
 // needs them.
 type evalState struct {
-	req                  *Request
-	src, dst             addr128
-	srcNames, dstNames   []string
-	srcFetched, dstFetch bool
+	req                *Request
+	src, dst           addr128
+	srcNames, dstNames lazyNames
+}
+
+// lazyNames is a request's names for one end, asked for the first time a
+// rule needs them (a reverse lookup may be behind them) and kept.
+type lazyNames struct {
+	names   []string
+	fetched bool
+}
+
+// get returns the names, calling fetch (which may be nil: no names) the
+// first time.
+func (l *lazyNames) get(fetch func() []string) []string {
+	if !l.fetched {
+		l.fetched = true
+		if fetch != nil {
+			l.names = fetch()
+		}
+	}
+	return l.names
 }
 
 func newEvalState(req *Request) evalState {
 	return evalState{req: req, src: toAddr128(req.SrcIP), dst: toAddr128(req.DstIP)}
 }
 
-func (st *evalState) sourceNames() []string {
-	if !st.srcFetched {
-		st.srcFetched = true
-		if st.req.SrcNames != nil {
-			st.srcNames = st.req.SrcNames()
-		}
-	}
-	return st.srcNames
-}
+func (st *evalState) sourceNames() []string { return st.srcNames.get(st.req.SrcNames) }
 
-func (st *evalState) destinationNames() []string {
-	if !st.dstFetch {
-		st.dstFetch = true
-		if st.req.DstNames != nil {
-			st.dstNames = st.req.DstNames()
-		}
-	}
-	return st.dstNames
-}
+func (st *evalState) destinationNames() []string { return st.dstNames.get(st.req.DstNames) }
 
 func (st *evalState) matchSource(m *addrMatcher) bool {
 	switch m.kind {

@@ -118,14 +118,18 @@ func appendV5Addr(b []byte, a Addr) []byte {
 	return binary.BigEndian.AppendUint16(b, a.Port)
 }
 
-// parseV5Addr parses ATYP, address and port at the start of b. field names
-// the address field in errors (DST.ADDR or BND.ADDR).
-func parseV5Addr(b []byte, field string) (Addr, int, error) {
+// v5HeadLen is the length of the head in front of the address of a SOCKS5
+// request, reply or UDP header: VER CMD RSV, VER REP RSV, or RSV RSV FRAG.
+const v5HeadLen = 3
+
+// parseV5Addr parses ATYP, address and port after the three-octet head at
+// the start of b, which the caller has checked; n counts the head. field
+// names the address field in errors (DST.ADDR or BND.ADDR).
+func parseV5Addr(whole []byte, field string) (a Addr, n int, err error) {
+	b := whole[v5HeadLen:]
 	if len(b) < 1 {
 		return Addr{}, 0, ErrIncomplete
 	}
-	var a Addr
-	var n int
 	switch AddrType(b[0]) {
 	case AddrTypeIPv4:
 		n = 1 + 4
@@ -160,5 +164,5 @@ func parseV5Addr(b []byte, field string) (Addr, int, error) {
 		return Addr{}, 0, fieldErr(ErrAddrType, "ATYP", int(b[0]))
 	}
 	a.Port = binary.BigEndian.Uint16(b[n:])
-	return a, n + 2, nil
+	return a, v5HeadLen + n + 2, nil
 }

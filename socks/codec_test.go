@@ -40,6 +40,26 @@ func checkMessage[T any](t *testing.T, parse func([]byte) (T, int, error), wire 
 	}
 }
 
+// appendRefusal is a message an encoder must refuse, and the sentinel its
+// error must wrap.
+type appendRefusal[T any] struct {
+	name string
+	msg  T
+	want error
+}
+
+// checkAppendRefusals checks that appendMsg, named fn, refuses each message
+// with its sentinel and leaves the slice it was given as it was.
+func checkAppendRefusals[T any](t *testing.T, fn string, appendMsg func([]byte, T) ([]byte, error), tests []appendRefusal[T]) {
+	t.Helper()
+	for _, tt := range tests {
+		got, err := appendMsg([]byte("keep"), tt.msg)
+		if !errors.Is(err, tt.want) || string(got) != "keep" {
+			t.Errorf("%s: %s = %q, %v; want %v and the input unchanged", tt.name, fn, got, err, tt.want)
+		}
+	}
+}
+
 func TestV4Request(t *testing.T) {
 	tests := []struct {
 		name string
@@ -73,13 +93,7 @@ func TestV4Request(t *testing.T) {
 
 func TestV4RequestErrors(t *testing.T) {
 	long := bytes.Repeat([]byte{'x'}, 256)
-	tests := []struct {
-		name  string
-		wire  []byte
-		want  error
-		field string
-		value int
-	}{
+	checkParseRefusals(t, ParseV4Request, []parseRefusal{
 		{"version 5", []byte{5}, ErrVersion, "VN", 5},
 		{"version 0", []byte{0, 1, 0, 80, 1, 2, 3, 4, 0}, ErrVersion, "VN", 0},
 		{"command 0", []byte{4, 0}, ErrCommand, "CD", 0},
@@ -88,16 +102,31 @@ func TestV4RequestErrors(t *testing.T) {
 		{"userid 256 then NUL", cat([]byte{4, 1, 0, 80, 1, 2, 3, 4}, long, []byte{0}), ErrTooLong, "USERID", 255},
 		{"hostname 256 without NUL", cat([]byte{4, 1, 0, 80, 0, 0, 0, 1, 0}, long), ErrTooLong, "HOSTNAME", 255},
 		{"empty hostname", []byte{4, 1, 0, 80, 0, 0, 0, 1, 'u', 0, 0}, ErrBadName, "HOSTNAME", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			checkError(t, ParseV4Request, tt.wire, tt.want, tt.field, tt.value)
-		})
-	}
+	})
 }
 
 // checkError checks that parse fails on wire with a *FieldError wrapping
 // want, naming field and value.
+// parseRefusal is a malformed message, the sentinel its error must wrap
+// and the field and value the error must name.
+type parseRefusal struct {
+	name  string
+	wire  []byte
+	want  error
+	field string
+	value int
+}
+
+// checkParseRefusals runs checkError on each refusal, as a subtest.
+func checkParseRefusals[T any](t *testing.T, parse func([]byte) (T, int, error), tests []parseRefusal) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkError(t, parse, tt.wire, tt.want, tt.field, tt.value)
+		})
+	}
+}
+
 func checkError[T any](t *testing.T, parse func([]byte) (T, int, error), wire []byte, want error, field string, value int) {
 	t.Helper()
 	_, n, err := parse(wire)
@@ -153,11 +182,7 @@ func TestAppendV4Reply(t *testing.T) {
 }
 
 func TestAppendV4RequestErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		req  V4Request
-		want error
-	}{
+	checkAppendRefusals(t, "AppendV4Request", AppendV4Request, []appendRefusal[V4Request]{
 		{"ipv6", V4Request{Command: V4Connect, Dst: Addr{IP: ip("::1"), Port: 1}}, ErrInvalidAddr},
 		{"no address", V4Request{Command: V4Connect}, ErrInvalidAddr},
 		{"both", V4Request{Command: V4Connect, Dst: Addr{IP: ip("1.2.3.4"), Name: "h"}}, ErrInvalidAddr},
@@ -167,13 +192,7 @@ func TestAppendV4RequestErrors(t *testing.T) {
 		{"long name", V4Request{Command: V4Connect, Dst: Addr{Name: strings.Repeat("h", 256)}}, ErrTooLong},
 		{"NUL user", V4Request{Command: V4Connect, Dst: Addr{IP: ip("1.2.3.4")}, UserID: "a\x00b"}, ErrBadName},
 		{"NUL name", V4Request{Command: V4Connect, Dst: Addr{Name: "a\x00b"}}, ErrBadName},
-	}
-	for _, tt := range tests {
-		got, err := AppendV4Request([]byte("keep"), tt.req)
-		if !errors.Is(err, tt.want) || string(got) != "keep" {
-			t.Errorf("%s: AppendV4Request = %q, %v; want %v and the input unchanged", tt.name, got, err, tt.want)
-		}
-	}
+	})
 }
 
 func TestV5Greeting(t *testing.T) {
@@ -242,13 +261,7 @@ func TestV5Request(t *testing.T) {
 }
 
 func TestV5RequestErrors(t *testing.T) {
-	tests := []struct {
-		name  string
-		wire  []byte
-		want  error
-		field string
-		value int
-	}{
+	checkParseRefusals(t, ParseV5Request, []parseRefusal{
 		{"version 4", []byte{4}, ErrVersion, "VER", 4},
 		{"command 0", []byte{5, 0}, ErrCommand, "CMD", 0},
 		{"command 4", []byte{5, 4, 0, 1, 1, 2, 3, 4, 0, 80}, ErrCommand, "CMD", 4},
@@ -258,32 +271,17 @@ func TestV5RequestErrors(t *testing.T) {
 		{"atyp 5", []byte{5, 1, 0, 5}, ErrAddrType, "ATYP", 5},
 		{"empty name", []byte{5, 1, 0, 3, 0, 0, 80}, ErrBadName, "DST.ADDR", 0},
 		{"NUL in name", []byte{5, 1, 0, 3, 3, 'a', 0, 'b', 0, 80}, ErrBadName, "DST.ADDR", 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			checkError(t, ParseV5Request, tt.wire, tt.want, tt.field, tt.value)
-		})
-	}
+	})
 }
 
 func TestAppendV5RequestErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		req  V5Request
-		want error
-	}{
+	checkAppendRefusals(t, "AppendV5Request", AppendV5Request, []appendRefusal[V5Request]{
 		{"no address", V5Request{Command: V5Connect}, ErrInvalidAddr},
 		{"both", V5Request{Command: V5Connect, Dst: Addr{IP: ip("::1"), Name: "h"}}, ErrInvalidAddr},
 		{"command", V5Request{Command: 0, Dst: Addr{IP: ip("::1")}}, ErrCommand},
 		{"long name", V5Request{Command: V5Connect, Dst: Addr{Name: strings.Repeat("h", 256)}}, ErrTooLong},
 		{"NUL name", V5Request{Command: V5Connect, Dst: Addr{Name: "\x00"}}, ErrBadName},
-	}
-	for _, tt := range tests {
-		got, err := AppendV5Request([]byte("keep"), tt.req)
-		if !errors.Is(err, tt.want) || string(got) != "keep" {
-			t.Errorf("%s: AppendV5Request = %q, %v; want %v and the input unchanged", tt.name, got, err, tt.want)
-		}
-	}
+	})
 }
 
 func TestV5Reply(t *testing.T) {

@@ -65,6 +65,31 @@ func (e *FieldError) Error() string {
 
 func (e *FieldError) Unwrap() error { return e.Err }
 
+// checkVersion checks the version octet (field) at the start of a message
+// and then that b holds at least least bytes: the version first, so that a
+// peer speaking another protocol is told so as soon as its first byte is
+// in.
+func checkVersion(b []byte, version byte, field string, least int) error {
+	if len(b) < 1 {
+		return ErrIncomplete
+	}
+	if b[0] != version {
+		return fieldErr(ErrVersion, field, int(b[0]))
+	}
+	if len(b) < least {
+		return ErrIncomplete
+	}
+	return nil
+}
+
+// parseVersionAnd parses a two-octet message: VER, then one value.
+func parseVersionAnd[T ~uint8](b []byte, version byte) (v T, n int, err error) {
+	if err := checkVersion(b, version, "VER", 2); err != nil {
+		return 0, 0, err
+	}
+	return T(b[1]), 2, nil
+}
+
 func fieldErr(sentinel error, field string, value int) error {
 	return &FieldError{Err: sentinel, Field: field, Value: value}
 }

@@ -36,11 +36,10 @@ func ParseUDPHeader(b []byte) (h UDPHeader, n int, err error) {
 	if b[2] != 0 {
 		return UDPHeader{}, 0, fieldErr(ErrFragmented, "FRAG", int(b[2]))
 	}
-	dst, addrLen, err := parseV5Addr(b[3:], "DST.ADDR")
-	if err != nil {
+	if h.Dst, n, err = parseV5Addr(b, "DST.ADDR"); err != nil {
 		return UDPHeader{}, 0, err
 	}
-	return UDPHeader{Dst: dst}, 3 + addrLen, nil
+	return h, n, nil
 }
 
 // AppendUDPHeader appends the header for a datagram to or from h.Dst (FRAG

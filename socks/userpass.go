@@ -54,14 +54,8 @@ func (u UserPass) GoString() string {
 // ParseUserPass parses an RFC 1929 request at the start of b. VER other
 // than 1 yields ErrVersion.
 func ParseUserPass(b []byte) (up UserPass, n int, err error) {
-	if len(b) < 1 {
-		return UserPass{}, 0, ErrIncomplete
-	}
-	if b[0] != UserPassVersion {
-		return UserPass{}, 0, fieldErr(ErrVersion, "VER", int(b[0]))
-	}
-	if len(b) < 2 {
-		return UserPass{}, 0, ErrIncomplete
+	if err := checkVersion(b, UserPassVersion, "VER", 2); err != nil {
+		return UserPass{}, 0, err
 	}
 	ulen := int(b[1])
 	plenAt := 2 + ulen
@@ -96,16 +90,7 @@ func AppendUserPass(b []byte, up UserPass) ([]byte, error) {
 // ParseUserPassReply parses an RFC 1929 reply at the start of b. VER other
 // than 1 yields ErrVersion; every STATUS is returned as is.
 func ParseUserPassReply(b []byte) (status UserPassStatus, n int, err error) {
-	if len(b) < 1 {
-		return 0, 0, ErrIncomplete
-	}
-	if b[0] != UserPassVersion {
-		return 0, 0, fieldErr(ErrVersion, "VER", int(b[0]))
-	}
-	if len(b) < 2 {
-		return 0, 0, ErrIncomplete
-	}
-	return UserPassStatus(b[1]), 2, nil
+	return parseVersionAnd[UserPassStatus](b, UserPassVersion)
 }
 
 // AppendUserPassReply appends an RFC 1929 reply.

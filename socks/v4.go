@@ -125,14 +125,8 @@ func isV4aPlaceholder(ip [4]byte) bool {
 // ErrTooLong, so a client cannot make the server wait for ever; an empty
 // SOCKS4a host name yields ErrBadName.
 func ParseV4Request(b []byte) (req V4Request, n int, err error) {
-	if len(b) < 1 {
-		return V4Request{}, 0, ErrIncomplete
-	}
-	if b[0] != Version4 {
-		return V4Request{}, 0, fieldErr(ErrVersion, "VN", int(b[0]))
-	}
-	if len(b) < 2 {
-		return V4Request{}, 0, ErrIncomplete
+	if err := checkVersion(b, Version4, "VN", 2); err != nil {
+		return V4Request{}, 0, err
 	}
 	req.Command = V4Command(b[1])
 	if req.Command != V4Connect && req.Command != V4Bind {
@@ -239,14 +233,8 @@ func AppendV4Request(b []byte, req V4Request) ([]byte, error) {
 // (ErrVersion otherwise). Any CD is returned as is: codes other than 90 all
 // mean failure to a client.
 func ParseV4Reply(b []byte) (rep V4Reply, n int, err error) {
-	if len(b) < 1 {
-		return V4Reply{}, 0, ErrIncomplete
-	}
-	if b[0] != V4ReplyVersion {
-		return V4Reply{}, 0, fieldErr(ErrVersion, "VN", int(b[0]))
-	}
-	if len(b) < V4ReplyLen {
-		return V4Reply{}, 0, ErrIncomplete
+	if err := checkVersion(b, V4ReplyVersion, "VN", V4ReplyLen); err != nil {
+		return V4Reply{}, 0, err
 	}
 	rep.Code = V4ReplyCode(b[1])
 	rep.Bound.Port = binary.BigEndian.Uint16(b[2:4])

@@ -125,14 +125,8 @@ func (g V5Greeting) Offers(m Method) bool {
 // ParseV5Greeting parses a SOCKS5 greeting at the start of b. VER other than
 // 5 yields ErrVersion, NMETHODS of 0 ErrNoMethods.
 func ParseV5Greeting(b []byte) (g V5Greeting, n int, err error) {
-	if len(b) < 1 {
-		return V5Greeting{}, 0, ErrIncomplete
-	}
-	if b[0] != Version5 {
-		return V5Greeting{}, 0, fieldErr(ErrVersion, "VER", int(b[0]))
-	}
-	if len(b) < 2 {
-		return V5Greeting{}, 0, ErrIncomplete
+	if err := checkVersion(b, Version5, "VER", 2); err != nil {
+		return V5Greeting{}, 0, err
 	}
 	count := int(b[1])
 	if count == 0 {
@@ -168,16 +162,7 @@ func AppendV5Greeting(b []byte, g V5Greeting) ([]byte, error) {
 // ParseV5MethodChoice parses the server's METHOD selection message
 // (RFC 1928 §3) at the start of b.
 func ParseV5MethodChoice(b []byte) (m Method, n int, err error) {
-	if len(b) < 1 {
-		return 0, 0, ErrIncomplete
-	}
-	if b[0] != Version5 {
-		return 0, 0, fieldErr(ErrVersion, "VER", int(b[0]))
-	}
-	if len(b) < 2 {
-		return 0, 0, ErrIncomplete
-	}
-	return Method(b[1]), 2, nil
+	return parseVersionAnd[Method](b, Version5)
 }
 
 // AppendV5MethodChoice appends the server's METHOD selection message.
@@ -198,14 +183,8 @@ type V5Request struct {
 // RSV (ErrReserved), ATYP (ErrAddrType: reply X'08'), then a domain name
 // (ErrBadName when empty or containing NUL).
 func ParseV5Request(b []byte) (req V5Request, n int, err error) {
-	if len(b) < 1 {
-		return V5Request{}, 0, ErrIncomplete
-	}
-	if b[0] != Version5 {
-		return V5Request{}, 0, fieldErr(ErrVersion, "VER", int(b[0]))
-	}
-	if len(b) < 2 {
-		return V5Request{}, 0, ErrIncomplete
+	if err := checkVersion(b, Version5, "VER", 2); err != nil {
+		return V5Request{}, 0, err
 	}
 	req.Command = V5Command(b[1])
 	switch req.Command {
@@ -219,12 +198,10 @@ func ParseV5Request(b []byte) (req V5Request, n int, err error) {
 	if b[2] != 0 {
 		return V5Request{}, 0, fieldErr(ErrReserved, "RSV", int(b[2]))
 	}
-	dst, addrLen, err := parseV5Addr(b[3:], "DST.ADDR")
-	if err != nil {
+	if req.Dst, n, err = parseV5Addr(b, "DST.ADDR"); err != nil {
 		return V5Request{}, 0, err
 	}
-	req.Dst = dst
-	return req, 3 + addrLen, nil
+	return req, n, nil
 }
 
 // AppendV5Request appends a SOCKS5 request. It fails with ErrCommand for an
@@ -255,25 +232,17 @@ type V5Reply struct {
 // ParseV5Reply parses a SOCKS5 reply at the start of b. Any REP is returned
 // as is; VER, RSV and ATYP are checked as in ParseV5Request.
 func ParseV5Reply(b []byte) (rep V5Reply, n int, err error) {
-	if len(b) < 1 {
-		return V5Reply{}, 0, ErrIncomplete
-	}
-	if b[0] != Version5 {
-		return V5Reply{}, 0, fieldErr(ErrVersion, "VER", int(b[0]))
-	}
-	if len(b) < 3 {
-		return V5Reply{}, 0, ErrIncomplete
+	if err := checkVersion(b, Version5, "VER", 3); err != nil {
+		return V5Reply{}, 0, err
 	}
 	rep.Code = V5ReplyCode(b[1])
 	if b[2] != 0 {
 		return V5Reply{}, 0, fieldErr(ErrReserved, "RSV", int(b[2]))
 	}
-	bound, addrLen, err := parseV5Addr(b[3:], "BND.ADDR")
-	if err != nil {
+	if rep.Bound, n, err = parseV5Addr(b, "BND.ADDR"); err != nil {
 		return V5Reply{}, 0, err
 	}
-	rep.Bound = bound
-	return rep, 3 + addrLen, nil
+	return rep, n, nil
 }
 
 // AppendV5Reply appends a SOCKS5 reply. A zero rep.Bound (no IP, no name)

@@ -70,38 +70,17 @@ type Options = grammar.Options
 
 // Sockd loads a sockd.conf or sockd.fc.
 func Sockd(path string, opts Options) (*config.SockdConf, Origin, error) {
-	f, o, err := loadFile(path, frozen.KindSockdFC, func(name string, src []byte) (any, diag.List) {
-		c, l := grammar.ParseSockd(name, src, opts)
-		return c, l
-	})
-	if err != nil {
-		return nil, o, err
-	}
-	return f.(*config.SockdConf), o, nil
+	return loadFile(path, frozen.KindSockdFC, opts, grammar.ParseSockd, func(f *frozen.File) *config.SockdConf { return f.Sockd })
 }
 
 // Route loads a sockd.route or sockd.fr.
 func Route(path string, opts Options) (*config.RouteConf, Origin, error) {
-	f, o, err := loadFile(path, frozen.KindSockdFR, func(name string, src []byte) (any, diag.List) {
-		c, l := grammar.ParseRoute(name, src, opts)
-		return c, l
-	})
-	if err != nil {
-		return nil, o, err
-	}
-	return f.(*config.RouteConf), o, nil
+	return loadFile(path, frozen.KindSockdFR, opts, grammar.ParseRoute, func(f *frozen.File) *config.RouteConf { return f.Route })
 }
 
 // Socks loads a socks.conf or socks.fc.
 func Socks(path string, opts Options) (*config.SocksConf, Origin, error) {
-	f, o, err := loadFile(path, frozen.KindSocksFC, func(name string, src []byte) (any, diag.List) {
-		c, l := grammar.ParseSocks(name, src, opts)
-		return c, l
-	})
-	if err != nil {
-		return nil, o, err
-	}
-	return f.(*config.SocksConf), o, nil
+	return loadFile(path, frozen.KindSocksFC, opts, grammar.ParseSocks, func(f *frozen.File) *config.SocksConf { return f.Socks })
 }
 
 // Srelay loads a srelay.conf into the client routing model (text only:
@@ -110,18 +89,9 @@ func Srelay(path string, opts Options) (*config.SocksConf, Origin, error) {
 	o := Origin{Path: path}
 	src, err := os.ReadFile(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, o, fmt.Errorf("%w: %v", ErrNoFile, err)
-		}
-		return nil, o, err
+		return nil, o, noFile(err)
 	}
-	o.Checksum = sum(src)
-	c, l := grammar.ParseSrelay(path, src, opts)
-	o.Warnings = l.Only(diag.Warning)
-	if l.HasErrors() {
-		return nil, o, l.Err()
-	}
-	return c, o, nil
+	return compileText(o, src, opts, grammar.ParseSrelay)
 }
 
 // Client loads the client routing file of rsockd mode: a srelay.conf when
@@ -168,16 +138,24 @@ func FindFirst(paths ...string) (string, bool) {
 // ErrNoFile is returned (wrapped) when no file of a default lookup exists.
 var ErrNoFile = errors.New("no configuration file")
 
-func loadFile(path string, kind frozen.Kind, parse func(name string, src []byte) (any, diag.List)) (any, Origin, error) {
+// noFile wraps ErrNoFile around the error of reading a file that does not
+// exist.
+func noFile(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %v", ErrNoFile, err)
+	}
+	return err
+}
+
+// loadFile loads a file of one kind: decoded when it is frozen, its
+// payload taken by payload; compiled with parse when it is text.
+func loadFile[C any](path string, kind frozen.Kind, opts Options, parse func(string, []byte, Options) (*C, diag.List), payload func(*frozen.File) *C) (*C, Origin, error) {
 	o := Origin{Path: path}
 	// The file is read into a string: a frozen file's decoded strings are
 	// slices of it, so a large one is not copied again.
 	data, err := frozen.ReadFileString(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, o, fmt.Errorf("%w: %v", ErrNoFile, err)
-		}
-		return nil, o, err
+		return nil, o, noFile(err)
 	}
 	if frozen.IsFrozen([]byte(data[:min(len(data), len(frozen.KindSockdFC.Magic()))])) {
 		// Whether the text beside the file changed needs only the
@@ -205,18 +183,15 @@ func loadFile(path string, kind frozen.Kind, parse func(name string, src []byte)
 		// the file a second time would only cost a large site's start.
 		o.Checksum = hex.EncodeToString(f.Checksum[:])
 		o.Frozen, o.Meta = true, f.Meta
-		switch kind {
-		case frozen.KindSockdFC:
-			return f.Sockd, o, nil
-		case frozen.KindSockdFR:
-			return f.Route, o, nil
-		default:
-			return f.Socks, o, nil
-		}
+		return payload(f), o, nil
 	}
-	src := []byte(data)
+	return compileText(o, []byte(data), opts, parse)
+}
+
+// compileText compiles src, the text of the file o names, with parse.
+func compileText[C any](o Origin, src []byte, opts Options, parse func(string, []byte, Options) (*C, diag.List)) (*C, Origin, error) {
 	o.Checksum = sum(src)
-	c, l := parse(path, src)
+	c, l := parse(o.Path, src, opts)
 	o.Warnings = l.Only(diag.Warning)
 	if l.HasErrors() {
 		return nil, o, l.Err()

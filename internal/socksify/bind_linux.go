@@ -1,10 +1,8 @@
 package socksify
 
 import (
-	"context"
 	"encoding/binary"
 	"net/netip"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -199,11 +197,7 @@ func (s *supervisor) handleListen(n seccompNotif) {
 	if !known {
 		peer = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	}
-	timeout := s.o.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := s.opContext()
 	defer cancel()
 	b, err := s.o.Router.BindFD(ctx, sfd, peer)
 	if err == ErrDirectBind {

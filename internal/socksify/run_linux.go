@@ -280,28 +280,36 @@ func (s *supervisor) logf(format string, args ...any) {
 }
 
 func (s *supervisor) handle(n seccompNotif) {
-	cont := func() { answer(s.lfd, n.ID, 0, 0, true) }
 	switch n.Data.Nr {
 	case unix.SYS_CONNECT:
+		s.handleConnect(n)
 	case unix.SYS_BIND:
 		s.handleBind(n)
-		return
 	case unix.SYS_LISTEN:
 		s.handleListen(n)
-		return
 	case unix.SYS_ACCEPT, unix.SYS_ACCEPT4:
 		s.handleAccept(n)
-		return
 	case unix.SYS_GETSOCKNAME:
 		s.handleGetsockname(n)
-		return
 	case unix.SYS_GETPEERNAME:
 		s.handleGetpeername(n)
-		return
 	default:
-		cont()
-		return
+		answer(s.lfd, n.ID, 0, 0, true)
 	}
+}
+
+// opContext bounds one proxy operation done for the program (a connect,
+// a BIND) by the configured timeout, two minutes when none is set.
+func (s *supervisor) opContext() (context.Context, context.CancelFunc) {
+	timeout := s.o.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	return context.WithTimeout(context.Background(), timeout)
+}
+
+func (s *supervisor) handleConnect(n seccompNotif) {
+	cont := func() { answer(s.lfd, n.ID, 0, 0, true) }
 	args := n.Data.Args
 	dst, ok := readSockaddr(int(n.Pid), args[1], args[2])
 	if !idValid(s.lfd, n.ID) {
@@ -328,11 +336,7 @@ func (s *supervisor) handle(n seccompNotif) {
 		cont() // already connected: the kernel answers EISCONN
 		return
 	}
-	timeout := s.o.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := s.opContext()
 	defer cancel()
 	dec := s.o.Router.Decide(ctx, dst)
 	s.logf("%s", describe(dst, dec))

@@ -161,6 +161,19 @@ func (r *rig) noted(prefix string) int {
 	return n
 }
 
+// lastOfThree has workers 1 and 3 of three say l, fails with complaint if
+// that noted a READY=1 beyond the ready already noted, then has worker 2
+// say it last.
+func (r *rig) lastOfThree(t *testing.T, l string, ready int, complaint string) {
+	t.Helper()
+	r.line(1, l)
+	r.line(3, l)
+	if r.noted("READY=1") != ready {
+		t.Fatal(complaint)
+	}
+	r.line(2, l)
+}
+
 func (r *rig) logCount(msg string) int { return strings.Count(r.log.String(), "msg=\""+msg+"\"") }
 
 // TestStartup: READY=1 once, when the last worker is ready.
@@ -170,12 +183,7 @@ func TestStartup(t *testing.T) {
 	if len(r.start.procs) != 3 {
 		t.Fatalf("%d workers started, want 3", len(r.start.procs))
 	}
-	r.line(1, "ready")
-	r.line(3, "ready")
-	if r.noted("READY=1") != 0 {
-		t.Fatal("READY=1 before every worker was ready")
-	}
-	r.line(2, "ready")
+	r.lastOfThree(t, "ready", 0, "READY=1 before every worker was ready")
 	if r.noted("READY=1\nSTATUS=serving with 3 workers\nMAINPID=") != 1 || r.logCount("every worker serving") != 1 {
 		t.Fatalf("notes %q", r.notes)
 	}
@@ -308,12 +316,7 @@ func TestReloadAggregation(t *testing.T) {
 	if r.noted("RELOADING=1\nMONOTONIC_USEC=") != 1 {
 		t.Fatalf("notes %q", r.notes)
 	}
-	r.line(1, "reloaded ok serving")
-	r.line(3, "reloaded ok serving")
-	if r.noted("READY=1") != 1 {
-		t.Fatal("READY=1 before every worker answered")
-	}
-	r.line(2, "reloaded ok serving")
+	r.lastOfThree(t, "reloaded ok serving", 1, "READY=1 before every worker answered")
 	if r.noted("READY=1\nSTATUS=serving with 3 workers, configuration reloaded") != 1 || r.logCount("every worker reloaded") != 1 {
 		t.Fatalf("notes %q", r.notes)
 	}

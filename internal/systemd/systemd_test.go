@@ -135,17 +135,42 @@ func passListeners(t *testing.T, names string, files ...*os.File) string {
 }
 
 func tcpListenerFile(t *testing.T) (*os.File, string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return socketFile(t, "tcp", "127.0.0.1:0")
+}
+
+// fileSocket is a socket whose descriptor can be duplicated.
+type fileSocket interface {
+	File() (*os.File, error)
+	Close() error
+}
+
+// socketFile opens a socket listening on network and address (a bound
+// socket for "udp") and returns a duplicate of its descriptor, closed when
+// the test ends, and its address.
+func socketFile(t *testing.T, network, address string) (*os.File, string) {
+	t.Helper()
+	var s fileSocket
+	var addr net.Addr
+	if network == "udp" {
+		pc, err := net.ListenPacket(network, address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, addr = pc.(*net.UDPConn), pc.LocalAddr()
+	} else {
+		ln, err := net.Listen(network, address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, addr = ln.(fileSocket), ln.Addr()
 	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
+	defer s.Close()
+	f, err := s.File()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return f, ln.Addr().String()
+	return f, addr.String()
 }
 
 // TestListenersPassed: passed TCP listeners come back in order with their
@@ -165,32 +190,14 @@ func TestListenersPassed(t *testing.T) {
 // listener left out in silence.
 func TestListenersNotStream(t *testing.T) {
 	f1, _ := tcpListenerFile(t)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	udp, err := pc.(*net.UDPConn).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
+	udp, _ := socketFile(t, "udp", "127.0.0.1:0")
 	got := passListeners(t, "", f1, udp)
 	want := "error: descriptor 4 passed by the service manager: file file+net LISTEN_FD_4: invalid argument, ErrNotStream: false\nleft: \"\"\n"
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 
-	ul, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ul.Close()
-	unix, err := ul.(*net.UnixListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close()
+	unix, _ := socketFile(t, "unix", filepath.Join(t.TempDir(), "s"))
 	got = passListeners(t, "", unix)
 	want = "error: descriptor 3 passed by the service manager: not a listening TCP socket, ErrNotStream: true\nleft: \"\"\n"
 	if got != want {

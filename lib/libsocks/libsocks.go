@@ -70,6 +70,18 @@ func getRouter() (*socksify.Router, error) {
 	return router, routerErr
 }
 
+// proxiedCall starts a call that goes through the chain (a connect, a
+// BIND): the router, and a context bounded by opTimeout that the caller
+// cancels. It fails, with no context, when there is no router.
+func proxiedCall() (*socksify.Router, context.Context, context.CancelFunc, error) {
+	r, err := getRouter()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	return r, ctx, cancel, nil
+}
+
 // state is what the library knows of a proxied socket.
 type state struct {
 	ino    uint64         // the socket's inode: a descriptor closed with plain close(2) is not ours
@@ -170,11 +182,10 @@ func Rconnect(fd C.int, addr *C.struct_sockaddr, n C.socklen_t) C.int {
 			return pass(rc, err)
 		}
 	}
-	r, err := getRouter()
+	r, ctx, cancel, err := proxiedCall()
 	if err != nil {
 		return fail(unix.ECONNREFUSED)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	dec := r.Decide(ctx, ap)
 	switch dec.Action {
@@ -223,11 +234,10 @@ func Rlisten(fd C.int, backlog C.int) C.int {
 		rc, err := C.listen(fd, backlog)
 		return pass(rc, err)
 	}
-	r, err := getRouter()
+	r, ctx, cancel, err := proxiedCall()
 	if err != nil {
 		return fail(unix.ECONNREFUSED)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	peer := netip.AddrPortFrom(netip.IPv4Unspecified(), 0) // any peer
 	b, err := r.BindFD(ctx, int(fd), peer)
