@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sockd/sockd/internal/simulate"
 )
 
 // TestRsockdName: started as rsockd the daemon documents its client file;
@@ -52,7 +54,7 @@ func TestSimulateClientConfig(t *testing.T) {
 	if code != ExitInvalid {
 		t.Fatalf("denied route: exit %d, want %d", code, ExitInvalid)
 	}
-	var res simResult
+	var res simulate.Result
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatal(err)
 	}

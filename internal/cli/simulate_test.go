@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sockd/sockd/internal/simulate"
 )
 
 // simConf covers every field of a sockd.conf line, every ?= setting and
@@ -89,7 +91,7 @@ func TestSimulateDecisions(t *testing.T) {
 			if code != wantCode {
 				t.Errorf("%s (%s): exit %d, want %d; stderr: %s", tc.args, filepath.Base(conf), code, wantCode, stderr)
 			}
-			var res simResult
+			var res simulate.Result
 			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 				t.Fatalf("%s: bad JSON %q: %v", tc.args, stdout, err)
 			}
@@ -172,7 +174,7 @@ func TestSimulateSaysWhenTheDaemonResolves(t *testing.T) {
 		{"10.1.2.3", ""},
 	} {
 		_, stdout, stderr := runTool(t, "sockd", "", "simulate", "-c", conf, "--json", "--from", "10.0.0.1", "--to", tc.to, "--port", "80")
-		var res simResult
+		var res simulate.Result
 		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 			t.Fatalf("%s: bad JSON %q (%s): %v", tc.to, stdout, stderr, err)
 		}
