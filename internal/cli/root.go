@@ -14,6 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/sockd/sockd/internal/srelay"
+	"github.com/sockd/sockd/internal/version"
 )
 
 // Exit statuses shared by every command.
@@ -51,16 +54,20 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 		cmd = newSockdCmd(name)
 		args = verArgs(cmd, args)
 	case "srelay":
-		// srelay's command line is translated into the daemon's (srelay.go).
-		out, done, code, err := srelayArgs(args, stdout)
-		if done {
-			return code
-		}
-		if err != nil {
+		// srelay's command line is translated into the daemon's.
+		sc, err := srelay.Translate(args, longTakesValue)
+		switch {
+		case err != nil:
 			fmt.Fprintf(stderr, "srelay: %v\n", err)
 			return ExitUsage
+		case sc.Help:
+			fmt.Fprint(stdout, srelay.Usage)
+			return ExitOK
+		case sc.Version:
+			fmt.Fprintf(stdout, "srelay (sockd toolchain) %s\n", version.Version)
+			return ExitOK
 		}
-		args = out
+		args = sc.Args
 		cmd = newSockdCmd(name)
 	case "make_sockdfc", "make_sockdfr", "make_socksfc":
 		cmd = newMakeCmd(kindOfTool(name))
