@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockd/sockd/ident"
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/privdrop"
 )
 
 // newIdentdCmd is "socks identd": the Identification Daemon that the
@@ -60,7 +61,7 @@ ask 16 questions, and at most --max-conns connections are served at once (more a
 			// Privileges go once port 113 is bound: as root by default,
 			// and whenever --user names someone.
 			if os.Geteuid() == 0 || cmd.Flags().Changed("user") {
-				if err := dropPrivileges(runAs); err != nil {
+				if err := privdrop.To(runAs); err != nil {
 					for _, ln := range lns {
 						ln.Close()
 					}
