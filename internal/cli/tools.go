@@ -13,6 +13,7 @@ import (
 	"github.com/sockd/sockd/frozen"
 	"github.com/sockd/sockd/grammar"
 	"github.com/sockd/sockd/internal/atomicfile"
+	"github.com/sockd/sockd/internal/confjson"
 	"github.com/sockd/sockd/internal/diag"
 	"github.com/sockd/sockd/internal/version"
 )
@@ -48,7 +49,7 @@ var fileKinds = []fileKind{
 		put:       func(f *frozen.File, c any) { f.Sockd = c.(*config.SockdConf) },
 		get:       func(f *frozen.File) any { return f.Sockd },
 		write:     func(w io.Writer, c any) error { return config.WriteSockd(w, c.(*config.SockdConf)) },
-		jsonRules: func(c any) any { return jsonSockd(c.(*config.SockdConf)) },
+		jsonRules: func(c any) any { return confjson.Sockd(c.(*config.SockdConf)) },
 	},
 	{
 		kind: frozen.KindSockdFR, textName: "sockd.route", frozenName: "sockd.fr",
@@ -59,7 +60,7 @@ var fileKinds = []fileKind{
 		put:       func(f *frozen.File, c any) { f.Route = c.(*config.RouteConf) },
 		get:       func(f *frozen.File) any { return f.Route },
 		write:     func(w io.Writer, c any) error { return config.WriteRoute(w, c.(*config.RouteConf)) },
-		jsonRules: func(c any) any { return jsonRoutes(c.(*config.RouteConf)) },
+		jsonRules: func(c any) any { return confjson.Routes(c.(*config.RouteConf)) },
 	},
 	{
 		kind: frozen.KindSocksFC, textName: "socks.conf", frozenName: "socks.fc",
@@ -70,7 +71,7 @@ var fileKinds = []fileKind{
 		put:       func(f *frozen.File, c any) { f.Socks = c.(*config.SocksConf) },
 		get:       func(f *frozen.File) any { return f.Socks },
 		write:     func(w io.Writer, c any) error { return config.WriteSocks(w, c.(*config.SocksConf)) },
-		jsonRules: func(c any) any { return jsonSocks(c.(*config.SocksConf)) },
+		jsonRules: func(c any) any { return confjson.Socks(c.(*config.SocksConf)) },
 	},
 }
 
