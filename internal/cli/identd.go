@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -72,28 +70,9 @@ ask 16 questions, and at most --max-conns connections are served at once (more a
 			for _, ln := range lns {
 				log.Info("identd listening", "address", ln.Addr().String(), "uid", os.Geteuid(), "hidden", hidden)
 			}
-			var wg sync.WaitGroup
-			errs := make(chan error, len(lns))
-			for _, ln := range lns {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := srv.Serve(ln); err != nil {
-						errs <- fmt.Errorf("%s: %w", ln.Addr(), err)
-						stop() // one listener failing stops them all
-					}
-				}()
-			}
-			<-ctx.Done()
-			srv.Close()
-			wg.Wait()
-			close(errs)
-			var all []error
-			for e := range errs {
-				all = append(all, e)
-			}
+			err = srv.ServeAll(ctx, lns)
 			log.Info("identd stopped")
-			return errors.Join(all...)
+			return err
 		},
 	}
 	fs := cmd.Flags()
