@@ -14,9 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/sockd/sockd/internal/srelay"
-	"github.com/sockd/sockd/internal/version"
 )
 
 // Exit statuses shared by every command.
@@ -44,40 +41,25 @@ var Tools = []string{"sockd", "rsockd", "srelay", "make_sockdfc", "dump_sockdfc"
 // returns its exit status.
 func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name = filepath.Base(name)
-	var cmd *cobra.Command
-	switch name {
-	case "sockd", "rsockd":
+	if name == "srelay" {
+		// srelay's command line is translated into the daemon's.
+		var done bool
+		var code int
+		if args, done, code = srelayCommandLine(args, stdout, stderr); done {
+			return code
+		}
+	}
+	cmd := newToolCmd(name)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "%s: unknown command name (one of %v)\n", name, Tools)
+		return ExitUsage
+	}
+	if name == "sockd" || name == "rsockd" {
 		// 4.3's "-ver" is one dash and three letters, which no flag library
 		// parses as a long flag: it becomes the hidden --ver here, so that
 		// it may come anywhere among the other flags, as in 4.3's argument
 		// loop (sockd -ver -i, sockd -I -ver).
-		cmd = newSockdCmd(name)
 		args = verArgs(cmd, args)
-	case "srelay":
-		// srelay's command line is translated into the daemon's.
-		sc, err := srelay.Translate(args, longTakesValue)
-		switch {
-		case err != nil:
-			fmt.Fprintf(stderr, "srelay: %v\n", err)
-			return ExitUsage
-		case sc.Help:
-			fmt.Fprint(stdout, srelay.Usage)
-			return ExitOK
-		case sc.Version:
-			fmt.Fprintf(stdout, "srelay (sockd toolchain) %s\n", version.Version)
-			return ExitOK
-		}
-		args = sc.Args
-		cmd = newSockdCmd(name)
-	case "make_sockdfc", "make_sockdfr", "make_socksfc":
-		cmd = newMakeCmd(kindOfTool(name))
-	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
-		cmd = newDumpCmd(kindOfTool(name))
-	case "socks":
-		cmd = newSocksCmd()
-	default:
-		fmt.Fprintf(stderr, "%s: unknown command name (one of %v)\n", name, Tools)
-		return ExitUsage
 	}
 	usageArgs(cmd)
 	cmd.SetArgs(args)
@@ -103,6 +85,22 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ExitInvalid
 	}
+}
+
+// newToolCmd builds the cobra tree of the tool called name, one of Tools;
+// nil for any other name.
+func newToolCmd(name string) *cobra.Command {
+	switch name {
+	case "sockd", "rsockd", "srelay":
+		return newSockdCmd(name)
+	case "make_sockdfc", "make_sockdfr", "make_socksfc":
+		return newMakeCmd(kindOfTool(name))
+	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
+		return newDumpCmd(kindOfTool(name))
+	case "socks":
+		return newSocksCmd()
+	}
+	return nil
 }
 
 // verArgs spells each "-ver" of the daemon's flags as "--ver" (not after

@@ -9,6 +9,8 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/sockd/sockd/internal/server"
 	"github.com/sockd/sockd/internal/srelay"
 	"github.com/sockd/sockd/internal/sysauth"
+	"github.com/sockd/sockd/internal/version"
 )
 
 // accessFlags are the flags of the access controls, for every personality.
@@ -103,4 +106,23 @@ func longTakesValue(a string) bool {
 	name := strings.TrimPrefix(a, "--")
 	fl := newSockdCmd("srelay").Flags().Lookup(name)
 	return fl != nil && fl.Value.Type() != "bool"
+}
+
+// srelayCommandLine translates srelay's command line into the daemon's
+// flags. done is true when the command already ran (-h, -v, or a mistake)
+// with exit status code.
+func srelayCommandLine(args []string, stdout, stderr io.Writer) (out []string, done bool, code int) {
+	sc, err := srelay.Translate(args, longTakesValue)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "srelay: %v\n", err)
+		return nil, true, ExitUsage
+	case sc.Help:
+		fmt.Fprint(stdout, srelay.Usage)
+		return nil, true, ExitOK
+	case sc.Version:
+		fmt.Fprintf(stdout, "srelay (sockd toolchain) %s\n", version.Version)
+		return nil, true, ExitOK
+	}
+	return sc.Args, false, 0
 }
