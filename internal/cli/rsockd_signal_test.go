@@ -17,9 +17,8 @@ import (
 func TestRsockdSIGUSR1(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "sockd.conf")
-	cc := filepath.Join(dir, "socks.conf")
+	cc := testnet.File(t, dir, "socks.conf", "direct 127.0.0.0 255.0.0.0\nsockd @=192.0.2.1 ALL\n")
 	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
-	os.WriteFile(cc, []byte("direct 127.0.0.0 255.0.0.0\nsockd @=192.0.2.1 ALL\n"), 0o600)
 	stderr := &testnet.Buffer{}
 	done := make(chan int, 1)
 	go func() {

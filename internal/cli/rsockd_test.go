@@ -3,12 +3,11 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sockd/sockd/internal/simulate"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // TestRsockdName: started as rsockd the daemon documents its client file;
@@ -34,10 +33,8 @@ func TestRsockdName(t *testing.T) {
 // request, and a route that socks.conf denies makes the request refused.
 func TestSimulateClientConfig(t *testing.T) {
 	dir := t.TempDir()
-	sc := filepath.Join(dir, "sockd.conf")
-	cc := filepath.Join(dir, "socks.conf")
-	os.WriteFile(sc, []byte("permit 0.0.0.0 0.0.0.0\n"), 0o600)
-	os.WriteFile(cc, []byte("deny 10.0.0.0 255.0.0.0\nsockd @=socks5h://192.0.2.1:1081,http://192.0.2.2 0.0.0.0 0.0.0.0\n"), 0o600)
+	sc := testnet.File(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
+	cc := testnet.File(t, dir, "socks.conf", "deny 10.0.0.0 255.0.0.0\nsockd @=socks5h://192.0.2.1:1081,http://192.0.2.2 0.0.0.0 0.0.0.0\n")
 	var out, errb bytes.Buffer
 	code := Main("sockd", []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "www.example.org", "--port", "443"}, nil, &out, &errb)
 	if code != 0 {
@@ -68,10 +65,8 @@ func TestSimulateClientConfig(t *testing.T) {
 // SOCKS_SERVER.
 func TestSimulateDefaultServer(t *testing.T) {
 	dir := t.TempDir()
-	sc := filepath.Join(dir, "sockd.conf")
-	cc := filepath.Join(dir, "socks.conf")
-	os.WriteFile(sc, []byte("permit 0.0.0.0 0.0.0.0\n"), 0o600)
-	os.WriteFile(cc, []byte("sockd ALL\n"), 0o600)
+	sc := testnet.File(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
+	cc := testnet.File(t, dir, "socks.conf", "sockd ALL\n")
 	args := []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "198.51.100.7", "--port", "80"}
 	for _, tc := range []struct {
 		env   string

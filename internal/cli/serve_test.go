@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/sockd/sockd/internal/auth"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 func runSockd(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -72,8 +73,7 @@ func TestVer(t *testing.T) {
 // file, relays one request, then stops it with a real SIGTERM.
 func TestServeRun(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit *=ann 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
+	conf := testnet.File(t, dir, "sockd.conf", "permit *=ann 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
 	pw := filepath.Join(dir, "passwd")
 	if err := auth.SetPassword(pw, "ann", "secret", 4); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sockd/sockd/internal/simulate"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // simConf covers every field of a sockd.conf line, every ?= setting and
@@ -123,8 +124,7 @@ func TestSimulateDecisions(t *testing.T) {
 // forms, and reports a malformed line by its position without stopping.
 func TestSimulateBatch(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 10.0.0.0/8 0.0.0.0 0.0.0.0 lt 1024\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
+	conf := testnet.File(t, dir, "sockd.conf", "permit 10.0.0.0/8 0.0.0.0 0.0.0.0 lt 1024\ndeny 0.0.0.0 0.0.0.0\n")
 	batch := "# replay\n--from 10.0.0.1 --to 192.0.2.1 --port 80\n\n--from 10.0.0.1 --to 192.0.2.1 --port 8080\n--from nowhere --to x --port 1\n--from 10.0.0.2 --to 'www.example.org' --port http\n"
 	code, stdout, stderr := runTool(t, "sockd", batch, "simulate", "-c", conf, "--batch", "-", "--json")
 	if code != 2 {

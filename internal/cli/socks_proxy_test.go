@@ -24,8 +24,7 @@ import (
 func sockdWith(t *testing.T, conf, passwd string) (string, *testnet.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
-	cp := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(cp, []byte(conf), 0o600)
+	cp := testnet.File(t, dir, "sockd.conf", conf)
 	opts := server.Options{ConfigPath: cp}
 	if passwd != "" {
 		user, pass, _ := strings.Cut(passwd, ":")

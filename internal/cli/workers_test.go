@@ -323,8 +323,7 @@ func waitCount(t *testing.T, what string, count func() int, want int) {
 // and SIGTERM stops everything, leaving no process behind.
 func TestWorkers(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.File(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	target := echoServer(t)
 	notifyPath, notify := listenNotify(t)
 	d := startDaemonProc(t, []string{"NOTIFY_SOCKET=" + notifyPath}, "-c", conf, "--listen", "127.0.0.1:0", "--workers", "2",
@@ -477,8 +476,7 @@ func TestWorkersBrokenConfig(t *testing.T) {
 // service was ever ready.
 func TestWorkersStartupFailure(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.File(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	// The CPU profile of worker 1 cannot be created (a directory is in
 	// the way), so worker 1 fails after the supervisor has started.
 	os.Mkdir(filepath.Join(dir, "prof.worker1"), 0o700)

@@ -1,7 +1,8 @@
 // Package testnet holds what the tests of several packages share, so that
 // each package does not carry its own copy: loopback servers (echo.go),
 // a buffer for a process's output, stopping a process, bounded waits
-// (wait.go), and what a test binary builds once (build.go).
+// (wait.go), what a test binary builds once (build.go), and the files a
+// test writes for the code under test to read (files.go).
 package testnet
 
 import (
