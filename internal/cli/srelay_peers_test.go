@@ -135,6 +135,19 @@ func tinyproxy(t *testing.T, dir string, connectPort int) (int, string) {
 }
 
 func danted(t *testing.T, dir string) (int, string) {
+	return startDanted(t, dir, "none", `socks pass {
+  from: 127.0.0.0/8 to: 127.0.0.0/8
+  command: connect bind udpassociate
+  protocol: tcp udp
+  log: connect disconnect
+}
+`)
+}
+
+// startDanted runs danted on a free loopback port, with socksmethod
+// method and the socks rules given, until the test ends. It returns the
+// port and danted's log file.
+func startDanted(t *testing.T, dir, method, socksRules string) (int, string) {
 	t.Helper()
 	port := testnet.FreeLoopbackPort(t)
 	logFile := filepath.Join(dir, "danted.log")
@@ -142,17 +155,11 @@ func danted(t *testing.T, dir string) (int, string) {
 internal: 127.0.0.1 port = %d
 external: 127.0.0.1
 clientmethod: none
-socksmethod: none
+socksmethod: %s
 user.privileged: root
 user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0/0 }
-socks pass {
-  from: 127.0.0.0/8 to: 127.0.0.0/8
-  command: connect bind udpassociate
-  protocol: tcp udp
-  log: connect disconnect
-}
-`, logFile, port)
+`, logFile, port, method) + socksRules
 	confPath := filepath.Join(dir, "danted.conf")
 	os.WriteFile(confPath, []byte(conf), 0o644)
 	startProc(t, "danted", "-f", confPath, "-p", filepath.Join(dir, "danted.pid"))
