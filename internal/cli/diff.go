@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/internal/report"
@@ -38,25 +35,15 @@ Exit status: 0 no difference, 1 differences, 2 usage or config error.`,
 			}
 			var pols [2]*policy.Policy
 			for k, path := range args {
-				conf, _, err := loadSockdForTool(cmd, path)
-				if err != nil {
+				if pols[k], _, err = loadPolicy(cmd, path, mode); err != nil {
 					return err
-				}
-				if pols[k], err = policy.New(conf, policy.Options{IdentMode: mode, Pid: os.Getpid()}); err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "sockd diff: %s: %v\n", path, err)
-					return exitError(ExitUsage)
 				}
 			}
 			res, err := policy.Diff(pols[0], pols[1])
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				err = report.DiffJSON(cmd.OutOrStdout(), args[0], args[1], res)
-			} else {
-				report.DiffText(cmd.OutOrStdout(), args[0], args[1], res)
-			}
-			if err != nil {
+			if err := report.Diff(cmd.OutOrStdout(), args[0], args[1], res, asJSON); err != nil {
 				return err
 			}
 			if len(res.Pairs) > 0 {

@@ -48,16 +48,8 @@ Exit status: 0 nothing changes, 1 some requests change, 2 usage or config error.
 				return usagef("-c NEW is required")
 			}
 			compile := func(path string) (*policy.Policy, error) {
-				conf, _, err := loadSockdForTool(cmd, path)
-				if err != nil {
-					return nil, err
-				}
-				p, err := policy.New(conf, policy.Options{IdentMode: mode, Pid: os.Getpid()})
-				if err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "sockd replay: %s: %v\n", path, err)
-					return nil, exitError(ExitUsage)
-				}
-				return p, nil
+				p, _, err := loadPolicy(cmd, path, mode)
+				return p, err
 			}
 			var rp replay.Replayer
 			if rp.New, err = compile(newPath); err != nil {
@@ -75,13 +67,7 @@ Exit status: 0 nothing changes, 1 some requests change, 2 usage or config error.
 				}
 			}
 			rep := rp.Report()
-			out := cmd.OutOrStdout()
-			if asJSON {
-				err = report.ReplayJSON(out, rep)
-			} else {
-				report.ReplayText(out, rep)
-			}
-			if err != nil {
+			if err := report.Replay(cmd.OutOrStdout(), rep, asJSON); err != nil {
 				return err
 			}
 			if len(rep.Groups) > 0 {

@@ -55,14 +55,9 @@ refused), 2 usage or config error.`,
 			if err != nil {
 				return err
 			}
-			conf, origin, err := loadSockdForTool(cmd, confPath)
+			pol, conf, err := loadPolicy(cmd, confPath, mode)
 			if err != nil {
 				return err
-			}
-			pol, err := policy.New(conf, policy.Options{IdentMode: mode, Pid: os.Getpid()})
-			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "sockd simulate: %s: %v\n", origin.Path, err)
-				return exitError(ExitUsage)
 			}
 			sim := simulate.Simulator{Policy: pol, File: conf.Source, JSON: asJSON, Trace: !noTrace, Full: fullTrace, Out: cmd.OutOrStdout()}
 			if clientPath != "" && srelayPath != "" {
@@ -115,6 +110,21 @@ func identMode(lenient, strict bool) (policy.IdentMode, error) {
 		return policy.IdentModeStrict, nil
 	}
 	return policy.IdentModeOff, nil
+}
+
+// loadPolicy loads a sockd.conf or sockd.fc as loadSockdForTool does and
+// compiles it to decide requests with the identd mode of -i/-I.
+func loadPolicy(cmd *cobra.Command, path string, mode policy.IdentMode) (*policy.Policy, *config.SockdConf, error) {
+	conf, origin, err := loadSockdForTool(cmd, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	pol, err := policy.New(conf, policy.Options{IdentMode: mode, Pid: os.Getpid()})
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "sockd %s: %s: %v\n", cmd.Name(), origin.Path, err)
+		return nil, nil, exitError(ExitUsage)
+	}
+	return pol, conf, nil
 }
 
 // loadSockdForTool loads -c FILE, or follows the daemon's default lookup,

@@ -18,9 +18,19 @@ func diffSideText(which string, s policy.DiffSide) string {
 	return fmt.Sprintf("%s line %d (%s)", which, s.Line, s.Action)
 }
 
-// DiffText writes the result of sockd diff for a person: a unified
+// Diff writes the result of sockd diff: as one indented JSON object, or
+// for a person.
+func Diff(w io.Writer, oldFile, newFile string, res *policy.DiffResult, asJSON bool) error {
+	if asJSON {
+		return diffJSON(w, oldFile, newFile, res)
+	}
+	diffText(w, oldFile, newFile, res)
+	return nil
+}
+
+// diffText writes the result of sockd diff for a person: a unified
 // diff's header, then each pair of deciding lines with its regions.
-func DiffText(w io.Writer, oldFile, newFile string, res *policy.DiffResult) {
+func diffText(w io.Writer, oldFile, newFile string, res *policy.DiffResult) {
 	fmt.Fprintf(w, "--- %s\n+++ %s\n", oldFile, newFile)
 	for _, p := range res.Pairs {
 		fmt.Fprintf(w, "%s -> %s\n", diffSideText("old", p.Old), diffSideText("new", p.New))
@@ -111,8 +121,8 @@ type diffJSONPair struct {
 	Regions []diffJSONRegion `json:"regions"`
 }
 
-// DiffJSON writes the result of sockd diff as one indented JSON object.
-func DiffJSON(w io.Writer, oldFile, newFile string, res *policy.DiffResult) error {
+// diffJSON writes the result of sockd diff as one indented JSON object.
+func diffJSON(w io.Writer, oldFile, newFile string, res *policy.DiffResult) error {
 	out := struct {
 		Old     string         `json:"old_file"`
 		New     string         `json:"new_file"`

@@ -9,9 +9,19 @@ import (
 	"github.com/sockd/sockd/internal/simulate"
 )
 
-// ReplayText writes the result of sockd replay for a person: the summary,
+// Replay writes the result of sockd replay: as JSON Lines, or for a
+// person.
+func Replay(w io.Writer, rep *replay.Report, asJSON bool) error {
+	if asJSON {
+		return replayJSON(w, rep)
+	}
+	replayText(w, rep)
+	return nil
+}
+
+// replayText writes the result of sockd replay for a person: the summary,
 // the changed groups with an example each, and the unparsable lines.
-func ReplayText(w io.Writer, rep *replay.Report) {
+func replayText(w io.Writer, rep *replay.Report) {
 	s := rep.Summary
 	fmt.Fprintf(w, "total %d, unchanged %d, newly_refused %d, newly_permitted %d, unparsable %d (%d lines read, %d other)\n",
 		s.Total, s.Unchanged, s.NewlyRefused, s.NewlyPermitted, s.Unparsable, s.Lines, s.Other)
@@ -27,9 +37,9 @@ func ReplayText(w io.Writer, rep *replay.Report) {
 	}
 }
 
-// ReplayJSON writes the result of sockd replay as JSON Lines: one object
+// replayJSON writes the result of sockd replay as JSON Lines: one object
 // per group, then one summary object.
-func ReplayJSON(w io.Writer, rep *replay.Report) error {
+func replayJSON(w io.Writer, rep *replay.Report) error {
 	enc := json.NewEncoder(w)
 	type side struct {
 		Decision string `json:"decision"` // permit or deny
