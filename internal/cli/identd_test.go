@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -170,8 +169,7 @@ func TestIdentdPeers(t *testing.T) {
 
 	t.Run("sockd-I", func(t *testing.T) {
 		for _, host := range []string{"127.0.0.1", "::1"} {
-			conf := filepath.Join(t.TempDir(), "sockd.conf")
-			os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\npermit ::1/128\n"), 0o600)
+			conf := testnet.File(t, t.TempDir(), "sockd.conf", "permit 127.0.0.0 255.0.0.0\npermit ::1/128\n")
 			logs := &testnet.Buffer{}
 			s, err := server.New(server.Options{ConfigPath: conf, IdentMode: policy.IdentModeStrict, IdentTimeout: 20 * time.Second,
 				Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})

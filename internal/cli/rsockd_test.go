@@ -3,8 +3,12 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sockd/sockd/internal/simulate"
 	"github.com/sockd/sockd/internal/testnet"
@@ -83,5 +87,25 @@ func TestSimulateDefaultServer(t *testing.T) {
 		if !strings.Contains(out.String(), tc.want) {
 			t.Errorf("SOCKS_SERVER=%q %v: output lacks %q:\n%s%s", tc.env, tc.extra, tc.want, out.String(), errb.String())
 		}
+	}
+}
+
+// TestRsockdSIGUSR1: a real SIGUSR1 to rsockd logs the socks.conf lines
+// beside the rules.
+func TestRsockdSIGUSR1(t *testing.T) {
+	dir := t.TempDir()
+	conf := testnet.File(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
+	cc := testnet.File(t, dir, "socks.conf", "direct 127.0.0.0 255.0.0.0\nsockd @=192.0.2.1 ALL\n")
+	stderr, done := startInProcessAs("rsockd", "-c", conf, "--client-config", cc, "--listen", "127.0.0.1:0", "--drain-timeout", "5s")
+	if waitListening(t, regexp.MustCompile(`INFO listening address=(\S+)`), stderr.String, done, 20*time.Second, nil) == "" {
+		t.Fatalf("rsockd does not listen:\n%s", stderr.String())
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	for _, want := range []string{"INFO config: permit 127.0.0.0 255.0.0.0", "INFO effective client configuration file=" + cc,
+		"INFO client: direct 127.0.0.0 255.0.0.0", "INFO client: sockd @=192.0.2.1 ALL 0.0.0.0"} {
+		waitLogFor(t, stderr.String, "log lacks "+want, func(log string) bool { return strings.Contains(log, want) })
+	}
+	if code := stopInProcess(t, done); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 }

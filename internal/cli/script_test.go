@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"flag"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ func TestMain(m *testing.M) {
 	}
 	testscript.Main(m, cmds)
 }
+
+var update = flag.Bool("update", false, "rewrite golden outputs from the current behaviour")
 
 // TestScripts runs testdata/script/*.txtar. Run with -update to rewrite the
 // expected outputs from what the commands print (then review the diff).

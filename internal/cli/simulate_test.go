@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,14 +33,8 @@ deny 0.0.0.0 0.0.0.0 : logger "refused %u@%a -> %z:%s"
 // very same JSON.
 func TestSimulateDecisions(t *testing.T) {
 	dir := t.TempDir()
-	users := filepath.Join(dir, "users")
-	if err := os.WriteFile(users, []byte("# extra users\ndave, erin\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	text := filepath.Join(dir, "sockd.conf")
-	if err := os.WriteFile(text, []byte(strings.ReplaceAll(simConf, "USERS", users)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	users := testnet.File(t, dir, "users", "# extra users\ndave, erin\n")
+	text := testnet.File(t, dir, "sockd.conf", strings.ReplaceAll(simConf, "USERS", users))
 	frozenPath := filepath.Join(dir, "sockd.fc")
 	if code, _, stderr := runTool(t, "make_sockdfc", "", text, frozenPath); code != 0 {
 		t.Fatalf("make_sockdfc: exit %d: %s", code, stderr)
@@ -164,10 +157,7 @@ func runTool(t *testing.T, name, stdin string, args ...string) (int, string, str
 // resolves it) or resolves it first, as the daemon's
 // policy.DecideBeforeResolve does.
 func TestSimulateSaysWhenTheDaemonResolves(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	if err := os.WriteFile(conf, []byte("deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 0.0.0.0 0.0.0.0 10.0.0.0 255.0.0.0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	conf := testnet.File(t, t.TempDir(), "sockd.conf", "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 0.0.0.0 0.0.0.0 10.0.0.0 255.0.0.0\n")
 	for _, tc := range []struct{ to, note string }{
 		{"www.example.com", "decided by name: the daemon does not resolve www.example.com for this decision"},
 		{"www.example.org", "the daemon resolves www.example.org and decides by its address: give --to-ip for that decision"},

@@ -51,8 +51,7 @@ func TestFlagArgs(t *testing.T) {
 }
 
 func TestWorkersUsageErrors(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.File(t, t.TempDir(), "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	for _, args := range [][]string{
 		{"-c", conf, "--workers", "0"},
 		{"-c", conf, "--workers", "100000"},
@@ -441,8 +440,7 @@ func bothServed(d *daemonProc) bool {
 // chance to stop anything) still ends the workers, which see their
 // control socket close.
 func TestWorkersOutliveNoSupervisor(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.File(t, t.TempDir(), "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	d := startDaemonProc(t, nil, "-c", conf, "--listen", "127.0.0.1:0", "--workers", "2", "--log-format", "json", "--drain-timeout", "2s")
 	d.waitLog(t, 1, "every worker serving", nil)
 	var pids []int
@@ -459,8 +457,7 @@ func TestWorkersOutliveNoSupervisor(t *testing.T) {
 // the supervisor with the usual diagnostics before any worker starts or
 // any port is bound.
 func TestWorkersBrokenConfig(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\npermitt 10.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.File(t, t.TempDir(), "sockd.conf", "permit 127.0.0.0 255.0.0.0\npermitt 10.0.0.0 255.0.0.0\n")
 	d := startDaemonProc(t, nil, "-c", conf, "--listen", "127.0.0.1:0", "--workers", "2")
 	if code := d.waitExit(t); code != ExitInvalid {
 		t.Fatalf("exit %d, want %d", code, ExitInvalid)
