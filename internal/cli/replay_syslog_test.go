@@ -28,10 +28,7 @@ func TestReplaySyslogSocket(t *testing.T) {
 		t.Fatal("unshare (util-linux) is needed")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "sockd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sockd/sockd/cmd/sockd").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := filepath.Join(srelayBinary(t), "sockd")
 	sock := filepath.Join(dir, "log")
 	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {

@@ -25,8 +25,9 @@ import (
 
 var srelayBuilt testnet.Built
 
-// srelayBinary builds the daemon once and links it as srelay, as make
-// install does; it returns the directory holding sockd and srelay.
+// srelayBinary builds the daemon once for the tests that run it as a
+// process of its own, and links it as srelay, as make install does; it
+// returns the directory holding sockd and srelay.
 func srelayBinary(t *testing.T) string {
 	t.Helper()
 	return srelayBuilt.Dir(t, "srelay-bin", func(dir string) error {
