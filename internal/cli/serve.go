@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -173,12 +172,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.workers > 1 && wk == nil && !f.ops.Checking {
 		log = log.With("process", "supervisor", "pid", os.Getpid())
 	}
-	fileLimit, err := server.RaiseFileLimit()
-	if err != nil {
-		log.Warn("cannot raise the open file limit", "err", err)
-	} else {
-		log.Debug("open file limit", "limit", fileLimit)
-	}
+	fileLimit := daemon.RaiseFileLimit(log)
 	opts := server.Options{
 		ConfigPath: f.config, RoutePath: f.route, PasswdPath: f.passwd, Methods: methods, IdentMode: mode,
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle, UDPTimeout: f.udpTimeout,
@@ -228,15 +222,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return s.ServeInetd()
 	}
 	if wk != nil {
-		var gate func(net.Listener) net.Listener
-		if fileLimit > 0 {
-			gate = func(ln net.Listener) net.Listener { return s.GateListener(ln, fileLimit) }
-		}
-		lns, err := wk.Listeners(gate)
-		if err != nil {
-			return err
-		}
-		return f.ops.Serve(s, lns, f.drain, log, func() (func(), error) { return wk.Started(s, log, opts.MaxClients), nil })
+		return f.ops.ServeWorker(s, wk, fileLimit, opts.MaxClients, f.drain, log)
 	}
 	lns, err := f.ops.Listeners(f.listen, log)
 	if err != nil {

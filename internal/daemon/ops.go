@@ -92,6 +92,18 @@ func (o *Ops) ReopenLog() error {
 	return o.logFileHandle.Reopen()
 }
 
+// RaiseFileLimit raises the open file limit as far as the system allows
+// and returns it; 0 when it is not known, which the log says.
+func RaiseFileLimit(log *slog.Logger) uint64 {
+	limit, err := server.RaiseFileLimit()
+	if err != nil {
+		log.Warn("cannot raise the open file limit", "err", err)
+		return 0
+	}
+	log.Debug("open file limit", "limit", limit)
+	return limit
+}
+
 // ServerOptions adds the metrics registry and the service manager's
 // notifications to the daemon's options.
 func (o *Ops) ServerOptions(opts *server.Options) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/server"
 	"github.com/sockd/sockd/internal/supervisor"
 )
 
@@ -84,4 +85,19 @@ func (o *Ops) WorkerLogger(w *supervisor.Worker, stderr io.Writer, format loglin
 		}
 	}
 	return log.With("worker", w.Index, "pid", os.Getpid()), nil
+}
+
+// ServeWorker serves, in worker w, the listeners its supervisor passed,
+// each gated by the process's open file limit (0: unknown, no gate), until
+// a signal or the supervisor stops it; maxClients is the worker's share.
+func (o *Ops) ServeWorker(s *server.Server, w *supervisor.Worker, fileLimit uint64, maxClients int, drain time.Duration, log *slog.Logger) error {
+	var gate func(net.Listener) net.Listener
+	if fileLimit > 0 {
+		gate = func(ln net.Listener) net.Listener { return s.GateListener(ln, fileLimit) }
+	}
+	lns, err := w.Listeners(gate)
+	if err != nil {
+		return err
+	}
+	return o.Serve(s, lns, drain, log, func() (func(), error) { return w.Started(s, log, maxClients), nil })
 }
