@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sockd/sockd/internal/rulefile"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -94,9 +95,9 @@ func newToolCmd(name string) *cobra.Command {
 	case "sockd", "rsockd", "srelay":
 		return newSockdCmd(name)
 	case "make_sockdfc", "make_sockdfr", "make_socksfc":
-		return newMakeCmd(kindOfTool(name))
+		return newMakeCmd(rulefile.ByTool(name))
 	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
-		return newDumpCmd(kindOfTool(name))
+		return newDumpCmd(rulefile.ByTool(name))
 	case "socks":
 		return newSocksCmd()
 	}

@@ -4,7 +4,7 @@
 // spelled as words so that scripts need no table.
 //
 // Parsing is grammar's, the data types are config's, the frozen container
-// and its header are frozen's; the dump commands are internal/cli's.
+// and its header are frozen's; dump_* --json is internal/rulefile's Dump.
 package confjson
 
 import "github.com/sockd/sockd/config"
