@@ -45,15 +45,15 @@ The exit status is the program's (128+N when signal N ended it); 127 when PROGRA
 				fmt.Fprintf(cmd.ErrOrStderr(), "socks run: %v\n", err)
 				return exitError(127)
 			}
-			r := &socksify.Router{Proxy: f.proxy}
-			if f.proxy == "" {
-				d, err := f.dialer(cmd)
+			r := &socksify.Router{Proxy: f.Proxy}
+			if f.Proxy == "" {
+				d, err := f.client(cmd).Dialer()
 				if err != nil {
 					return err
 				}
 				r.Dialer = d
-			} else if _, err := f.proxyDialer(); err != nil {
-				return err
+			} else if _, err := f.ProxyDialer(); err != nil {
+				return usageIfBadProxy(err)
 			}
 			if f.verbose {
 				r.Logf = func(format string, a ...any) {
@@ -61,12 +61,12 @@ The exit status is the program's (128+N when signal N ended it); 127 when PROGRA
 				}
 			}
 			o := socksify.Options{Router: r, Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(),
-				Stderr: cmd.ErrOrStderr(), Timeout: f.timeout, Preload: preload, Bind: bind}
+				Stderr: cmd.ErrOrStderr(), Timeout: f.Timeout, Preload: preload, Bind: bind}
 			if o.Preload == "" {
 				o.Preload = socksify.FindWrapper()
 			}
 			if o.Preload != "" {
-				o.Env = socksify.Environ(f.config, f.proxy, f.credentials)
+				o.Env = socksify.Environ(f.Config, f.Proxy, f.Credentials)
 				if bind {
 					o.Env = append(o.Env, "SOCKS_BIND=1")
 				}
