@@ -43,46 +43,39 @@ type Kind struct {
 
 // Kinds are the three file pairs.
 var Kinds = []Kind{
-	{
-		Frozen: frozen.KindSockdFC, TextName: "sockd.conf", FrozenName: "sockd.fc",
-		DefText: "/etc/sockd.conf", DefFrozen: "/etc/sockd.fc", MakeTool: "make_sockdfc", DumpTool: "dump_sockdfc",
-		parse: func(n string, s []byte, o grammar.Options) (any, diag.List) {
-			c, l := grammar.ParseSockd(n, s, o)
-			if c != nil {
-				// Every make_sockdfc build reports the linter's findings
-				// as warnings.
-				l = append(l, policy.Lint(c, policy.LintOptions{})...)
-				l.Sort()
-			}
-			return c, l
-		},
-		put:       func(f *frozen.File, c any) { f.Sockd = c.(*config.SockdConf) },
-		get:       func(f *frozen.File) any { return f.Sockd },
-		write:     func(w io.Writer, c any) error { return config.WriteSockd(w, c.(*config.SockdConf)) },
-		jsonRules: func(c any) any { return confjson.Sockd(c.(*config.SockdConf)) },
-	},
-	{
-		Frozen: frozen.KindSockdFR, TextName: "sockd.route", FrozenName: "sockd.fr",
-		DefText: "/etc/sockd.route", DefFrozen: "/etc/sockd.fr", MakeTool: "make_sockdfr", DumpTool: "dump_sockdfr",
-		parse: func(n string, s []byte, o grammar.Options) (any, diag.List) {
-			return grammar.ParseRoute(n, s, o)
-		},
-		put:       func(f *frozen.File, c any) { f.Route = c.(*config.RouteConf) },
-		get:       func(f *frozen.File) any { return f.Route },
-		write:     func(w io.Writer, c any) error { return config.WriteRoute(w, c.(*config.RouteConf)) },
-		jsonRules: func(c any) any { return confjson.Routes(c.(*config.RouteConf)) },
-	},
-	{
-		Frozen: frozen.KindSocksFC, TextName: "socks.conf", FrozenName: "socks.fc",
-		DefText: "/etc/socks.conf", DefFrozen: "/etc/socks.fc", MakeTool: "make_socksfc", DumpTool: "dump_socksfc",
-		parse: func(n string, s []byte, o grammar.Options) (any, diag.List) {
-			return grammar.ParseSocks(n, s, o)
-		},
-		put:       func(f *frozen.File, c any) { f.Socks = c.(*config.SocksConf) },
-		get:       func(f *frozen.File) any { return f.Socks },
-		write:     func(w io.Writer, c any) error { return config.WriteSocks(w, c.(*config.SocksConf)) },
-		jsonRules: func(c any) any { return confjson.Socks(c.(*config.SocksConf)) },
-	},
+	kind(Kind{Frozen: frozen.KindSockdFC, TextName: "sockd.conf", FrozenName: "sockd.fc",
+		DefText: "/etc/sockd.conf", DefFrozen: "/etc/sockd.fc", MakeTool: "make_sockdfc", DumpTool: "dump_sockdfc"},
+		parseSockd, func(f *frozen.File) **config.SockdConf { return &f.Sockd }, config.WriteSockd, confjson.Sockd),
+	kind(Kind{Frozen: frozen.KindSockdFR, TextName: "sockd.route", FrozenName: "sockd.fr",
+		DefText: "/etc/sockd.route", DefFrozen: "/etc/sockd.fr", MakeTool: "make_sockdfr", DumpTool: "dump_sockdfr"},
+		grammar.ParseRoute, func(f *frozen.File) **config.RouteConf { return &f.Route }, config.WriteRoute, confjson.Routes),
+	kind(Kind{Frozen: frozen.KindSocksFC, TextName: "socks.conf", FrozenName: "socks.fc",
+		DefText: "/etc/socks.conf", DefFrozen: "/etc/socks.fc", MakeTool: "make_socksfc", DumpTool: "dump_socksfc"},
+		grammar.ParseSocks, func(f *frozen.File) **config.SocksConf { return &f.Socks }, config.WriteSocks, confjson.Socks),
+}
+
+// kind completes k with the functions of its rules' type C: how the text
+// is parsed, where the frozen file holds the rules, and how they are
+// written as canonical text and as JSON.
+func kind[C any](k Kind, parse func(string, []byte, grammar.Options) (C, diag.List), field func(*frozen.File) *C,
+	write func(io.Writer, C) error, toJSON func(C) any) Kind {
+	k.parse = func(n string, s []byte, o grammar.Options) (any, diag.List) { return parse(n, s, o) }
+	k.put = func(f *frozen.File, c any) { *field(f) = c.(C) }
+	k.get = func(f *frozen.File) any { return *field(f) }
+	k.write = func(w io.Writer, c any) error { return write(w, c.(C)) }
+	k.jsonRules = func(c any) any { return toJSON(c.(C)) }
+	return k
+}
+
+// parseSockd parses a sockd.conf and adds the linter's findings: every
+// make_sockdfc build reports them as warnings.
+func parseSockd(name string, src []byte, opts grammar.Options) (*config.SockdConf, diag.List) {
+	c, l := grammar.ParseSockd(name, src, opts)
+	if c != nil {
+		l = append(l, policy.Lint(c, policy.LintOptions{})...)
+		l.Sort()
+	}
+	return c, l
 }
 
 // ByTool is the Kind that the tool called name (make_* or dump_*) handles.
