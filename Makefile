@@ -56,7 +56,7 @@ fuzz: ## every native fuzz target for FUZZTIME each (default 30s)
 	scripts/fuzz-all
 
 bench: ## Go benchmarks of the codecs, index, loader and relay, then sockd against danted, microsocks and direct: one table (not a test; about 6 minutes)
-	$(GO) test -run '^$$' -bench . ./socks ./policy ./frozen ./internal/load ./internal/server
+	$(GO) test -run '^$$' -bench . ./socks ./policy ./frozen ./internal/load ./internal/relay
 	$(GO) run ./bench
 
 

@@ -55,20 +55,10 @@ func echoServer(addr string) (string, func()) {
 
 // udpEcho echoes datagrams on addr until stop.
 func udpEcho(addr string) (string, func()) {
-	pc, err := net.ListenPacket("udp", addr)
+	pc, err := testnet.EchoUDP(addr, "")
 	if err != nil {
 		log.Fatal(err)
 	}
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(buf[:n], from)
-		}
-	}()
 	return pc.LocalAddr().String(), func() { pc.Close() }
 }
 

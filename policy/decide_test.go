@@ -2,12 +2,15 @@ package policy_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/ident"
+	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/policy"
 )
 
@@ -257,6 +260,7 @@ type identCase struct {
 	from    policy.CommandSource
 	pre     string
 	noteHas string
+	ident   policy.IdentOutcome
 }
 
 func TestIdentd(t *testing.T) {
@@ -267,26 +271,32 @@ func TestIdentd(t *testing.T) {
 		{name: "?=n overrides global -I", line: config.IdentOff, global: policy.IdentModeStrict, action: config.Permit,
 			permit: true, reply4: 90, command: "rule unknown", from: policy.CommandRule},
 		{name: "global -i applies", line: config.IdentDefault, global: policy.IdentModeLenient, action: config.Permit,
-			identUser: "bob", asked: true, permit: true, reply4: 90, command: "rule bob", from: policy.CommandRule},
+			identUser: "bob", asked: true, permit: true, reply4: 90, command: "rule bob", from: policy.CommandRule, ident: policy.IdentConfirmed},
 		{name: "deny never asks", line: config.IdentStrict, global: policy.IdentModeStrict, action: config.Deny,
 			identErr: unreachable, reply4: 91, command: "rule unknown", from: policy.CommandRule},
 		{name: "strict unreachable", line: config.IdentStrict, action: config.Permit, identErr: unreachable,
 			asked: true, reply4: 92, command: "noident bob unknown", from: policy.CommandNoIdentd,
-			noteHas: "cannot connect to identd on 10.0.0.1"},
+			noteHas: "cannot connect to identd on 10.0.0.1", ident: policy.IdentFailed},
+		{name: "strict no answer", line: config.IdentStrict, action: config.Permit, identErr: fmt.Errorf("dial: %w", ident.ErrUnreachable),
+			asked: true, reply4: 92, command: "noident bob unknown", from: policy.CommandNoIdentd,
+			noteHas: "cannot connect to identd on 10.0.0.1", ident: policy.IdentUnreachable},
+		{name: "lenient garbled answer", line: config.IdentLenient, action: config.Permit, identErr: fmt.Errorf("reply: %w", ident.ErrMalformed),
+			asked: true, permit: true, reply4: 90, command: "rule unknown", from: policy.CommandRule,
+			pre: "noident bob unknown", noteHas: "cannot connect to identd on 10.0.0.1", ident: policy.IdentMalformed},
 		{name: "strict empty answer", line: config.IdentStrict, action: config.Permit, identUser: "",
 			asked: true, reply4: 92, command: "noident bob unknown", from: policy.CommandNoIdentd,
-			noteHas: "cannot connect to identd"},
+			noteHas: "cannot connect to identd", ident: policy.IdentFailed},
 		{name: "lenient unreachable", line: config.IdentLenient, action: config.Permit, identErr: unreachable,
 			asked: true, permit: true, reply4: 90, command: "rule unknown", from: policy.CommandRule,
-			pre: "noident bob unknown", noteHas: "cannot connect to identd"},
+			pre: "noident bob unknown", noteHas: "cannot connect to identd", ident: policy.IdentFailed},
 		{name: "lenient other user", line: config.IdentLenient, action: config.Permit, identUser: "mallory",
 			asked: true, reply4: 93, command: "badid mallory bob", from: policy.CommandBadID,
-			noteHas: "*Alert*: real user is mallory, not bob"},
+			noteHas: "*Alert*: real user is mallory, not bob", ident: policy.IdentMismatch},
 		{name: "strict same user", line: config.IdentStrict, action: config.Permit, identUser: "bob",
-			asked: true, permit: true, reply4: 90, command: "rule bob", from: policy.CommandRule},
+			asked: true, permit: true, reply4: 90, command: "rule bob", from: policy.CommandRule, ident: policy.IdentConfirmed},
 		{name: "case matters", line: config.IdentStrict, action: config.Permit, identUser: "Bob",
 			asked: true, reply4: 93, command: "badid Bob bob", from: policy.CommandBadID,
-			noteHas: "real user is Bob, not bob"},
+			noteHas: "real user is Bob, not bob", ident: policy.IdentMismatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,6 +312,9 @@ func TestIdentd(t *testing.T) {
 			if d.IdentAsked != tc.asked || (asked > 0) != tc.asked {
 				t.Errorf("asked = %v (hook %d calls), want %v", d.IdentAsked, asked, tc.asked)
 			}
+			if d.Ident != tc.ident {
+				t.Errorf("identd outcome %d, want %d", d.Ident, tc.ident)
+			}
 			if d.Permit != tc.permit || d.Reply4 != tc.reply4 {
 				t.Errorf("permit %v reply %d, want %v %d", d.Permit, d.Reply4, tc.permit, tc.reply4)
 			}
@@ -316,8 +329,8 @@ func TestIdentd(t *testing.T) {
 				t.Errorf("commands %q from %v (pre %q), want %q from %v (pre %q)",
 					d.Command, d.CommandFrom, d.PreCommand, tc.command, tc.from, tc.pre)
 			}
-			if !strings.Contains(d.LogNote, tc.noteHas) || (tc.noteHas == "" && d.LogNote != "") {
-				t.Errorf("note %q, want %q", d.LogNote, tc.noteHas)
+			if note := logline.IdentNote(&d, &req); !strings.Contains(note, tc.noteHas) || (tc.noteHas == "" && note != "") {
+				t.Errorf("note %q, want %q", note, tc.noteHas)
 			}
 			if got := d.ShellCommands(); len(got) == 0 || got[len(got)-1] != tc.command {
 				t.Errorf("ShellCommands = %q", got)

@@ -1,8 +1,12 @@
 package policy
 
 import (
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/sockd/sockd/config"
 )
 
 // Hits counts, per line, the requests each line decided: permitted and
@@ -84,4 +88,33 @@ func (h *Hits) Line(i int) LineHits {
 		out.Last = time.Unix(0, ns).UTC()
 	}
 	return out
+}
+
+// String is the line's counts as the daemon logs them: "permitted N
+// (connect N, bind N, udp N), refused N (...), last TIME" (or "last never").
+func (l LineHits) String() string {
+	count := func(n [3]uint64) string {
+		return fmt.Sprintf("%d (connect %d, bind %d, udp %d)", n[0]+n[1]+n[2], n[0], n[1], n[2])
+	}
+	last := "never"
+	if !l.Last.IsZero() {
+		last = l.Last.Format(time.RFC3339)
+	}
+	return "permitted " + count(l.Permitted) + ", refused " + count(l.Refused) + ", last " + last
+}
+
+// Report is the counts as the daemon logs them on SIGUSR1: a heading, then
+// every line of rules (the lines h counts) with its counts beside it, then
+// the implicit deny. A nil *Hits reports nothing.
+func (h *Hits) Report(rules []config.Rule) []string {
+	if h == nil {
+		return nil
+	}
+	out := make([]string, 0, len(rules)+2)
+	out = append(out, "rule hits since "+h.Start().UTC().Format(time.RFC3339)+" (start or reload)")
+	for i := range rules {
+		r := &rules[i]
+		out = append(out, fmt.Sprintf("hits: line %d: %s -- %s", r.Pos.Line, h.Line(i), strings.TrimSpace(r.Text)))
+	}
+	return append(out, "hits: default: "+h.Line(-1).String()+" -- implicit deny")
 }

@@ -2,6 +2,8 @@ package policy_test
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,6 +60,30 @@ func TestHitsCountPerLine(t *testing.T) {
 	var nilHits *policy.Hits
 	d := p.Decide(&policy.Request{SrcIP: netip.MustParseAddr("10.0.0.2")}, nil)
 	nilHits.Record(&d, policy.CmdConnect, now) // no panic
+}
+
+// TestHitsReport: the SIGUSR1 dump names every line with its counts and
+// text, then the implicit deny; a nil *Hits reports nothing.
+func TestHitsReport(t *testing.T) {
+	rules := []config.Rule{{Pos: config.Pos{Line: 3}, Text: "  permit 10.0.0.0 255.0.0.0\n"}}
+	h := policy.NewHits(len(rules), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	h.Record(&policy.Decision{Index: 0, Permit: true}, policy.CmdUDP, time.Date(2026, 1, 2, 4, 0, 0, 0, time.UTC))
+	h.Record(&policy.Decision{Index: -1}, policy.CmdConnect, time.Date(2026, 1, 2, 5, 0, 0, 0, time.UTC))
+	want := []string{
+		"rule hits since 2026-01-02T03:04:05Z (start or reload)",
+		"hits: line 3: permitted 1 (connect 0, bind 0, udp 1), refused 0 (connect 0, bind 0, udp 0), last 2026-01-02T04:00:00Z -- permit 10.0.0.0 255.0.0.0",
+		"hits: default: permitted 0 (connect 0, bind 0, udp 0), refused 1 (connect 1, bind 0, udp 0), last 2026-01-02T05:00:00Z -- implicit deny",
+	}
+	if got := h.Report(rules); !slices.Equal(got, want) {
+		t.Errorf("Report =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := (policy.LineHits{}).String(); got != "permitted 0 (connect 0, bind 0, udp 0), refused 0 (connect 0, bind 0, udp 0), last never" {
+		t.Errorf("no hits: %q", got)
+	}
+	var nilHits *policy.Hits
+	if got := nilHits.Report(rules); got != nil {
+		t.Errorf("nil Hits reported %q", got)
+	}
 }
 
 // BenchmarkHitsRecord is what counting adds to each decision.

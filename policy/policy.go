@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/ident"
 	"github.com/sockd/sockd/internal/boundedfile"
 	"github.com/sockd/sockd/internal/gcpause"
 	"github.com/sockd/sockd/internal/hugepage"
@@ -147,6 +148,31 @@ var ErrIdentNoUser = errors.New("identd gave no user")
 // ErrNoIdentHook is the IdentErr when the request has no Ident hook.
 var ErrNoIdentHook = errors.New("identd cannot be asked for this request")
 
+// IdentOutcome is what asking identd came to. Log lines (logline.IdentNote)
+// and the identd metrics are worded from it; the decision itself follows
+// from it as the package doc says.
+type IdentOutcome uint8
+
+const (
+	IdentNotAsked    IdentOutcome = iota // no permit line asked identd
+	IdentConfirmed                       // identd named the claimed user
+	IdentMismatch                        // identd named another user (reply 93)
+	IdentUnreachable                     // no answer (ident.ErrUnreachable)
+	IdentMalformed                       // an answer that is not an RFC 1413 reply (ident.ErrMalformed)
+	IdentFailed                          // no user for another reason: an ERROR reply, an empty user, no Ident hook
+)
+
+// identOutcome classifies why identd gave no user.
+func identOutcome(err error) IdentOutcome {
+	switch {
+	case errors.Is(err, ident.ErrUnreachable):
+		return IdentUnreachable
+	case errors.Is(err, ident.ErrMalformed):
+		return IdentMalformed
+	}
+	return IdentFailed
+}
+
 // Decision is the outcome of Decide, with everything a log line or an
 // explanation needs.
 type Decision struct {
@@ -161,8 +187,9 @@ type Decision struct {
 	// (IdentModeOff when identd was not asked).
 	IdentMode  IdentMode
 	IdentAsked bool
-	IdentUser  string // the user identd reported, when it answered
-	IdentErr   error  // why identd gave no user
+	Ident      IdentOutcome // IdentNotAsked exactly when IdentAsked is false
+	IdentUser  string       // the user identd reported, when it answered
+	IdentErr   error        // why identd gave no user
 	// Command is the expanded shell command to run, "" for none, and
 	// CommandFrom the line it comes from. CommandErr says why a command
 	// was refused (no alphanumeric character, too long); Command is then "".
@@ -174,9 +201,6 @@ type Decision struct {
 	// line's own command) runs too, as in 4.3.
 	PreCommand    string
 	PreCommandErr error
-	// LogNote is the identd log line: "cannot connect to identd on ADDR"
-	// or "*Alert*: real user is X, not Y"; "" otherwise.
-	LogNote string
 }
 
 // ShellCommands returns the commands to run, in order.
@@ -453,7 +477,7 @@ func (p *Policy) conclude(st *evalState, idx int, t Tracer) Decision {
 	}
 	switch {
 	case d.IdentErr != nil:
-		d.LogNote = "cannot connect to identd on " + sourceHost(st)
+		d.Ident = identOutcome(d.IdentErr)
 		noIdentd := p.special(p.conf.NoIdentd)
 		if mode == IdentModeStrict {
 			d.Permit, d.Reply4, d.Reply5 = false, Reply4NoIdentd, Reply5NotAllowed
@@ -471,10 +495,11 @@ func (p *Policy) conclude(st *evalState, idx int, t Tracer) Decision {
 		p.setCommand(&d, st, CommandRule, cr.Command, t)
 	case d.IdentUser != st.req.User:
 		d.Permit, d.Reply4, d.Reply5 = false, Reply4IdentDiffs, Reply5NotAllowed
-		d.LogNote = "*Alert*: real user is " + d.IdentUser + ", not " + st.req.User
+		d.Ident = IdentMismatch
 		p.traceIdent(t, &d, st.req.User, "identd names another user: refused (reply 93)")
 		p.setCommand(&d, st, CommandBadID, p.special(p.conf.BadID), t)
 	default:
+		d.Ident = IdentConfirmed
 		p.traceIdent(t, &d, st.req.User, "identd confirms the user")
 		p.setCommand(&d, st, CommandRule, cr.Command, t)
 	}
@@ -486,12 +511,6 @@ func (p *Policy) special(s *config.Special) string {
 		return ""
 	}
 	return s.Command
-}
-
-// sourceHost names the client in identd notes by its address: looking up
-// its name only for a log line would cost a DNS query on the identd path.
-func sourceHost(st *evalState) string {
-	return st.req.SrcIP.Unmap().String()
 }
 
 func (p *Policy) traceIdent(t Tracer, d *Decision, claimed, note string) {

@@ -11,8 +11,8 @@ import (
 // (or refused), 2 usage mistakes.
 func TestExitStatuses(t *testing.T) {
 	dir := t.TempDir()
-	good := testnet.File(t, dir, "good.conf", "permit 127.0.0.0/8\ndeny 0.0.0.0 0.0.0.0\n")
-	bad := testnet.File(t, dir, "bad.conf", "permit 10.0.0.0 255.0.0.0 eq\n")
+	good := testnet.WriteFileIn(t, dir, "good.conf", "permit 127.0.0.0/8\ndeny 0.0.0.0 0.0.0.0\n")
+	bad := testnet.WriteFileIn(t, dir, "bad.conf", "permit 10.0.0.0 255.0.0.0 eq\n")
 	tests := []struct {
 		name string
 		args []string

@@ -169,7 +169,7 @@ func TestIdentdPeers(t *testing.T) {
 
 	t.Run("sockd-I", func(t *testing.T) {
 		for _, host := range []string{"127.0.0.1", "::1"} {
-			conf := testnet.File(t, t.TempDir(), "sockd.conf", "permit 127.0.0.0 255.0.0.0\npermit ::1/128\n")
+			conf := testnet.WriteFileT(t, "sockd.conf", "permit 127.0.0.0 255.0.0.0\npermit ::1/128\n")
 			logs := &testnet.Buffer{}
 			s, err := server.New(server.Options{ConfigPath: conf, IdentMode: policy.IdentModeStrict, IdentTimeout: 20 * time.Second,
 				Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})

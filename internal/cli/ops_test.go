@@ -17,8 +17,8 @@ import (
 // naming the broken file; nothing is served either way.
 func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
-	conf := testnet.File(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
-	route := testnet.File(t, dir, "sockd.route", "127.0.0.1 127.0.0.0 255.0.0.0\n")
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
+	route := testnet.WriteFileIn(t, dir, "sockd.route", "127.0.0.1 127.0.0.0 255.0.0.0\n")
 
 	code, out, stderr := runSockd(t, "", "-t", "-c", conf, "--route", route)
 	if code != ExitOK || out != "" || !strings.Contains(stderr, conf+": 2 rules, ok (sha256 ") || !strings.Contains(stderr, route+": 1 routes, ok") {
@@ -52,13 +52,13 @@ func TestConfigCheck(t *testing.T) {
 // text that the compiler accepts again.
 func TestPrintConfig(t *testing.T) {
 	dir := t.TempDir()
-	conf := testnet.File(t, dir, "sockd.conf", "PERMIT   127.0.0.0/8   0.0.0.0 0.0.0.0 EQ 80 # web\ndeny 0.0.0.0 0.0.0.0\n")
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "PERMIT   127.0.0.0/8   0.0.0.0 0.0.0.0 EQ 80 # web\ndeny 0.0.0.0 0.0.0.0\n")
 	code, out, stderr := runSockd(t, "", "-T", "-c", conf)
 	if code != ExitOK || !strings.Contains(out, "# rules: "+conf) || !strings.Contains(out, "permit 127.0.0.0/8 0.0.0.0 0.0.0.0 eq 80") ||
 		!strings.Contains(out, "# routes: none") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
-	again := testnet.File(t, dir, "again.conf", out)
+	again := testnet.WriteFileIn(t, dir, "again.conf", out)
 	if code, _, stderr := runSockd(t, "", "-t", "-c", again); code != ExitOK {
 		t.Fatalf("the printed configuration does not check: %s", stderr)
 	}

@@ -55,8 +55,8 @@ func TestReplaySyslogSocket(t *testing.T) {
 		return strings.Join(received, "\n") + "\n"
 	}
 	dst := testnet.CloserT(t, "127.0.0.1:0")
-	conf := testnet.File(t, dir, "old.conf", "deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
-	newConf := testnet.File(t, dir, "new.conf", "permit *=bob 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
+	conf := testnet.WriteFileIn(t, dir, "old.conf", "deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
+	newConf := testnet.WriteFileIn(t, dir, "new.conf", "permit *=bob 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
 	script := fmt.Sprintf("mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && ln -s %s /dev/log && exec %s -c %s --listen 127.0.0.1:0 --syslog",
 		sock, bin, conf)
 	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script)
@@ -78,7 +78,7 @@ func TestReplaySyslogSocket(t *testing.T) {
 	if !strings.Contains(log, "sockd[") {
 		t.Fatalf("not syslog lines:\n%s", log)
 	}
-	logPath := testnet.File(t, dir, "syslog.log", log)
+	logPath := testnet.WriteFileIn(t, dir, "syslog.log", log)
 	// By hand: ann ×2 was permitted by old line 2 and is refused by new
 	// line 2; bob was refused by old line 1 and is permitted by new line 1.
 	// Syslog carries 4.3's lines without fields, so the old line numbers

@@ -37,8 +37,8 @@ func TestRsockdName(t *testing.T) {
 // request, and a route that socks.conf denies makes the request refused.
 func TestSimulateClientConfig(t *testing.T) {
 	dir := t.TempDir()
-	sc := testnet.File(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
-	cc := testnet.File(t, dir, "socks.conf", "deny 10.0.0.0 255.0.0.0\nsockd @=socks5h://192.0.2.1:1081,http://192.0.2.2 0.0.0.0 0.0.0.0\n")
+	sc := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
+	cc := testnet.WriteFileIn(t, dir, "socks.conf", "deny 10.0.0.0 255.0.0.0\nsockd @=socks5h://192.0.2.1:1081,http://192.0.2.2 0.0.0.0 0.0.0.0\n")
 	var out, errb bytes.Buffer
 	code := Main("sockd", []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "www.example.org", "--port", "443"}, nil, &out, &errb)
 	if code != 0 {
@@ -69,8 +69,8 @@ func TestSimulateClientConfig(t *testing.T) {
 // SOCKS_SERVER.
 func TestSimulateDefaultServer(t *testing.T) {
 	dir := t.TempDir()
-	sc := testnet.File(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
-	cc := testnet.File(t, dir, "socks.conf", "sockd ALL\n")
+	sc := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
+	cc := testnet.WriteFileIn(t, dir, "socks.conf", "sockd ALL\n")
 	args := []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "198.51.100.7", "--port", "80"}
 	for _, tc := range []struct {
 		env   string
@@ -94,8 +94,8 @@ func TestSimulateDefaultServer(t *testing.T) {
 // beside the rules.
 func TestRsockdSIGUSR1(t *testing.T) {
 	dir := t.TempDir()
-	conf := testnet.File(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
-	cc := testnet.File(t, dir, "socks.conf", "direct 127.0.0.0 255.0.0.0\nsockd @=192.0.2.1 ALL\n")
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
+	cc := testnet.WriteFileIn(t, dir, "socks.conf", "direct 127.0.0.0 255.0.0.0\nsockd @=192.0.2.1 ALL\n")
 	stderr, done := startInProcessAs("rsockd", "-c", conf, "--client-config", cc, "--listen", "127.0.0.1:0", "--drain-timeout", "5s")
 	if waitListening(t, regexp.MustCompile(`INFO listening address=(\S+)`), stderr.String, done, 20*time.Second, nil) == "" {
 		t.Fatalf("rsockd does not listen:\n%s", stderr.String())

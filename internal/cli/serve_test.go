@@ -24,7 +24,7 @@ func runSockd(t *testing.T, stdin string, args ...string) (int, string, string) 
 }
 
 func TestServeUsageErrors(t *testing.T) {
-	conf := testnet.File(t, t.TempDir(), "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
+	conf := testnet.WriteFileT(t, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	for _, args := range [][]string{
 		{"-c", conf, "-i", "-I"},
 		{"-c", conf, "--log-format", "xml"},
@@ -42,7 +42,7 @@ func TestServeUsageErrors(t *testing.T) {
 // TestServeBadConfig: the daemon refuses to start on a broken file and
 // prints compiler-style diagnostics.
 func TestServeBadConfig(t *testing.T) {
-	conf := testnet.File(t, t.TempDir(), "sockd.conf", "permit 127.0.0.0 255.0.0.0\npermitt 10.0.0.0 255.0.0.0\n")
+	conf := testnet.WriteFileT(t, "sockd.conf", "permit 127.0.0.0 255.0.0.0\npermitt 10.0.0.0 255.0.0.0\n")
 	code, _, stderr := runSockd(t, "", "-c", conf, "--listen", "127.0.0.1:0")
 	if code != ExitInvalid || !strings.Contains(stderr, conf+":2:1: error:") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -68,7 +68,7 @@ func TestVer(t *testing.T) {
 // file, relays one request, then stops it with a real SIGTERM.
 func TestServeRun(t *testing.T) {
 	dir := t.TempDir()
-	conf := testnet.File(t, dir, "sockd.conf", "permit *=ann 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit *=ann 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
 	pw := filepath.Join(dir, "passwd")
 	if err := auth.SetPassword(pw, "ann", "secret", 4); err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ func countMsg(msgs []string, msg string) int {
 func rotateAndSIGHUP(t *testing.T, logFiles func(logPath, rotated string), extra ...string) (d *daemonProc, logPath, rotated string) {
 	t.Helper()
 	dir := t.TempDir()
-	conf := testnet.File(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	logPath = filepath.Join(dir, "sockd.log")
 	notifyPath, notify := listenNotify(t)
 	args := append([]string{"-c", conf, "--listen", "127.0.0.1:0"}, extra...)

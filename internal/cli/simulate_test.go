@@ -33,8 +33,8 @@ deny 0.0.0.0 0.0.0.0 : logger "refused %u@%a -> %z:%s"
 // very same JSON.
 func TestSimulateDecisions(t *testing.T) {
 	dir := t.TempDir()
-	users := testnet.File(t, dir, "users", "# extra users\ndave, erin\n")
-	text := testnet.File(t, dir, "sockd.conf", strings.ReplaceAll(simConf, "USERS", users))
+	users := testnet.WriteFileIn(t, dir, "users", "# extra users\ndave, erin\n")
+	text := testnet.WriteFileIn(t, dir, "sockd.conf", strings.ReplaceAll(simConf, "USERS", users))
 	frozenPath := filepath.Join(dir, "sockd.fc")
 	if code, _, stderr := runTool(t, "make_sockdfc", "", text, frozenPath); code != 0 {
 		t.Fatalf("make_sockdfc: exit %d: %s", code, stderr)
@@ -117,7 +117,7 @@ func TestSimulateDecisions(t *testing.T) {
 // forms, and reports a malformed line by its position without stopping.
 func TestSimulateBatch(t *testing.T) {
 	dir := t.TempDir()
-	conf := testnet.File(t, dir, "sockd.conf", "permit 10.0.0.0/8 0.0.0.0 0.0.0.0 lt 1024\ndeny 0.0.0.0 0.0.0.0\n")
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 10.0.0.0/8 0.0.0.0 0.0.0.0 lt 1024\ndeny 0.0.0.0 0.0.0.0\n")
 	batch := "# replay\n--from 10.0.0.1 --to 192.0.2.1 --port 80\n\n--from 10.0.0.1 --to 192.0.2.1 --port 8080\n--from nowhere --to x --port 1\n--from 10.0.0.2 --to 'www.example.org' --port http\n"
 	code, stdout, stderr := runTool(t, "sockd", batch, "simulate", "-c", conf, "--batch", "-", "--json")
 	if code != 2 {
@@ -157,7 +157,7 @@ func runTool(t *testing.T, name, stdin string, args ...string) (int, string, str
 // resolves it) or resolves it first, as the daemon's
 // policy.DecideBeforeResolve does.
 func TestSimulateSaysWhenTheDaemonResolves(t *testing.T) {
-	conf := testnet.File(t, t.TempDir(), "sockd.conf", "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 0.0.0.0 0.0.0.0 10.0.0.0 255.0.0.0\n")
+	conf := testnet.WriteFileT(t, "sockd.conf", "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 0.0.0.0 0.0.0.0 10.0.0.0 255.0.0.0\n")
 	for _, tc := range []struct{ to, note string }{
 		{"www.example.com", "decided by name: the daemon does not resolve www.example.com for this decision"},
 		{"www.example.org", "the daemon resolves www.example.org and decides by its address: give --to-ip for that decision"},

@@ -22,7 +22,7 @@ import (
 func sockdWith(t *testing.T, conf, passwd string) (string, *testnet.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
-	cp := testnet.File(t, dir, "sockd.conf", conf)
+	cp := testnet.WriteFileIn(t, dir, "sockd.conf", conf)
 	opts := server.Options{ConfigPath: cp}
 	if passwd != "" {
 		user, pass, _ := strings.Cut(passwd, ":")
@@ -83,7 +83,7 @@ func TestSocksProxyOptions(t *testing.T) {
 	t.Run("credentials", func(t *testing.T) {
 		// SOCKS5 username/password from the credentials file.
 		v5, _ := sockdWith(t, "permit *=bob 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", "bob:s3cret")
-		creds := testnet.File(t, t.TempDir(), "credentials", "socks5://"+v5+" bob s3cret\n")
+		creds := testnet.WriteFileT(t, "credentials", "socks5://"+v5+" bob s3cret\n")
 		code, out, errs := runSocksTool(t, "pong\n", "--proxy", "socks5://"+v5, "--credentials", creds, "connect", host, port)
 		if code != 0 || out != "pong\n" {
 			t.Fatalf("socks5 --credentials: exit %d, out %q, err %s", code, out, errs)

@@ -216,14 +216,14 @@ func TestSrelayPasswdReachesNextHop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw := testnet.File(t, dir, "sockd.passwd", "opopop:"+string(hash)+"\n")
-	rules := testnet.File(t, dir, "sockd.conf", "permit *=opopop 127.0.0.0/8 0.0.0.0 0.0.0.0\n")
+	pw := testnet.WriteFileIn(t, dir, "sockd.passwd", "opopop:"+string(hash)+"\n")
+	rules := testnet.WriteFileIn(t, dir, "sockd.conf", "permit *=opopop 127.0.0.0/8 0.0.0.0 0.0.0.0\n")
 	hopAddr, hopLog := runDaemon(t, "sockd", "-c", rules, "--passwd", pw, "--auth", "userpass", "--listen", "127.0.0.1:0",
 		"--hosts-allow", filepath.Join(dir, "none"), "--hosts-deny", filepath.Join(dir, "none"))
 	_, hopPort, _ := net.SplitHostPort(hopAddr)
 
-	conf := testnet.File(t, dir, "srelay.conf", "127.0.0.1 any 127.0.0.1 "+hopPort+"\n")
-	passwd := testnet.File(t, dir, "srelay.passwd", "# next-hop server[/port]\tusername\tpassword\n127.0.0.1/"+hopPort+"\topopop\ttutut555\n")
+	conf := testnet.WriteFileIn(t, dir, "srelay.conf", "127.0.0.1 any 127.0.0.1 "+hopPort+"\n")
+	passwd := testnet.WriteFileIn(t, dir, "srelay.passwd", "# next-hop server[/port]\tusername\tpassword\n127.0.0.1/"+hopPort+"\topopop\ttutut555\n")
 	addr, _ := runDaemon(t, "srelay", "-i", "127.0.0.1:0", "-c", conf, "-u", passwd,
 		"--hosts-allow", filepath.Join(dir, "none"), "--hosts-deny", filepath.Join(dir, "none"))
 	if out, err := curl(t, "--socks5", addr, dst.URL); err != nil || !strings.Contains(out, "hello from") {
@@ -244,7 +244,7 @@ func TestSrelayPasswdReachesNextHop(t *testing.T) {
 // connection closes without a reply, and the log says why.
 func TestSrelayHostsDenyBeforeAnyReply(t *testing.T) {
 	dir := t.TempDir()
-	deny := testnet.File(t, dir, "hosts.deny", "srelay: 127.0.0.1\n")
+	deny := testnet.WriteFileIn(t, dir, "hosts.deny", "srelay: 127.0.0.1\n")
 	addr, log := runDaemon(t, "srelay", "-i", "127.0.0.1:0", "--hosts-allow", filepath.Join(dir, "none"), "--hosts-deny", deny)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -336,7 +336,7 @@ func TestSrelaySafeDefault(t *testing.T) {
 	_, log := runDaemon(t, "srelay", "-i", "127.0.0.1:0", "--hosts-allow", none, "--hosts-deny", none)
 	waitLogOf(t, "srelay", "srelay: no access control configured", log.String)
 	waitLogOf(t, "srelay", "serving loopback clients only", log.String)
-	allow := testnet.File(t, dir, "hosts.allow", "srelay: 192.0.2.0/24\n")
+	allow := testnet.WriteFileIn(t, dir, "hosts.allow", "srelay: 192.0.2.0/24\n")
 	_, log2 := runDaemon(t, "srelay", "-i", "127.0.0.1:0", "--hosts-allow", allow, "--hosts-deny", none)
 	if strings.Contains(log2.String(), "no access control configured") {
 		t.Errorf("a hosts.allow rule for srelay is access control:\n%s", log2.String())

@@ -21,7 +21,7 @@ import (
 // them (tag sockd, daemon.notice, no level, no fields).
 func TestServeSyslog(t *testing.T) {
 	dir := t.TempDir()
-	conf := testnet.File(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	sock := filepath.Join(dir, "log")
 	devlog, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"syscall"
+
+	"github.com/sockd/sockd/policy"
 )
 
 // Unknown is what 4.3 printed for the identd user when identd was not
@@ -164,6 +166,22 @@ func NoIdentd(src string) string { return "cannot connect to identd on " + src }
 // Alert is logged when identd names another user than the client claimed.
 func Alert(realUser, claimed string) string {
 	return "*Alert*: real user is " + realUser + ", not " + claimed
+}
+
+// IdentNote is the line logged for what identd said about req, decided as
+// d: Alert when identd named another user, NoIdentd when it gave no user
+// (4.3 made no difference between no answer, an ERROR reply and garbage),
+// "" when identd was not asked or confirmed the user. The client is named
+// by its address: looking up its name only for a log line would cost a DNS
+// query on the identd path.
+func IdentNote(d *policy.Decision, req *policy.Request) string {
+	switch d.Ident {
+	case policy.IdentMismatch:
+		return Alert(d.IdentUser, req.User)
+	case policy.IdentUnreachable, policy.IdentMalformed, policy.IdentFailed:
+		return NoIdentd(req.SrcIP.Unmap().String())
+	}
+	return ""
 }
 
 // WrongVersion is logged when the first byte is neither 4 nor 5.

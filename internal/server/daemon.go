@@ -20,7 +20,7 @@ import (
 // (SIGUSR1).
 func (s *Server) DumpConfig() {
 	snap := s.snap.Load()
-	defer s.dumpClient(snap) // rsockd mode: the socks.conf routes too (upstream.go)
+	defer snap.client.Dump(s.log) // rsockd mode: the socks.conf routes too
 	var b bytes.Buffer
 	if err := config.WriteSockd(&b, snap.conf); err != nil {
 		s.log.Error("cannot print the configuration", "err", err)
@@ -30,7 +30,9 @@ func (s *Server) DumpConfig() {
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		s.log.Info("config: "+line, "file", snap.origin.Path)
 	}
-	s.dumpHits(snap)
+	for _, line := range snap.hits.Report(snap.conf.Rules) {
+		s.log.Info(line, "file", snap.origin.Path)
+	}
 	if snap.routes == nil {
 		s.log.Info("no route file: the system chooses the interface")
 		return

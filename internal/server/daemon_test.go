@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/diag"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -287,7 +288,7 @@ func TestInetdConn(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
-	client, serverSide := tcpPair(t)
+	client, serverSide := testnet.TCPPair(t)
 	f, err := serverSide.File()
 	if err != nil {
 		t.Fatal(err)

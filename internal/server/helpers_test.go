@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -60,14 +58,7 @@ type testServer struct {
 	confPath string
 }
 
-func writeFile(t *testing.T, name, text string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+var writeFile = testnet.WriteFileT
 
 // startServer runs a server with the given sockd.conf text on 127.0.0.1:0
 // (or network/address given by listen) until the test ends.

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockd/sockd/internal/reactor"
+	"github.com/sockd/sockd/internal/relay"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,11 +20,11 @@ import (
 // address, decided without identd or name lookups, small messages) without
 // a goroutine per connection: each loop is one locked thread around its
 // own epoll set, which accepts, reads the handshake, decides, connects,
-// replies and relays with raw non-blocking system calls. On this 2-core
-// machine a goroutine per session cost about 45 µs more server time per
-// connection than a loop (futex wake-ups between the runtime's threads,
-// the monitor thread, four epoll_ctl and three empty reads per
-// connection), which put the connection rate behind microsocks's.
+// replies and relays with raw non-blocking system calls. A goroutine per
+// session costs more server time per connection than a loop (futex
+// wake-ups between the runtime's threads, the monitor thread, four
+// epoll_ctl and three empty reads per connection), which put the
+// connection rate behind microsocks's (bench/ measures it).
 //
 // Everything else leaves the loop for a goroutine, at the first point
 // where it differs from the common case, with what the loop has read so
@@ -32,34 +34,39 @@ import (
 // path logs and answers it), and bulk data, which a relay direction then
 // moves with splice(2). A session thus behaves as the goroutine path
 // would have served it; the loop is only where the common case runs.
-
-// loopEvents is how many events one epoll_wait returns at most.
-const loopEvents = 256
+//
+// The epoll set, the deadline heap and the wake-ups from other goroutines
+// are internal/reactor's; this file adds the listeners, accepting and the
+// loops' life with the server, and the sessions are loopConns, each a
+// reactor.Handler for its descriptors and a reactor.Expirer for its
+// deadline.
 
 // acceptBatch bounds the connections one loop accepts per wake-up, so a
 // flood of connections cannot starve the sessions it already serves.
 const acceptBatch = 64
 
-// eventLoop is one loop: its epoll set, the connections it serves, and a
-// queue of work for it from other goroutines.
+// eventLoop is one loop: a reactor (internal/reactor: the epoll set, the
+// deadline heap, the queue of work from other goroutines) and the
+// sessions and listeners it serves.
 type eventLoop struct {
-	s      *Server
-	epfd   int
-	wakefd int // an eventfd in the set: wakes the loop for its queue
-	buf    []byte
+	s   *Server
+	r   *reactor.Reactor
+	buf []byte
 
-	mu    sync.Mutex
-	queue []func()
-	ended bool // the loop has exited: its descriptors are closed
-
-	conns     map[int32]*loopConn // by descriptor
-	nextGen   uint32
-	listeners map[*loopListener]bool // true while paused after an accept error
-	resumeAt  time.Time              // when paused listeners are watched again
+	conns     map[*loopConn]struct{}
+	listeners map[*loopListener]*listenerWatch
+	resume    reactor.Timer // when listeners paused after an accept error are watched again
 	backoff   acceptBackoff
-	tick      time.Duration // how often deadlines are checked
-	nextSweep time.Time
 }
+
+// listenerWatch is a listener in one loop's epoll set.
+type listenerWatch struct {
+	l       *eventLoop
+	ll      *loopListener
+	watched bool // in the set: not while paused, nor after adding it failed
+}
+
+func (w *listenerWatch) Ready(int, uint32) { w.l.accept(w.ll) }
 
 // loops are the server's event loops, one per P, started with the first
 // listener served by them and ended once the server is closed and the
@@ -67,11 +74,6 @@ type eventLoop struct {
 type loops struct {
 	mu      sync.Mutex
 	running []*eventLoop
-
-	// listenerIDs tell listeners apart in epoll events: a listener closed
-	// and another opened on the same descriptor number must not be
-	// confused.
-	listenerIDs atomic.Uint32
 
 	// blockedHandOffs counts the relays handed off because a destination
 	// could not take a whole message, so a test can tell it reached that
@@ -85,16 +87,6 @@ type loops struct {
 	testHookConnecting atomic.Pointer[func()]
 }
 
-// loopTick is how often a loop checks the deadlines of its sessions: a
-// tenth of the shortest timeout, between 5 ms and 1 s.
-func loopTick(o *Options) time.Duration {
-	t := min(o.HandshakeTimeout, o.ConnectTimeout)
-	if o.IdleTimeout > 0 {
-		t = min(t, o.IdleTimeout)
-	}
-	return min(max(t/10, 5*time.Millisecond), time.Second)
-}
-
 // startLoops starts the loops if they are not running and gives each of
 // them the listener. The caller holds s.mu (see serveLoops): a loop exits
 // only under loops.mu with an empty queue, so none can exit before it has
@@ -105,14 +97,15 @@ func (s *Server) startLoops(ll *loopListener) error {
 	if s.loops.running == nil {
 		var ls []*eventLoop
 		for range runtime.GOMAXPROCS(0) {
-			l, err := newEventLoop(s)
+			r, err := reactor.New()
 			if err != nil {
 				for _, l := range ls {
-					l.closeFDs()
+					l.r.Close()
 				}
-				return err
+				return errors.Join(errors.New("event loop"), err)
 			}
-			ls = append(ls, l)
+			ls = append(ls, &eventLoop{s: s, r: r, buf: make([]byte, relay.SmallReadLen),
+				conns: make(map[*loopConn]struct{}), listeners: make(map[*loopListener]*listenerWatch)})
 		}
 		s.loops.running = ls
 		for _, l := range ls {
@@ -120,101 +113,55 @@ func (s *Server) startLoops(ll *loopListener) error {
 		}
 		context.AfterFunc(s.kill, func() {
 			for _, l := range ls {
-				l.do(l.killAll)
+				l.r.Do(l.killAll)
 			}
 		})
 	}
 	ll.removed.Add(len(s.loops.running))
 	for _, l := range s.loops.running {
-		l.do(func() {
-			l.listeners[ll] = false
-			l.watchListener(ll)
+		l.r.Do(func() {
+			w := &listenerWatch{l: l, ll: ll}
+			l.listeners[ll] = w
+			l.watchListener(w)
 		})
 	}
 	return nil
-}
-
-func newEventLoop(s *Server) (*eventLoop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, errors.Join(errors.New("event loop"), err)
-	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, errors.Join(errors.New("event loop"), err)
-	}
-	l := &eventLoop{s: s, epfd: epfd, wakefd: wakefd, buf: make([]byte, smallReadLen),
-		conns: make(map[int32]*loopConn), listeners: make(map[*loopListener]bool), tick: loopTick(&s.opts)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil {
-		l.closeFDs()
-		return nil, errors.Join(errors.New("event loop"), err)
-	}
-	return l, nil
-}
-
-func (l *eventLoop) closeFDs() {
-	unix.Close(l.wakefd)
-	unix.Close(l.epfd)
-}
-
-// do runs f on the loop's thread, soon; not at all if the loop has ended.
-func (l *eventLoop) do(f func()) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ended {
-		return
-	}
-	l.queue = append(l.queue, f)
-	one := [8]byte{1}
-	unix.Write(l.wakefd, one[:])
 }
 
 // run is the loop. It ends once the server is closed and the loop has
 // neither listeners nor sessions left.
 func (l *eventLoop) run() {
 	runtime.LockOSThread() // the thread exits with the loop
-	events := make([]unix.EpollEvent, loopEvents)
-	for {
-		n, err := unix.EpollWait(l.epfd, events, l.waitMillis())
-		if err != nil && err != unix.EINTR {
-			// Only a bad descriptor or argument gets here: a bug.
-			l.s.log.Error("event loop failed", "err", err)
-			l.killAll()
-			return
+	if err := l.r.Run(l.exitIfDone); err != nil {
+		// Only a bad descriptor or argument gets here: a bug.
+		l.s.log.Error("event loop failed", "err", err)
+		l.killAll()
+		for ll := range l.listeners {
+			l.dropListener(ll)
 		}
-		for i := range max(n, 0) {
-			ev := &events[i]
-			if int(ev.Fd) == l.wakefd {
-				l.runQueue()
-				continue
-			}
-			if c := l.conns[ev.Fd]; c != nil && c.gen == uint32(ev.Pad) {
-				c.ready(ev.Fd, ev.Events)
-				continue
-			}
-			if ll := l.listenerOf(ev.Fd, uint32(ev.Pad)); ll != nil {
-				l.accept(ll)
-			}
-		}
-		l.sweep()
-		if len(l.conns) == 0 && len(l.listeners) == 0 && l.s.isClosing() {
-			if l.exit() {
-				return
-			}
-		}
+		l.s.loops.mu.Lock()
+		l.leave()
+		l.s.loops.mu.Unlock()
+	}
+	l.r.Close()
+}
+
+// exitIfDone stops the loop once the server is closing and the loop
+// serves nothing, unless work was queued for it meanwhile.
+func (l *eventLoop) exitIfDone() {
+	if len(l.conns) > 0 || len(l.listeners) > 0 || !l.s.isClosing() {
+		return
+	}
+	l.s.loops.mu.Lock()
+	defer l.s.loops.mu.Unlock()
+	if l.r.Stop() {
+		l.leave()
 	}
 }
 
-// exit ends the loop unless work was queued for it meanwhile.
-func (l *eventLoop) exit() bool {
-	l.s.loops.mu.Lock()
-	defer l.s.loops.mu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.queue) > 0 {
-		return false
-	}
+// leave takes the loop out of the running ones; the caller holds
+// loops.mu.
+func (l *eventLoop) leave() {
 	for i, o := range l.s.loops.running {
 		if o == l {
 			l.s.loops.running = append(l.s.loops.running[:i:i], l.s.loops.running[i+1:]...)
@@ -224,94 +171,30 @@ func (l *eventLoop) exit() bool {
 	if len(l.s.loops.running) == 0 {
 		l.s.loops.running = nil
 	}
-	l.queue, l.ended = nil, true
-	l.closeFDs()
-	return true
 }
 
-func (l *eventLoop) runQueue() {
-	var b [8]byte
-	unix.Read(l.wakefd, b[:])
-	l.mu.Lock()
-	q := l.queue
-	l.queue = nil
-	l.mu.Unlock()
-	for _, f := range q {
-		f()
-	}
-}
-
-// waitMillis is epoll_wait's timeout: until the next deadline check while
-// there is something to time out, else for ever.
-func (l *eventLoop) waitMillis() int {
-	if len(l.conns) == 0 && l.resumeAt.IsZero() {
-		return -1
-	}
-	now := time.Now()
-	next := l.nextSweep
-	if next.IsZero() {
-		next = now.Add(l.tick)
-		l.nextSweep = next
-	}
-	if !l.resumeAt.IsZero() && l.resumeAt.Before(next) {
-		next = l.resumeAt
-	}
-	return int(max(next.Sub(now)+time.Millisecond-1, 0) / time.Millisecond)
-}
-
-// sweep ends the sessions whose deadline passed and watches paused
-// listeners again once their pause is over.
-func (l *eventLoop) sweep() {
-	now := time.Now()
-	if !l.resumeAt.IsZero() && !now.Before(l.resumeAt) {
-		l.resumeAt = time.Time{}
-		for ll, paused := range l.listeners {
-			if paused {
-				l.listeners[ll] = false
-				l.watchListener(ll)
-			}
-		}
-	}
-	if l.nextSweep.IsZero() || now.Before(l.nextSweep) {
-		return
-	}
-	l.nextSweep = time.Time{}
-	for fd, c := range l.conns {
-		if int(fd) == c.cfd { // once per session, not per descriptor
-			c.checkDeadline(now)
+// Expire watches the listeners paused after an accept error again.
+func (l *eventLoop) Expire(time.Time) {
+	for _, w := range l.listeners {
+		if !w.watched {
+			l.watchListener(w)
 		}
 	}
 }
 
 // killAll ends every session of the loop at once: the server was killed.
 func (l *eventLoop) killAll() {
-	for fd, c := range l.conns {
-		if int(fd) == c.cfd {
-			c.kill()
-		}
+	for c := range l.conns {
+		c.kill()
 	}
 }
 
-// add registers fd for c; the event carries c's generation, so that an
-// event still queued for a descriptor closed and reused within the same
-// wake-up is not taken for the new connection's.
-func (l *eventLoop) add(c *loopConn, fd int, events uint32) error {
-	err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(c.gen)})
-	if err == nil {
-		l.conns[int32(fd)] = c
-	}
-	return err
-}
-
-// forget removes fd from the loop; remove says it must also leave the
-// epoll set because the descriptor lives on (a handoff duplicates it).
-func (l *eventLoop) forget(fd int, remove bool) {
-	if fd < 0 {
-		return
-	}
-	delete(l.conns, int32(fd))
-	if remove {
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+// remove takes fd, which lives on elsewhere, out of the loop's epoll set.
+// A failure is logged and is no reason to stop: the reactor no longer
+// calls the loop for fd, whatever the set still holds.
+func (l *eventLoop) remove(fd int) {
+	if err := l.r.Remove(fd); err != nil {
+		l.s.log.Error("event loop", "err", err)
 	}
 }
 
@@ -320,7 +203,6 @@ func (l *eventLoop) forget(fd int, remove bool) {
 // the runtime's poller no longer watches the socket.
 type loopListener struct {
 	fd   int
-	id   uint32
 	addr net.Addr
 	s    *Server
 
@@ -351,7 +233,7 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 	if cerr := raw.Control(func(f uintptr) { fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
 		return false, nil
 	}
-	ll := &loopListener{fd: fd, id: s.loops.listenerIDs.Add(1), addr: tl.Addr(), s: s, done: make(chan error, 1)}
+	ll := &loopListener{fd: fd, addr: tl.Addr(), s: s, done: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -388,7 +270,7 @@ func (ll *loopListener) Close() error {
 	ll.closeOnce.Do(func() {
 		ll.s.loops.mu.Lock()
 		for _, l := range ll.s.loops.running {
-			l.do(func() { l.dropListener(ll) })
+			l.r.Do(func() { l.dropListener(ll) })
 		}
 		ll.s.loops.mu.Unlock()
 		go func() {
@@ -408,28 +290,32 @@ func (ll *loopListener) Accept() (net.Conn, error) { return nil, errors.ErrUnsup
 func (ll *loopListener) Addr() net.Addr            { return ll.addr }
 
 // watchListener adds the listener to the loop's set. EPOLLEXCLUSIVE wakes
-// one loop per connection instead of all of them.
-func (l *eventLoop) watchListener(ll *loopListener) {
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, ll.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE,
-		Fd: int32(ll.fd), Pad: int32(ll.id)})
+// one loop per connection instead of all of them. A listener the loop
+// cannot watch ends its Serve with the error, as an accept error does.
+func (l *eventLoop) watchListener(w *listenerWatch) {
+	if err := l.r.Add(w.ll.fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, w); err != nil {
+		w.ll.finish(&net.OpError{Op: "accept", Net: "tcp", Addr: w.ll.addr, Err: err})
+		return
+	}
+	w.watched = true
+}
+
+// unwatchListener takes the listener out of the loop's set.
+func (l *eventLoop) unwatchListener(w *listenerWatch) {
+	if w.watched {
+		w.watched = false
+		l.remove(w.ll.fd)
+	}
 }
 
 func (l *eventLoop) dropListener(ll *loopListener) {
-	if _, ok := l.listeners[ll]; !ok {
+	w, ok := l.listeners[ll]
+	if !ok {
 		return
 	}
 	delete(l.listeners, ll)
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, ll.fd, nil)
+	l.unwatchListener(w)
 	ll.removed.Done()
-}
-
-func (l *eventLoop) listenerOf(fd int32, id uint32) *loopListener {
-	for ll, paused := range l.listeners {
-		if ll.fd == int(fd) && ll.id == id && !paused {
-			return ll
-		}
-	}
-	return nil
 }
 
 // accept takes up to acceptBatch waiting connections and starts their
@@ -450,13 +336,10 @@ func (l *eventLoop) accept(ll *loopListener) {
 			pause := l.backoff.next()
 			l.s.log.Warn("accept failed, pausing", "err", &net.OpError{Op: "accept", Net: "tcp", Addr: ll.addr, Err: err},
 				"pause", pause.String())
-			for o := range l.listeners {
-				if !l.listeners[o] {
-					l.listeners[o] = true
-					unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, o.fd, nil)
-				}
+			for _, w := range l.listeners {
+				l.unwatchListener(w)
 			}
-			l.resumeAt = time.Now().Add(pause)
+			l.r.Schedule(&l.resume, time.Now().Add(pause), l)
 			return
 		case err != nil:
 			ll.finish(&net.OpError{Op: "accept", Net: "tcp", Addr: ll.addr, Err: err})

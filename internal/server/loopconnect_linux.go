@@ -4,7 +4,7 @@ package server
 // the destination, the reply, and the relay the loop runs itself (pump)
 // until bulk data or a full destination hands it to a goroutine relay
 // (handOffRelay). The handshake and the request are in
-// loopsession_linux.go.
+// loopsession_linux.go, the reactor under both in internal/reactor.
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/socks"
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +24,7 @@ func (c *loopConn) connect() {
 	ss := c.ss
 	c.dialed = time.Now()
 	spec := ss.dialSpec(c.dst.Addr(), "", c.dialed, func() netip.AddrPort { return fdLocalAddr(c.cfd) })
-	c.deadline = spec.deadline
+	c.l.r.Schedule(&c.timer, spec.deadline, c)
 	family := unix.AF_INET6
 	if c.dst.Addr().Is4() {
 		family = unix.AF_INET
@@ -49,8 +50,8 @@ func (c *loopConn) connect() {
 	}
 	// Registering a socket that is already connected reports it writable
 	// at once, so both outcomes continue in connected.
-	if err := c.l.add(c, fd, connEvents); err != nil {
-		c.connectFailed(os.NewSyscallError("epoll_ctl", err))
+	if err := c.l.r.Add(fd, connEvents, c); err != nil {
+		c.connectFailed(err) // logged and answered as a failed connect
 		return
 	}
 	c.state = stConnecting
@@ -73,14 +74,20 @@ func (c *loopConn) connected() {
 		c.connectFailed(os.NewSyscallError("connect", err))
 		return
 	}
-	ss.s.metrics.connected(c.dialed)
+	ss.s.metrics.Connected(c.dialed)
 	if !c.reply(granted, socks.AddrFromAddrPort(fdLocalAddr(c.tfd))) {
 		c.end()
 		return
 	}
 	ss.logConnected(c.lr, "")
 	c.state = stRelay
-	c.lastActive = time.Now().UnixNano()
+	now := time.Now()
+	c.lastActive = now.UnixNano()
+	if idle := ss.s.opts.IdleTimeout; idle > 0 {
+		c.l.r.Schedule(&c.timer, now.Add(idle), c)
+	} else {
+		c.l.r.Cancel(&c.timer)
+	}
 	if leftover := (*ss.buf)[c.consumed:c.n]; len(leftover) > 0 {
 		w, err := unix.Write(c.tfd, leftover)
 		if err == unix.EAGAIN {
@@ -88,7 +95,7 @@ func (c *loopConn) connected() {
 		}
 		if err != nil {
 			ss.releaseBuf()
-			c.endRelay(relayResult{Err: c.opError("write", c.dst, err)})
+			c.endRelay(relay.Result{Err: c.opError("write", c.dst, err)})
 			return
 		}
 		c.up.n = int64(max(w, 0))
@@ -110,7 +117,7 @@ func (c *loopConn) connected() {
 // does for a dial error, and ends the session.
 func (c *loopConn) connectFailed(err error) {
 	ss := c.ss
-	ss.s.metrics.connected(c.dialed)
+	ss.s.metrics.Connected(c.dialed)
 	err = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.dst), Err: err}
 	ss.logFailure(c.lr, "connect", err)
 	c.answerAndEnd(failure(err))
@@ -121,13 +128,13 @@ func (c *loopConn) connectFailed(err error) {
 // connecting socket is released now, not at the connect timeout.
 func (c *loopConn) clientLeft() {
 	ss := c.ss
-	ss.s.metrics.connected(c.dialed)
+	ss.s.metrics.Connected(c.dialed)
 	ss.left.Store(true)
 	ss.logFailure(c.lr, "connect", errClientLeft)
 	c.end()
 }
 
-// pump moves what src has to dst, as the goroutine relay's readSmall does:
+// pump moves what src has to dst, as internal/relay's readSmall does:
 // one read and one write per message, a second read to catch an end of
 // file right behind the data (sent on with MSG_MORE, so that data and FIN
 // leave in one segment), and a handoff to a goroutine relay, whose
@@ -152,13 +159,13 @@ func (c *loopConn) pump(src, dst int, d, other *loopDirection) {
 		eof := false
 		var aheadErr error
 		if n < len(buf) {
-			n, eof, aheadErr = readAhead(src, buf, n)
+			n, eof, aheadErr = relay.ReadAhead(src, buf, n)
 		}
 		var w int
 		if eof {
-			w, err = sendto(dst, buf[:n], unix.MSG_MORE|unix.MSG_NOSIGNAL)
+			w, err = relay.Send(dst, buf[:n], unix.MSG_MORE|unix.MSG_NOSIGNAL)
 		} else {
-			w, err = sendto(dst, buf[:n], unix.MSG_NOSIGNAL)
+			w, err = relay.Send(dst, buf[:n], unix.MSG_NOSIGNAL)
 		}
 		if err == unix.EAGAIN {
 			w, err = 0, nil
@@ -168,7 +175,7 @@ func (c *loopConn) pump(src, dst int, d, other *loopDirection) {
 			return
 		}
 		d.n += int64(w)
-		c.ss.s.relays.copied.Add(int64(w))
+		c.ss.s.relays.AddCopied(int64(w))
 		c.lastActive = time.Now().UnixNano()
 		switch {
 		case w < n:
@@ -207,8 +214,8 @@ func (c *loopConn) endOfFile(dst int, d, other *loopDirection) {
 	}
 }
 
-func (c *loopConn) result(err error) relayResult {
-	return relayResult{FromClient: c.up.n, FromDst: c.down.n, Err: err}
+func (c *loopConn) result(err error) relay.Result {
+	return relay.Result{FromClient: c.up.n, FromDst: c.down.n, Err: err}
 }
 
 // peerOf is the address at the other end of fd, for an error's text.
@@ -224,7 +231,7 @@ func (c *loopConn) opError(op string, peer netip.AddrPort, err error) error {
 }
 
 // endRelay logs the session's end and ends it.
-func (c *loopConn) endRelay(res relayResult) {
+func (c *loopConn) endRelay(res relay.Result) {
 	c.ss.logRelayEnd(c.lr, res)
 	c.end()
 }
@@ -235,12 +242,13 @@ func (c *loopConn) endRelay(res relayResult) {
 func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 	l, ss, cfd, tfd, lr := c.l, c.ss, c.cfd, c.tfd, c.lr
 	toDst, toClient = bytes.Clone(toDst), bytes.Clone(toClient) // they alias the loop's buffer
-	pre := relayResult{FromClient: c.up.n, FromDst: c.down.n}
+	pre := relay.Result{FromClient: c.up.n, FromDst: c.down.n}
 	upEOF, downEOF := c.up.eof, c.down.eof
-	l.forget(cfd, true)
-	l.forget(tfd, true)
+	c.leave()
+	l.remove(cfd)
+	l.remove(tfd)
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
-	c.ss.s.relays.sessions.Go(func() {
+	c.ss.s.relays.Go(func() {
 		client, cerr := fdConn(cfd)
 		dst, derr := fdConn(tfd)
 		if client != nil {

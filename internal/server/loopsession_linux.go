@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/reactor"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -33,13 +34,12 @@ const (
 type loopConn struct {
 	l        *eventLoop
 	ss       *session
-	gen      uint32
 	cfd, tfd int
 	state    loopState
+	timer    reactor.Timer // the handshake's deadline, the connect's, then the idle timeout's
 
-	n        int       // handshake bytes in *ss.buf
-	consumed int       // of which the request: the rest goes to the destination
-	deadline time.Time // of the handshake, then of the connect
+	n        int // handshake bytes in *ss.buf
+	consumed int // of which the request: the rest goes to the destination
 	lr       logline.Request
 	dst      netip.AddrPort
 	dialed   time.Time // when the connect began
@@ -68,25 +68,24 @@ const connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 
 // startSession begins serving an accepted client.
 func (l *eventLoop) startSession(fd int, src netip.AddrPort) {
-	l.nextGen++
-	c := &loopConn{l: l, ss: l.s.newSession(src), gen: l.nextGen, cfd: fd, tfd: -1}
-	c.deadline = c.ss.handshakeDeadline()
+	c := &loopConn{l: l, ss: l.s.newSession(src), cfd: fd, tfd: -1}
+	l.conns[c] = struct{}{}
+	l.r.Schedule(&c.timer, c.ss.handshakeDeadline(), c)
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as Go sets on every TCP socket
-	if err := l.add(c, fd, connEvents); err != nil {
-		c.ss.handshakeFailed(os.NewSyscallError("epoll_ctl", err))
-		c.end()
+	if err := l.r.Add(fd, connEvents, c); err != nil {
+		c.handshakeEnd(err) // logged as a failed handshake
 	}
 }
 
-// ready handles the events of one of c's descriptors.
-func (c *loopConn) ready(fd int32, events uint32) {
+// Ready handles the events of one of c's descriptors.
+func (c *loopConn) Ready(fd int, events uint32) {
 	switch c.state {
 	case stFirst, stV5Request:
-		if int(fd) == c.cfd {
+		if fd == c.cfd {
 			c.readHandshake(events&unix.EPOLLRDHUP != 0)
 		}
 	case stConnecting:
-		if int(fd) == c.tfd {
+		if fd == c.tfd {
 			if events&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 {
 				c.destStirred = true
 			}
@@ -102,9 +101,9 @@ func (c *loopConn) ready(fd int32, events uint32) {
 		if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return // room to write again: nothing waits for it in the loop
 		}
-		if int(fd) == c.cfd && !c.up.eof {
+		if fd == c.cfd && !c.up.eof {
 			c.pump(c.cfd, c.tfd, &c.up, &c.down)
-		} else if int(fd) == c.tfd && !c.down.eof {
+		} else if fd == c.tfd && !c.down.eof {
 			c.pump(c.tfd, c.cfd, &c.down, &c.up)
 		}
 	}
@@ -174,7 +173,7 @@ func (c *loopConn) parse() bool {
 				c.handOff()
 				return false
 			}
-			ss.obs.version = socks.Version5
+			ss.obs.Version = socks.Version5
 			if _, err := unix.Write(c.cfd, socks.AppendV5MethodChoice(nil, socks.MethodNoAuth)); err != nil {
 				c.end() // as ss.write failing: nothing to log
 				return false
@@ -190,7 +189,7 @@ func (c *loopConn) parse() bool {
 			if err == socks.ErrIncomplete {
 				return true
 			}
-			ss.obs.version = socks.Version4
+			ss.obs.Version = socks.Version4
 			if err != nil || req.Command != socks.V4Connect || req.Dst.Name != "" || !ss.s.socks4Allowed() || ss.snap.client != nil {
 				c.handOff()
 				return false
@@ -256,24 +255,24 @@ func (c *loopConn) handshakeEnd(err error) {
 	c.end()
 }
 
-// checkDeadline ends the session if its handshake, connect or relay has
-// timed out.
-func (c *loopConn) checkDeadline(now time.Time) {
+// Expire ends the session: its handshake or connect deadline passed, or
+// its relay may have been idle for the idle timeout. A relay that moved
+// data since its timer was set is timed again from its latest traffic,
+// so that traffic costs no heap update.
+func (c *loopConn) Expire(now time.Time) {
 	switch c.state {
 	case stFirst, stV5Request:
-		if !now.Before(c.deadline) {
-			c.handshakeEnd(os.ErrDeadlineExceeded)
-		}
+		c.handshakeEnd(os.ErrDeadlineExceeded)
 	case stConnecting:
-		if !now.Before(c.deadline) {
-			c.connectFailed(os.ErrDeadlineExceeded)
-		}
+		c.connectFailed(os.ErrDeadlineExceeded)
 	case stRelay:
-		if idle := c.ss.s.opts.IdleTimeout; idle > 0 && now.UnixNano()-c.lastActive >= int64(idle) {
-			res := c.result(nil)
-			res.Idle = true
-			c.endRelay(res)
+		if left := c.lastActive + int64(c.ss.s.opts.IdleTimeout) - now.UnixNano(); left > 0 {
+			c.l.r.Schedule(&c.timer, now.Add(time.Duration(left)), c)
+			return
 		}
+		res := c.result(nil)
+		res.Idle = true
+		c.endRelay(res)
 	}
 }
 
@@ -292,21 +291,28 @@ func (c *loopConn) kill() {
 // end closes both descriptors (which takes them out of the epoll set)
 // and finishes the session.
 func (c *loopConn) end() {
+	c.leave()
 	for _, fd := range []int{c.cfd, c.tfd} {
 		if fd >= 0 {
-			c.l.forget(fd, false)
-			unix.Close(fd)
+			c.l.r.CloseFD(fd)
 		}
 	}
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
 	c.ss.finish()
 }
 
+// leave takes the session out of its loop: out of the loop's sessions and
+// the deadline heap.
+func (c *loopConn) leave() {
+	delete(c.l.conns, c)
+	c.l.r.Cancel(&c.timer)
+}
+
 // reply sends an answer in the client's version, as the goroutine
 // path's reply does, and reports whether it was written.
 func (c *loopConn) reply(a answer, bound socks.Addr) bool {
 	var b [socks.MaxV5RequestLen]byte
-	_, err := unix.Write(c.cfd, appendAnswer(b[:0], c.ss.obs.version, a, bound))
+	_, err := unix.Write(c.cfd, appendAnswer(b[:0], c.ss.obs.Version, a, bound))
 	return err == nil
 }
 
@@ -320,9 +326,10 @@ func (c *loopConn) answerAndEnd(a answer) {
 // serves it from the bytes read so far as if it had read them itself.
 func (c *loopConn) handOff() {
 	l, ss, fd, n, state := c.l, c.ss, c.cfd, c.n, c.state
-	l.forget(fd, true)
+	c.leave()
+	l.remove(fd)
 	c.cfd, c.state = -1, stEnded
-	c.ss.s.relays.sessions.Go(func() {
+	c.ss.s.relays.Go(func() {
 		client, err := fdConn(fd)
 		if err != nil {
 			ss.handshakeFailed(err)

@@ -27,9 +27,10 @@ func (s *Server) reloadStarting() {
 }
 
 func (s *Server) reloadDone(err error) {
-	s.metrics.reloaded(err)
+	s.metrics.Reloaded(err)
 	if err == nil {
-		s.metrics.loaded(s.snap.Load())
+		snap := s.snap.Load()
+		s.metrics.Loaded(snap.origin, snap.routeOrigin)
 	}
 	if s.opts.Notify != nil {
 		status := "STATUS=serving, configuration reloaded"
@@ -139,7 +140,7 @@ func (s *Server) CheckReport(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%s: %d %s, ok (sha256 %s)\n", snap.origin.Path, len(snap.conf.Rules), what, snap.origin.Checksum)
 	if sh := snap.shadow; sh != nil {
-		fmt.Fprintf(w, "%s: %d shadow rules, ok (sha256 %s)\n", sh.origin.Path, len(sh.policy.Conf().Rules), sh.origin.Checksum)
+		fmt.Fprintf(w, "%s: %d shadow rules, ok (sha256 %s)\n", sh.Origin().Path, sh.Len(), sh.Origin().Checksum)
 	}
 	if snap.routes != nil {
 		fmt.Fprintf(w, "%s: %d routes, ok (sha256 %s)\n", snap.routeOrigin.Path, len(snap.routes.Routes), snap.routeOrigin.Checksum)

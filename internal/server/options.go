@@ -50,7 +50,7 @@ type Options struct {
 	// picks the interface.
 	RoutePath string
 	// ShadowPath is a candidate sockd.conf or sockd.fc decided beside the
-	// live rules without enforcing it (shadow.go); "" means none.
+	// live rules without enforcing it (internal/shadow); "" means none.
 	ShadowPath string
 	// PasswdPath is the password file for SOCKS5 username/password; ""
 	// means none.
@@ -95,7 +95,7 @@ type Options struct {
 	Resolver *net.Resolver
 
 	// Metrics, when set, receives the daemon's Prometheus series (see
-	// metrics.go); nil means no metrics.
+	// internal/metrics); nil means no metrics.
 	Metrics prometheus.Registerer
 	// Notify, when set, is told about reloads in sd_notify(3) syntax.
 	Notify func(state string)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -335,39 +336,11 @@ func TestV5Bind(t *testing.T) {
 	})
 }
 
-// udpEcho answers every datagram with its payload, on 127.0.0.1.
-func udpEcho(t *testing.T) *net.UDPConn { return udpEchoAt(t, "127.0.0.1:0", "") }
-
-// udpEchoAt answers every datagram sent to addr with prefix and the payload.
-func udpEchoAt(t *testing.T, addr, prefix string) *net.UDPConn {
-	t.Helper()
-	la, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := net.ListenUDP("udp", la)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { u.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := u.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			u.WriteToUDPAddrPort(append([]byte(prefix), buf[:n]...), from)
-		}
-	}()
-	return u
-}
-
 func TestV5UDPAssociate(t *testing.T) {
 	t.Parallel()
 	parallelEngines(t, func(t *testing.T) {
 		srv := startServer(t, "deny 0.0.0.0 0.0.0.0 eq 9\npermit 127.0.0.0 255.0.0.0\n", nil)
-		echo := udpEcho(t)
+		echo := testnet.EchoUDPT(t, "127.0.0.1:0", "")
 		echoAP := ap(t, echo.LocalAddr().String())
 
 		c := dialProxy(t, srv.addr)

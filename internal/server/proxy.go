@@ -38,7 +38,7 @@ func (s *Server) ServeListener(ln net.Listener, lo ListenerOptions) error {
 func (ss *session) readProxyHeader(lo *ListenerOptions) bool {
 	balancer := ss.src
 	if len(lo.ProxyTrusted) > 0 && !prefixesContain(lo.ProxyTrusted, balancer.Addr()) {
-		ss.s.metrics.proxyHeader("untrusted")
+		ss.s.metrics.ProxyHeader("untrusted")
 		ss.s.log.Warn("refused -- PROXY protocol connection from untrusted host "+balancer.Addr().String(), "client", balancer.String())
 		return false
 	}
@@ -46,20 +46,20 @@ func (ss *session) readProxyHeader(lo *ListenerOptions) bool {
 	h, err := proxyproto.Read(ss.client)
 	if err != nil {
 		if errors.Is(err, proxyproto.ErrInvalid) {
-			ss.s.metrics.proxyHeader("invalid")
+			ss.s.metrics.ProxyHeader("invalid")
 			ss.s.log.Warn("error -- bad PROXY protocol header from host "+balancer.Addr().String(), "client", balancer.String(), "err", err)
 		} else if errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			ss.s.metrics.proxyHeader("invalid")
+			ss.s.metrics.ProxyHeader("invalid")
 			ss.s.log.Info("no PROXY protocol header", "client", balancer.String(), "err", err)
 		}
 		// A bare connect and close is the balancer's TCP health check.
 		return false
 	}
 	if h.Local {
-		ss.s.metrics.proxyHeader("local")
+		ss.s.metrics.ProxyHeader("local")
 		return true
 	}
-	ss.s.metrics.proxyHeader("proxied")
+	ss.s.metrics.ProxyHeader("proxied")
 	ss.src = netip.AddrPortFrom(h.Src.Addr().Unmap(), h.Src.Port())
 	ss.s.log.Debug("PROXY protocol header", "client", ss.src.String(), "balancer", balancer.String(), "version", h.Version)
 	return true

@@ -23,7 +23,7 @@ func (s *Server) reloadWithin(timeout time.Duration) (err error) {
 	if n := s.stuckReloads.Load(); n >= maxStuckReloads {
 		err = fmt.Errorf("%d earlier reloads are still reading files past their deadline", n)
 		s.logLoadError("reload refused, keeping the configuration in force", err)
-		s.metrics.reloaded(err)
+		s.metrics.Reloaded(err)
 		return err
 	}
 	s.reloadStarting()

@@ -1,7 +1,8 @@
 // Package server is the sockd daemon: listeners, SOCKS4/4a/5 sessions on
 // one port, the access decision (policy.Decide) for every request, identd,
-// shell commands, connecting (with the route file), the splice relay, UDP
-// ASSOCIATE, limits and timeouts, reload and the signal loop.
+// shell commands, connecting (with the route file), starting the relay
+// (internal/relay moves the bytes), UDP ASSOCIATE, limits and timeouts,
+// reload and the signal loop.
 //
 // The configuration in force is an immutable snapshot (rules, routes,
 // passwords) behind an atomic pointer: a reload builds a complete new one
@@ -43,11 +44,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sockd/sockd/client"
-
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/auth"
+	"github.com/sockd/sockd/internal/clientconf"
 	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/metrics"
+	"github.com/sockd/sockd/internal/relay"
+	"github.com/sockd/sockd/internal/shadow"
 	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
@@ -60,14 +63,10 @@ type snapshot struct {
 	origin      load.Origin
 	routes      *config.RouteConf // nil without a route file
 	routeOrigin load.Origin
-	passwords   *auth.Passwords // nil without a password file
-	// rsockd mode (upstream.go): nil client means direct connections.
-	client       *policy.ClientPolicy
-	clientOrigin load.Origin
-	credentials  *client.Credentials
-	defaults     []client.Upstream // for sockd lines without @=; empty for none
-	hits         *policy.Hits      // per-line counters since this snapshot's load (hits.go)
-	shadow       *shadowSnap       // --shadow candidate rules, nil without (shadow.go)
+	passwords   *auth.Passwords   // nil without a password file
+	client      *clientconf.Conf  // rsockd mode (upstream.go): nil means direct connections
+	hits        *policy.Hits      // per-line counters since this snapshot's load
+	shadow      *shadow.Candidate // --shadow candidate rules, nil without
 }
 
 // Server is the daemon. Create it with New; it is safe for concurrent use.
@@ -78,7 +77,7 @@ type Server struct {
 	services map[uint16]string
 	commands *commandRunner
 	pid      int
-	metrics  *metrics // nil when off
+	metrics  *metrics.Metrics // nil when off
 
 	pwGuard atomic.Pointer[auth.Guard] // bounds password checks (authpolicy.go)
 
@@ -90,8 +89,8 @@ type Server struct {
 	closing   bool
 	own       atomic.Pointer[ownAddrs] // of listeners (ownaddrs.go)
 
-	loops  loops   // the event loops serving plain listeners (loop_linux.go)
-	relays *relays // the goroutines sessions and relays run on (goroutines.go)
+	loops  loops         // the event loops serving plain listeners (loop_linux.go)
+	relays *relay.Relays // the goroutines sessions and relays run on (internal/relay)
 
 	// reloadTimeout and reloadLoad are DefaultReloadTimeout and
 	// loadSnapshot; a test replaces them, before HandleSignals, to make a
@@ -124,13 +123,16 @@ func New(opts Options) (*Server, error) {
 		log:       opts.Logger,
 		pid:       os.Getpid(),
 		listeners: make(map[net.Listener]struct{}),
-		relays:    newRelays(),
+		relays:    relay.New(),
 
 		reloadTimeout: DefaultReloadTimeout,
 		reloadLoad:    (*Server).loadSnapshot,
 	}
 	s.kill, s.killCancel = context.WithCancel(context.Background())
-	s.metrics = newMetrics(opts.Metrics, s)
+	s.metrics = metrics.New(opts.Metrics, s.active.Load, func() metrics.Rules {
+		snap := s.snap.Load()
+		return metrics.Rules{Conf: snap.conf, Hits: snap.hits, Shadow: snap.shadow}
+	})
 	s.commands = newCommandRunner(opts.MaxCommands, opts.CommandTimeout, s.log)
 	if data, err := os.ReadFile("/etc/services"); err == nil {
 		s.services = policy.ParseServices(data)
@@ -141,7 +143,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.snap.Store(snap)
 	s.logLoaded(snap)
-	s.metrics.loaded(snap)
+	s.metrics.Loaded(snap.origin, snap.routeOrigin)
 	return s, nil
 }
 
@@ -160,13 +162,16 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap.policy, err = policy.New(snap.conf, policy.Options{IdentMode: s.opts.IdentMode, Pid: s.pid})
+	popts := policy.Options{IdentMode: s.opts.IdentMode, Pid: s.pid}
+	snap.policy, err = policy.New(snap.conf, popts)
 	if err != nil {
 		return nil, err
 	}
-	newHits(snap)
-	if err := s.loadShadow(snap); err != nil {
-		return nil, err
+	snap.hits = policy.NewHits(len(snap.conf.Rules), time.Now())
+	if s.opts.ShadowPath != "" {
+		if snap.shadow, err = shadow.Load(s.opts.ShadowPath, s.opts.GrammarOptions, popts); err != nil {
+			return nil, err
+		}
 	}
 	if routePath := s.routePath(); routePath != "" {
 		snap.routes, snap.routeOrigin, err = load.Route(routePath, s.opts.GrammarOptions)
@@ -222,7 +227,7 @@ func (s *Server) logLoaded(snap *snapshot) {
 	if snap.passwords != nil {
 		s.log.Info("passwords loaded", "file", snap.passwords.Source, "users", snap.passwords.Len())
 	}
-	s.logClientLoaded(snap)
+	snap.client.LogLoaded(s.log)
 }
 
 // Reload rereads every file (configuration, routes, passwords) and swaps
@@ -350,7 +355,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		}
 		s.sessions.Add(1)
 		s.mu.Unlock()
-		s.relays.sessions.Go(func() { s.serveConn(tc, lo) }) // the session counts itself out when it ends
+		s.relays.Go(func() { s.serveConn(tc, lo) }) // the session counts itself out when it ends
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/metrics"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -50,7 +51,7 @@ type session struct {
 	stopKill func() bool
 	ended    chan struct{} // closed by finish; nil for a session no one waits for
 
-	obs sessionObs // for the metrics
+	obs metrics.Session // the SOCKS version, and what the metrics remember
 
 	identOnce sync.Once
 	identUser string
@@ -176,7 +177,7 @@ func (ss *session) handshakeDeadline() time.Time { return ss.start.Add(ss.s.opts
 
 // finish releases everything of the session and counts it as ended.
 func (ss *session) finish() {
-	ss.s.metrics.sessionEnded(ss)
+	ss.s.metrics.SessionEnded(&ss.obs)
 	ss.stopKill()
 	ss.closeAll()
 	ss.releaseBuf()
@@ -196,7 +197,7 @@ func (ss *session) handshake(rd *socks.Reader) {
 		ss.handshakeFailed(err)
 		return
 	}
-	ss.obs.version = v
+	ss.obs.Version = v
 	switch v {
 	case socks.Version4:
 		ss.serveV4(rd)
@@ -298,8 +299,8 @@ func (ss *session) decided(req *policy.Request, d *policy.Decision, lr *logline.
 	if d.IdentUser != "" {
 		lr.Ident = d.IdentUser
 	}
-	if d.LogNote != "" {
-		ss.s.log.Warn(d.LogNote, "client", ss.src.String(), "user", req.User)
+	if note := logline.IdentNote(d, req); note != "" {
+		ss.s.log.Warn(note, "client", ss.src.String(), "user", req.User)
 	}
 	for _, e := range []error{d.PreCommandErr, d.CommandErr} {
 		if e != nil {
@@ -307,12 +308,27 @@ func (ss *session) decided(req *policy.Request, d *policy.Decision, lr *logline.
 		}
 	}
 	ss.s.commands.run(d.ShellCommands(), nil)
-	ss.s.metrics.decided(ss, req, d)
+	ss.s.metrics.Decided(&ss.obs, ss.start, ss.snap.origin.Path, req, d)
 	ss.recordHit(req, d)
-	ss.shadowDecide(req, d, lr)
+	if diff := ss.snap.shadow.Decide(req, d); diff != "" {
+		ss.s.log.Warn("shadow: "+diff+" -- "+lr.Msg(),
+			"client", ss.src.String(), "file", ss.snap.origin.Path, "candidate", ss.snap.shadow.Origin().Path)
+	}
 	if !d.Permit {
 		ss.s.log.Info(logline.Refused(*lr), ss.decisionAttrs(d)...)
 	}
+}
+
+// recordHit counts one decision in the snapshot's per-line counters. The
+// session's accept time stands for the decision's time (the request is
+// decided moments later) so that counting does not read the clock; a UDP
+// association decides during its whole life, so its datagram checks do.
+func (ss *session) recordHit(req *policy.Request, d *policy.Decision) {
+	now := ss.start
+	if req.Command == policy.CmdUDP {
+		now = time.Now()
+	}
+	ss.snap.hits.Record(d, req.Command, now)
 }
 
 func (ss *session) decisionAttrs(d *policy.Decision) []any {

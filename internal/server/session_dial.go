@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -24,7 +25,7 @@ func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, 
 		d.LocalAddr = &net.TCPAddr{IP: spec.from.AsSlice()}
 	}
 	c, err := d.DialContext(ss.context(), "tcp", netip.AddrPortFrom(ip, port).String())
-	ss.s.metrics.connected(start)
+	ss.s.metrics.Connected(start)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +105,7 @@ func (ss *session) releaseBuf() {
 // the end of the session.
 func (ss *session) runRelay(peer *net.TCPConn, leftover []byte, lr logline.Request) {
 	ss.endPending()
-	ss.relayFrom(peer, leftover, nil, relayResult{}, false, false, lr)
+	ss.relayFrom(peer, leftover, nil, relay.Result{}, false, false, lr)
 }
 
 // relayFrom writes what was read for each side before the relay began
@@ -113,7 +114,7 @@ func (ss *session) runRelay(peer *net.TCPConn, leftover []byte, lr logline.Reque
 // say which direction has already passed its end of file on. The relay's
 // end is logged and finishes the session; a failed write is logged at
 // once, and the caller finishes the session (it is not detached).
-func (ss *session) relayFrom(dst *net.TCPConn, toDst, toClient []byte, pre relayResult, upEnded, downEnded bool, lr logline.Request) {
+func (ss *session) relayFrom(dst *net.TCPConn, toDst, toClient []byte, pre relay.Result, upEnded, downEnded bool, lr logline.Request) {
 	n, err := ss.writePending(dst, toDst)
 	pre.FromClient += n
 	if err == nil {
@@ -127,10 +128,10 @@ func (ss *session) relayFrom(dst *net.TCPConn, toDst, toClient []byte, pre relay
 		return
 	}
 	ss.detached = true
-	ss.s.relays.startRelayFrom(ss.client, dst, ss.s.opts.IdleTimeout, upEnded, downEnded, func(res relayResult) {
+	ss.s.relays.StartFrom(ss.client, dst, ss.s.opts.IdleTimeout, upEnded, downEnded, func(res relay.Result) {
 		res.FromClient += pre.FromClient
 		res.FromDst += pre.FromDst
-		ss.s.relays.sessions.Go(func() { // see relays
+		ss.s.relays.Go(func() { // off the relay goroutine: see relay.Relays
 			ss.logRelayEnd(lr, res)
 			ss.finish()
 		})
@@ -148,8 +149,8 @@ func (ss *session) writePending(c *net.TCPConn, b []byte) (int64, error) {
 	return int64(n), err
 }
 
-func (ss *session) logRelayEnd(lr logline.Request, res relayResult) {
-	ss.s.metrics.relayEnded(ss, res)
+func (ss *session) logRelayEnd(lr logline.Request, res relay.Result) {
+	ss.s.metrics.RelayEnded(&ss.obs, res.FromClient, res.FromDst)
 	attrs := []any{"client", ss.src.String(), "bytes_from_client", res.FromClient, "bytes_from_destination", res.FromDst}
 	if res.Idle {
 		ss.s.log.Info(logline.TimedOut(lr), attrs...)
@@ -168,7 +169,7 @@ func (ss *session) logFailure(lr logline.Request, op string, err error) {
 	if ss.left.Load() {
 		err = errClientLeft
 	}
-	ss.s.metrics.failed(ss, op, err)
+	ss.s.metrics.Failed(&ss.obs, op, err)
 	if socks.IsTimeout(err) {
 		ss.s.log.Info(logline.TimedOut(lr), "client", ss.src.String(), "op", op)
 		return

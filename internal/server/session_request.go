@@ -115,7 +115,7 @@ func (ss *session) serveRequest(rd *socks.Reader, r request) {
 	defer ss.endPending()
 
 	lr := ss.requestLog(r)
-	if ss.obs.version == socks.Version4 && !ss.s.socks4Allowed() {
+	if ss.obs.Version == socks.Version4 && !ss.s.socks4Allowed() {
 		ss.s.log.Warn(logline.Refused(lr)+": SOCKS4 cannot authenticate and the allowed methods exclude none", "client", ss.src.String())
 		ss.reply(generalFailure, socks.Addr{})
 		return
@@ -169,7 +169,7 @@ func (ss *session) grant(c *net.TCPConn, bound socks.Addr, peerPort string, lr l
 // (bindPeerAllowed). SOCKS4 listens on IPv4, the only family its reply
 // can name.
 func (ss *session) bind(expect netip.Addr, name string, port uint16, lr logline.Request, rd *socks.Reader) {
-	ln, err := ss.listenBind(expect, name, ss.obs.version == socks.Version4)
+	ln, err := ss.listenBind(expect, name, ss.obs.Version == socks.Version4)
 	if err != nil {
 		ss.logFailure(lr, "bind", err)
 		ss.reply(generalFailure, socks.Addr{})
@@ -201,7 +201,7 @@ func (ss *session) badRequest(err error) {
 	switch {
 	case errors.Is(err, socks.ErrCommand) && errors.As(err, &fe):
 		ss.s.log.Warn(logline.UndefinedCommand(byte(fe.Value), ss.srcName()), "client", ss.src.String())
-		if ss.obs.version == socks.Version5 {
+		if ss.obs.Version == socks.Version5 {
 			ss.reply(answer{v5: socks.V5CommandNotSupported}, socks.Addr{})
 		}
 	case errors.Is(err, socks.ErrAddrType):
@@ -219,7 +219,7 @@ func (ss *session) badRequest(err error) {
 // was written.
 func (ss *session) reply(a answer, bound socks.Addr) bool {
 	var b [socks.MaxV5RequestLen]byte
-	return ss.write(appendAnswer(b[:0], ss.obs.version, a, bound))
+	return ss.write(appendAnswer(b[:0], ss.obs.Version, a, bound))
 }
 
 // write sends a handshake message (a reply, a method choice) and reports

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -53,7 +54,7 @@ func TestUDPAssociationTimeouts(t *testing.T) {
 func TestUDPAssociationLivesWhileDatagramsFlow(t *testing.T) {
 	const timeout = 2 * time.Second
 	srv := startServer(t, permitLoopback, func(o *Options) { o.UDPTimeout = timeout })
-	echo := udpEcho(t)
+	echo := testnet.EchoUDPT(t, "127.0.0.1:0", "")
 	c, relay := openAssociation(t, srv)
 	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -141,7 +142,7 @@ func TestUDPAssociationEndsWithControl(t *testing.T) {
 	defer u.Close()
 	u.Write([]byte{0, 0, 0, 1, 127, 0, 0, 1, 0, 7, 'x'})
 	u.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := u.Read(make([]byte, 64)); err == nil || isTimeoutErr(err) {
+	if _, err := u.Read(make([]byte, 64)); err == nil || socks.IsTimeout(err) {
 		t.Errorf("the relay port still takes datagrams after the association ended: %v", err)
 	}
 }

@@ -4,80 +4,35 @@ package server
 // configuration (socks.conf / socks.fc) decides how the destination is
 // reached: directly, refused, or through upstream servers (the client
 // package does the chaining). Without a client configuration nothing here
-// runs and the daemon connects directly, as plain sockd.
+// runs and the daemon connects directly, as plain sockd. Loading and
+// reporting that configuration is internal/clientconf's; here is only what
+// a session does with it.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/config"
-	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/clientconf"
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
 
 // loadClient loads the client configuration and the credentials into snap.
-func (s *Server) loadClient(snap *snapshot) error {
-	path := s.opts.ClientConfigPath
-	if path == "" && s.opts.ClientDefault {
-		p, ok := load.FindFirst(load.SocksFC, load.SocksConf)
-		if !ok {
-			s.log.Info("rsockd: no /etc/socks.fc or /etc/socks.conf: every destination is reached directly")
-		}
-		path = p
-	}
-	if path != "" {
-		conf, origin, err := load.Client(path, s.opts.ClientConfigSrelay, s.opts.GrammarOptions)
-		if err != nil {
-			return err
-		}
-		if snap.client, err = policy.NewClient(conf, policy.Options{Pid: s.pid}); err != nil {
-			return err
-		}
-		snap.clientOrigin = origin
-		if snap.defaults, err = s.defaultServers(); err != nil {
-			return err
-		}
-	}
-	if s.opts.CredentialsPath != "" {
-		load := client.LoadCredentials
-		if s.opts.ClientConfigSrelay {
-			load = client.LoadSrelayPasswd
-		}
-		c, err := load(s.opts.CredentialsPath)
-		if err != nil {
-			return err
-		}
-		snap.credentials = c
-	}
-	return nil
-}
-
-func (s *Server) logClientLoaded(snap *snapshot) {
-	if snap.client == nil {
-		return
-	}
-	s.log.Info("client configuration loaded", "file", snap.clientOrigin.Path, "checksum", snap.clientOrigin.Checksum,
-		"frozen", snap.clientOrigin.Frozen, "rules", len(snap.client.Conf().Rules))
-	if w := snap.clientOrigin.StaleWarning(); w != "" {
-		s.log.Warn(w)
-	}
-	for _, r := range needsDefault(snap) {
-		s.log.Warn("a sockd line names no server (@=) and there is no default server (--default-server or SOCKS_SERVER): its requests will be refused",
-			"file", snap.clientOrigin.Path, "line", r.Pos.Line)
-	}
-	if snap.credentials != nil {
-		s.log.Info("upstream credentials loaded", "file", snap.credentials.Source, "entries", snap.credentials.Len())
-	}
+func (s *Server) loadClient(snap *snapshot) (err error) {
+	snap.client, err = clientconf.Load(clientconf.Options{
+		Path: s.opts.ClientConfigPath, Default: s.opts.ClientDefault, Srelay: s.opts.ClientConfigSrelay,
+		Credentials: s.opts.CredentialsPath, DefaultServers: s.opts.DefaultServers,
+		Grammar: s.opts.GrammarOptions, Pid: s.pid,
+	}, s.log)
+	return err
 }
 
 // upstreamDialer is the client side of a session: user is the user the
@@ -97,9 +52,9 @@ func (ss *session) upstreamDialer(user, identUser string) *client.Dialer {
 		userID = "sockd"
 	}
 	return &client.Dialer{
-		Rules:            ss.snap.client,
-		DefaultServers:   ss.snap.defaults,
-		Credentials:      ss.snap.credentials,
+		Rules:            ss.snap.client.Rules,
+		DefaultServers:   ss.snap.client.Defaults,
+		Credentials:      ss.snap.client.Credentials,
 		User:             user,
 		UserID:           userID,
 		Forward:          sessionForward{ss},
@@ -178,7 +133,7 @@ func (ss *session) logRouteDenied(lr logline.Request, dec policy.ClientDecision)
 	if dec.Rule != nil {
 		line = dec.Rule.Pos.Line
 	}
-	ss.s.log.Info(logline.Refused(lr), "client", ss.src.String(), "file", ss.snap.clientOrigin.Path, "line", line,
+	ss.s.log.Info(logline.Refused(lr), "client", ss.src.String(), "file", ss.snap.client.Origin.Path, "line", line,
 		"reason", dec.Reason)
 }
 
@@ -254,107 +209,13 @@ func (ss *session) bindUpstream(expect netip.Addr, name, user string, lr logline
 	return true
 }
 
-// defaultServers are the servers of sockd lines without @=: the option,
-// else SOCKS_SERVER, as 4.3's client library read it.
-func (s *Server) defaultServers() ([]client.Upstream, error) {
-	if s.opts.DefaultServers != nil {
-		return s.opts.DefaultServers, nil
-	}
-	env, err := client.EnvServers()
-	if env == nil {
-		env = []client.Upstream{}
-	}
-	return env, err
-}
-
-// needsDefault lists the sockd lines without @= when there is no default
-// server: their destinations would all be refused.
-func needsDefault(snap *snapshot) []config.ClientRule {
-	if snap.client == nil || len(snap.defaults) > 0 {
-		return nil
-	}
-	var out []config.ClientRule
-	for _, r := range snap.client.Conf().Rules {
-		if r.Action == config.ClientSockd && len(r.Servers) == 0 {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// ClientReport is what "sockd -t" says of the client configuration: the
-// file, and a warning for each sockd line that needs a default server
-// when none is given.
-func (s *Server) ClientReport(w io.Writer) {
-	snap := s.snap.Load()
-	if snap.client == nil {
-		return
-	}
-	o := snap.clientOrigin
-	if stale := o.StaleWarning(); stale != "" {
-		fmt.Fprintln(w, stale)
-	}
-	fmt.Fprintf(w, "%s: %d client rules, ok (sha256 %s)\n", o.Path, len(snap.client.Conf().Rules), o.Checksum)
-	if len(snap.defaults) > 0 {
-		fmt.Fprintf(w, "default server for sockd lines without @=: %s\n", upstreamList(snap.defaults))
-	}
-	for _, r := range needsDefault(snap) {
-		fmt.Fprintf(w, "%s:%d: warning: this sockd line names no server (@=) and there is no default server (--default-server or SOCKS_SERVER): its requests will be refused\n    %s\n",
-			o.Path, r.Pos.Line, r.Text)
-	}
-}
-
-func upstreamList(us []client.Upstream) string {
-	var b strings.Builder
-	for i, u := range us {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		b.WriteString(u.String())
-	}
-	return b.String()
-}
-
-// dumpClient logs the client configuration as canonical text (SIGUSR1 in
-// rsockd mode).
-func (s *Server) dumpClient(snap *snapshot) {
-	if snap.client == nil {
-		return
-	}
-	var b bytes.Buffer
-	if err := config.WriteSocks(&b, snap.client.Conf()); err != nil {
-		s.log.Error("cannot print the client configuration", "err", err)
-		return
-	}
-	o := snap.clientOrigin
-	s.log.Info("effective client configuration", "file", o.Path, "checksum", o.Checksum, "rules", len(snap.client.Conf().Rules),
-		"default_servers", upstreamList(snap.defaults))
-	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-		s.log.Info("client: "+line, "file", o.Path)
-	}
-}
+// ClientReport is what "sockd -t" says of the client configuration
+// (clientconf.Conf.Report).
+func (s *Server) ClientReport(w io.Writer) { s.snap.Load().client.Report(w) }
 
 // WriteClientEffective writes the client configuration of rsockd mode as
 // canonical text, after WriteEffective ("sockd -T"), with its default
 // servers; nothing without one.
 func (s *Server) WriteClientEffective(w io.Writer) error {
-	snap := s.snap.Load()
-	if snap.client == nil {
-		return nil
-	}
-	o := snap.clientOrigin
-	fmt.Fprintf(w, "# client rules: %s (sha256 %s, %d rules", o.Path, o.Checksum, len(snap.client.Conf().Rules))
-	if o.Frozen {
-		fmt.Fprint(w, ", frozen")
-	}
-	fmt.Fprintln(w, ")")
-	if err := config.WriteSocks(w, snap.client.Conf()); err != nil {
-		return err
-	}
-	if len(snap.defaults) == 0 {
-		fmt.Fprintln(w, "# default server: none")
-	} else {
-		fmt.Fprintf(w, "# default server: %s\n", upstreamList(snap.defaults))
-	}
-	return nil
+	return s.snap.Load().client.WriteEffective(w)
 }

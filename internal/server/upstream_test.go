@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -247,7 +248,7 @@ func TestRsockdBindUpstream(t *testing.T) {
 // standard UDP association (danted, and another sockd), both ways.
 func TestRsockdUDPUpstream(t *testing.T) {
 	t.Parallel()
-	echo := udpEchoAt(t, "127.0.0.2:0", "echo:")
+	echo := testnet.EchoUDPT(t, "127.0.0.2:0", "echo:")
 	dst := socks.AddrFromAddrPort(echo.LocalAddr().(*net.UDPAddr).AddrPort())
 	ups := map[string]func(t *testing.T) string{
 		"danted": func(t *testing.T) string { return startDanted(t, "none") },

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/policy"
 )
 
@@ -224,8 +225,8 @@ func (s *Simulator) Run(r *Request) (Result, error) {
 			res.Notes = append(res.Notes, "shell command refused: "+e.Error())
 		}
 	}
-	if d.LogNote != "" {
-		res.Notes = append(res.Notes, d.LogNote)
+	if note := logline.IdentNote(&d, req); note != "" {
+		res.Notes = append(res.Notes, note)
 	}
 	if n := s.resolveNote(req); n != "" {
 		res.Notes = append(res.Notes, n)

@@ -1,8 +1,8 @@
 // Package testnet holds what the tests of several packages share, so that
-// each package does not carry its own copy: loopback servers (echo.go),
-// a buffer for a process's output, stopping a process, bounded waits
-// (wait.go), what a test binary builds once (build.go), and the files a
-// test writes for the code under test to read (files.go).
+// each package does not carry its own copy: loopback servers and
+// connection pairs (echo.go), a buffer for a process's output, stopping a
+// process, bounded waits (wait.go), a file for one test (files.go), and
+// what a test binary builds once (build.go).
 package testnet
 
 import (
@@ -42,11 +42,17 @@ func Serve(ln net.Listener, handle func(net.Conn)) {
 func EchoT(t testing.TB, network, addr string) net.Listener {
 	t.Helper()
 	ln, err := Echo(network, addr)
+	return forTest(t, ln, err)
+}
+
+// forTest fails t on err, else closes c when the test ends.
+func forTest[C io.Closer](t testing.TB, c C, err error) C {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // CloserT listens on TCP addr and closes every connection it accepts at
@@ -61,4 +67,66 @@ func CloserT(t testing.TB, addr string) *net.TCPAddr {
 	t.Cleanup(func() { ln.Close() })
 	go Serve(ln, func(net.Conn) {})
 	return ln.Addr().(*net.TCPAddr)
+}
+
+// TCPPair returns the two ends of a loopback TCP connection, both closed
+// when the test ends.
+func TCPPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   *net.TCPConn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.AcceptTCP()
+		ch <- res{c, err}
+	}()
+	a, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { a.Close(); r.c.Close() })
+	return a, r.c
+}
+
+// EchoUDP answers every datagram sent to UDP addr with prefix and the
+// payload. Closing the returned connection stops it.
+func EchoUDP(addr, prefix string) (*net.UDPConn, error) {
+	la, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	u, err := net.ListenUDP("udp", la)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := u.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			u.WriteToUDPAddrPort(append([]byte(prefix), buf[:n]...), from)
+		}
+	}()
+	return u, nil
+}
+
+// EchoUDPT is EchoUDP for one test: it fails the test when it cannot
+// listen and stops when the test ends.
+func EchoUDPT(t testing.TB, addr, prefix string) *net.UDPConn {
+	t.Helper()
+	u, err := EchoUDP(addr, prefix)
+	return forTest(t, u, err)
 }

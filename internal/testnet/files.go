@@ -6,14 +6,21 @@ import (
 	"testing"
 )
 
-// File writes content to the file name in dir (a t.TempDir()), readable
-// and writable by its owner only, and returns its path. A write that
-// fails fails the test.
-func File(t testing.TB, dir, name, content string) string {
+// WriteFileT writes text to a file called name in a directory of its own
+// that goes when the test ends, and returns its path.
+func WriteFileT(t testing.TB, name, text string) string {
 	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+	return WriteFileIn(t, t.TempDir(), name, text)
+}
+
+// WriteFileIn writes text to a file called name in dir, beside the other
+// files of the test (a t.TempDir()), and returns its path. A write that
+// fails fails the test.
+func WriteFileIn(t testing.TB, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return p
 }

@@ -1,4 +1,4 @@
-package server
+package relay
 
 import (
 	"bytes"
@@ -10,48 +10,40 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
+// relay is Start, waited for. leftover, the bytes a handshake read beyond
+// the request, goes to dst first, as the server writes them before it
+// starts the relay, and is counted in FromClient.
+func (rs *Relays) relay(client, dst *net.TCPConn, leftover []byte, idle time.Duration) Result {
+	var pre int64
+	if len(leftover) > 0 {
+		n, err := dst.Write(leftover)
+		pre = int64(n)
+		if err != nil {
+			return Result{FromClient: pre, Err: err}
+		}
 	}
-	defer ln.Close()
-	type res struct {
-		c   *net.TCPConn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := ln.AcceptTCP()
-		ch <- res{c, err}
-	}()
-	a, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := make(chan Result, 1)
+	rs.Start(client, dst, idle, func(r Result) { ch <- r })
 	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { a.Close(); r.c.Close() })
-	return a, r.c
+	r.FromClient += pre
+	return r
 }
 
 // relayFixture: app <-> [clientSide | relay | dstSide] <-> server.
 type relayFixture struct {
 	app, server *net.TCPConn
-	done        chan relayResult
-	relays      *relays // the fixture's own: its counter is this relay's alone
+	done        chan Result
+	relays      *Relays // the fixture's own: its counter is this relay's alone
 }
 
 func startRelayFixture(t *testing.T, leftover []byte, idle time.Duration) *relayFixture {
-	app, clientSide := tcpPair(t)
-	dstSide, server := tcpPair(t)
-	f := &relayFixture{app: app, server: server, done: make(chan relayResult, 1), relays: newRelays()}
+	app, clientSide := testnet.TCPPair(t)
+	dstSide, server := testnet.TCPPair(t)
+	f := &relayFixture{app: app, server: server, done: make(chan Result, 1), relays: New()}
 	go func() {
 		res := f.relays.relay(clientSide, dstSide, leftover, idle)
 		clientSide.Close()
@@ -61,14 +53,14 @@ func startRelayFixture(t *testing.T, leftover []byte, idle time.Duration) *relay
 	return f
 }
 
-func (f *relayFixture) wait(t *testing.T) relayResult {
+func (f *relayFixture) wait(t *testing.T) Result {
 	t.Helper()
 	select {
 	case r := <-f.done:
 		return r
 	case <-time.After(30 * time.Second):
 		t.Fatal("relay did not end within 30s")
-		return relayResult{}
+		return Result{}
 	}
 }
 
@@ -233,7 +225,7 @@ type spliceResult struct {
 func spliceBulkAsync(dst, src *net.TCPConn) chan spliceResult {
 	ch := make(chan spliceResult, 1)
 	go func() {
-		n, err := newRelays().spliceBulk(dst, src)
+		n, err := New().spliceBulk(dst, src)
 		ch <- spliceResult{n, err}
 	}()
 	return ch
@@ -272,8 +264,8 @@ func openPipes(t *testing.T) map[string]bool {
 // arrives, in order, and the count is exact.
 func TestSpliceBulkSlowDestination(t *testing.T) {
 	t.Parallel()
-	app, src := tcpPair(t)
-	dst, server := tcpPair(t)
+	app, src := testnet.TCPPair(t)
+	dst, server := testnet.TCPPair(t)
 	const size = 8 << 20
 	data := make([]byte, size)
 	rand.Read(data)
@@ -305,8 +297,8 @@ func TestSpliceBulkSlowDestination(t *testing.T) {
 //
 // Not parallel: it counts the process's open pipes.
 func TestSpliceBulkHoldWindow(t *testing.T) {
-	app, src := tcpPair(t)
-	dst, server := tcpPair(t)
+	app, src := testnet.TCPPair(t)
+	dst, server := testnet.TCPPair(t)
 	const size = 2 << 20
 	data := make([]byte, size)
 	rand.Read(data)
@@ -352,8 +344,8 @@ func TestSpliceBulkHoldWindow(t *testing.T) {
 // pipe nobody will empty, is told) and be reported.
 func TestSpliceBulkDestinationGone(t *testing.T) {
 	t.Parallel()
-	app, src := tcpPair(t)
-	dst, server := tcpPair(t)
+	app, src := testnet.TCPPair(t)
+	dst, server := testnet.TCPPair(t)
 	server.SetLinger(0)
 	server.Close() // RST
 	// The reset has arrived once a read says so.

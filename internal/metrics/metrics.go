@@ -1,24 +1,23 @@
-package server
+package metrics
 
 import (
 	"errors"
 	"net"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sockd/sockd/ident"
+	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
 
-// metrics are the daemon's Prometheus series (namespace sockd). A nil
-// *metrics is valid and records nothing: metrics are off by default, and
+// Metrics are the daemon's Prometheus series (namespace sockd). A nil
+// *Metrics is valid and records nothing: metrics are off by default, and
 // then each hook costs one nil check.
-type metrics struct {
+type Metrics struct {
 	sessions       *prometheus.CounterVec   // protocol, command, outcome
 	refusals       *prometheus.CounterVec   // rule (file:line)
 	bytes          *prometheus.CounterVec   // direction
@@ -36,12 +35,15 @@ type metrics struct {
 // or DNS answer (seconds).
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
+// New registers the series with reg and returns them, or nil when reg is
+// nil. active is the number of sessions running now; rules is the rule set
+// in force, read at every scrape for the per-line series (hits.go).
+func New(reg prometheus.Registerer, active func() int64, rules func() Rules) *Metrics {
 	if reg == nil {
 		return nil
 	}
 	const ns = "sockd"
-	m := &metrics{
+	m := &Metrics{
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "sessions_total",
 			Help: "Client sessions ended, by protocol (socks4, socks4a, socks5, unknown), command (connect, bind, udp, none) and outcome (relayed, permitted, refused, failed, error)."},
 			[]string{"protocol", "command", "outcome"}),
@@ -74,10 +76,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Help: "PROXY protocol headers on --proxy-protocol listeners, by outcome (proxied, local, invalid, untrusted)."},
 			[]string{"outcome"}),
 	}
-	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "sessions_active",
-		Help: "Client sessions running now."}, func() float64 { return float64(s.active.Load()) })
+	sessionsActive := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "sessions_active",
+		Help: "Client sessions running now."}, func() float64 { return float64(active()) })
 	reg.MustRegister(m.sessions, m.refusals, m.bytes, m.handshake, m.connect, m.identd, m.upstream,
-		m.reloads, m.configInfo, m.lastReloadTime, m.proxyHeaders, active, newHitsCollector(s))
+		m.reloads, m.configInfo, m.lastReloadTime, m.proxyHeaders, sessionsActive, newHitsCollector(rules))
 	// The zero series exist from the start, so that rate() and alerts on
 	// "failed" work before the first failure.
 	for _, o := range []string{"ok", "failed"} {
@@ -89,40 +91,44 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 	return m
 }
 
-// sessionObs is what a session remembers for its metrics.
-type sessionObs struct {
-	version  byte   // the first byte: 4 or 5; 0 before it was read
+// Session is what one client session remembers for its series; its zero
+// value is a session whose first byte is not read yet.
+type Session struct {
+	// Version is the first byte the client sent: 4 or 5; 0 before it was
+	// read. The server sets it, and answers in that version.
+	Version  byte
 	socks4a  bool   // a SOCKS4 request carried a host name
 	command  string // from the first decision
 	outcome  string
 	observed bool // the handshake latency was recorded
 }
 
-func (o *sessionObs) protocol() string {
+func (o *Session) protocol() string {
 	switch {
-	case o.version == socks.Version4 && o.socks4a:
+	case o.Version == socks.Version4 && o.socks4a:
 		return "socks4a"
-	case o.version == socks.Version4:
+	case o.Version == socks.Version4:
 		return "socks4"
-	case o.version == socks.Version5:
+	case o.Version == socks.Version5:
 		return "socks5"
 	}
 	return "unknown"
 }
 
-// decided records one decision of the session's rules.
-func (m *metrics) decided(ss *session, req *policy.Request, d *policy.Decision) {
+// Decided records one decision d of req under the rules of file, for the
+// session o accepted at start (the handshake latency ends at its first
+// decision).
+func (m *Metrics) Decided(o *Session, start time.Time, file string, req *policy.Request, d *policy.Decision) {
 	if m == nil {
 		return
 	}
-	o := &ss.obs
 	if o.command == "" {
 		o.command = req.Command.String()
-		o.socks4a = o.version == socks.Version4 && req.DstName != ""
+		o.socks4a = o.Version == socks.Version4 && req.DstName != ""
 	}
 	if !o.observed {
 		o.observed = true
-		m.handshake.WithLabelValues(o.protocol()).Observe(time.Since(ss.start).Seconds())
+		m.handshake.WithLabelValues(o.protocol()).Observe(time.Since(start).Seconds())
 	}
 	if d.Permit {
 		if o.outcome == "" {
@@ -130,71 +136,86 @@ func (m *metrics) decided(ss *session, req *policy.Request, d *policy.Decision) 
 		}
 	} else {
 		o.outcome = "refused"
-		rule := ss.snap.origin.Path + ":implicit-deny"
+		rule := file + ":implicit-deny"
 		if d.Rule != nil {
-			rule = ss.snap.origin.Path + ":" + strconv.Itoa(d.Rule.Pos.Line)
+			rule = file + ":" + strconv.Itoa(d.Rule.Pos.Line)
 		}
 		m.refusals.WithLabelValues(rule).Inc()
 	}
-	if d.IdentAsked {
-		m.identd.WithLabelValues(identOutcome(d)).Inc()
+	if label := identLabel(d.Ident); label != "" {
+		m.identd.WithLabelValues(label).Inc()
 	}
 }
 
-func identOutcome(d *policy.Decision) string {
-	switch {
-	case d.IdentErr == nil && (d.Reply4 == 93 || strings.HasPrefix(d.LogNote, "*Alert*")):
-		return "mismatch"
-	case d.IdentErr == nil:
+// identLabel is the outcome label of sockd_identd_queries_total, "" when
+// identd was not asked.
+func identLabel(o policy.IdentOutcome) string {
+	switch o {
+	case policy.IdentConfirmed:
 		return "user"
-	case errors.Is(d.IdentErr, ident.ErrUnreachable):
+	case policy.IdentMismatch:
+		return "mismatch"
+	case policy.IdentUnreachable:
 		return "unreachable"
-	case errors.Is(d.IdentErr, ident.ErrMalformed):
+	case policy.IdentMalformed:
 		return "malformed"
+	case policy.IdentFailed:
+		return "error"
 	}
-	return "error"
+	return ""
 }
 
-func (m *metrics) connected(start time.Time) {
+// Connected records a connect to a destination, successful or not,
+// started at start.
+func (m *Metrics) Connected(start time.Time) {
 	if m != nil {
 		m.connect.Observe(time.Since(start).Seconds())
 	}
 }
 
-func (m *metrics) failed(ss *session, op string, err error) {
+// Failed records that the session's operation op (resolve, connect,
+// bind, accept, ...) failed with err.
+func (m *Metrics) Failed(o *Session, op string, err error) {
 	if m == nil {
 		return
 	}
-	ss.obs.outcome = "failed"
-	reason := "other"
+	o.outcome = "failed"
+	m.upstream.WithLabelValues(op, failureReason(err)).Inc()
+}
+
+// failureReason is the reason label of sockd_upstream_failures_total.
+func failureReason(err error) string {
 	var dnsErr *net.DNSError
 	switch {
 	case socks.IsTimeout(err):
-		reason = "timeout"
+		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
-		reason = "refused"
+		return "refused"
 	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
-		reason = "unreachable"
+		return "unreachable"
 	case errors.As(err, &dnsErr):
-		reason = "dns"
+		return "dns"
 	}
-	m.upstream.WithLabelValues(op, reason).Inc()
+	return "other"
 }
 
-func (m *metrics) relayEnded(ss *session, res relayResult) {
+// RelayEnded records the bytes the session's relay forwarded in each
+// direction.
+func (m *Metrics) RelayEnded(o *Session, fromClient, fromDst int64) {
 	if m == nil {
 		return
 	}
-	ss.obs.outcome = "relayed"
-	m.bytes.WithLabelValues("from_client").Add(float64(res.FromClient))
-	m.bytes.WithLabelValues("from_destination").Add(float64(res.FromDst))
+	o.outcome = "relayed"
+	m.bytes.WithLabelValues("from_client").Add(float64(fromClient))
+	m.bytes.WithLabelValues("from_destination").Add(float64(fromDst))
 }
 
-func (m *metrics) sessionEnded(ss *session) {
+// SessionEnded counts the session by its protocol, first command and
+// outcome.
+func (m *Metrics) SessionEnded(o *Session) {
 	if m == nil {
 		return
 	}
-	o := &ss.obs
 	cmd, outcome := o.command, o.outcome
 	if cmd == "" {
 		cmd = "none"
@@ -205,20 +226,22 @@ func (m *metrics) sessionEnded(ss *session) {
 	m.sessions.WithLabelValues(o.protocol(), cmd, outcome).Inc()
 }
 
-// loaded publishes the checksums of the files in force.
-func (m *metrics) loaded(snap *snapshot) {
+// Loaded publishes the checksums of the files in force: the rules, and
+// the routes unless routes.Path is "" (no route file).
+func (m *Metrics) Loaded(rules, routes load.Origin) {
 	if m == nil {
 		return
 	}
 	m.configInfo.Reset()
-	m.configInfo.WithLabelValues("rules", snap.origin.Path, snap.origin.Checksum).Set(1)
-	if snap.routes != nil {
-		m.configInfo.WithLabelValues("routes", snap.routeOrigin.Path, snap.routeOrigin.Checksum).Set(1)
+	m.configInfo.WithLabelValues("rules", rules.Path, rules.Checksum).Set(1)
+	if routes.Path != "" {
+		m.configInfo.WithLabelValues("routes", routes.Path, routes.Checksum).Set(1)
 	}
 	m.lastReloadTime.SetToCurrentTime()
 }
 
-func (m *metrics) reloaded(err error) {
+// Reloaded counts a reload by its outcome (err nil: ok).
+func (m *Metrics) Reloaded(err error) {
 	if m == nil {
 		return
 	}
@@ -229,7 +252,9 @@ func (m *metrics) reloaded(err error) {
 	}
 }
 
-func (m *metrics) proxyHeader(outcome string) {
+// ProxyHeader counts a PROXY protocol header by its outcome (proxied,
+// local, invalid, untrusted).
+func (m *Metrics) ProxyHeader(outcome string) {
 	if m != nil {
 		m.proxyHeaders.WithLabelValues(outcome).Inc()
 	}

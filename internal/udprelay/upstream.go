@@ -1,4 +1,4 @@
-package server
+package udprelay
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/config"
-	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -23,32 +22,31 @@ import (
 // Replies come back with the header naming their source, which is kept
 // in the header sent on to the client.
 
-// udpUpstreams are one client association's upstream associations.
-type udpUpstreams struct {
+// upstreams are one client association's upstream associations.
+type upstreams struct {
 	mu     sync.Mutex
-	routes map[socks.Addr]*udpUpstream // nil value: not through an upstream
-	by     map[string]*udpUpstream     // by server
+	routes map[socks.Addr]*upstream // nil value: not through an upstream
+	by     map[string]*upstream     // by server
 }
 
-// udpUpstream is one association with an upstream; nil pc means the
+// upstream is one association with an upstream; nil pc means the
 // destination is refused (by socks.conf, or because no server of the line
 // relays UDP).
-type udpUpstream struct {
+type upstream struct {
 	pc *client.PacketConn
 }
 
 // viaUpstream handles a datagram to dst when the client configuration
 // routes dst through an upstream (or refuses it), and reports whether it
 // did; false leaves the datagram to the direct path.
-func (a *udpAssoc) viaUpstream(dst socks.Addr, payload []byte) bool {
-	ss := a.ss
-	if ss.snap.client == nil {
+func (a *Association) viaUpstream(dst socks.Addr, payload []byte) bool {
+	if a.cfg.Upstream == nil {
 		return false
 	}
 	a.upMu.Lock()
 	if a.up.routes == nil {
-		a.up.routes = make(map[socks.Addr]*udpUpstream)
-		a.up.by = make(map[string]*udpUpstream)
+		a.up.routes = make(map[socks.Addr]*upstream)
+		a.up.by = make(map[string]*upstream)
 	}
 	u, seen := a.up.routes[dst]
 	a.upMu.Unlock()
@@ -58,7 +56,7 @@ func (a *udpAssoc) viaUpstream(dst socks.Addr, payload []byte) bool {
 		}
 		u = a.routeUDP(dst)
 		a.upMu.Lock()
-		if len(a.up.routes) >= maxUDPDestinations {
+		if len(a.up.routes) >= maxDestinations {
 			clear(a.up.routes)
 		}
 		a.up.routes[dst] = u
@@ -77,24 +75,23 @@ func (a *udpAssoc) viaUpstream(dst socks.Addr, payload []byte) bool {
 }
 
 // routeUDP decides how datagrams to dst travel: nil for directly.
-func (a *udpAssoc) routeUDP(dst socks.Addr) *udpUpstream {
-	ss := a.ss
-	lr := logline.Request{Command: "UDP", User: a.user, Src: ss.srcName(), Dst: dst.String(), Service: ss.service(dst.Port)}
-	ctx, cancel := context.WithTimeout(ss.s.kill, ss.s.opts.ConnectTimeout)
+func (a *Association) routeUDP(dst socks.Addr) *upstream {
+	ss := a.cfg.Session
+	ctx, cancel := context.WithTimeout(a.cfg.Context, a.cfg.ConnectTimeout)
 	defer cancel()
-	d := ss.upstreamDialer(a.user, "")
+	d := a.cfg.Upstream
 	ip := dst.IP.Unmap()
 	plan := d.Plan(ctx, policy.CmdUDP, client.Target{IP: ip, Name: dst.Name, Port: dst.Port}, false)
 	if plan.Err != nil {
-		ss.logFailure(lr, "route", plan.Err)
-		return &udpUpstream{}
+		ss.Failed(dst, "route", plan.Err)
+		return &upstream{}
 	}
 	switch plan.Decision.Action {
 	case config.ClientDirect:
 		return nil
 	case config.ClientDeny:
-		ss.logRouteDenied(lr, plan.Decision)
-		return &udpUpstream{}
+		ss.Refused(dst, plan.Decision)
+		return &upstream{}
 	}
 	var lastErr error
 	for _, h := range plan.Via {
@@ -107,18 +104,18 @@ func (a *udpAssoc) routeUDP(dst socks.Addr) *udpUpstream {
 		}
 		pc, err := d.Associate(ctx, h.Upstream)
 		if err != nil {
-			ss.s.log.Warn("Failed to connect to sockd at "+key+": "+err.Error(), "client", ss.src.String())
+			a.cfg.Log.Warn("Failed to connect to sockd at "+key+": "+err.Error(), "client", a.cfg.Client.String())
 			lastErr = err
 			continue
 		}
-		if !ss.track(pc) {
-			return &udpUpstream{}
+		if !ss.Track(pc) {
+			return &upstream{}
 		}
-		u = &udpUpstream{pc: pc}
+		u = &upstream{pc: pc}
 		a.upMu.Lock()
 		a.up.by[key] = u
 		a.upMu.Unlock()
-		ss.s.log.Info("upstream -- UDP to "+dst.String()+" via "+pathString(pc), "client", ss.src.String(),
+		a.cfg.Log.Info("upstream -- UDP to "+dst.String()+" via "+pathString(pc), "client", a.cfg.Client.String(),
 			"relay", pc.Relay().String())
 		go a.upstreamToClient(pc)
 		return u
@@ -126,8 +123,8 @@ func (a *udpAssoc) routeUDP(dst socks.Addr) *udpUpstream {
 	if lastErr == nil {
 		lastErr = fmt.Errorf("no server of the line")
 	}
-	ss.logFailure(lr, "udp associate", lastErr)
-	return &udpUpstream{}
+	ss.Failed(dst, "udp associate", lastErr)
+	return &upstream{}
 }
 
 func pathString(pc *client.PacketConn) string { return pc.Control().PathString() }
@@ -135,7 +132,7 @@ func pathString(pc *client.PacketConn) string { return pc.Control().PathString()
 // upstreamToClient passes the upstream relay's datagrams on to the client,
 // with the header naming their source, until the association ends. Like
 // the direct path it holds no buffer while no datagram arrives.
-func (a *udpAssoc) upstreamToClient(pc *client.PacketConn) {
+func (a *Association) upstreamToClient(pc *client.PacketConn) {
 	pc.Receive(func(payload []byte, src socks.Addr) bool {
 		port := uint16(a.clientPort.Load())
 		if port == 0 {
@@ -145,7 +142,7 @@ func (a *udpAssoc) upstreamToClient(pc *client.PacketConn) {
 		if err != nil {
 			return true
 		}
-		to := netip.AddrPortFrom(a.ss.src.Addr(), port)
+		to := netip.AddrPortFrom(a.cfg.Client.Addr(), port)
 		if _, err := a.clientSide.WriteToUDPAddrPort(append(h, payload...), to); err == nil {
 			a.fromDst.Add(int64(len(payload)))
 			a.touch()

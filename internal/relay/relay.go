@@ -1,4 +1,4 @@
-package server
+package relay
 
 import (
 	"errors"
@@ -18,51 +18,35 @@ import (
 // keeps an idle relayed connection at two descriptors instead of six.
 const maxSpliceHold = 250 * time.Millisecond
 
-// relayResult is what a finished relay reports.
-type relayResult struct {
-	FromClient, FromDst int64 // bytes relayed in each direction (leftover included)
+// Result is what a finished relay reports.
+type Result struct {
+	FromClient, FromDst int64 // bytes relayed in each direction
 	Idle                bool  // ended by the idle timeout
 	Err                 error // the first error other than an orderly end, nil otherwise
 }
 
-// relay copies between client and dst until both directions have reached
-// end of file, one side fails, or nothing moved in either direction for
-// idle (0 = no limit). leftover, the bytes the handshake read beyond the
-// request, goes to dst first. It is startRelay, waited for.
-func (rs *relays) relay(client, dst *net.TCPConn, leftover []byte, idle time.Duration) relayResult {
-	var pre int64
-	if len(leftover) > 0 {
-		n, err := dst.Write(leftover)
-		pre = int64(n)
-		if err != nil {
-			return relayResult{FromClient: pre, Err: err}
-		}
-	}
-	ch := make(chan relayResult, 1)
-	rs.startRelay(client, dst, idle, func(r relayResult) { ch <- r })
-	r := <-ch
-	r.FromClient += pre
-	return r
-}
-
-// startRelay starts relaying between client and dst in two goroutines, one
-// per direction, and returns at once; done is called once, by the
-// direction that finishes last. A direction moves small messages with one
+// Start starts relaying between client and dst in two goroutines, one
+// per direction, and returns at once. It ends when both directions have
+// reached end of file, one side fails, or nothing moved in either
+// direction for idle (0 = no limit); done is then called once, by the
+// direction that finishes last, on that direction's goroutine: deep work
+// (a log line) belongs on Go. A direction moves small messages with one
 // read and one write, and bulk data with splice(2) through a pipe of its
 // own, reading the source while it writes the destination (spliceBulk),
 // so bulk data never passes through user space. When one side ends its
 // output, the other side's output is shut down (half-close), and the
 // opposite direction keeps going. The caller's goroutine is free to end,
 // so an idle connection costs only the two small stacks of its
-// directions. startRelay closes neither connection.
-func (rs *relays) startRelay(client, dst *net.TCPConn, idle time.Duration, done func(relayResult)) {
-	rs.startRelayFrom(client, dst, idle, false, false, done)
+// directions. Start closes neither connection.
+func (rs *Relays) Start(client, dst *net.TCPConn, idle time.Duration, done func(Result)) {
+	rs.StartFrom(client, dst, idle, false, false, done)
 }
 
-// startRelayFrom is startRelay for a relay begun elsewhere (an event loop,
-// loop_linux.go): upEnded or downEnded says that direction has already
-// passed its end of file on, so only the other one runs.
-func (rs *relays) startRelayFrom(client, dst *net.TCPConn, idle time.Duration, upEnded, downEnded bool, done func(relayResult)) {
+// StartFrom is Start for a relay begun elsewhere (the server's event
+// loop relays small messages itself until bulk data comes): upEnded or
+// downEnded says that direction has already passed its end of file on, so
+// only the other one runs.
+func (rs *Relays) StartFrom(client, dst *net.TCPConn, idle time.Duration, upEnded, downEnded bool, done func(Result)) {
 	r := &relaySession{rs: rs, client: client, dst: dst, idle: idle}
 	r.touch()
 	r.pending.Store(2)
@@ -88,11 +72,11 @@ func (rs *relays) startRelayFrom(client, dst *net.TCPConn, idle time.Duration, u
 
 // directionDone reports the result once both directions have ended; the
 // atomic counter orders the other direction's writes before the reads.
-func (r *relaySession) directionDone(done func(relayResult)) {
+func (r *relaySession) directionDone(done func(Result)) {
 	if r.pending.Add(-1) != 0 {
 		return
 	}
-	res := relayResult{FromClient: r.upN, FromDst: r.downN, Idle: r.idleHit.Load()}
+	res := Result{FromClient: r.upN, FromDst: r.downN, Idle: r.idleHit.Load()}
 	if r.upErr != nil && !r.isAbortEcho(r.upErr) {
 		res.Err = r.upErr
 	} else if r.downErr != nil && !r.isAbortEcho(r.downErr) {
@@ -105,7 +89,7 @@ func (r *relaySession) directionDone(done func(relayResult)) {
 }
 
 type relaySession struct {
-	rs          *relays
+	rs          *Relays
 	client, dst *net.TCPConn
 	idle        time.Duration
 	lastActive  atomic.Int64 // unix nanoseconds of the latest observed traffic
@@ -248,17 +232,19 @@ func (r *relaySession) endOfFile(dst *net.TCPConn) error {
 	return nil
 }
 
-// smallReadLen is the largest message moved by read and write instead of
-// splice; a read that fills it means bulk data, which goes on splice.
-const smallReadLen = 16 << 10
+// SmallReadLen is the largest message moved by read and write instead of
+// splice; a read that fills it means bulk data, which goes on splice. The
+// server's event loop reads into a buffer of this size, so that the two
+// agree on what is bulk.
+const SmallReadLen = 16 << 10
 
 // smallBufs lend a buffer for the instant between a successful read and
 // its write: an idle direction holds none.
-var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallReadLen); return &b }}
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, SmallReadLen); return &b }}
 
 // readSmall blocks (through the runtime's poller, honouring the read
 // deadline) until src has data, end of file or an error; it reads what is
-// there, up to smallReadLen, and writes it to dst. It returns the bytes
+// there, up to SmallReadLen, and writes it to dst. It returns the bytes
 // moved (0 at end of file), whether the read filled the buffer, and
 // whether src's end of file came right behind the data. The buffer is
 // taken only once the socket is readable, so a waiting direction costs no
@@ -273,7 +259,7 @@ var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallReadLen); ret
 // one wake-up instead of two. While the other direction still runs, the
 // caller shuts dst's output down at once; otherwise its owner closes dst,
 // which pushes the data out too.
-func (rs *relays) readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full, eof bool, err error) {
+func (rs *Relays) readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full, eof bool, err error) {
 	var buf *[]byte
 	var readErr, aheadErr error
 	err = raw.Read(func(fd uintptr) bool {
@@ -285,7 +271,7 @@ func (rs *relays) readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full,
 		}
 		buf, n, readErr = b, m, e
 		if e == nil && m > 0 && m < len(*b) {
-			n, eof, aheadErr = readAhead(int(fd), *b, m)
+			n, eof, aheadErr = ReadAhead(int(fd), *b, m)
 		}
 		return true
 	})
@@ -312,12 +298,13 @@ func (rs *relays) readSmall(raw syscall.RawConn, dst *net.TCPConn) (n int, full,
 	return w, n == len(*buf), eof, err
 }
 
-// readAhead follows a read of n bytes that left room in buf with a second
-// one, which the socket answers at once: more data (the new total is
-// returned), nothing yet, or end of file right behind the data. An error
-// is returned for the caller to report after the data has gone: a socket
-// reports its error only once.
-func readAhead(fd int, buf []byte, n int) (total int, eof bool, err error) {
+// ReadAhead follows a read of n bytes that left room in buf with a second
+// one on the non-blocking descriptor fd, which the socket answers at once:
+// more data (the new total is returned), nothing yet, or end of file right
+// behind the data. An error is returned for the caller to report after the
+// data has gone: a socket reports its error only once. readSmall and the
+// server's event loop both use it.
+func ReadAhead(fd int, buf []byte, n int) (total int, eof bool, err error) {
 	switch k, e := unix.Read(fd, buf[n:]); {
 	case e == unix.EAGAIN || e == unix.EINTR:
 		return n, false, nil

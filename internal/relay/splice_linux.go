@@ -1,4 +1,4 @@
-package server
+package relay
 
 import (
 	"io"
@@ -64,7 +64,7 @@ func ring(c chan struct{}) {
 // returns the bytes written to dst; everything read from src has been
 // written when it returns without a destination error. Its pipe is
 // closed before it returns, so a relay between bulk windows holds none.
-func (rs *relays) spliceBulk(dst, src *net.TCPConn) (int64, error) {
+func (rs *Relays) spliceBulk(dst, src *net.TCPConn) (int64, error) {
 	srcRaw, err := src.SyscallConn()
 	if err != nil {
 		return 0, err
@@ -198,7 +198,7 @@ func (p *bulkPipe) drain(dstRaw syscall.RawConn) (written int64, err error) {
 // with a pooled buffer, honouring src's read deadline as splicing does.
 // The wrappers keep io.CopyBuffer from choosing net's own splice, which
 // would take a pipe from Go's pool and keep it open there.
-func (rs *relays) copyThroughUserSpace(dst, src *net.TCPConn) (int64, error) {
+func (rs *Relays) copyThroughUserSpace(dst, src *net.TCPConn) (int64, error) {
 	buf := smallBufs.Get().(*[]byte)
 	defer smallBufs.Put(buf)
 	n, err := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *buf)
@@ -218,7 +218,7 @@ func sendMore(c *net.TCPConn, p []byte) (int, error) {
 	var sendErr error
 	err = raw.Write(func(fd uintptr) bool {
 		for n < len(p) {
-			k, e := sendto(int(fd), p[n:], unix.MSG_MORE|unix.MSG_NOSIGNAL)
+			k, e := Send(int(fd), p[n:], unix.MSG_MORE|unix.MSG_NOSIGNAL)
 			if e == unix.EAGAIN {
 				return false
 			}
@@ -239,10 +239,12 @@ func sendMore(c *net.TCPConn, p []byte) (int, error) {
 	return n, err
 }
 
-// sendto is send(2) on a connected socket, called directly: unix.SendmsgN
-// builds a message header in a frame large enough to grow the relay
-// goroutine's stack on nearly every connection's last reply.
-func sendto(fd int, p []byte, flags int) (int, error) {
+// Send is send(2) on a connected socket's descriptor, called directly:
+// unix.SendmsgN builds a message header in a frame large enough to grow
+// the relay goroutine's stack on nearly every connection's last reply. The
+// server's event loop sends with it too (flags MSG_MORE for a last reply,
+// MSG_NOSIGNAL always).
+func Send(fd int, p []byte, flags int) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}

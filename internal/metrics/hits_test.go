@@ -1,4 +1,4 @@
-package server
+package metrics
 
 import (
 	"testing"
@@ -19,17 +19,14 @@ func TestHitSeriesCapped(t *testing.T) {
 	for i := 0; i < n; i++ {
 		conf.Rules = append(conf.Rules, config.Rule{Pos: config.Pos{Line: i + 1}, Action: config.Permit})
 	}
-	snap := &snapshot{conf: conf}
-	newHits(snap)
+	hits := policy.NewHits(len(conf.Rules), time.Now())
 	for i := 0; i < n; i++ {
 		d := policy.Decision{Index: i, Permit: true}
-		snap.hits.Record(&d, policy.CmdConnect, time.Now())
-		snap.hits.Record(&d, policy.CmdBind, time.Now())
+		hits.Record(&d, policy.CmdConnect, time.Now())
+		hits.Record(&d, policy.CmdBind, time.Now())
 	}
-	s := &Server{}
-	s.snap.Store(snap)
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(newHitsCollector(s))
+	reg.MustRegister(newHitsCollector(func() Rules { return Rules{Conf: conf, Hits: hits} }))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package server
+package relay
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // Bulk data must stay on the zero-copy path: of a 32 MB transfer, only the
@@ -14,7 +16,7 @@ func TestRelayBulkUsesSplice(t *testing.T) {
 	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	const size = 32 << 20
-	before := f.relays.copied.Load()
+	before := f.relays.Copied()
 	go func() {
 		buf := make([]byte, 1<<20)
 		for sent := 0; sent < size; sent += len(buf) {
@@ -30,7 +32,7 @@ func TestRelayBulkUsesSplice(t *testing.T) {
 	}
 	f.server.CloseWrite()
 	f.wait(t)
-	if copied := f.relays.copied.Load() - before; copied > size/8 {
+	if copied := f.relays.Copied() - before; copied > size/8 {
 		t.Errorf("%d of %d bytes went through user space: the relay left the splice path", copied, size)
 	}
 }
@@ -40,7 +42,7 @@ func TestRelaySmallMessage(t *testing.T) {
 	t.Parallel()
 	f := startRelayFixture(t, nil, 0)
 	msg := []byte("GET / HTTP/1.0\r\n\r\n")
-	before := f.relays.copied.Load()
+	before := f.relays.Copied()
 	if _, err := f.app.Write(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -55,16 +57,16 @@ func TestRelaySmallMessage(t *testing.T) {
 	// Counted only now that the relay has ended: the relay adds to the
 	// counter after its write returns, which can be after the reader
 	// above already has the bytes.
-	if copied := f.relays.copied.Load() - before; copied != int64(len(msg)) {
+	if copied := f.relays.Copied() - before; copied != int64(len(msg)) {
 		t.Errorf("copied %d bytes, want %d", copied, len(msg))
 	}
 }
 
 // BenchmarkRelayBulk is the relay's throughput on one loopback stream.
 func BenchmarkRelayBulk(b *testing.B) {
-	app, clientSide := benchPair(b)
-	dstSide, server := benchPair(b)
-	newRelays().startRelay(clientSide, dstSide, 0, func(relayResult) {})
+	app, clientSide := testnet.TCPPair(b)
+	dstSide, server := testnet.TCPPair(b)
+	New().Start(clientSide, dstSide, 0, func(Result) {})
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(buf)))
 	go func() {
@@ -110,12 +112,12 @@ func BenchmarkRelayExchange(b *testing.B) {
 		return a, <-accepted
 	}
 	req, rep := make([]byte, 64), make([]byte, 512)
-	rs := newRelays()
+	rs := New()
 	for b.Loop() {
 		app, clientSide := pair()
 		dstSide, server := pair()
 		done := make(chan struct{})
-		rs.startRelay(clientSide, dstSide, 0, func(relayResult) {
+		rs.Start(clientSide, dstSide, 0, func(Result) {
 			clientSide.Close()
 			dstSide.Close()
 			close(done)
@@ -128,28 +130,4 @@ func BenchmarkRelayExchange(b *testing.B) {
 		app.Close()
 		<-done
 	}
-}
-
-func benchPair(b *testing.B) (*net.TCPConn, *net.TCPConn) {
-	b.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	ch := make(chan *net.TCPConn, 1)
-	go func() {
-		c, _ := ln.AcceptTCP()
-		ch <- c
-	}()
-	a, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := <-ch
-	if c == nil {
-		b.Fatal("accept failed")
-	}
-	b.Cleanup(func() { a.Close(); c.Close() })
-	return a, c
 }

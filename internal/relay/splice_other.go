@@ -1,6 +1,6 @@
 //go:build !linux
 
-package server
+package relay
 
 import (
 	"io"
@@ -10,7 +10,7 @@ import (
 // spliceBulk moves src to dst until src's end of file (nil error), src's
 // read deadline or an error, as on Linux; elsewhere there is no splice(2),
 // and io.Copy is what the platform offers.
-func (rs *relays) spliceBulk(dst, src *net.TCPConn) (int64, error) {
+func (rs *Relays) spliceBulk(dst, src *net.TCPConn) (int64, error) {
 	return io.Copy(dst, src)
 }
 
