@@ -94,23 +94,30 @@ func (s *Settings) Dialer() (*client.Dialer, error) {
 	return d, nil
 }
 
+// dialer is the one dialer the settings choose: p for Proxy, else d,
+// which follows the rules.
+func (s *Settings) dialer() (p *client.ProxyDialer, d *client.Dialer, err error) {
+	if s.Proxy != "" {
+		p, err = s.ProxyDialer()
+		return p, nil, err
+	}
+	d, err = s.Dialer()
+	return nil, d, err
+}
+
 // Dial connects to addr following the rules or through Proxy, and says
 // which chain was used.
 func (s *Settings) Dial(ctx context.Context, addr string) (net.Conn, string, error) {
-	if s.Proxy != "" {
-		p, err := s.ProxyDialer()
-		if err != nil {
-			return nil, "", err
-		}
+	p, d, err := s.dialer()
+	if err != nil {
+		return nil, "", err
+	}
+	if p != nil {
 		c, err := p.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return nil, "", err
 		}
 		return c, p.Upstream().String(), nil
-	}
-	d, err := s.Dialer()
-	if err != nil {
-		return nil, "", err
 	}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -122,16 +129,12 @@ func (s *Settings) Dial(ctx context.Context, addr string) (net.Conn, string, err
 // Listen asks the server that the rules or Proxy choose to listen (BIND)
 // for a connection from addr.
 func (s *Settings) Listen(ctx context.Context, addr string) (net.Listener, error) {
-	if s.Proxy != "" {
-		p, err := s.ProxyDialer()
-		if err != nil {
-			return nil, err
-		}
-		return p.Listen(ctx, addr)
-	}
-	d, err := s.Dialer()
+	p, d, err := s.dialer()
 	if err != nil {
 		return nil, err
+	}
+	if p != nil {
+		return p.Listen(ctx, addr)
 	}
 	return d.Listen(ctx, "tcp", addr)
 }
