@@ -1,6 +1,15 @@
 // Package cli holds every command of the toolchain as a cobra tree. The
 // mains under cmd/ only call Main, so tests drive the real commands
 // in-process (testscript) exactly as a user types them.
+//
+// It holds the trees, their flags and help, and the checks of the flags;
+// what a command does lives in a package of its own: the daemon's process
+// (logs, listeners, privileges, serving, draining, --workers) in
+// internal/daemon and the server in internal/server; simulate in
+// internal/simulate; diff and replay output in internal/report; make_* and
+// dump_* in internal/rulefile; srelay's command line in internal/srelay;
+// the socks client in internal/socksclient and socks run in
+// internal/socksify.
 package cli
 
 import (
