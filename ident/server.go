@@ -343,6 +343,35 @@ func parseProcAddr(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 }
 
+// ServeAll serves every listener of lns until ctx is done or one of them
+// fails for good, which stops them all; it then closes the server and
+// returns the listeners' errors, each naming its address.
+func (s *Server) ServeAll(ctx context.Context, lns []net.Listener) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(lns))
+	for _, ln := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Serve(ln); err != nil {
+				errs <- fmt.Errorf("%s: %w", ln.Addr(), err)
+				stop() // one listener failing stops them all
+			}
+		}()
+	}
+	<-ctx.Done()
+	s.Close()
+	wg.Wait()
+	close(errs)
+	var all []error
+	for e := range errs {
+		all = append(all, e)
+	}
+	return errors.Join(all...)
+}
+
 // ListenAll binds addrs ("ADDR:PORT", "[V6]:PORT", ":PORT"); with none, port
 // 113 on every address, IPv4 and IPv6. On an error it closes what it bound.
 func ListenAll(ctx context.Context, addrs []string) ([]net.Listener, error) {

@@ -1,19 +1,18 @@
 package cli
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // TestExitStatuses pins the documented statuses: 0 success, 1 invalid input
 // (or refused), 2 usage mistakes.
 func TestExitStatuses(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.conf")
-	bad := filepath.Join(dir, "bad.conf")
-	os.WriteFile(good, []byte("permit 127.0.0.0/8\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
-	os.WriteFile(bad, []byte("permit 10.0.0.0 255.0.0.0 eq\n"), 0o644)
+	good := testnet.WriteFileIn(t, dir, "good.conf", "permit 127.0.0.0/8\ndeny 0.0.0.0 0.0.0.0\n")
+	bad := testnet.WriteFileIn(t, dir, "bad.conf", "permit 10.0.0.0 255.0.0.0 eq\n")
 	tests := []struct {
 		name string
 		args []string

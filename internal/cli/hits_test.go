@@ -2,7 +2,6 @@ package cli
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,8 +15,7 @@ import (
 func TestHitCounters(t *testing.T) {
 	dir := t.TempDir()
 	dst := testnet.CloserT(t, "127.0.0.1:0")
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\npermit 10.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0 eq 1\n"), 0o644)
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\npermit 10.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0 eq 1\n")
 	// Line 1: bob ×2 refused; line 2: ann ×3 permitted; line 3 never;
 	// line 4 (eq 1) never: the destination port is not 1; the implicit
 	// deny: nothing.

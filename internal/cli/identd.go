@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/sockd/sockd/ident"
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/privdrop"
 )
 
 // newIdentdCmd is "socks identd": the Identification Daemon that the
@@ -60,7 +59,7 @@ ask 16 questions, and at most --max-conns connections are served at once (more a
 			// Privileges go once port 113 is bound: as root by default,
 			// and whenever --user names someone.
 			if os.Geteuid() == 0 || cmd.Flags().Changed("user") {
-				if err := dropPrivileges(runAs); err != nil {
+				if err := privdrop.To(runAs); err != nil {
 					for _, ln := range lns {
 						ln.Close()
 					}
@@ -71,28 +70,9 @@ ask 16 questions, and at most --max-conns connections are served at once (more a
 			for _, ln := range lns {
 				log.Info("identd listening", "address", ln.Addr().String(), "uid", os.Geteuid(), "hidden", hidden)
 			}
-			var wg sync.WaitGroup
-			errs := make(chan error, len(lns))
-			for _, ln := range lns {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := srv.Serve(ln); err != nil {
-						errs <- fmt.Errorf("%s: %w", ln.Addr(), err)
-						stop() // one listener failing stops them all
-					}
-				}()
-			}
-			<-ctx.Done()
-			srv.Close()
-			wg.Wait()
-			close(errs)
-			var all []error
-			for e := range errs {
-				all = append(all, e)
-			}
+			err = srv.ServeAll(ctx, lns)
 			log.Info("identd stopped")
-			return errors.Join(all...)
+			return err
 		},
 	}
 	fs := cmd.Flags()

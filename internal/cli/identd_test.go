@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -170,8 +169,7 @@ func TestIdentdPeers(t *testing.T) {
 
 	t.Run("sockd-I", func(t *testing.T) {
 		for _, host := range []string{"127.0.0.1", "::1"} {
-			conf := filepath.Join(t.TempDir(), "sockd.conf")
-			os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\npermit ::1/128\n"), 0o600)
+			conf := testnet.WriteFileT(t, "sockd.conf", "permit 127.0.0.0 255.0.0.0\npermit ::1/128\n")
 			logs := &testnet.Buffer{}
 			s, err := server.New(server.Options{ConfigPath: conf, IdentMode: policy.IdentModeStrict, IdentTimeout: 20 * time.Second,
 				Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
@@ -253,22 +251,11 @@ func TestIdentdPeers(t *testing.T) {
 	})
 
 	t.Run("danted-rfc931", func(t *testing.T) {
-		danted, err := exec.LookPath("danted")
-		if err != nil {
+		if _, err := exec.LookPath("danted"); err != nil {
 			t.Fatal("danted is missing (scripts/install-test-deps installs it)")
 		}
 		dir := t.TempDir()
-		conf := fmt.Sprintf(`logoutput: %s/danted.log
-internal: 127.0.0.1 port = 1080
-external: 127.0.0.1
-clientmethod: none
-socksmethod: rfc931
-user.privileged: root
-user.unprivileged: nobody
-client pass {
-	from: 127.0.0.0/8 to: 0/0
-}
-socks pass {
+		port, logFile := startDanted(t, dir, "rfc931", fmt.Sprintf(`socks pass {
 	from: 127.0.0.0/8 to: 127.0.0.0/8
 	socksmethod: rfc931
 	user: %s
@@ -278,30 +265,11 @@ socks block {
 	from: 0/0 to: 0/0
 	log: connect error
 }
-`, dir, me.Username)
-		cf := filepath.Join(dir, "danted.conf")
-		os.WriteFile(cf, []byte(conf), 0o644)
-		d := exec.Command(danted, "-f", cf, "-p", filepath.Join(dir, "danted.pid"))
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { d.Process.Kill(); d.Wait() }()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			c, err := net.Dial("tcp", "127.0.0.1:1080")
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("danted did not start")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+`, me.Username))
 		dst := proxyTestEcho(t, "127.0.0.1:0")
 		// A SOCKS5 client without authentication: danted asks identd who
 		// owns the connection and passes it as that user.
-		c, err := net.DialTimeout("tcp", "127.0.0.1:1080", 20*time.Second)
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 20*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,23 +286,19 @@ socks block {
 		c.Write(r)
 		rep := make([]byte, 10)
 		if _, err := io.ReadFull(c, rep); err != nil || rep[1] != 0 {
-			b, _ := os.ReadFile(filepath.Join(dir, "danted.log"))
+			b, _ := os.ReadFile(logFile)
 			t.Fatalf("danted reply %v, %v\n%s", rep, err, b)
 		}
 		c.Write([]byte("x"))
 		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
 			t.Fatal(err)
 		}
-		deadline = time.Now().Add(20 * time.Second)
-		for {
-			b, _ := os.ReadFile(filepath.Join(dir, "danted.log"))
-			if strings.Contains(string(b), "rfc931%"+me.Username+"@127.0.0.1") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("danted's log does not name the identd user rfc931%%%s:\n%s", me.Username, b)
-			}
-			time.Sleep(50 * time.Millisecond)
+		var b []byte
+		if !testnet.Eventually(20*time.Second, 50*time.Millisecond, func() bool {
+			b, _ = os.ReadFile(logFile)
+			return strings.Contains(string(b), "rfc931%"+me.Username+"@127.0.0.1")
+		}) {
+			t.Fatalf("danted's log does not name the identd user rfc931%%%s:\n%s", me.Username, b)
 		}
 	})
 }

@@ -20,10 +20,15 @@ import (
 // startInProcess runs `sockd ARGS...` on a goroutine; it returns the
 // buffer the daemon logs to and the channel its exit status arrives on.
 func startInProcess(args ...string) (*testnet.Buffer, <-chan int) {
+	return startInProcessAs("sockd", args...)
+}
+
+// startInProcessAs is startInProcess for the daemon under another name.
+func startInProcessAs(name string, args ...string) (*testnet.Buffer, <-chan int) {
 	stderr := &testnet.Buffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- Main("sockd", args, strings.NewReader(""), io.Discard, stderr)
+		done <- Main(name, args, strings.NewReader(""), io.Discard, stderr)
 	}()
 	return stderr, done
 }

@@ -24,17 +24,8 @@ var ManTools = []string{"sockd", "make_sockdfc", "dump_sockdfc", "make_sockdfr",
 // Command builds the cobra tree of one tool exactly as Main runs it, for
 // documentation.
 func Command(name string) (*cobra.Command, error) {
-	var cmd *cobra.Command
-	switch name {
-	case "sockd", "rsockd":
-		cmd = newSockdCmd(name)
-	case "make_sockdfc", "make_sockdfr", "make_socksfc":
-		cmd = newMakeCmd(kindOfTool(name))
-	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
-		cmd = newDumpCmd(kindOfTool(name))
-	case "socks":
-		cmd = newSocksCmd()
-	default:
+	cmd := newToolCmd(name)
+	if cmd == nil || name == "srelay" { // srelay's page is sockd's
 		return nil, fmt.Errorf("%s: unknown command name", name)
 	}
 	usageArgs(cmd)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/internal/version"
 )
 
@@ -17,10 +17,8 @@ import (
 // naming the broken file; nothing is served either way.
 func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	route := filepath.Join(dir, "sockd.route")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
-	os.WriteFile(route, []byte("127.0.0.1 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
+	route := testnet.WriteFileIn(t, dir, "sockd.route", "127.0.0.1 127.0.0.0 255.0.0.0\n")
 
 	code, out, stderr := runSockd(t, "", "-t", "-c", conf, "--route", route)
 	if code != ExitOK || out != "" || !strings.Contains(stderr, conf+": 2 rules, ok (sha256 ") || !strings.Contains(stderr, route+": 1 routes, ok") {
@@ -54,15 +52,13 @@ func TestConfigCheck(t *testing.T) {
 // text that the compiler accepts again.
 func TestPrintConfig(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("PERMIT   127.0.0.0/8   0.0.0.0 0.0.0.0 EQ 80 # web\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "PERMIT   127.0.0.0/8   0.0.0.0 0.0.0.0 EQ 80 # web\ndeny 0.0.0.0 0.0.0.0\n")
 	code, out, stderr := runSockd(t, "", "-T", "-c", conf)
 	if code != ExitOK || !strings.Contains(out, "# rules: "+conf) || !strings.Contains(out, "permit 127.0.0.0/8 0.0.0.0 0.0.0.0 eq 80") ||
 		!strings.Contains(out, "# routes: none") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
-	again := filepath.Join(dir, "again.conf")
-	os.WriteFile(again, []byte(out), 0o600)
+	again := testnet.WriteFileIn(t, dir, "again.conf", out)
 	if code, _, stderr := runSockd(t, "", "-t", "-c", again); code != ExitOK {
 		t.Fatalf("the printed configuration does not check: %s", stderr)
 	}
@@ -112,23 +108,6 @@ func TestVersionEverywhere(t *testing.T) {
 		code, out, stderr := runSockd(t, "", "completion", shell)
 		if code != ExitOK || !strings.HasPrefix(out, want) {
 			t.Errorf("completion %s: exit %d, %.60q %s", shell, code, out, stderr)
-		}
-	}
-}
-
-// TestMetricsBeyondLoopbackWarns: the daemon warns when the metrics
-// endpoint listens where other hosts can reach it (issue 18, defect 12).
-func TestMetricsBeyondLoopbackWarns(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1:9100": false, "[::1]:9100": false, "127.3.4.5:1": false,
-		"0.0.0.0:9100": true, "[::]:9100": true, "192.0.2.7:9100": true,
-	} {
-		a, err := net.ResolveTCPAddr("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := beyondLoopback(a); got != want {
-			t.Errorf("beyondLoopback(%s) = %v, want %v", addr, got, want)
 		}
 	}
 }

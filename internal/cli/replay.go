@@ -1,14 +1,13 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/internal/replay"
+	"github.com/sockd/sockd/internal/report"
 	"github.com/sockd/sockd/policy"
 )
 
@@ -49,16 +48,8 @@ Exit status: 0 nothing changes, 1 some requests change, 2 usage or config error.
 				return usagef("-c NEW is required")
 			}
 			compile := func(path string) (*policy.Policy, error) {
-				conf, _, err := loadSockdForTool(cmd, path)
-				if err != nil {
-					return nil, err
-				}
-				p, err := policy.New(conf, policy.Options{IdentMode: mode, Pid: os.Getpid()})
-				if err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "sockd replay: %s: %v\n", path, err)
-					return nil, exitError(ExitUsage)
-				}
-				return p, nil
+				p, _, err := loadPolicy(cmd, path, mode)
+				return p, err
 			}
 			var rp replay.Replayer
 			if rp.New, err = compile(newPath); err != nil {
@@ -76,13 +67,7 @@ Exit status: 0 nothing changes, 1 some requests change, 2 usage or config error.
 				}
 			}
 			rep := rp.Report()
-			out := cmd.OutOrStdout()
-			if asJSON {
-				err = writeReplayJSON(out, rep)
-			} else {
-				writeReplayText(out, rep)
-			}
-			if err != nil {
+			if err := report.Replay(cmd.OutOrStdout(), rep, asJSON); err != nil {
 				return err
 			}
 			if len(rep.Groups) > 0 {
@@ -110,59 +95,4 @@ func replayFile(cmd *cobra.Command, rp *replay.Replayer, name string) error {
 	}
 	defer f.Close()
 	return rp.Read(name, f)
-}
-
-func writeReplayText(w io.Writer, rep *replay.Report) {
-	s := rep.Summary
-	fmt.Fprintf(w, "total %d, unchanged %d, newly_refused %d, newly_permitted %d, unparsable %d (%d lines read, %d other)\n",
-		s.Total, s.Unchanged, s.NewlyRefused, s.NewlyPermitted, s.Unparsable, s.Lines, s.Other)
-	for _, g := range rep.Groups {
-		fmt.Fprintf(w, "%s -> %s: %d request%s\n", g.Old, g.New, g.Count, plural(g.Count))
-		fmt.Fprintf(w, "  example (%s): %s\n", g.Example.Where, shellJoin(g.Example.Args()))
-	}
-	for _, b := range rep.Bad {
-		fmt.Fprintf(w, "unparsable: %s: %s\n  %s\n", b.Where, b.Why, b.Text)
-	}
-	if s.Unparsable > len(rep.Bad) {
-		fmt.Fprintf(w, "unparsable: %d more not shown\n", s.Unparsable-len(rep.Bad))
-	}
-}
-
-func writeReplayJSON(w io.Writer, rep *replay.Report) error {
-	enc := json.NewEncoder(w)
-	type side struct {
-		Decision string `json:"decision"` // permit or deny
-		Line     int    `json:"line"`     // 0 the implicit default, -1 not logged
-	}
-	sideOf := func(o replay.Outcome) side {
-		d := "deny"
-		if o.Permit {
-			d = "permit"
-		}
-		return side{d, o.Line}
-	}
-	for _, g := range rep.Groups {
-		if err := enc.Encode(struct {
-			Old     side     `json:"old"`
-			New     side     `json:"new"`
-			Count   int      `json:"count"`
-			Example []string `json:"example"`
-			Where   string   `json:"where"`
-		}{sideOf(g.Old), sideOf(g.New), g.Count, g.Example.Args(), g.Example.Where}); err != nil {
-			return err
-		}
-	}
-	type bad struct {
-		Where string `json:"where"`
-		Why   string `json:"why"`
-		Text  string `json:"text"`
-	}
-	bads := []bad{}
-	for _, b := range rep.Bad {
-		bads = append(bads, bad{b.Where, b.Why, b.Text})
-	}
-	return enc.Encode(struct {
-		Summary         replay.Summary `json:"summary"`
-		UnparsableLines []bad          `json:"unparsable_lines"`
-	}{rep.Summary, bads})
 }

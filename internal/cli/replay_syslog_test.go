@@ -28,10 +28,7 @@ func TestReplaySyslogSocket(t *testing.T) {
 		t.Fatal("unshare (util-linux) is needed")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "sockd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sockd/sockd/cmd/sockd").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := filepath.Join(srelayBinary(t), "sockd")
 	sock := filepath.Join(dir, "log")
 	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
@@ -58,10 +55,8 @@ func TestReplaySyslogSocket(t *testing.T) {
 		return strings.Join(received, "\n") + "\n"
 	}
 	dst := testnet.CloserT(t, "127.0.0.1:0")
-	conf := filepath.Join(dir, "old.conf")
-	os.WriteFile(conf, []byte("deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
-	newConf := filepath.Join(dir, "new.conf")
-	os.WriteFile(newConf, []byte("permit *=bob 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
+	conf := testnet.WriteFileIn(t, dir, "old.conf", "deny *=bob 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
+	newConf := testnet.WriteFileIn(t, dir, "new.conf", "permit *=bob 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
 	script := fmt.Sprintf("mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && ln -s %s /dev/log && exec %s -c %s --listen 127.0.0.1:0 --syslog",
 		sock, bin, conf)
 	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script)
@@ -83,8 +78,7 @@ func TestReplaySyslogSocket(t *testing.T) {
 	if !strings.Contains(log, "sockd[") {
 		t.Fatalf("not syslog lines:\n%s", log)
 	}
-	logPath := filepath.Join(dir, "syslog.log")
-	os.WriteFile(logPath, []byte(log), 0o644)
+	logPath := testnet.WriteFileIn(t, dir, "syslog.log", log)
 	// By hand: ann ×2 was permitted by old line 2 and is refused by new
 	// line 2; bob was refused by old line 1 and is permitted by new line 1.
 	// Syslog carries 4.3's lines without fields, so the old line numbers

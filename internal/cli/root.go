@@ -1,6 +1,15 @@
 // Package cli holds every command of the toolchain as a cobra tree. The
 // mains under cmd/ only call Main, so tests drive the real commands
 // in-process (testscript) exactly as a user types them.
+//
+// It holds the trees, their flags and help, and the checks of the flags;
+// what a command does lives in a package of its own: the daemon's process
+// (logs, listeners, privileges, serving, draining, --workers) in
+// internal/daemon and the server in internal/server; simulate in
+// internal/simulate; diff and replay output in internal/report; make_* and
+// dump_* in internal/rulefile; srelay's command line in internal/srelay;
+// the socks client in internal/socksclient and socks run in
+// internal/socksify.
 package cli
 
 import (
@@ -12,6 +21,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sockd/sockd/internal/rulefile"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -41,36 +51,25 @@ var Tools = []string{"sockd", "rsockd", "srelay", "make_sockdfc", "dump_sockdfc"
 // returns its exit status.
 func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name = filepath.Base(name)
-	var cmd *cobra.Command
-	switch name {
-	case "sockd", "rsockd":
+	if name == "srelay" {
+		// srelay's command line is translated into the daemon's.
+		var done bool
+		var code int
+		if args, done, code = srelayCommandLine(args, stdout, stderr); done {
+			return code
+		}
+	}
+	cmd := newToolCmd(name)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "%s: unknown command name (one of %v)\n", name, Tools)
+		return ExitUsage
+	}
+	if name == "sockd" || name == "rsockd" {
 		// 4.3's "-ver" is one dash and three letters, which no flag library
 		// parses as a long flag: it becomes the hidden --ver here, so that
 		// it may come anywhere among the other flags, as in 4.3's argument
 		// loop (sockd -ver -i, sockd -I -ver).
-		cmd = newSockdCmd(name)
 		args = verArgs(cmd, args)
-	case "srelay":
-		// srelay's command line is translated into the daemon's (srelay.go).
-		out, done, code, err := srelayArgs(args, stdout)
-		if done {
-			return code
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "srelay: %v\n", err)
-			return ExitUsage
-		}
-		args = out
-		cmd = newSockdCmd(name)
-	case "make_sockdfc", "make_sockdfr", "make_socksfc":
-		cmd = newMakeCmd(kindOfTool(name))
-	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
-		cmd = newDumpCmd(kindOfTool(name))
-	case "socks":
-		cmd = newSocksCmd()
-	default:
-		fmt.Fprintf(stderr, "%s: unknown command name (one of %v)\n", name, Tools)
-		return ExitUsage
 	}
 	usageArgs(cmd)
 	cmd.SetArgs(args)
@@ -96,6 +95,22 @@ func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ExitInvalid
 	}
+}
+
+// newToolCmd builds the cobra tree of the tool called name, one of Tools;
+// nil for any other name.
+func newToolCmd(name string) *cobra.Command {
+	switch name {
+	case "sockd", "rsockd", "srelay":
+		return newSockdCmd(name)
+	case "make_sockdfc", "make_sockdfr", "make_socksfc":
+		return newMakeCmd(rulefile.ByTool(name))
+	case "dump_sockdfc", "dump_sockdfr", "dump_socksfc":
+		return newDumpCmd(rulefile.ByTool(name))
+	case "socks":
+		return newSocksCmd()
+	}
+	return nil
 }
 
 // verArgs spells each "-ver" of the daemon's flags as "--ver" (not after

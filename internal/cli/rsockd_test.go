@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/sockd/sockd/internal/simulate"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // TestRsockdName: started as rsockd the daemon documents its client file;
@@ -32,10 +37,8 @@ func TestRsockdName(t *testing.T) {
 // request, and a route that socks.conf denies makes the request refused.
 func TestSimulateClientConfig(t *testing.T) {
 	dir := t.TempDir()
-	sc := filepath.Join(dir, "sockd.conf")
-	cc := filepath.Join(dir, "socks.conf")
-	os.WriteFile(sc, []byte("permit 0.0.0.0 0.0.0.0\n"), 0o600)
-	os.WriteFile(cc, []byte("deny 10.0.0.0 255.0.0.0\nsockd @=socks5h://192.0.2.1:1081,http://192.0.2.2 0.0.0.0 0.0.0.0\n"), 0o600)
+	sc := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
+	cc := testnet.WriteFileIn(t, dir, "socks.conf", "deny 10.0.0.0 255.0.0.0\nsockd @=socks5h://192.0.2.1:1081,http://192.0.2.2 0.0.0.0 0.0.0.0\n")
 	var out, errb bytes.Buffer
 	code := Main("sockd", []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "www.example.org", "--port", "443"}, nil, &out, &errb)
 	if code != 0 {
@@ -52,7 +55,7 @@ func TestSimulateClientConfig(t *testing.T) {
 	if code != ExitInvalid {
 		t.Fatalf("denied route: exit %d, want %d", code, ExitInvalid)
 	}
-	var res simResult
+	var res simulate.Result
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +69,8 @@ func TestSimulateClientConfig(t *testing.T) {
 // SOCKS_SERVER.
 func TestSimulateDefaultServer(t *testing.T) {
 	dir := t.TempDir()
-	sc := filepath.Join(dir, "sockd.conf")
-	cc := filepath.Join(dir, "socks.conf")
-	os.WriteFile(sc, []byte("permit 0.0.0.0 0.0.0.0\n"), 0o600)
-	os.WriteFile(cc, []byte("sockd ALL\n"), 0o600)
+	sc := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
+	cc := testnet.WriteFileIn(t, dir, "socks.conf", "sockd ALL\n")
 	args := []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "198.51.100.7", "--port", "80"}
 	for _, tc := range []struct {
 		env   string
@@ -86,5 +87,25 @@ func TestSimulateDefaultServer(t *testing.T) {
 		if !strings.Contains(out.String(), tc.want) {
 			t.Errorf("SOCKS_SERVER=%q %v: output lacks %q:\n%s%s", tc.env, tc.extra, tc.want, out.String(), errb.String())
 		}
+	}
+}
+
+// TestRsockdSIGUSR1: a real SIGUSR1 to rsockd logs the socks.conf lines
+// beside the rules.
+func TestRsockdSIGUSR1(t *testing.T) {
+	dir := t.TempDir()
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
+	cc := testnet.WriteFileIn(t, dir, "socks.conf", "direct 127.0.0.0 255.0.0.0\nsockd @=192.0.2.1 ALL\n")
+	stderr, done := startInProcessAs("rsockd", "-c", conf, "--client-config", cc, "--listen", "127.0.0.1:0", "--drain-timeout", "5s")
+	if waitListening(t, regexp.MustCompile(`INFO listening address=(\S+)`), stderr.String, done, 20*time.Second, nil) == "" {
+		t.Fatalf("rsockd does not listen:\n%s", stderr.String())
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	for _, want := range []string{"INFO config: permit 127.0.0.0 255.0.0.0", "INFO effective client configuration file=" + cc,
+		"INFO client: direct 127.0.0.0 255.0.0.0", "INFO client: sockd @=192.0.2.1 ALL 0.0.0.0"} {
+		waitLogFor(t, stderr.String, "log lacks "+want, func(log string) bool { return strings.Contains(log, want) })
+	}
+	if code := stopInProcess(t, done); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"flag"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ func TestMain(m *testing.M) {
 	}
 	testscript.Main(m, cmds)
 }
+
+var update = flag.Bool("update", false, "rewrite golden outputs from the current behaviour")
 
 // TestScripts runs testdata/script/*.txtar. Run with -update to rewrite the
 // expected outputs from what the commands print (then review the diff).
@@ -50,38 +53,33 @@ func expandCmd(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out), 0o644))
 }
 
-// flipbyte FILE OFFSET inverts one byte: a damaged file.
-func flipByteCmd(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: flipbyte FILE OFFSET")
+// byteCmd is a script command FILE N that rewrites FILE as edit makes it;
+// a negative N counts from the end.
+func byteCmd(usage string, edit func(data []byte, n int) []byte) func(ts *testscript.TestScript, neg bool, args []string) {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 2 {
+			ts.Fatalf("usage: %s", usage)
+		}
+		path := ts.MkAbs(args[0])
+		data, err := os.ReadFile(path)
+		ts.Check(err)
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		if n < 0 {
+			n += len(data)
+		}
+		ts.Check(os.WriteFile(path, edit(data, n), 0o644))
 	}
-	path := ts.MkAbs(args[0])
-	data, err := os.ReadFile(path)
-	ts.Check(err)
-	off, err := strconv.Atoi(args[1])
-	ts.Check(err)
-	if off < 0 {
-		off += len(data)
-	}
-	data[off] ^= 0xff
-	ts.Check(os.WriteFile(path, data, 0o644))
 }
 
+// flipbyte FILE OFFSET inverts one byte: a damaged file.
+var flipByteCmd = byteCmd("flipbyte FILE OFFSET", func(data []byte, off int) []byte {
+	data[off] ^= 0xff
+	return data
+})
+
 // truncate FILE N keeps the first N bytes (N < 0: drop -N bytes at the end).
-func truncateCmd(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: truncate FILE N")
-	}
-	path := ts.MkAbs(args[0])
-	data, err := os.ReadFile(path)
-	ts.Check(err)
-	n, err := strconv.Atoi(args[1])
-	ts.Check(err)
-	if n < 0 {
-		n += len(data)
-	}
-	ts.Check(os.WriteFile(path, data[:n], 0o644))
-}
+var truncateCmd = byteCmd("truncate FILE N", func(data []byte, n int) []byte { return data[:n] })
 
 // nocomments IN OUT drops the lines starting with "# " (a dump's header
 // comments), keeping #NO_IDENTD: and #BAD_ID: lines.

@@ -1,19 +1,17 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sockd/sockd/internal/daemon"
 	"github.com/sockd/sockd/internal/diag"
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
@@ -28,25 +26,25 @@ func init() {
 
 // serveFlags are the daemon's command line.
 type serveFlags struct {
-	config, route, pidfile, logFormat, passwd, auth string
-	listen                                          []string
-	lenient, strict, inetd, syslog                  bool
-	ver                                             bool // 4.3's -ver (root.go)
-	maxClients                                      int
-	handshake, connect, bind, idle, ident, command  time.Duration
-	udpTimeout                                      time.Duration
-	drain                                           time.Duration
-	clientConfig, credentials                       string // rsockd mode (upstream.go)
-	defaultServers                                  []string
-	srelayConf                                      string // srelay.conf instead of socks.conf (upstream.go)
-	rsockd                                          bool
-	srelay                                          bool        // the srelay personality (srelay.go)
-	access                                          accessFlags // hosts.allow/deny, host accounts (srelay.go)
-	shadow                                          string      // --shadow candidate rules
-	ops                                             opsFlags    // ops.go
-	cpuprofile                                      string
-	workers                                         int // workers.go
-	eventLoops                                      string
+	config, route, logFormat, passwd, auth         string
+	listen                                         []string
+	lenient, strict, inetd, syslog                 bool
+	ver                                            bool // 4.3's -ver (root.go)
+	maxClients                                     int
+	handshake, connect, bind, idle, ident, command time.Duration
+	udpTimeout                                     time.Duration
+	drain                                          time.Duration
+	clientConfig, credentials                      string // rsockd mode (upstream.go)
+	defaultServers                                 []string
+	srelayConf                                     string // srelay.conf instead of socks.conf (upstream.go)
+	rsockd                                         bool
+	srelay                                         bool        // the srelay personality (srelay.go)
+	access                                         accessFlags // hosts.allow/deny, host accounts (srelay.go)
+	shadow                                         string      // --shadow candidate rules
+	ops                                            opsFlags    // ops.go
+	cpuprofile                                     string
+	workers                                        int // workers.go
+	eventLoops                                     string
 }
 
 func configureServe(root *cobra.Command) {
@@ -58,7 +56,7 @@ func configureServe(root *cobra.Command) {
 	fs.StringVar(&f.shadow, "shadow", "", "candidate sockd.conf or sockd.fc: decide every request under it too, log and count where it disagrees, enforce nothing")
 	fs.BoolVarP(&f.lenient, "ident", "i", false, "ask identd for permit lines without ?=; refuse only when it names another user (4.3 -i)")
 	fs.BoolVarP(&f.strict, "ident-strict", "I", false, "as -i, and also refuse when identd cannot be reached (4.3 -I)")
-	fs.StringVar(&f.pidfile, "pidfile", "", "write the process id to this file (4.3 used /etc/sockd.pid; default none)")
+	fs.StringVar(&f.ops.PidFile, "pidfile", "", "write the process id to this file (4.3 used /etc/sockd.pid; default none)")
 	fs.BoolVar(&f.inetd, "inetd", false, "serve the one connection on standard input (started by inetd)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
 	fs.BoolVar(&f.syslog, "syslog", false, "log to syslog as 4.3 did (facility daemon; sessions at notice, failures at err; 4.3's lines without fields) instead of standard error")
@@ -79,7 +77,7 @@ func configureServe(root *cobra.Command) {
 	addUpstreamFlags(root, f)
 	addAccessFlags(root, f)
 	addOpsFlags(fs, &f.ops)
-	f.ops.syslogTag = root.Name() // 4.3's rsockd logged as rsockd
+	f.ops.SyslogTag = root.Name() // 4.3's rsockd logged as rsockd
 	addProfileFlag(fs, &f.cpuprofile)
 	addWorkersFlag(fs, f)
 	root.RunE = func(cmd *cobra.Command, args []string) error { return runServe(cmd, f) }
@@ -163,23 +161,18 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	var log *slog.Logger
 	if wk != nil {
-		log, err = workerLogger(wk, cmd.ErrOrStderr(), format, f)
+		log, err = f.ops.WorkerLogger(wk, cmd.ErrOrStderr(), format, f.syslog)
 	} else {
-		log, err = f.ops.logger(cmd.ErrOrStderr(), format, f.syslog)
+		log, err = f.ops.Logger(cmd.ErrOrStderr(), format, f.syslog)
 	}
 	if err != nil {
 		return err
 	}
-	defer f.ops.flushLog()
-	if f.workers > 1 && wk == nil && !f.ops.checking() {
+	defer f.ops.FlushLog()
+	if f.workers > 1 && wk == nil && !f.ops.Checking {
 		log = log.With("process", "supervisor", "pid", os.Getpid())
 	}
-	fileLimit, err := server.RaiseFileLimit()
-	if err != nil {
-		log.Warn("cannot raise the open file limit", "err", err)
-	} else {
-		log.Debug("open file limit", "limit", fileLimit)
-	}
+	fileLimit := daemon.RaiseFileLimit(log)
 	opts := server.Options{
 		ConfigPath: f.config, RoutePath: f.route, PasswdPath: f.passwd, Methods: methods, IdentMode: mode,
 		HandshakeTimeout: f.handshake, ConnectTimeout: f.connect, BindTimeout: f.bind, IdleTimeout: f.idle, UDPTimeout: f.udpTimeout,
@@ -197,7 +190,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err := f.applyAccess(&opts, cmd.Root().Name(), log); err != nil {
 		return err
 	}
-	f.ops.serverOptions(&opts)
+	f.ops.ServerOptions(&opts)
 	if wk != nil {
 		// Its share of --max-clients; reload results go to the supervisor.
 		opts.MaxClients = supervisor.ClientShare(f.maxClients, wk.Workers, wk.Index)
@@ -211,15 +204,15 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		}
 		return err
 	}
-	if f.ops.checking() {
-		return f.ops.report(cmd.OutOrStdout(), cmd.ErrOrStderr(), s)
+	if f.ops.Checking {
+		return daemon.Report(cmd.OutOrStdout(), cmd.ErrOrStderr(), s, f.ops.print)
 	}
 	if f.cpuprofile != "" {
 		path := f.cpuprofile
 		if wk != nil {
 			path += ".worker" + strconv.Itoa(wk.Index)
 		}
-		stop, err := startCPUProfile(path)
+		stop, err := daemon.StartCPUProfile(path)
 		if err != nil {
 			return err
 		}
@@ -229,85 +222,15 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return s.ServeInetd()
 	}
 	if wk != nil {
-		var gate func(net.Listener) net.Listener
-		if fileLimit > 0 {
-			gate = func(ln net.Listener) net.Listener { return s.GateListener(ln, fileLimit) }
-		}
-		lns, err := wk.Listeners(gate)
-		if err != nil {
-			return err
-		}
-		return serveListeners(s, lns, f, log, func() (func(), error) { return wk.Started(s, log, opts.MaxClients), nil })
+		return f.ops.ServeWorker(s, wk, fileLimit, opts.MaxClients, f.drain, log)
 	}
-	lns, err := f.ops.listeners(f.listen, log)
+	lns, err := f.ops.Listeners(f.listen, log)
 	if err != nil {
 		return err
 	}
 	if f.workers > 1 {
-		return runSupervisor(cmd, f, lns, log)
+		return f.ops.Supervise(daemon.Workers{N: f.workers, Drain: f.drain, Argv0: cmd.Root().Name(), Args: flagArgs(cmd.Flags()),
+			Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}, lns, log)
 	}
-	return serveListeners(s, lns, f, log, func() (func(), error) {
-		removePid := func() {}
-		if f.pidfile != "" {
-			remove, err := server.WritePidFile(f.pidfile)
-			if err != nil {
-				return removePid, fmt.Errorf("cannot write the pid file: %w", err)
-			}
-			removePid = remove
-		}
-		stopOps, err := f.ops.afterBind(s, log)
-		return func() { stopOps(); removePid() }, err
-	})
-}
-
-// serveListeners serves lns until a signal (or, in a worker, the
-// supervisor) stops the server, then drains. start runs once the signal
-// loop is up; its stop function runs when serving has ended, and an error
-// from it closes the listeners unserved.
-func serveListeners(s *server.Server, lns []net.Listener, f *serveFlags, log *slog.Logger, start func() (stop func(), err error)) error {
-	closeAll := func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// The process's one signal loop: no other code here takes SIGHUP,
-	// SIGTERM or SIGINT, so the log reopen and the reload are in order.
-	signalsDone := s.HandleSignalsWith(ctx, f.drain, f.ops.signalHooks(log))
-	stop, err := start()
-	defer stop()
-	if err != nil {
-		closeAll()
-		cancel()
-		<-signalsDone
-		return err
-	}
-	// Each listener is served until Shutdown (a signal) closes it, or until
-	// one fails for good, which stops all of them as SIGTERM would.
-	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var serveErr error
-	for _, ln := range lns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// net.ErrClosed: a stop came before this listener was served.
-			if err := s.ServeListener(ln, f.ops.listenerOptions()); err != nil && !errors.Is(err, net.ErrClosed) {
-				errOnce.Do(func() {
-					serveErr = err
-					log.Error("accept failed, shutting down", "address", ln.Addr().String(), "err", err)
-					s.Close()
-				})
-			}
-		}()
-	}
-	wg.Wait()
-	cancel() // ends the signal loop if no signal did
-	<-signalsDone
-	dctx, dcancel := context.WithTimeout(context.Background(), f.drain)
-	defer dcancel()
-	s.Shutdown(dctx) // after a signal this returns at once: the sessions are drained
-	log.Info("stopped")
-	return serveErr
+	return f.ops.Serve(s, lns, f.drain, log, func() (func(), error) { return f.ops.AfterBind(s, log) })
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -16,18 +15,16 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/sockd/sockd/internal/auth"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 func runSockd(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	code := Main("sockd", args, strings.NewReader(stdin), &out, &errb)
-	return code, out.String(), errb.String()
+	return runTool(t, "sockd", stdin, args...)
 }
 
 func TestServeUsageErrors(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileT(t, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	for _, args := range [][]string{
 		{"-c", conf, "-i", "-I"},
 		{"-c", conf, "--log-format", "xml"},
@@ -45,8 +42,7 @@ func TestServeUsageErrors(t *testing.T) {
 // TestServeBadConfig: the daemon refuses to start on a broken file and
 // prints compiler-style diagnostics.
 func TestServeBadConfig(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\npermitt 10.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileT(t, "sockd.conf", "permit 127.0.0.0 255.0.0.0\npermitt 10.0.0.0 255.0.0.0\n")
 	code, _, stderr := runSockd(t, "", "-c", conf, "--listen", "127.0.0.1:0")
 	if code != ExitInvalid || !strings.Contains(stderr, conf+":2:1: error:") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -72,8 +68,7 @@ func TestVer(t *testing.T) {
 // file, relays one request, then stops it with a real SIGTERM.
 func TestServeRun(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit *=ann 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit *=ann 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
 	pw := filepath.Join(dir, "passwd")
 	if err := auth.SetPassword(pw, "ann", "secret", 4); err != nil {
 		t.Fatal(err)

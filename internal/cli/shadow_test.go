@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // TestShadowLiveCurl sends curl through the daemon with a candidate rule
@@ -32,10 +34,8 @@ func TestShadowLiveCurl(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	portOf := func(s *httptest.Server) int { return s.Listener.Addr().(*net.TCPAddr).Port }
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
-	cand := filepath.Join(dir, "candidate.conf")
-	os.WriteFile(cand, []byte(fmt.Sprintf("deny 127.0.0.0 255.0.0.0 127.0.0.0 255.0.0.0 eq %d\npermit 127.0.0.0 255.0.0.0\n", portOf(a))), 0o644)
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n")
+	cand := testnet.WriteFileIn(t, dir, "candidate.conf", fmt.Sprintf("deny 127.0.0.0 255.0.0.0 127.0.0.0 255.0.0.0 eq %d\npermit 127.0.0.0 255.0.0.0\n", portOf(a)))
 
 	// -t checks the candidate too.
 	code, stdout, stderr := runSockd(t, "", "-c", conf, "--shadow", cand, "-t")
@@ -50,8 +50,7 @@ func TestShadowLiveCurl(t *testing.T) {
 	if code, stdout, stderr := runSockd(t, "", "-c", conf, "--shadow", fc, "-t"); code != ExitOK || !strings.Contains(stdout+stderr, ": 2 shadow rules, ok") {
 		t.Fatalf("-t with a frozen candidate: exit %d\n%s%s", code, stdout, stderr)
 	}
-	bad := filepath.Join(dir, "bad.conf")
-	os.WriteFile(bad, []byte("permit 127.0.0.0\n"), 0o644)
+	bad := testnet.WriteFileIn(t, dir, "bad.conf", "permit 127.0.0.0\n")
 	if code, stdout, stderr := runSockd(t, "", "-c", conf, "--shadow", bad, "-t"); code == ExitOK {
 		t.Fatalf("-t accepted a bad candidate:\n%s%s", stdout, stderr)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // logFileMsgs are the messages of the JSON lines in path, in order.
@@ -47,8 +49,7 @@ func countMsg(msgs []string, msg string) int {
 func rotateAndSIGHUP(t *testing.T, logFiles func(logPath, rotated string), extra ...string) (d *daemonProc, logPath, rotated string) {
 	t.Helper()
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	logPath = filepath.Join(dir, "sockd.log")
 	notifyPath, notify := listenNotify(t)
 	args := append([]string{"-c", conf, "--listen", "127.0.0.1:0"}, extra...)

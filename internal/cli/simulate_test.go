@@ -3,10 +3,12 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sockd/sockd/internal/simulate"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // simConf covers every field of a sockd.conf line, every ?= setting and
@@ -31,14 +33,8 @@ deny 0.0.0.0 0.0.0.0 : logger "refused %u@%a -> %z:%s"
 // very same JSON.
 func TestSimulateDecisions(t *testing.T) {
 	dir := t.TempDir()
-	users := filepath.Join(dir, "users")
-	if err := os.WriteFile(users, []byte("# extra users\ndave, erin\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	text := filepath.Join(dir, "sockd.conf")
-	if err := os.WriteFile(text, []byte(strings.ReplaceAll(simConf, "USERS", users)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	users := testnet.WriteFileIn(t, dir, "users", "# extra users\ndave, erin\n")
+	text := testnet.WriteFileIn(t, dir, "sockd.conf", strings.ReplaceAll(simConf, "USERS", users))
 	frozenPath := filepath.Join(dir, "sockd.fc")
 	if code, _, stderr := runTool(t, "make_sockdfc", "", text, frozenPath); code != 0 {
 		t.Fatalf("make_sockdfc: exit %d: %s", code, stderr)
@@ -89,7 +85,7 @@ func TestSimulateDecisions(t *testing.T) {
 			if code != wantCode {
 				t.Errorf("%s (%s): exit %d, want %d; stderr: %s", tc.args, filepath.Base(conf), code, wantCode, stderr)
 			}
-			var res simResult
+			var res simulate.Result
 			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 				t.Fatalf("%s: bad JSON %q: %v", tc.args, stdout, err)
 			}
@@ -121,8 +117,7 @@ func TestSimulateDecisions(t *testing.T) {
 // forms, and reports a malformed line by its position without stopping.
 func TestSimulateBatch(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 10.0.0.0/8 0.0.0.0 0.0.0.0 lt 1024\ndeny 0.0.0.0 0.0.0.0\n"), 0o644)
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 10.0.0.0/8 0.0.0.0 0.0.0.0 lt 1024\ndeny 0.0.0.0 0.0.0.0\n")
 	batch := "# replay\n--from 10.0.0.1 --to 192.0.2.1 --port 80\n\n--from 10.0.0.1 --to 192.0.2.1 --port 8080\n--from nowhere --to x --port 1\n--from 10.0.0.2 --to 'www.example.org' --port http\n"
 	code, stdout, stderr := runTool(t, "sockd", batch, "simulate", "-c", conf, "--batch", "-", "--json")
 	if code != 2 {
@@ -162,17 +157,14 @@ func runTool(t *testing.T, name, stdin string, args ...string) (int, string, str
 // resolves it) or resolves it first, as the daemon's
 // policy.DecideBeforeResolve does.
 func TestSimulateSaysWhenTheDaemonResolves(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	if err := os.WriteFile(conf, []byte("deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 0.0.0.0 0.0.0.0 10.0.0.0 255.0.0.0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	conf := testnet.WriteFileT(t, "sockd.conf", "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 0.0.0.0 0.0.0.0 10.0.0.0 255.0.0.0\n")
 	for _, tc := range []struct{ to, note string }{
 		{"www.example.com", "decided by name: the daemon does not resolve www.example.com for this decision"},
 		{"www.example.org", "the daemon resolves www.example.org and decides by its address: give --to-ip for that decision"},
 		{"10.1.2.3", ""},
 	} {
 		_, stdout, stderr := runTool(t, "sockd", "", "simulate", "-c", conf, "--json", "--from", "10.0.0.1", "--to", tc.to, "--port", "80")
-		var res simResult
+		var res simulate.Result
 		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 			t.Fatalf("%s: bad JSON %q (%s): %v", tc.to, stdout, stderr, err)
 		}

@@ -5,26 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
-	"os/exec"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/config"
-	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/socksclient"
 	"github.com/sockd/sockd/policy"
 )
 
 // socksFlags are the client command's common flags.
 type socksFlags struct {
-	config, credentials, proxy, user string
-	srelayConf                       string
-	timeout                          time.Duration
-	verbose                          bool
+	socksclient.Settings
+	verbose bool
 }
 
 func newSocksCmd() *cobra.Command {
@@ -50,12 +45,12 @@ with -i or -I.`,
   socks identd`,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVarP(&f.config, "config", "c", "", "socks.conf or socks.fc (default: /etc/socks.fc, then /etc/socks.conf)")
-	pf.StringVar(&f.srelayConf, "srelay-conf", "", "route as this srelay.conf says, instead of a socks.conf")
-	pf.StringVar(&f.credentials, "credentials", "", "file of user names and passwords for the servers")
-	pf.StringVar(&f.proxy, "proxy", "", "go through this one server (URL), ignoring the rules")
-	pf.StringVar(&f.user, "user", "", "user matched against *=userlist (default: the local user)")
-	pf.DurationVar(&f.timeout, "timeout", 2*time.Minute, "connecting, including every server's answer (4.3: 2 min)")
+	pf.StringVarP(&f.Config, "config", "c", "", "socks.conf or socks.fc (default: /etc/socks.fc, then /etc/socks.conf)")
+	pf.StringVar(&f.SrelayConf, "srelay-conf", "", "route as this srelay.conf says, instead of a socks.conf")
+	pf.StringVar(&f.Credentials, "credentials", "", "file of user names and passwords for the servers")
+	pf.StringVar(&f.Proxy, "proxy", "", "go through this one server (URL), ignoring the rules")
+	pf.StringVar(&f.User, "user", "", "user matched against *=userlist (default: the local user)")
+	pf.DurationVar(&f.Timeout, "timeout", 2*time.Minute, "connecting, including every server's answer (4.3: 2 min)")
 	pf.BoolVarP(&f.verbose, "verbose", "v", false, "say on stderr which route was taken")
 
 	var asJSON bool
@@ -64,7 +59,7 @@ with -i or -I.`,
 		Short: "explain which line and which servers would be used, without connecting",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := f.dialer(cmd)
+			d, err := f.client(cmd).Dialer()
 			if err != nil {
 				return err
 			}
@@ -95,17 +90,17 @@ with -i or -I.`,
 		Short: "join standard input and output to HOST PORT (an ssh ProxyCommand)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
 			defer cancel()
-			c, path, err := f.dial(ctx, cmd, net.JoinHostPort(args[0], args[1]))
+			c, path, err := f.client(cmd).Dial(ctx, net.JoinHostPort(args[0], args[1]))
 			if err != nil {
-				return err
+				return usageIfBadProxy(err)
 			}
 			cancel()
 			if f.verbose {
 				fmt.Fprintf(cmd.ErrOrStderr(), "socks: connected to %s via %s\n", net.JoinHostPort(args[0], args[1]), path)
 			}
-			return join(c, cmd.InOrStdin(), cmd.OutOrStdout())
+			return socksclient.Join(c, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 
@@ -118,25 +113,11 @@ with -i or -I.`,
 			if len(args) == 2 {
 				port = args[1]
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
 			defer cancel()
-			var ln net.Listener
-			var err error
-			if f.proxy != "" {
-				var p *client.ProxyDialer
-				if p, err = f.proxyDialer(); err != nil {
-					return err
-				}
-				ln, err = p.Listen(ctx, net.JoinHostPort(args[0], port))
-			} else {
-				var d *client.Dialer
-				if d, err = f.dialer(cmd); err != nil {
-					return err
-				}
-				ln, err = d.Listen(ctx, "tcp", net.JoinHostPort(args[0], port))
-			}
+			ln, err := f.client(cmd).Listen(ctx, net.JoinHostPort(args[0], port))
 			if err != nil {
-				return err
+				return usageIfBadProxy(err)
 			}
 			defer ln.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", ln.Addr())
@@ -148,102 +129,28 @@ with -i or -I.`,
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "socks: connection from %s\n", c.RemoteAddr())
-			return join(c, cmd.InOrStdin(), cmd.OutOrStdout())
+			return socksclient.Join(c, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 	root.AddCommand(connect, listen, route, newIdentdCmd(), newSocksRunCmd(f), newWrapHelperCmd())
 	return root
 }
 
-// proxyDialer is --proxy with the flags a rule-following dialer also
-// takes: --user (the SOCKS4 USERID), --credentials and --timeout.
-func (f *socksFlags) proxyDialer() (*client.ProxyDialer, error) {
-	o := client.ProxyOptions{UserID: f.user, HandshakeTimeout: f.timeout}
-	if f.credentials != "" {
-		var err error
-		if o.Credentials, err = client.LoadCredentials(f.credentials); err != nil {
-			return nil, err
-		}
-	}
-	p, err := client.NewProxyDialerWith(f.proxy, nil, o)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return p, nil
-}
-
-func (f *socksFlags) dialer(cmd *cobra.Command) (*client.Dialer, error) {
-	d := &client.Dialer{User: f.user, HandshakeTimeout: f.timeout}
-	var err error
-	if f.srelayConf != "" {
-		var conf *config.SocksConf
-		if conf, _, err = load.Srelay(f.srelayConf, load.Options{}); err == nil {
-			d.Rules, err = policy.NewClient(conf, policy.Options{Pid: os.Getpid()})
-		}
-	} else if f.config != "" {
-		d.Rules, err = client.LoadRules(f.config)
-	} else {
-		d.Rules, err = client.DefaultRules()
-	}
-	if err != nil {
-		return nil, err
-	}
-	if f.credentials != "" {
-		if d.Credentials, err = client.LoadCredentials(f.credentials); err != nil {
-			return nil, err
-		}
-	}
+// client is the flags' settings, with --verbose saying on standard
+// error which route was taken.
+func (f *socksFlags) client(cmd *cobra.Command) *socksclient.Settings {
+	s := f.Settings
 	if f.verbose {
-		d.Logf = func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "socks: "+format+"\n", args...) }
+		s.Logf = func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "socks: "+format+"\n", args...) }
 	}
-	d.RunCommand = func(c string) {
-		sh := exec.Command("/bin/sh", "-c", c)
-		sh.Stdout, sh.Stderr = os.Stderr, os.Stderr
-		if err := sh.Start(); err == nil {
-			go sh.Wait()
-		}
-	}
-	return d, nil
+	return &s
 }
 
-// dial connects following the rules or through --proxy, and says which
-// chain was used.
-func (f *socksFlags) dial(ctx context.Context, cmd *cobra.Command, addr string) (net.Conn, string, error) {
-	if f.proxy != "" {
-		p, err := f.proxyDialer()
-		if err != nil {
-			return nil, "", err
-		}
-		c, err := p.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, p.Upstream().String(), nil
-	}
-	d, err := f.dialer(cmd)
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, "", err
-	}
-	return c, c.(*client.Conn).PathString(), nil
-}
-
-// join copies in to c and c to out until c's side ends; the end of in is
-// passed on as a half-close, so a request-then-answer protocol works.
-func join(c net.Conn, in io.Reader, out io.Writer) error {
-	defer c.Close()
-	go func() {
-		io.Copy(c, in)
-		if cw, ok := c.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
-	}()
-	_, err := io.Copy(out, c)
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
+// usageIfBadProxy makes a --proxy that names no server a usage error.
+func usageIfBadProxy(err error) error {
+	var bad *socksclient.BadProxyError
+	if errors.As(err, &bad) {
+		return usageError{err}
 	}
 	return err
 }

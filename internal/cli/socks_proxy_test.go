@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,8 +22,7 @@ import (
 func sockdWith(t *testing.T, conf, passwd string) (string, *testnet.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
-	cp := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(cp, []byte(conf), 0o600)
+	cp := testnet.WriteFileIn(t, dir, "sockd.conf", conf)
 	opts := server.Options{ConfigPath: cp}
 	if passwd != "" {
 		user, pass, _ := strings.Cut(passwd, ":")
@@ -61,9 +58,7 @@ func proxyTestEcho(t *testing.T, addr string) string {
 
 func runSocksTool(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	code := Main("socks", args, strings.NewReader(stdin), &out, &errb)
-	return code, out.String(), errb.String()
+	return runTool(t, "socks", stdin, args...)
 }
 
 // TestSocksProxyOptions: with --proxy URL the client still honours --user
@@ -88,8 +83,7 @@ func TestSocksProxyOptions(t *testing.T) {
 	t.Run("credentials", func(t *testing.T) {
 		// SOCKS5 username/password from the credentials file.
 		v5, _ := sockdWith(t, "permit *=bob 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", "bob:s3cret")
-		creds := filepath.Join(t.TempDir(), "credentials")
-		os.WriteFile(creds, []byte("socks5://"+v5+" bob s3cret\n"), 0o600)
+		creds := testnet.WriteFileT(t, "credentials", "socks5://"+v5+" bob s3cret\n")
 		code, out, errs := runSocksTool(t, "pong\n", "--proxy", "socks5://"+v5, "--credentials", creds, "connect", host, port)
 		if code != 0 || out != "pong\n" {
 			t.Fatalf("socks5 --credentials: exit %d, out %q, err %s", code, out, errs)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -61,8 +60,7 @@ func TestSocksSSHProxyCommand(t *testing.T) {
 	proxy, logs := testSockd(t)
 	target, got := bannerServer(t)
 	host, port, _ := net.SplitHostPort(target)
-	conf := filepath.Join(t.TempDir(), "socks.conf")
-	os.WriteFile(conf, []byte("sockd @=socks5://"+proxy+" 127.0.0.2 255.255.255.255\n"), 0o600)
+	conf := testnet.WriteFileT(t, "socks.conf", "sockd @=socks5://"+proxy+" 127.0.0.2 255.255.255.255\n")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -92,8 +90,7 @@ func waitLog(t *testing.T, logs *testnet.Buffer, want string) {
 // TestSocksRoute: route names the deciding line and the chain; a denied
 // destination exits 1.
 func TestSocksRoute(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "socks.conf")
-	os.WriteFile(conf, []byte("deny 10.0.0.0 255.0.0.0\nsockd @=socks5://192.0.2.2:1081 192.0.2.0 255.255.255.0\ndirect 0.0.0.0 0.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileT(t, "socks.conf", "deny 10.0.0.0 255.0.0.0\nsockd @=socks5://192.0.2.2:1081 192.0.2.0 255.255.255.0\ndirect 0.0.0.0 0.0.0.0\n")
 	var out, errb bytes.Buffer
 	if code := Main("socks", []string{"-c", conf, "route", "192.0.2.80", "80"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())

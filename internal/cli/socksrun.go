@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -46,15 +45,15 @@ The exit status is the program's (128+N when signal N ended it); 127 when PROGRA
 				fmt.Fprintf(cmd.ErrOrStderr(), "socks run: %v\n", err)
 				return exitError(127)
 			}
-			r := &socksify.Router{Proxy: f.proxy}
-			if f.proxy == "" {
-				d, err := f.dialer(cmd)
+			r := &socksify.Router{Proxy: f.Proxy}
+			if f.Proxy == "" {
+				d, err := f.client(cmd).Dialer()
 				if err != nil {
 					return err
 				}
 				r.Dialer = d
-			} else if _, err := f.proxyDialer(); err != nil {
-				return err
+			} else if _, err := f.ProxyDialer(); err != nil {
+				return usageIfBadProxy(err)
 			}
 			if f.verbose {
 				r.Logf = func(format string, a ...any) {
@@ -62,12 +61,12 @@ The exit status is the program's (128+N when signal N ended it); 127 when PROGRA
 				}
 			}
 			o := socksify.Options{Router: r, Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(),
-				Stderr: cmd.ErrOrStderr(), Timeout: f.timeout, Preload: preload, Bind: bind}
+				Stderr: cmd.ErrOrStderr(), Timeout: f.Timeout, Preload: preload, Bind: bind}
 			if o.Preload == "" {
-				o.Preload = findWrapper()
+				o.Preload = socksify.FindWrapper()
 			}
 			if o.Preload != "" {
-				o.Env = wrapperEnv(f)
+				o.Env = socksify.Environ(f.Config, f.Proxy, f.Credentials)
 				if bind {
 					o.Env = append(o.Env, "SOCKS_BIND=1")
 				}
@@ -89,41 +88,6 @@ The exit status is the program's (128+N when signal N ended it); 127 when PROGRA
 	cmd.Flags().BoolVar(&bind, "bind", false, "make a bind to port 0 of a non-loopback address, then listen and accept, one SOCKS BIND (one incoming connection)")
 	cmd.Flags().StringVar(&preload, "preload", "", "the LD_PRELOAD wrapper to fall back on (default: libsockswrap.so beside this binary, in ../lib, or in /usr/local/lib or /usr/lib)")
 	return cmd
-}
-
-// findWrapper looks for libsockswrap.so where `make install` puts it.
-func findWrapper() string {
-	var dirs []string
-	if exe, err := os.Executable(); err == nil {
-		dir := filepath.Dir(exe)
-		dirs = append(dirs, dir, filepath.Join(dir, "..", "lib"))
-	}
-	dirs = append(dirs, "/usr/local/lib", "/usr/lib")
-	for _, d := range dirs {
-		p := filepath.Join(d, "libsockswrap.so")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// wrapperEnv hands the command's settings to the LD_PRELOAD wrapper, which
-// reads the same variables as libsocks.
-func wrapperEnv(f *socksFlags) []string {
-	var env []string
-	if f.config != "" {
-		if abs, err := filepath.Abs(f.config); err == nil {
-			env = append(env, "SOCKS_CONF="+abs)
-		}
-	}
-	if f.proxy != "" {
-		env = append(env, "SOCKS_PROXY="+f.proxy)
-	}
-	if f.credentials != "" {
-		env = append(env, "SOCKS_CREDENTIALS="+f.credentials)
-	}
-	return env
 }
 
 // newWrapHelperCmd is the helper of libsockswrap (hidden): the wrapper

@@ -281,8 +281,7 @@ func TestSocksRunBind(t *testing.T) {
 func TestSocksRunChain(t *testing.T) {
 	a, alog := socksifytest.Sockd(t)
 	b, blog := socksifytest.SockdOn(t, "127.0.0.6")
-	conf := filepath.Join(t.TempDir(), "socks.conf")
-	os.WriteFile(conf, []byte("sockd @=socks5://"+a+" 127.0.0.6 255.255.255.255\nsockd @=socks5://"+b+" 127.0.0.2 255.255.255.255\n"), 0o600)
+	conf := testnet.WriteFileT(t, "socks.conf", "sockd @=socks5://"+a+" 127.0.0.6 255.255.255.255\nsockd @=socks5://"+b+" 127.0.0.2 255.255.255.255\n")
 	host, port := socksifytest.HTTP(t, "127.0.0.2")
 	code, out, errs := socksRun(t, "-v", "-c", conf, "run", "--", staticGoProgram(t), "http://"+host+":"+port+"/")
 	if code != 0 || !strings.Contains(out, "hello from 127.0.0.2") {

@@ -25,8 +25,9 @@ import (
 
 var srelayBuilt testnet.Built
 
-// srelayBinary builds the daemon once and links it as srelay, as make
-// install does; it returns the directory holding sockd and srelay.
+// srelayBinary builds the daemon once for the tests that run it as a
+// process of its own, and links it as srelay, as make install does; it
+// returns the directory holding sockd and srelay.
 func srelayBinary(t *testing.T) string {
 	t.Helper()
 	return srelayBuilt.Dir(t, "srelay-bin", func(dir string) error {
@@ -135,6 +136,19 @@ func tinyproxy(t *testing.T, dir string, connectPort int) (int, string) {
 }
 
 func danted(t *testing.T, dir string) (int, string) {
+	return startDanted(t, dir, "none", `socks pass {
+  from: 127.0.0.0/8 to: 127.0.0.0/8
+  command: connect bind udpassociate
+  protocol: tcp udp
+  log: connect disconnect
+}
+`)
+}
+
+// startDanted runs danted on a free loopback port, with socksmethod
+// method and the socks rules given, until the test ends. It returns the
+// port and danted's log file.
+func startDanted(t *testing.T, dir, method, socksRules string) (int, string) {
 	t.Helper()
 	port := testnet.FreeLoopbackPort(t)
 	logFile := filepath.Join(dir, "danted.log")
@@ -142,17 +156,11 @@ func danted(t *testing.T, dir string) (int, string) {
 internal: 127.0.0.1 port = %d
 external: 127.0.0.1
 clientmethod: none
-socksmethod: none
+socksmethod: %s
 user.privileged: root
 user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0/0 }
-socks pass {
-  from: 127.0.0.0/8 to: 127.0.0.0/8
-  command: connect bind udpassociate
-  protocol: tcp udp
-  log: connect disconnect
-}
-`, logFile, port)
+`, logFile, port, method) + socksRules
 	confPath := filepath.Join(dir, "danted.conf")
 	os.WriteFile(confPath, []byte(conf), 0o644)
 	startProc(t, "danted", "-f", confPath, "-p", filepath.Join(dir, "danted.pid"))
@@ -208,18 +216,14 @@ func TestSrelayPasswdReachesNextHop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw := filepath.Join(dir, "sockd.passwd")
-	os.WriteFile(pw, []byte("opopop:"+string(hash)+"\n"), 0o600)
-	rules := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(rules, []byte("permit *=opopop 127.0.0.0/8 0.0.0.0 0.0.0.0\n"), 0o644)
+	pw := testnet.WriteFileIn(t, dir, "sockd.passwd", "opopop:"+string(hash)+"\n")
+	rules := testnet.WriteFileIn(t, dir, "sockd.conf", "permit *=opopop 127.0.0.0/8 0.0.0.0 0.0.0.0\n")
 	hopAddr, hopLog := runDaemon(t, "sockd", "-c", rules, "--passwd", pw, "--auth", "userpass", "--listen", "127.0.0.1:0",
 		"--hosts-allow", filepath.Join(dir, "none"), "--hosts-deny", filepath.Join(dir, "none"))
 	_, hopPort, _ := net.SplitHostPort(hopAddr)
 
-	conf := filepath.Join(dir, "srelay.conf")
-	os.WriteFile(conf, []byte("127.0.0.1 any 127.0.0.1 "+hopPort+"\n"), 0o644)
-	passwd := filepath.Join(dir, "srelay.passwd")
-	os.WriteFile(passwd, []byte("# next-hop server[/port]\tusername\tpassword\n127.0.0.1/"+hopPort+"\topopop\ttutut555\n"), 0o600)
+	conf := testnet.WriteFileIn(t, dir, "srelay.conf", "127.0.0.1 any 127.0.0.1 "+hopPort+"\n")
+	passwd := testnet.WriteFileIn(t, dir, "srelay.passwd", "# next-hop server[/port]\tusername\tpassword\n127.0.0.1/"+hopPort+"\topopop\ttutut555\n")
 	addr, _ := runDaemon(t, "srelay", "-i", "127.0.0.1:0", "-c", conf, "-u", passwd,
 		"--hosts-allow", filepath.Join(dir, "none"), "--hosts-deny", filepath.Join(dir, "none"))
 	if out, err := curl(t, "--socks5", addr, dst.URL); err != nil || !strings.Contains(out, "hello from") {
@@ -240,8 +244,7 @@ func TestSrelayPasswdReachesNextHop(t *testing.T) {
 // connection closes without a reply, and the log says why.
 func TestSrelayHostsDenyBeforeAnyReply(t *testing.T) {
 	dir := t.TempDir()
-	deny := filepath.Join(dir, "hosts.deny")
-	os.WriteFile(deny, []byte("srelay: 127.0.0.1\n"), 0o644)
+	deny := testnet.WriteFileIn(t, dir, "hosts.deny", "srelay: 127.0.0.1\n")
 	addr, log := runDaemon(t, "srelay", "-i", "127.0.0.1:0", "--hosts-allow", filepath.Join(dir, "none"), "--hosts-deny", deny)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -333,8 +336,7 @@ func TestSrelaySafeDefault(t *testing.T) {
 	_, log := runDaemon(t, "srelay", "-i", "127.0.0.1:0", "--hosts-allow", none, "--hosts-deny", none)
 	waitLogOf(t, "srelay", "srelay: no access control configured", log.String)
 	waitLogOf(t, "srelay", "serving loopback clients only", log.String)
-	allow := filepath.Join(dir, "hosts.allow")
-	os.WriteFile(allow, []byte("srelay: 192.0.2.0/24\n"), 0o644)
+	allow := testnet.WriteFileIn(t, dir, "hosts.allow", "srelay: 192.0.2.0/24\n")
 	_, log2 := runDaemon(t, "srelay", "-i", "127.0.0.1:0", "--hosts-allow", allow, "--hosts-deny", none)
 	if strings.Contains(log2.String(), "no access control configured") {
 		t.Errorf("a hosts.allow rule for srelay is access control:\n%s", log2.String())

@@ -1,9 +1,10 @@
 package cli
 
 import (
-	"io"
 	"slices"
 	"testing"
+
+	"github.com/sockd/sockd/internal/srelay"
 )
 
 // srelay's command line becomes the daemon's flags.
@@ -24,7 +25,8 @@ func TestSrelayArgs(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "--srelay-conf", "x.conf", "--idle-timeout", "1m", "--syslog"},
 			[]string{"--listen", "127.0.0.1:0", "--srelay-conf", "x.conf", "--idle-timeout", "1m", "--syslog"}},
 	} {
-		got, done, _, err := srelayArgs(tc.in, io.Discard)
+		sc, err := srelay.Translate(tc.in, longTakesValue)
+		got, done := sc.Args, sc.Help || sc.Version
 		if err != nil || done || !slices.Equal(got, tc.want) {
 			t.Errorf("srelay %q:\n got %q %v\nwant %q", tc.in, got, err, tc.want)
 		}

@@ -1,19 +1,17 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/client"
-	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/diag"
 	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/simulate"
 	"github.com/sockd/sockd/policy"
 )
 
@@ -72,27 +70,7 @@ func loadClientForTool(cmd *cobra.Command, path string, srelay bool, defaultServ
 		fmt.Fprintf(stderr, "%s: %s: %v\n", cmd.CommandPath(), origin.Path, err)
 		return nil, exitError(ExitUsage)
 	}
-	return &client.Dialer{Rules: pol, DefaultServers: defaults, UserID: "sockd",
-		Resolve: func(ctx context.Context, name string) (netip.Addr, error) {
-			return netip.Addr{}, fmt.Errorf("%s is not resolved by the simulator (give --to-ip, or use addresses)", name)
-		}}, nil
-}
-
-// addRoute plans the route of a permitted request, as rsockd would follow
-// it; a route that socks.conf refuses makes the request refused.
-func (s *simulator) addRoute(res *simResult, req *policy.Request) {
-	if s.routes == nil || res.Decision != "permit" {
-		return
-	}
-	d := *s.routes
-	d.User = req.User
-	r := d.Plan(context.Background(), req.Command, client.Target{IP: req.DstIP, Name: req.DstName, Port: req.DstPort}, s.trace)
-	j := r.JSON()
-	res.route, res.Route = r, &j
-	if r.Err == nil && r.Decision.Action == config.ClientDeny {
-		res.Decision, res.Reply, res.Reply5 = "deny", int(policy.Reply4Rejected), int(policy.Reply5NotAllowed)
-		res.Notes = append(res.Notes, "refused by the client configuration: "+r.Decision.Reason)
-	}
+	return simulate.Routes(pol, defaults), nil
 }
 
 // defaultServers parses --default-server; nil (no flag) leaves the daemon

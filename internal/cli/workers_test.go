@@ -51,8 +51,7 @@ func TestFlagArgs(t *testing.T) {
 }
 
 func TestWorkersUsageErrors(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileT(t, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	for _, args := range [][]string{
 		{"-c", conf, "--workers", "0"},
 		{"-c", conf, "--workers", "100000"},
@@ -323,8 +322,7 @@ func waitCount(t *testing.T, what string, count func() int, want int) {
 // and SIGTERM stops everything, leaving no process behind.
 func TestWorkers(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	target := echoServer(t)
 	notifyPath, notify := listenNotify(t)
 	d := startDaemonProc(t, []string{"NOTIFY_SOCKET=" + notifyPath}, "-c", conf, "--listen", "127.0.0.1:0", "--workers", "2",
@@ -442,8 +440,7 @@ func bothServed(d *daemonProc) bool {
 // chance to stop anything) still ends the workers, which see their
 // control socket close.
 func TestWorkersOutliveNoSupervisor(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileT(t, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	d := startDaemonProc(t, nil, "-c", conf, "--listen", "127.0.0.1:0", "--workers", "2", "--log-format", "json", "--drain-timeout", "2s")
 	d.waitLog(t, 1, "every worker serving", nil)
 	var pids []int
@@ -460,8 +457,7 @@ func TestWorkersOutliveNoSupervisor(t *testing.T) {
 // the supervisor with the usual diagnostics before any worker starts or
 // any port is bound.
 func TestWorkersBrokenConfig(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\npermitt 10.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileT(t, "sockd.conf", "permit 127.0.0.0 255.0.0.0\npermitt 10.0.0.0 255.0.0.0\n")
 	d := startDaemonProc(t, nil, "-c", conf, "--listen", "127.0.0.1:0", "--workers", "2")
 	if code := d.waitExit(t); code != ExitInvalid {
 		t.Fatalf("exit %d, want %d", code, ExitInvalid)
@@ -477,8 +473,7 @@ func TestWorkersBrokenConfig(t *testing.T) {
 // service was ever ready.
 func TestWorkersStartupFailure(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "sockd.conf")
-	os.WriteFile(conf, []byte("permit 127.0.0.0 255.0.0.0\n"), 0o600)
+	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	// The CPU profile of worker 1 cannot be created (a directory is in
 	// the way), so worker 1 fails after the supervisor has started.
 	os.Mkdir(filepath.Join(dir, "prof.worker1"), 0o700)

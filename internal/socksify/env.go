@@ -2,6 +2,7 @@ package socksify
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/sockd/sockd/client"
@@ -52,4 +53,42 @@ func FromEnv() (*Router, error) {
 		}
 	}
 	return &Router{Dialer: d}, nil
+}
+
+// Environ is the environment that hands `socks run`'s settings (-c,
+// --proxy, --credentials; each empty when not given) to the LD_PRELOAD
+// wrapper, which reads them as FromEnv does.
+func Environ(conf, proxy, credentials string) []string {
+	var env []string
+	if conf != "" {
+		if abs, err := filepath.Abs(conf); err == nil {
+			env = append(env, EnvConf+"="+abs)
+		}
+	}
+	if proxy != "" {
+		env = append(env, EnvProxy+"="+proxy)
+	}
+	if credentials != "" {
+		env = append(env, EnvCredentials+"="+credentials)
+	}
+	return env
+}
+
+// FindWrapper looks for libsockswrap.so where `make install` puts it:
+// beside this program, in ../lib, in /usr/local/lib or /usr/lib; "" when
+// there is none.
+func FindWrapper() string {
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		dir := filepath.Dir(exe)
+		dirs = append(dirs, dir, filepath.Join(dir, "..", "lib"))
+	}
+	dirs = append(dirs, "/usr/local/lib", "/usr/lib")
+	for _, d := range dirs {
+		p := filepath.Join(d, "libsockswrap.so")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }

@@ -10,7 +10,15 @@ import (
 // that goes when the test ends, and returns its path.
 func WriteFileT(t testing.TB, name, text string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
+	return WriteFileIn(t, t.TempDir(), name, text)
+}
+
+// WriteFileIn writes text to a file called name in dir, beside the other
+// files of the test (a t.TempDir()), and returns its path. A write that
+// fails fails the test.
+func WriteFileIn(t testing.TB, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

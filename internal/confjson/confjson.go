@@ -1,9 +1,13 @@
-package cli
+// Package confjson is the JSON form of the three rule files (sockd.conf,
+// sockd.route, socks.conf) that the dump tools print with --json: the same
+// facts as the canonical text (config's Write functions), with enums
+// spelled as words so that scripts need no table.
+//
+// Parsing is grammar's, the data types are config's, the frozen container
+// and its header are frozen's; dump_* --json is internal/rulefile's Dump.
+package confjson
 
 import "github.com/sockd/sockd/config"
-
-// The JSON forms of the compiled files: the same facts as the canonical
-// text, with enums spelled as words so that scripts need no table.
 
 type jsonAddr struct {
 	Kind    string `json:"kind"` // "any", "mask" or "pattern"
@@ -67,7 +71,8 @@ func toJSONSpecial(s *config.Special) *jsonSpecial {
 	return &jsonSpecial{Line: s.Pos.Line, Command: s.Command}
 }
 
-func jsonSockd(c *config.SockdConf) any {
+// Sockd is the JSON form of a sockd.conf: its special lines and its rules.
+func Sockd(c *config.SockdConf) any {
 	rules := make([]jsonRule, len(c.Rules))
 	for i, r := range c.Rules {
 		rules[i] = jsonRule{Line: r.Pos.Line, Action: r.Action.String(), Ident: identNames[r.Ident], Users: r.Users,
@@ -89,7 +94,8 @@ type jsonRoute struct {
 	Text      string   `json:"text"`
 }
 
-func jsonRoutes(c *config.RouteConf) any {
+// Routes is the JSON form of a sockd.route: one object per route.
+func Routes(c *config.RouteConf) any {
 	out := make([]jsonRoute, len(c.Routes))
 	for i, r := range c.Routes {
 		out[i] = jsonRoute{Line: r.Pos.Line, Interface: r.If.String(), Dst: toJSONAddr(r.Dst), Canonical: r.Canonical(), Text: r.Text}
@@ -115,7 +121,8 @@ type jsonClientRule struct {
 	Text      string       `json:"text"`
 }
 
-func jsonSocks(c *config.SocksConf) any {
+// Socks is the JSON form of a socks.conf: one object per rule.
+func Socks(c *config.SocksConf) any {
 	out := make([]jsonClientRule, len(c.Rules))
 	for i, r := range c.Rules {
 		var servers []jsonServer

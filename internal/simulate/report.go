@@ -1,4 +1,4 @@
-package cli
+package simulate
 
 // How sockd simulate words one decision for a person: the trace, its
 // summary for long files, and the lines after the verdict.
@@ -10,10 +10,10 @@ import (
 	"github.com/sockd/sockd/policy"
 )
 
-// summaryAfter is how many lines tried a trace lists in full by default.
-const summaryAfter = 20
+// SummaryAfter is how many lines tried a trace lists in full by default.
+const SummaryAfter = 20
 
-// summarizeTrace keeps, when more than summaryAfter lines were tried
+// summarizeTrace keeps, when more than SummaryAfter lines were tried
 // before the decision, only the near misses among them (lines that failed
 // only on their last condition), and counts the rest: a 100,000-line file's trace stays
 // readable. The steps after the lines tried are kept.
@@ -24,7 +24,7 @@ func summarizeTrace(steps []policy.Step) ([]policy.Step, int) {
 			tried++
 		}
 	}
-	if tried <= summaryAfter {
+	if tried <= SummaryAfter {
 		return steps, 0
 	}
 	var out []policy.Step
@@ -44,8 +44,8 @@ func isTried(st policy.Step) bool {
 }
 
 // writeHuman prints one decision like a packet tracer.
-func (s *simulator) writeHuman(res simResult, steps []policy.Step) {
-	w := s.out
+func (s *Simulator) writeHuman(res Result, steps []policy.Step) {
+	w := s.Out
 	verdict := "PERMITTED"
 	if res.Decision != "permit" {
 		verdict = "REFUSED"
@@ -70,14 +70,18 @@ func (s *simulator) writeHuman(res simResult, steps []policy.Step) {
 		fmt.Fprintf(w, "  %s:%d: %s\n", res.File, st.Rule.Pos.Line, strings.TrimSpace(st.Rule.Text))
 		fmt.Fprintf(w, "      %s does not match: wanted %s, request has %s\n", st.Field, orQuoted(st.Want), orQuoted(st.Got))
 	}
-	if !s.trace {
+	if !s.Trace {
 		fmt.Fprintln(w, "lines tried before it: (not traced: --no-trace)")
 	}
 	if res.TraceOmitted > 0 {
 		if tried == 0 {
 			fmt.Fprintln(w, "near misses among the lines tried before it: none")
 		}
-		fmt.Fprintf(w, "  ... and %d other line%s that failed before their last condition (--full-trace lists every line)\n", res.TraceOmitted, plural(res.TraceOmitted))
+		lines := "lines"
+		if res.TraceOmitted == 1 {
+			lines = "line"
+		}
+		fmt.Fprintf(w, "  ... and %d other %s that failed before their last condition (--full-trace lists every line)\n", res.TraceOmitted, lines)
 	}
 	switch {
 	case res.Identd == nil:

@@ -1,4 +1,4 @@
-package cli
+package simulate
 
 // The --batch mode of sockd simulate: one request per line of a file.
 
@@ -6,43 +6,37 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
+	"regexp"
 	"strings"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
-// batch runs every request of a batch file. A malformed line is reported
-// with its position and the run goes on; the exit status is then 2.
-func (s *simulator) batch(cmd *cobra.Command, path string) error {
-	var r io.Reader
-	name := path
-	if path == "-" {
-		r, name = cmd.InOrStdin(), "<stdin>"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		r = f
-	}
+// Tally is what a batch found, beyond the decisions it wrote.
+type Tally struct {
+	Refused   bool // some request was refused
+	Malformed bool // some line could not be read as a request
+}
+
+// Batch runs every request of a batch file, read from r; name is how
+// messages cite it. A malformed line is reported on stderr with its
+// position and the run goes on.
+func (s *Simulator) Batch(r io.Reader, name string, stderr io.Writer) (Tally, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	bw := bufio.NewWriter(s.out)
+	bw := bufio.NewWriter(s.Out)
 	defer bw.Flush()
-	s.out = bw
-	status := ExitOK
+	s.Out = bw
+	var t Tally
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		var req simRequest
+		var req Request
 		fs := pflag.NewFlagSet("batch", pflag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		req.flags(fs)
+		req.Flags(fs)
 		words, err := splitWords(line)
 		if err == nil {
 			err = fs.Parse(words)
@@ -50,27 +44,24 @@ func (s *simulator) batch(cmd *cobra.Command, path string) error {
 		if err == nil && fs.NArg() > 0 {
 			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 		}
-		var res simResult
+		var res Result
 		if err == nil {
-			res, err = s.run(&req)
+			res, err = s.Run(&req)
 		}
 		if err != nil {
 			bw.Flush()
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s:%d: %v\n", name, n, err)
-			status = ExitUsage
+			fmt.Fprintf(stderr, "%s:%d: %v\n", name, n, err)
+			t.Malformed = true
 			continue
 		}
-		if res.Decision != "permit" && status == ExitOK {
-			status = ExitInvalid
+		if !res.Permitted() {
+			t.Refused = true
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %v", name, err)
+		return t, fmt.Errorf("%s: %v", name, err)
 	}
-	if status != ExitOK {
-		return exitError(status)
-	}
-	return nil
+	return t, nil
 }
 
 // splitWords splits a batch line like a shell would for simple quoting:
@@ -109,4 +100,20 @@ func splitWords(s string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9._:/@%+=,-]+$`)
+
+// QuoteWords quotes words so that a shell (and a --batch line) reads them
+// back unchanged: how diff and replay print their example requests.
+func QuoteWords(words []string) string {
+	out := make([]string, len(words))
+	for k, w := range words {
+		if shellSafe.MatchString(w) {
+			out[k] = w
+		} else {
+			out[k] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
 }

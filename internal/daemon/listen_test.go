@@ -1,4 +1,4 @@
-package cli
+package daemon
 
 import (
 	"log/slog"
@@ -23,8 +23,8 @@ func TestListenersKeepSystemKeepAlive(t *testing.T) {
 	if err != nil || want == 15 {
 		t.Skipf("system keep-alive time %q cannot be told from Go's default", b)
 	}
-	o := &opsFlags{}
-	lns, err := o.listeners([]string{"127.0.0.1:0"}, slog.New(slog.DiscardHandler))
+	o := &Ops{}
+	lns, err := o.Listeners([]string{"127.0.0.1:0"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,0 @@
-package cli
-
-import "flag"
-
-var update = flag.Bool("update", false, "rewrite golden outputs from the current behaviour")
