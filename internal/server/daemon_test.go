@@ -166,25 +166,6 @@ func TestShellCommand(t *testing.T) {
 	})
 }
 
-// TestCommandRunnerBounded: excess commands are dropped and logged, never
-// queued; a command past its timeout is killed.
-func TestCommandRunnerBounded(t *testing.T) {
-	t.Parallel()
-	logs := &syncBuffer{}
-	r := newCommandRunner(1, 200*time.Millisecond, newTestLogger(logs))
-	finished := make(chan struct{}, 2)
-	r.run([]string{"sleep 30"}, func() { finished <- struct{}{} })
-	r.run([]string{"true"}, func() { finished <- struct{}{} })
-	<-finished // the dropped one returns at once
-	contains(t, logs, "shell command dropped")
-	select {
-	case <-finished:
-	case <-time.After(20 * time.Second):
-		t.Fatal("sleep 30 was not killed at its timeout")
-	}
-	contains(t, logs, "shell command killed after timeout")
-}
-
 // TestShutdownDrains: Shutdown waits for a running session, then its
 // deadline closes it.
 func TestShutdownDrains(t *testing.T) {

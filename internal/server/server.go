@@ -47,9 +47,11 @@ import (
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/internal/clientconf"
+	"github.com/sockd/sockd/internal/diag"
 	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/internal/metrics"
 	"github.com/sockd/sockd/internal/relay"
+	"github.com/sockd/sockd/internal/rulecmd"
 	"github.com/sockd/sockd/internal/shadow"
 	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/policy"
@@ -75,7 +77,7 @@ type Server struct {
 	log      *slog.Logger
 	snap     atomic.Pointer[snapshot]
 	services map[uint16]string
-	commands *commandRunner
+	commands *rulecmd.Runner
 	pid      int
 	metrics  *metrics.Metrics // nil when off
 
@@ -133,7 +135,7 @@ func New(opts Options) (*Server, error) {
 		snap := s.snap.Load()
 		return metrics.Rules{Conf: snap.conf, Hits: snap.hits, Shadow: snap.shadow}
 	})
-	s.commands = newCommandRunner(opts.MaxCommands, opts.CommandTimeout, s.log)
+	s.commands = rulecmd.New(opts.MaxCommands, opts.CommandTimeout, s.log)
 	if data, err := os.ReadFile("/etc/services"); err == nil {
 		s.services = policy.ParseServices(data)
 	}
@@ -249,7 +251,7 @@ func (s *Server) Reload() (err error) {
 }
 
 func (s *Server) logLoadError(what string, err error) {
-	if l, ok := diagList(err); ok {
+	if l := diag.List(nil); errors.As(err, &l) {
 		s.log.Error(what, "diagnostics", len(l))
 		for _, d := range l {
 			s.log.Error(d.Header(), "source", d.Source)
