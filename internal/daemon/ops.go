@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/opsweb"
 	"github.com/sockd/sockd/internal/privdrop"
 	"github.com/sockd/sockd/internal/server"
 	"github.com/sockd/sockd/internal/systemd"
@@ -195,7 +196,7 @@ func (o *Ops) AfterBind(s *server.Server, log *slog.Logger) (stop func(), err er
 				"address", ln.Addr().String())
 		}
 		go func() {
-			if err := s.ServeOps(ln, o.registry); err != nil {
+			if err := opsweb.Serve(ln, s, o.registry); err != nil {
 				log.Error("metrics endpoint failed", "err", err)
 			}
 		}()

@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	"time"
+
+	"github.com/sockd/sockd/internal/systemd"
 )
 
 // DefaultReloadTimeout bounds a reload started by SIGHUP. Every file is
@@ -57,4 +59,37 @@ func (s *Server) reloadWithin(timeout time.Duration) (err error) {
 		s.logLoadError("reload timed out, keeping the configuration in force", err)
 		return err
 	}
+}
+
+// reloadStarting and reloadDone bracket Reload: the metrics count it and a
+// service manager is told (sd_notify RELOADING=1 ... READY=1), so that
+// "systemctl status" shows the reload and its result.
+func (s *Server) reloadStarting() {
+	if s.opts.Notify != nil {
+		s.opts.Notify(systemd.Reloading())
+	}
+}
+
+func (s *Server) reloadDone(err error) {
+	s.metrics.Reloaded(err)
+	if err == nil {
+		snap := s.snap.Load()
+		s.metrics.Loaded(snap.origin, snap.routeOrigin)
+	}
+	if s.opts.Notify != nil {
+		status := "STATUS=serving, configuration reloaded"
+		if err != nil {
+			status = "STATUS=serving, reload failed (previous configuration kept): " + oneLine(err.Error())
+		}
+		s.opts.Notify("READY=1\n" + status)
+	}
+}
+
+func oneLine(s string) string {
+	for i := range len(s) {
+		if s[i] == '\n' {
+			return s[:i] + " ..."
+		}
+	}
+	return s
 }
