@@ -18,6 +18,10 @@ const DefaultReloadTimeout = 30 * time.Second
 // a SIGHUP is refused until one of them ends.
 const maxStuckReloads = 4
 
+// ReloadWithDeadline is Reload within the reload deadline
+// (DefaultReloadTimeout), for the signal loop (package signals).
+func (s *Server) ReloadWithDeadline() error { return s.reloadWithin(s.reloadTimeout) }
+
 // reloadWithin is Reload with a deadline, for the signal loop's reload
 // goroutine: past the deadline it gives up, logs it and keeps the rules in
 // force, and whatever the abandoned load returns later is thrown away.

@@ -1,16 +1,23 @@
 package server
 
 // What the daemon tells about the configuration in force: "sockd -t"
-// (CheckReport), "sockd -T" (WriteEffective), SIGUSR1 (DumpConfig), and
-// the health check's answer (Closing, RulesFile; package opsweb serves it).
+// (CheckReport), "sockd -T" (WriteEffective), SIGUSR1 (DumpConfig, to the
+// log Logger returns), and the health check's answer (Closing, RulesFile;
+// package opsweb serves it).
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
+	"strings"
 
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/internal/load"
 )
+
+// Logger is the daemon's log (Options.Logger).
+func (s *Server) Logger() *slog.Logger { return s.log }
 
 // Closing reports whether the server has stopped accepting (it is
 // draining or stopped): the health check then fails, so that a load
@@ -77,4 +84,37 @@ func (s *Server) WriteEffective(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "# SOCKS5 methods: %v; identd mode: %v\n", s.opts.Methods, s.opts.IdentMode)
 	return nil
+}
+
+// DumpConfig writes the effective rules and routes to the log as canonical
+// text, one log entry per line, with the file and checksum they came from
+// (SIGUSR1).
+func (s *Server) DumpConfig() {
+	snap := s.snap.Load()
+	defer snap.client.Dump(s.log) // rsockd mode: the socks.conf routes too
+	var b bytes.Buffer
+	if err := config.WriteSockd(&b, snap.conf); err != nil {
+		s.log.Error("cannot print the configuration", "err", err)
+		return
+	}
+	s.log.Info("effective configuration", "file", snap.origin.Path, "checksum", snap.origin.Checksum, "rules", len(snap.conf.Rules))
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		s.log.Info("config: "+line, "file", snap.origin.Path)
+	}
+	for _, line := range snap.hits.Report(snap.conf.Rules) {
+		s.log.Info(line, "file", snap.origin.Path)
+	}
+	if snap.routes == nil {
+		s.log.Info("no route file: the system chooses the interface")
+		return
+	}
+	b.Reset()
+	if err := config.WriteRoute(&b, snap.routes); err != nil {
+		s.log.Error("cannot print the routes", "err", err)
+		return
+	}
+	s.log.Info("effective routes", "file", snap.routeOrigin.Path, "checksum", snap.routeOrigin.Checksum, "routes", len(snap.routes.Routes))
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		s.log.Info("route: "+line, "file", snap.routeOrigin.Path)
+	}
 }

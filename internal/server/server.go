@@ -1,8 +1,13 @@
 // Package server is the sockd daemon: listeners, SOCKS4/4a/5 sessions on
 // one port, the access decision (policy.Decide) for every request, identd,
-// shell commands, connecting (with the route file), starting the relay
-// (internal/relay moves the bytes), UDP ASSOCIATE, limits and timeouts,
-// reload and the signal loop.
+// connecting (with the route file), starting the relay (internal/relay
+// moves the bytes), UDP ASSOCIATE, limits and timeouts, and reload.
+//
+// Around the sessions, other packages hold the daemon's other jobs:
+// acceptgate screens a connection before its first byte (the descriptor
+// budget, hosts.allow/deny), rulecmd runs the rules' shell commands,
+// opsweb serves /metrics and /healthz, signals is the daemon process's
+// one signal loop, and daemon runs the server as a process.
 //
 // The configuration in force is an immutable snapshot (rules, routes,
 // passwords) behind an atomic pointer: a reload builds a complete new one
@@ -95,9 +100,9 @@ type Server struct {
 	relays *relay.Relays // the goroutines sessions and relays run on (internal/relay)
 
 	// reloadTimeout and reloadLoad are DefaultReloadTimeout and
-	// loadSnapshot; a test replaces them, before HandleSignals, to make a
-	// load outlive its deadline. stuckReloads counts the loads that did
-	// (reload.go).
+	// loadSnapshot; a test replaces them, before the signal loop starts,
+	// to make a load outlive its deadline. stuckReloads counts the loads
+	// that did (reload.go).
 	reloadTimeout time.Duration
 	reloadLoad    func(*Server) (*snapshot, error)
 	stuckReloads  atomic.Int32
