@@ -48,29 +48,32 @@ func gatedServer(t *testing.T, limit uint64, countFDs func() (int, error)) (addr
 	if countFDs != nil {
 		g.countFDs = countFDs
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := g.Accept()
-			if err != nil {
-				return
-			}
-			active.Add(1)
-			go func() {
-				defer active.Add(-1)
-				defer c.Close()
-				var b [3]byte
-				if _, err := io.ReadFull(c, b[:]); err != nil {
-					return
-				}
-				c.Write([]byte{5, 0})
-				io.Copy(io.Discard, c)
-			}()
+	t.Cleanup(func() { g.Close() })
+	go testnet.Serve(countedListener{g, active}, func(c net.Conn) {
+		defer active.Add(-1)
+		var b [3]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return
 		}
-	}()
-	t.Cleanup(func() { g.Close(); <-done })
+		c.Write([]byte{5, 0})
+		io.Copy(io.Discard, c)
+	})
 	return ln.Addr().String(), logs, active
+}
+
+// countedListener counts a session in when Accept returns it, as the
+// server does before its next Accept; the session counts itself out.
+type countedListener struct {
+	net.Listener
+	active *atomic.Int64
+}
+
+func (l countedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.active.Add(1)
+	}
+	return c, err
 }
 
 func dial(t *testing.T, addr string) net.Conn {
@@ -196,14 +199,7 @@ func TestCountOpenFDs(t *testing.T) {
 	if err != nil {
 		t.Skip("no /proc/self/fd:", err)
 	}
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	testnet.EchoT(t, "tcp", "127.0.0.1:0")
 	after, err := OpenFDs()
 	if err != nil || after < before+1 {
 		t.Fatalf("count %d then %d (%v): a new listener not seen", before, after, err)

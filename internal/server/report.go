@@ -92,14 +92,9 @@ func (s *Server) WriteEffective(w io.Writer) error {
 func (s *Server) DumpConfig() {
 	snap := s.snap.Load()
 	defer snap.client.Dump(s.log) // rsockd mode: the socks.conf routes too
-	var b bytes.Buffer
-	if err := config.WriteSockd(&b, snap.conf); err != nil {
-		s.log.Error("cannot print the configuration", "err", err)
+	if !s.logCanonical("configuration", "config: ", snap.origin,
+		func(w io.Writer) error { return config.WriteSockd(w, snap.conf) }, "rules", len(snap.conf.Rules)) {
 		return
-	}
-	s.log.Info("effective configuration", "file", snap.origin.Path, "checksum", snap.origin.Checksum, "rules", len(snap.conf.Rules))
-	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-		s.log.Info("config: "+line, "file", snap.origin.Path)
 	}
 	for _, line := range snap.hits.Report(snap.conf.Rules) {
 		s.log.Info(line, "file", snap.origin.Path)
@@ -108,13 +103,23 @@ func (s *Server) DumpConfig() {
 		s.log.Info("no route file: the system chooses the interface")
 		return
 	}
-	b.Reset()
-	if err := config.WriteRoute(&b, snap.routes); err != nil {
-		s.log.Error("cannot print the routes", "err", err)
-		return
+	s.logCanonical("routes", "route: ", snap.routeOrigin,
+		func(w io.Writer) error { return config.WriteRoute(w, snap.routes) }, "routes", len(snap.routes.Routes))
+}
+
+// logCanonical logs the canonical text write makes of a file's contents,
+// one entry per line with prefix, under the entry "effective what" that
+// names the file, its checksum and attrs (its count of entries). When
+// write fails, that is logged instead, and it returns false.
+func (s *Server) logCanonical(what, prefix string, o load.Origin, write func(io.Writer) error, attrs ...any) bool {
+	var b bytes.Buffer
+	if err := write(&b); err != nil {
+		s.log.Error("cannot print the "+what, "err", err)
+		return false
 	}
-	s.log.Info("effective routes", "file", snap.routeOrigin.Path, "checksum", snap.routeOrigin.Checksum, "routes", len(snap.routes.Routes))
+	s.log.Info("effective "+what, append([]any{"file", o.Path, "checksum", o.Checksum}, attrs...)...)
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-		s.log.Info("route: "+line, "file", snap.routeOrigin.Path)
+		s.log.Info(prefix+line, "file", o.Path)
 	}
+	return true
 }
