@@ -101,7 +101,7 @@ func (g *gatedListener) full() bool {
 	if time.Since(g.countedAt) >= gateRecount {
 		n, err := g.countFDs()
 		switch {
-		case outOfDescriptors(err):
+		case OutOfDescriptors(err):
 			n = int(g.limit) // cannot even open the directory
 		case err != nil:
 			n = 0 // no procfs: the session count alone must do
@@ -135,9 +135,10 @@ func OpenFDs() (int, error) {
 	return n, nil
 }
 
-// outOfDescriptors reports an error of a process or system out of
-// descriptors or of the memory to make one.
-func outOfDescriptors(err error) bool {
+// OutOfDescriptors reports an error of a process or system out of
+// descriptors or of the memory to make one: the gate counts it as full,
+// and the server's accept loops pause on it.
+func OutOfDescriptors(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }

@@ -46,10 +46,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/acceptgate"
 	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/internal/clientconf"
 	"github.com/sockd/sockd/internal/diag"
@@ -416,10 +416,8 @@ func (s *Server) Kill() {
 	s.killCancel()
 }
 
-func isResourceExhausted(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
-}
+// isResourceExhausted makes an accept loop pause (acceptBackoff).
+var isResourceExhausted = acceptgate.OutOfDescriptors
 
 func isTemporary(err error) bool {
 	var te interface{ Temporary() bool }
