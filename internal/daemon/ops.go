@@ -15,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/opsweb"
 	"github.com/sockd/sockd/internal/privdrop"
 	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/internal/signals"
 	"github.com/sockd/sockd/internal/systemd"
 	"github.com/sockd/sockd/internal/version"
 )
@@ -95,7 +97,7 @@ func (o *Ops) ReopenLog() error {
 // RaiseFileLimit raises the open file limit as far as the system allows
 // and returns it; 0 when it is not known, which the log says.
 func RaiseFileLimit(log *slog.Logger) uint64 {
-	limit, err := server.RaiseFileLimit()
+	limit, err := raiseFileLimit()
 	if err != nil {
 		log.Warn("cannot raise the open file limit", "err", err)
 		return 0
@@ -195,7 +197,7 @@ func (o *Ops) AfterBind(s *server.Server, log *slog.Logger) (stop func(), err er
 				"address", ln.Addr().String())
 		}
 		go func() {
-			if err := s.ServeOps(ln, o.registry); err != nil {
+			if err := opsweb.Serve(ln, s, o.registry); err != nil {
 				log.Error("metrics endpoint failed", "err", err)
 			}
 		}()
@@ -220,7 +222,7 @@ func (o *Ops) writePidFile() (remove func(), err error) {
 	if o.PidFile == "" {
 		return func() {}, nil
 	}
-	remove, err = server.WritePidFile(o.PidFile)
+	remove, err = createPidFile(o.PidFile)
 	if err != nil {
 		return func() {}, fmt.Errorf("cannot write the pid file: %w", err)
 	}
@@ -239,11 +241,11 @@ func (o *Ops) dropPrivileges(log *slog.Logger) error {
 	return nil
 }
 
-// SignalHooks are the daemon's part of the server's signal loop, the one
-// loop of the process: the log file's reopen, which the loop runs before
+// SignalHooks are the daemon's part of its signal loop (package
+// signals), the one loop of the process: the log file's reopen, which the loop runs before
 // each reload, and STOPPING=1 when a terminating signal starts the drain.
-func (o *Ops) SignalHooks(log *slog.Logger) server.SignalHooks {
-	h := server.SignalHooks{Stopping: o.NotifyStopping}
+func (o *Ops) SignalHooks(log *slog.Logger) signals.Hooks {
+	h := signals.Hooks{Stopping: o.NotifyStopping}
 	if o.logFileHandle != nil {
 		h.ReopenLog = func() {
 			if err := o.ReopenLog(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/server"
+	"github.com/sockd/sockd/internal/signals"
 )
 
 // Serve serves lns until a signal (or, in a worker, the supervisor) stops
@@ -25,7 +26,7 @@ func (o *Ops) Serve(s *server.Server, lns []net.Listener, drain time.Duration, l
 	defer cancel()
 	// The process's one signal loop: no other code here takes SIGHUP,
 	// SIGTERM or SIGINT, so the log reopen and the reload are in order.
-	signalsDone := s.HandleSignalsWith(ctx, drain, o.SignalHooks(log))
+	signalsDone := signals.Handle(ctx, s, drain, o.SignalHooks(log))
 	stop, err := start()
 	defer stop()
 	if err != nil {

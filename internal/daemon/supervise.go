@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sockd/sockd/internal/acceptgate"
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
 	"github.com/sockd/sockd/internal/supervisor"
@@ -93,7 +94,7 @@ func (o *Ops) WorkerLogger(w *supervisor.Worker, stderr io.Writer, format loglin
 func (o *Ops) ServeWorker(s *server.Server, w *supervisor.Worker, fileLimit uint64, maxClients int, drain time.Duration, log *slog.Logger) error {
 	var gate func(net.Listener) net.Listener
 	if fileLimit > 0 {
-		gate = func(ln net.Listener) net.Listener { return s.GateListener(ln, fileLimit) }
+		gate = func(ln net.Listener) net.Listener { return acceptgate.Listener(ln, fileLimit, s.Active, log) }
 	}
 	lns, err := w.Listeners(gate)
 	if err != nil {

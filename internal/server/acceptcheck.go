@@ -1,9 +1,8 @@
 package server
 
 // The accept check (Options.AcceptCheck, e.g. tcp_wrappers' hosts.allow
-// and hosts.deny) decides a connection from its addresses alone, before
-// the server reads or writes any byte of it: a refused client gets no
-// SOCKS reply at all, only a closed connection, as with libwrap. Both
+// and hosts.deny; package acceptgate) decides a connection from its
+// addresses alone, before the server reads or writes any byte of it. Both
 // engines screen what they accept with screenAccepted: Serve's goroutine
 // loop (server.go) and the event loops (loop_linux.go).
 
@@ -15,17 +14,7 @@ import (
 // refusedAtAccept runs the check and logs a refusal; it is only called
 // when Options.AcceptCheck is set.
 func (s *Server) refusedAtAccept(client, local net.Addr) bool {
-	return s.refusedAt(unmapAP(client), unmapAP(local))
-}
-
-func (s *Server) refusedAt(client, local netip.AddrPort) bool {
-	ok, why := s.opts.AcceptCheck(client, local)
-	if ok {
-		return false
-	}
-	s.log.Warn("refused -- connect from "+client.Addr().String()+" by host access rules",
-		"client", client.String(), "server", local.String(), "reason", why)
-	return true
+	return s.opts.AcceptCheck.Refuses(s.log, unmapAP(client), unmapAP(local))
 }
 
 // acceptVerdict is what becomes of an accepted connection.
@@ -44,7 +33,7 @@ const (
 // rules, then MaxClients. local, the address the client reached, is asked
 // only when there is an accept check.
 func (s *Server) screenAccepted(src netip.AddrPort, local func() netip.AddrPort) acceptVerdict {
-	if s.opts.AcceptCheck != nil && s.refusedAt(src, local()) {
+	if s.opts.AcceptCheck != nil && s.opts.AcceptCheck.Refuses(s.log, src, local()) {
 		return acceptClose
 	}
 	if !s.admit() {

@@ -7,13 +7,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sockd/sockd/internal/diag"
+	"github.com/sockd/sockd/internal/signals"
 	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
@@ -166,25 +166,6 @@ func TestShellCommand(t *testing.T) {
 	})
 }
 
-// TestCommandRunnerBounded: excess commands are dropped and logged, never
-// queued; a command past its timeout is killed.
-func TestCommandRunnerBounded(t *testing.T) {
-	t.Parallel()
-	logs := &syncBuffer{}
-	r := newCommandRunner(1, 200*time.Millisecond, newTestLogger(logs))
-	finished := make(chan struct{}, 2)
-	r.run([]string{"sleep 30"}, func() { finished <- struct{}{} })
-	r.run([]string{"true"}, func() { finished <- struct{}{} })
-	<-finished // the dropped one returns at once
-	contains(t, logs, "shell command dropped")
-	select {
-	case <-finished:
-	case <-time.After(20 * time.Second):
-		t.Fatal("sleep 30 was not killed at its timeout")
-	}
-	contains(t, logs, "shell command killed after timeout")
-}
-
 // TestShutdownDrains: Shutdown waits for a running session, then its
 // deadline closes it.
 func TestShutdownDrains(t *testing.T) {
@@ -211,7 +192,7 @@ func TestShutdownDrains(t *testing.T) {
 func TestSIGHUP(t *testing.T) {
 	srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := srv.HandleSignals(ctx, time.Second)
+	done := signals.Handle(ctx, srv, time.Second, signals.Hooks{})
 	defer func() { cancel(); <-done }()
 	os.WriteFile(srv.confPath, []byte(permitLoopback), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
@@ -221,34 +202,6 @@ func TestSIGHUP(t *testing.T) {
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	if got := v4Code(t, srv, echo.Addr().String(), "u"); got != socks.V4Granted {
 		t.Fatalf("after SIGHUP: %v", got)
-	}
-}
-
-func TestPidFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "sockd.pid")
-	remove, err := WritePidFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(p)
-	if strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
-		t.Fatalf("pid file holds %q", b)
-	}
-	remove()
-	if _, err := os.Stat(p); !os.IsNotExist(err) {
-		t.Fatal("pid file not removed")
-	}
-}
-
-func TestRaiseFileLimit(t *testing.T) {
-	n, err := RaiseFileLimit()
-	if err != nil || n == 0 {
-		t.Fatalf("%d %v", n, err)
-	}
-	var lim syscall.Rlimit
-	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-	if lim.Cur != lim.Max {
-		t.Fatalf("soft %d, hard %d", lim.Cur, lim.Max)
 	}
 }
 

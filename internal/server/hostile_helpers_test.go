@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/acceptgate"
 )
 
 // resources is what a leak would grow: goroutines, descriptors, heap.
@@ -19,7 +21,7 @@ type resources struct {
 }
 
 func openFDs() int {
-	n, err := countOpenFDs()
+	n, err := acceptgate.OpenFDs()
 	if err != nil {
 		return -1
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/opsweb"
 	"github.com/sockd/sockd/internal/proxyproto"
 	"github.com/sockd/sockd/socks"
 )
@@ -58,7 +59,7 @@ func TestMetrics(t *testing.T) {
 		o.Metrics = reg
 		o.Notify = func(s string) { notes <- s }
 	})
-	h := ts.OpsHandler(reg)
+	h := opsweb.Handler(ts, reg)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 
 	// One permitted relay: the echo port is not 7, so move the rule's port
@@ -164,7 +165,7 @@ func TestMetricsOff(t *testing.T) {
 	if _, code := v5Connect(t, ts.addr, echo.Addr()); code != socks.V5Succeeded {
 		t.Fatalf("reply %v", code)
 	}
-	if code, _ := scrape(t, ts.OpsHandler(nil), "/metrics"); code != 404 {
+	if code, _ := scrape(t, opsweb.Handler(ts, nil), "/metrics"); code != 404 {
 		t.Errorf("/metrics without a gatherer: %d", code)
 	}
 }

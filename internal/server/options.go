@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/ident"
+	"github.com/sockd/sockd/internal/acceptgate"
 	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
@@ -103,7 +104,7 @@ type Options struct {
 	// AcceptCheck, when set, decides each accepted connection from its
 	// addresses before any byte is read or written (acceptcheck.go): false
 	// closes it, and reason is logged. nil accepts every connection.
-	AcceptCheck func(client, local netip.AddrPort) (ok bool, reason string)
+	AcceptCheck acceptgate.Check
 
 	// SystemPasswords, when set, checks SOCKS5 user names and passwords
 	// instead of the PasswdPath file: the host's accounts (syspasswd.go).

@@ -100,37 +100,20 @@ func acceptFailure(err error) answer {
 }
 
 // appendAnswer appends the reply of the client's version with the bound
-// address; SOCKS4 carries an IPv4 address only, else 0.0.0.0.
+// address. SOCKS4 carries an IPv4 address only (an IPv4-mapped one is
+// unmapped): anything else goes as 0.0.0.0 with the bound port, which
+// tells the client to use the address of the server it connected to.
 func appendAnswer(b []byte, version byte, a answer, bound socks.Addr) []byte {
 	if version == socks.Version4 {
-		if ap, ok := bound.AddrPort(); ok {
-			return appendV4Reply(b, a.v4, v4Bound(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())))
+		ip := netip.IPv4Unspecified()
+		if ap, ok := bound.AddrPort(); ok && ap.Addr().Unmap().Is4() {
+			ip = ap.Addr().Unmap()
 		}
-		return appendV4Reply(b, a.v4, socks.Addr{IP: netip.IPv4Unspecified(), Port: bound.Port})
+		// An IPv4 address always encodes: the error is never set.
+		out, _ := socks.AppendV4Reply(b, socks.V4Reply{Code: a.v4, Bound: socks.Addr{IP: ip, Port: bound.Port}})
+		return out
 	}
 	return appendV5Reply(b, a.v5, bound)
-}
-
-// v4Bound is a reply address: SOCKS4 carries IPv4 only, and 0.0.0.0 tells
-// the client to use the address of the server it connected to.
-func v4Bound(ap netip.AddrPort) socks.Addr {
-	if !ap.Addr().Is4() {
-		return socks.Addr{IP: netip.IPv4Unspecified(), Port: ap.Port()}
-	}
-	return socks.AddrFromAddrPort(ap)
-}
-
-// appendV4Reply appends a reply; a bound address SOCKS4 cannot carry is
-// sent as 0.0.0.0.
-func appendV4Reply(b []byte, code socks.V4ReplyCode, bound socks.Addr) []byte {
-	if !bound.IP.IsValid() {
-		bound = socks.Addr{IP: netip.IPv4Unspecified()}
-	}
-	out, err := socks.AppendV4Reply(b, socks.V4Reply{Code: code, Bound: bound})
-	if err != nil {
-		out, _ = socks.AppendV4Reply(b, socks.V4Reply{Code: code, Bound: socks.Addr{IP: netip.IPv4Unspecified()}})
-	}
-	return out
 }
 
 // appendV5Reply appends a reply; a bound address it cannot encode is left

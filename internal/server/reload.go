@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	"time"
+
+	"github.com/sockd/sockd/internal/systemd"
 )
 
 // DefaultReloadTimeout bounds a reload started by SIGHUP. Every file is
@@ -15,6 +17,10 @@ const DefaultReloadTimeout = 30 * time.Second
 // run: each holds a goroutine and what it read so far, so past this many
 // a SIGHUP is refused until one of them ends.
 const maxStuckReloads = 4
+
+// ReloadWithDeadline is Reload within the reload deadline
+// (DefaultReloadTimeout), for the signal loop (package signals).
+func (s *Server) ReloadWithDeadline() error { return s.reloadWithin(s.reloadTimeout) }
 
 // reloadWithin is Reload with a deadline, for the signal loop's reload
 // goroutine: past the deadline it gives up, logs it and keeps the rules in
@@ -57,4 +63,37 @@ func (s *Server) reloadWithin(timeout time.Duration) (err error) {
 		s.logLoadError("reload timed out, keeping the configuration in force", err)
 		return err
 	}
+}
+
+// reloadStarting and reloadDone bracket Reload: the metrics count it and a
+// service manager is told (sd_notify RELOADING=1 ... READY=1), so that
+// "systemctl status" shows the reload and its result.
+func (s *Server) reloadStarting() {
+	if s.opts.Notify != nil {
+		s.opts.Notify(systemd.Reloading())
+	}
+}
+
+func (s *Server) reloadDone(err error) {
+	s.metrics.Reloaded(err)
+	if err == nil {
+		snap := s.snap.Load()
+		s.metrics.Loaded(snap.origin, snap.routeOrigin)
+	}
+	if s.opts.Notify != nil {
+		status := "STATUS=serving, configuration reloaded"
+		if err != nil {
+			status = "STATUS=serving, reload failed (previous configuration kept): " + oneLine(err.Error())
+		}
+		s.opts.Notify("READY=1\n" + status)
+	}
+}
+
+func oneLine(s string) string {
+	for i := range len(s) {
+		if s[i] == '\n' {
+			return s[:i] + " ..."
+		}
+	}
+	return s
 }

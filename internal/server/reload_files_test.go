@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockd/sockd/frozen"
 	"github.com/sockd/sockd/grammar"
+	"github.com/sockd/sockd/internal/signals"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -122,7 +123,7 @@ func TestSignalsAnsweredAfterBadReload(t *testing.T) {
 			srv, users := userFileServer(t, true)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			done := srv.HandleSignals(ctx, time.Second)
+			done := signals.Handle(ctx, srv, time.Second, signals.Hooks{})
 			swapFile(t, users, target)
 			if target == "fifo" {
 				t.Cleanup(func() {
@@ -169,7 +170,7 @@ func TestSIGHUPReloadDeadline(t *testing.T) {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := srv.HandleSignals(ctx, time.Second)
+	done := signals.Handle(ctx, srv, time.Second, signals.Hooks{})
 
 	os.WriteFile(srv.confPath, []byte(permitLoopback), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)

@@ -17,6 +17,7 @@ import (
 	"github.com/sockd/sockd/config"
 	"github.com/sockd/sockd/frozen"
 	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/signals"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -50,7 +51,7 @@ func TestReloadUnderLoad(t *testing.T) {
 
 	srv := startServer(t, ruleA, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	signalsDone := srv.HandleSignals(ctx, time.Second)
+	signalsDone := signals.Handle(ctx, srv, time.Second, signals.Hooks{})
 	defer func() { cancel(); <-signalsDone }()
 
 	// The long sessions: SOCKS4 CONNECTs to the echo server, opened by a

@@ -1,8 +1,13 @@
 // Package server is the sockd daemon: listeners, SOCKS4/4a/5 sessions on
 // one port, the access decision (policy.Decide) for every request, identd,
-// shell commands, connecting (with the route file), starting the relay
-// (internal/relay moves the bytes), UDP ASSOCIATE, limits and timeouts,
-// reload and the signal loop.
+// connecting (with the route file), starting the relay (internal/relay
+// moves the bytes), UDP ASSOCIATE, limits and timeouts, and reload.
+//
+// Around the sessions, other packages hold the daemon's other jobs:
+// acceptgate screens a connection before its first byte (the descriptor
+// budget, hosts.allow/deny), rulecmd runs the rules' shell commands,
+// opsweb serves /metrics and /healthz, signals is the daemon process's
+// one signal loop, and daemon runs the server as a process.
 //
 // The configuration in force is an immutable snapshot (rules, routes,
 // passwords) behind an atomic pointer: a reload builds a complete new one
@@ -41,15 +46,17 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/acceptgate"
 	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/internal/clientconf"
+	"github.com/sockd/sockd/internal/diag"
 	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/internal/metrics"
 	"github.com/sockd/sockd/internal/relay"
+	"github.com/sockd/sockd/internal/rulecmd"
 	"github.com/sockd/sockd/internal/shadow"
 	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/policy"
@@ -75,7 +82,7 @@ type Server struct {
 	log      *slog.Logger
 	snap     atomic.Pointer[snapshot]
 	services map[uint16]string
-	commands *commandRunner
+	commands *rulecmd.Runner
 	pid      int
 	metrics  *metrics.Metrics // nil when off
 
@@ -93,9 +100,9 @@ type Server struct {
 	relays *relay.Relays // the goroutines sessions and relays run on (internal/relay)
 
 	// reloadTimeout and reloadLoad are DefaultReloadTimeout and
-	// loadSnapshot; a test replaces them, before HandleSignals, to make a
-	// load outlive its deadline. stuckReloads counts the loads that did
-	// (reload.go).
+	// loadSnapshot; a test replaces them, before the signal loop starts,
+	// to make a load outlive its deadline. stuckReloads counts the loads
+	// that did (reload.go).
 	reloadTimeout time.Duration
 	reloadLoad    func(*Server) (*snapshot, error)
 	stuckReloads  atomic.Int32
@@ -133,7 +140,7 @@ func New(opts Options) (*Server, error) {
 		snap := s.snap.Load()
 		return metrics.Rules{Conf: snap.conf, Hits: snap.hits, Shadow: snap.shadow}
 	})
-	s.commands = newCommandRunner(opts.MaxCommands, opts.CommandTimeout, s.log)
+	s.commands = rulecmd.New(opts.MaxCommands, opts.CommandTimeout, s.log)
 	if data, err := os.ReadFile("/etc/services"); err == nil {
 		s.services = policy.ParseServices(data)
 	}
@@ -249,7 +256,7 @@ func (s *Server) Reload() (err error) {
 }
 
 func (s *Server) logLoadError(what string, err error) {
-	if l, ok := diagList(err); ok {
+	if l := diag.List(nil); errors.As(err, &l) {
 		s.log.Error(what, "diagnostics", len(l))
 		for _, d := range l {
 			s.log.Error(d.Header(), "source", d.Source)
@@ -409,10 +416,8 @@ func (s *Server) Kill() {
 	s.killCancel()
 }
 
-func isResourceExhausted(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
-}
+// isResourceExhausted makes an accept loop pause (acceptBackoff).
+var isResourceExhausted = acceptgate.OutOfDescriptors
 
 func isTemporary(err error) bool {
 	var te interface{ Temporary() bool }

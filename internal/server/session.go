@@ -307,7 +307,7 @@ func (ss *session) decided(req *policy.Request, d *policy.Decision, lr *logline.
 			ss.s.log.Warn("error -- shell command "+e.Error()+".", "client", ss.src.String())
 		}
 	}
-	ss.s.commands.run(d.ShellCommands(), nil)
+	ss.s.commands.Run(d.ShellCommands(), nil)
 	ss.s.metrics.Decided(&ss.obs, ss.start, ss.snap.origin.Path, req, d)
 	ss.recordHit(req, d)
 	if diff := ss.snap.shadow.Decide(req, d); diff != "" {

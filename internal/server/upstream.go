@@ -63,7 +63,7 @@ func (ss *session) upstreamDialer(user, identUser string) *client.Dialer {
 		Logf: func(format string, args ...any) {
 			ss.s.log.Warn(fmt.Sprintf(format, args...), "client", ss.src.String())
 		},
-		RunCommand: func(cmd string) { ss.s.commands.run([]string{cmd}, nil) },
+		RunCommand: func(cmd string) { ss.s.commands.Run([]string{cmd}, nil) },
 	}
 }
 

@@ -1,4 +1,4 @@
-package server
+package opsweb
 
 import (
 	"bufio"
@@ -6,31 +6,62 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// daemon is a Daemon that serves the rules of rules.conf until closed.
+type daemon struct{ closing atomic.Bool }
+
+func (d *daemon) Closing() bool                      { return d.closing.Load() }
+func (d *daemon) RulesFile() (path, checksum string) { return "rules.conf", "0123abcd" }
+
 // serveOpsForTest serves the metrics endpoint within lim on a loopback
 // port and returns its address.
-func serveOpsForTest(t *testing.T, lim OpsLimits) string {
+func serveOpsForTest(t *testing.T, lim Limits) string {
 	t.Helper()
-	ts := startServer(t, "permit 127.0.0.1 255.255.255.255\n", nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- ts.ServeOpsWithin(ln, prometheus.NewRegistry(), lim) }()
+	go func() { done <- ServeWithin(ln, &daemon{}, prometheus.NewRegistry(), lim) }()
 	t.Cleanup(func() {
 		ln.Close()
 		if err := <-done; err != nil {
-			t.Errorf("ServeOpsWithin: %v", err)
+			t.Errorf("ServeWithin: %v", err)
 		}
 	})
 	return ln.Addr().String()
+}
+
+// TestHealthz: /healthz names the rules in force while the daemon
+// accepts, and says "draining" with a 503 once it has stopped; without a
+// gatherer there is no /metrics.
+func TestHealthz(t *testing.T) {
+	t.Parallel()
+	d := &daemon{}
+	h := Handler(d, nil)
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok rules.conf 0123abcd\n" {
+		t.Errorf("healthz while serving: %d %q", code, body)
+	}
+	d.closing.Store(true)
+	if code, body := get("/healthz"); code != 503 || body != "draining\n" {
+		t.Errorf("healthz while draining: %d %q", code, body)
+	}
+	if code, _ := get("/metrics"); code != 404 {
+		t.Errorf("/metrics without a gatherer: %d", code)
+	}
 }
 
 // keepAliveGet opens a connection, asks for /healthz over HTTP/1.1 and
@@ -69,7 +100,7 @@ func askHealth(t *testing.T, c net.Conn, br *bufio.Reader) {
 // daemon's descriptors (issue 18, defect 12).
 func TestOpsClosesIdleConnections(t *testing.T) {
 	t.Parallel()
-	addr := serveOpsForTest(t, OpsLimits{ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+	addr := serveOpsForTest(t, Limits{ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 		IdleTimeout: 200 * time.Millisecond})
 	c, br := keepAliveGet(t, addr)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -86,7 +117,7 @@ func TestOpsClosesIdleConnections(t *testing.T) {
 // listen backlog) until a served one ends.
 func TestOpsBoundsConnections(t *testing.T) {
 	t.Parallel()
-	addr := serveOpsForTest(t, OpsLimits{ReadTimeout: time.Minute, WriteTimeout: time.Minute,
+	addr := serveOpsForTest(t, Limits{ReadTimeout: time.Minute, WriteTimeout: time.Minute,
 		IdleTimeout: time.Minute, MaxConns: 2})
 	c1, _ := keepAliveGet(t, addr)
 	keepAliveGet(t, addr)

@@ -1,14 +1,47 @@
-package server
+package signals
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/testnet"
 )
+
+// daemon stands for the server: its log says what the server's says when
+// the loop reloads it ("configuration loaded") and dumps its
+// configuration ("effective configuration"), and it has loaded once
+// already, as a server has when its loop starts.
+type daemon struct {
+	log *testnet.Buffer
+	slg *slog.Logger
+}
+
+func newDaemon() *daemon {
+	d := &daemon{log: &testnet.Buffer{}}
+	d.slg = logline.New(d.log, logline.FormatText, slog.LevelDebug)
+	d.slg.Info("configuration loaded")
+	return d
+}
+
+func (d *daemon) ReloadWithDeadline() error          { d.slg.Info("configuration loaded"); return nil }
+func (d *daemon) DumpConfig()                        { d.slg.Info("effective configuration") }
+func (d *daemon) Active() int                        { return 0 }
+func (d *daemon) Shutdown(ctx context.Context) error { return nil }
+func (d *daemon) Logger() *slog.Logger               { return d.slg }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !testnet.Eventually(20*time.Second, 5*time.Millisecond, cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
 
 // TestSignalLoopOrder: the daemon's one signal loop registers its channel
 // once, reopens the log before each reload (so the reload's lines follow
@@ -16,7 +49,7 @@ import (
 // reopen and reload for SIGHUPs that came during a reload, and says
 // Stopping before it drains.
 func TestSignalLoopOrder(t *testing.T) {
-	srv := startServer(t, permitLoopback, nil)
+	srv := newDaemon()
 	var mu sync.Mutex
 	var regs []chan<- os.Signal
 	var regSigs []os.Signal
@@ -25,7 +58,7 @@ func TestSignalLoopOrder(t *testing.T) {
 	close(hold)
 	var holdMu sync.Mutex
 	stopping := make(chan struct{}, 4)
-	h := SignalHooks{
+	h := Hooks{
 		notify: func(c chan<- os.Signal, sig ...os.Signal) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -46,7 +79,7 @@ func TestSignalLoopOrder(t *testing.T) {
 		},
 		Stopping: func() { stopping <- struct{}{} },
 	}
-	done := srv.HandleSignalsWith(context.Background(), time.Second, h)
+	done := Handle(context.Background(), srv, time.Second, h)
 	mu.Lock()
 	if len(regs) != 1 {
 		t.Fatalf("%d signal registrations, want 1", len(regs))

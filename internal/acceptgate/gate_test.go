@@ -1,15 +1,18 @@
-package server
+package acceptgate
 
 import (
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 func TestSessionBudget(t *testing.T) {
@@ -29,26 +32,65 @@ func TestSessionBudget(t *testing.T) {
 	}
 }
 
-// gatedServer serves a listener through GateListener with a descriptor
-// limit that leaves room for budget sessions.
-func gatedServer(t *testing.T, limit uint64, countFDs func() (int, error)) (addr string, logs *syncBuffer, s *Server) {
+// gatedServer serves a listener through Listener with a descriptor limit
+// that leaves room for budget sessions. Its sessions answer a SOCKS5
+// greeting with "no authentication" and last until the client leaves, as
+// the server's do; active counts them as the server's Active does.
+func gatedServer(t *testing.T, limit uint64, countFDs func() (int, error)) (addr string, logs *testnet.Buffer, active *atomic.Int64) {
 	t.Helper()
-	logs = &syncBuffer{}
-	s, err := New(Options{ConfigPath: writeFile(t, "sockd.conf", permitLoopback),
-		Logger: logline.New(logs, logline.FormatText, slog.LevelDebug)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	logs, active = &testnet.Buffer{}, &atomic.Int64{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := s.GateListener(ln, limit).(*gatedListener)
+	g := Listener(ln, limit, func() int { return int(active.Load()) },
+		logline.New(logs, logline.FormatText, slog.LevelDebug)).(*gatedListener)
 	if countFDs != nil {
 		g.countFDs = countFDs
 	}
-	serveUntilCleanup(t, s, logs, func() { s.Serve(g) })
-	return ln.Addr().String(), logs, s
+	t.Cleanup(func() { g.Close() })
+	go testnet.Serve(countedListener{g, active}, func(c net.Conn) {
+		defer active.Add(-1)
+		var b [3]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return
+		}
+		c.Write([]byte{5, 0})
+		io.Copy(io.Discard, c)
+	})
+	return ln.Addr().String(), logs, active
+}
+
+// countedListener counts a session in when Accept returns it, as the
+// server does before its next Accept; the session counts itself out.
+type countedListener struct {
+	net.Listener
+	active *atomic.Int64
+}
+
+func (l countedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.active.Add(1)
+	}
+	return c, err
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !testnet.Eventually(20*time.Second, 5*time.Millisecond, cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
 }
 
 // greeted reports whether the server answered a SOCKS5 greeting within
@@ -69,19 +111,23 @@ var greeting = []byte{5, 1, 0}
 func TestGateWaitsAtTheSessionBudget(t *testing.T) {
 	t.Parallel()
 	const limit = 70 // SessionBudget(70) = 3
-	addr, logs, s := gatedServer(t, limit, func() (int, error) { return 0, nil })
+	addr, logs, active := gatedServer(t, limit, func() (int, error) { return 0, nil })
 	var held []net.Conn
 	for range SessionBudget(limit) {
-		c := dialProxy(t, addr)
+		c := dial(t, addr)
 		held = append(held, c)
-		mustWrite(t, c, greeting)
+		if _, err := c.Write(greeting); err != nil {
+			t.Fatal(err)
+		}
 		if !greeted(c, 20*time.Second) {
 			t.Fatal("a session within the budget was not served")
 		}
 	}
-	waitFor(t, "the sessions to be counted", func() bool { return s.Active() == len(held) })
-	extra := dialProxy(t, addr) // the kernel completes the handshake: it is queued
-	mustWrite(t, extra, greeting)
+	waitFor(t, "the sessions to be counted", func() bool { return int(active.Load()) == len(held) })
+	extra := dial(t, addr) // the kernel completes the handshake: it is queued
+	if _, err := extra.Write(greeting); err != nil {
+		t.Fatal(err)
+	}
 	// A slow machine only makes an answer less likely, never more.
 	if greeted(extra, 300*time.Millisecond) {
 		t.Fatal("accepted beyond the session budget")
@@ -90,8 +136,9 @@ func TestGateWaitsAtTheSessionBudget(t *testing.T) {
 	if !greeted(extra, 20*time.Second) {
 		t.Fatal("the queued connection was not accepted once a session ended")
 	}
-	contains(t, logs, "near the open file limit: not accepting")
-	contains(t, logs, "accepting again")
+	for _, want := range []string{"near the open file limit: not accepting", "accepting again"} {
+		waitFor(t, "log line "+want, func() bool { return strings.Contains(logs.String(), want) })
+	}
 	for _, c := range held[1:] {
 		c.Close()
 	}
@@ -103,9 +150,10 @@ func TestGateWaitsAtTheSessionBudget(t *testing.T) {
 // are not sessions), and running out of them altogether pauses too.
 func TestGateCountsDescriptors(t *testing.T) {
 	const limit = 1024 // budget 480, so counting starts at 240 sessions
-	g := &gatedListener{s: &Server{}, limit: limit, budget: 4}
+	var active int
+	g := &gatedListener{active: func() int { return active }, limit: limit, budget: 4}
 	for _, c := range []struct {
-		active int64
+		active int
 		fds    int
 		err    error
 		full   bool
@@ -117,7 +165,7 @@ func TestGateCountsDescriptors(t *testing.T) {
 		{active: 3, err: errors.New("no procfs"), full: false},
 		{active: 4, fds: 0, full: true}, // the budget itself
 	} {
-		g.s.active.Store(c.active)
+		active = c.active
 		g.countedAt = time.Time{}
 		g.countFDs = func() (int, error) { return c.fds, c.err }
 		if got := g.full(); got != c.full {
@@ -132,9 +180,7 @@ func TestGateCloseEndsAWaitingAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{log: slog.New(slog.DiscardHandler)}
-	s.active.Store(10)
-	g := s.GateListener(ln, 70) // budget 3: full
+	g := Listener(ln, 70, func() int { return 10 }, slog.New(slog.DiscardHandler)) // budget 3: full
 	done := make(chan error, 1)
 	go func() { _, err := g.Accept(); done <- err }()
 	g.Close()
@@ -149,19 +195,12 @@ func TestGateCloseEndsAWaitingAccept(t *testing.T) {
 }
 
 func TestCountOpenFDs(t *testing.T) {
-	before, err := countOpenFDs()
+	before, err := OpenFDs()
 	if err != nil {
 		t.Skip("no /proc/self/fd:", err)
 	}
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	after, err := countOpenFDs()
+	testnet.EchoT(t, "tcp", "127.0.0.1:0")
+	after, err := OpenFDs()
 	if err != nil || after < before+1 {
 		t.Fatalf("count %d then %d (%v): a new listener not seen", before, after, err)
 	}

@@ -1,9 +1,12 @@
-package server
+package acceptgate
 
 import (
+	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -30,7 +33,7 @@ const (
 	gateRecount = 50 * time.Millisecond
 )
 
-// GateListener wraps ln so that Accept waits, instead of accepting, while
+// Listener wraps ln so that Accept waits, instead of accepting, while
 // the process is near its descriptor limit: too many sessions for
 // SessionBudget(limit), or too many descriptors actually open. A worker
 // that shares its listening socket with other workers then leaves the
@@ -39,16 +42,18 @@ const (
 // descriptors are counted only once the sessions fill half the budget, and
 // at most every gateRecount, because counting reads /proc/self/fd.
 //
-// Connections returned are those of ln, unwrapped, so the relay keeps
-// its zero-copy path.
-func (s *Server) GateListener(ln net.Listener, limit uint64) net.Listener {
-	return &gatedListener{Listener: ln, s: s, limit: limit, budget: SessionBudget(limit),
-		countFDs: countOpenFDs, closed: make(chan struct{})}
+// active returns the sessions running (the server's Active); log hears
+// when the gate pauses and when it accepts again. Connections returned are
+// those of ln, unwrapped, so the relay keeps its zero-copy path.
+func Listener(ln net.Listener, limit uint64, active func() int, log *slog.Logger) net.Listener {
+	return &gatedListener{Listener: ln, active: active, log: log, limit: limit, budget: SessionBudget(limit),
+		countFDs: OpenFDs, closed: make(chan struct{})}
 }
 
 type gatedListener struct {
 	net.Listener
-	s      *Server
+	active func() int
+	log    *slog.Logger
 	limit  uint64
 	budget int
 	// countFDs returns the open descriptors, or an error (tests replace it).
@@ -67,8 +72,8 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 	for g.full() {
 		if !g.paused {
 			g.paused = true
-			g.s.log.Warn("near the open file limit: not accepting until sessions end (other workers take the connections)",
-				"sessions", g.s.Active(), "descriptors", g.counted, "limit", g.limit)
+			g.log.Warn("near the open file limit: not accepting until sessions end (other workers take the connections)",
+				"sessions", g.active(), "descriptors", g.counted, "limit", g.limit)
 		}
 		select {
 		case <-g.closed:
@@ -78,7 +83,7 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 	}
 	if g.paused {
 		g.paused = false
-		g.s.log.Info("accepting again", "sessions", g.s.Active(), "descriptors", g.counted, "limit", g.limit)
+		g.log.Info("accepting again", "sessions", g.active(), "descriptors", g.counted, "limit", g.limit)
 	}
 	return g.Listener.Accept()
 }
@@ -86,7 +91,7 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 // full reports whether accepting now would risk running out of
 // descriptors.
 func (g *gatedListener) full() bool {
-	active := g.s.Active()
+	active := g.active()
 	if active >= g.budget {
 		return true
 	}
@@ -96,7 +101,7 @@ func (g *gatedListener) full() bool {
 	if time.Since(g.countedAt) >= gateRecount {
 		n, err := g.countFDs()
 		switch {
-		case isResourceExhausted(err):
+		case OutOfDescriptors(err):
 			n = int(g.limit) // cannot even open the directory
 		case err != nil:
 			n = 0 // no procfs: the session count alone must do
@@ -111,9 +116,9 @@ func (g *gatedListener) Close() error {
 	return g.Listener.Close()
 }
 
-// countOpenFDs counts the entries of /proc/self/fd (one of which is the
-// directory being read).
-func countOpenFDs() (int, error) {
+// OpenFDs counts the descriptors open in this process: the entries of
+// /proc/self/fd (one of which is the directory being read).
+func OpenFDs() (int, error) {
 	d, err := os.Open("/proc/self/fd")
 	if err != nil {
 		return 0, err
@@ -128,4 +133,12 @@ func countOpenFDs() (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// OutOfDescriptors reports an error of a process or system out of
+// descriptors or of the memory to make one: the gate counts it as full,
+// and the server's accept loops pause on it.
+func OutOfDescriptors(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
