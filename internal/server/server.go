@@ -23,7 +23,6 @@ import (
 	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/internal/rulecmd"
 	"github.com/sockd/sockd/internal/shadow"
-	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -387,32 +386,6 @@ var isResourceExhausted = acceptgate.OutOfDescriptors
 func isTemporary(err error) bool {
 	var te interface{ Temporary() bool }
 	return errors.As(err, &te) && te.Temporary()
-}
-
-// VersionText is what "sockd -ver" prints: 4.3's build description, then
-// what this build supports.
-func VersionText() string { return VersionTextFor(false, false) }
-
-// VersionTextFor is the -ver text of rsockd (socksified) or sockd, run
-// stand-alone or under inetd: 4.3's -ver said both, and was built for one.
-func VersionTextFor(socksified, inetd bool) string {
-	head := "\tCSTC multi-homed SOCKS proxy server version 4.3 compatible (sockd " + version.Version + ").\n"
-	if socksified {
-		head = "\tCSTC multi-homed SOCKSified SOCKS proxy server version 4.3 compatible (rsockd, sockd " + version.Version + ").\n" +
-			"\tReaches destinations directly or through other SOCKS servers, as socks.conf says\n" +
-			"\t(--client-config, else /etc/socks.fc or /etc/socks.conf).\n"
-	}
-	mode := "\tRuns as a stand-alone daemon (under inetd with --inetd).\n"
-	if inetd {
-		mode = "\tRuns under inetd (--inetd): serves the connection on standard input.\n"
-	}
-	return head +
-		"\tSupports SOCKS4, SOCKS4A and SOCKS5 (CONNECT, BIND, UDP ASSOCIATE; IPv4, IPv6 and host names).\n" +
-		"\tSOCKS5 authentication: none, username/password (RFC 1929) against a bcrypt password file.\n" +
-		"\tSupports RBIND: BIND listens on the interface sockd.route names for the destination.\n" +
-		"\tUses the route file (sockd.fr or sockd.route, --route) to pick the interface of outgoing\n" +
-		"\tconnections on multi-homed hosts; without a matching line the system chooses.\n" +
-		"\tDoes not support clients that use Rrcmd().\n" + mode
 }
 
 func portString(p uint16) string { return strconv.Itoa(int(p)) }
