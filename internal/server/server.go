@@ -20,6 +20,7 @@ import (
 	"github.com/sockd/sockd/internal/diag"
 	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/internal/metrics"
+	"github.com/sockd/sockd/internal/ownaddrs"
 	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/internal/rulecmd"
 	"github.com/sockd/sockd/internal/shadow"
@@ -58,7 +59,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	closing   bool
-	own       atomic.Pointer[ownAddrs] // of listeners (ownaddrs.go)
+	own       atomic.Pointer[ownaddrs.Set] // of listeners (ownaddrs.go)
 
 	loops  loops         // the event loops serving plain listeners (loop_linux.go)
 	relays *relay.Relays // the goroutines sessions and relays run on (internal/relay)
