@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockd/sockd/internal/netfd"
 	"github.com/sockd/sockd/internal/reactor"
 	"github.com/sockd/sockd/internal/relay"
 	"golang.org/x/sys/unix"
@@ -346,8 +347,8 @@ func (l *eventLoop) accept(ll *loopListener) {
 			return
 		}
 		l.backoff = 0
-		src := sockaddrAddrPort(sa)
-		switch l.s.screenAccepted(src, func() netip.AddrPort { return fdLocalAddr(fd) }) {
+		src := netfd.AddrPort(sa)
+		switch l.s.screenAccepted(src, func() netip.AddrPort { return netfd.LocalAddr(fd) }) {
 		case acceptReset:
 			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 			fallthrough

@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sockd/sockd/internal/netfd"
 	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/socks"
 	"golang.org/x/sys/unix"
@@ -23,7 +24,7 @@ import (
 func (c *loopConn) connect() {
 	ss := c.ss
 	c.dialed = time.Now()
-	spec := ss.dialSpec(c.dst.Addr(), "", c.dialed, func() netip.AddrPort { return fdLocalAddr(c.cfd) })
+	spec := ss.dialSpec(c.dst.Addr(), "", c.dialed, func() netip.AddrPort { return netfd.LocalAddr(c.cfd) })
 	c.l.r.Schedule(&c.timer, spec.deadline, c)
 	family := unix.AF_INET6
 	if c.dst.Addr().Is4() {
@@ -38,12 +39,12 @@ func (c *loopConn) connect() {
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
 	if spec.from.IsValid() {
-		if err := unix.Bind(fd, sockaddrOf(netip.AddrPortFrom(spec.from, 0), family)); err != nil {
+		if err := unix.Bind(fd, netfd.Sockaddr(netip.AddrPortFrom(spec.from, 0), family)); err != nil {
 			c.connectFailed(os.NewSyscallError("bind", err))
 			return
 		}
 	}
-	err = unix.Connect(fd, sockaddrOf(c.dst, family))
+	err = unix.Connect(fd, netfd.Sockaddr(c.dst, family))
 	if err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
 		c.connectFailed(os.NewSyscallError("connect", err))
 		return
@@ -75,7 +76,7 @@ func (c *loopConn) connected() {
 		return
 	}
 	ss.s.metrics.Connected(c.dialed)
-	if !c.reply(granted, socks.AddrFromAddrPort(fdLocalAddr(c.tfd))) {
+	if !c.reply(granted, socks.AddrFromAddrPort(netfd.LocalAddr(c.tfd))) {
 		c.end()
 		return
 	}
@@ -214,8 +215,8 @@ func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 	l.remove(tfd)
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
 	c.ss.s.relays.Go(func() {
-		client, cerr := fdConn(cfd)
-		dst, derr := fdConn(tfd)
+		client, cerr := netfd.TCPConn(cfd)
+		dst, derr := netfd.TCPConn(tfd)
 		if client != nil {
 			ss.attach(client)
 		}
