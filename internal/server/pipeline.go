@@ -15,7 +15,8 @@ package server
 //
 //	connect   → dialSpec: from where, until when, with which options
 //
-// Accepting is one policy too: acceptBackoff paces both accept loops
+// Accepting is one policy too: screenAccepted (acceptcheck.go) screens a
+// connection for both accept loops, and acceptgate.Backoff paces both
 // after an accept error.
 
 import (
@@ -161,18 +162,4 @@ func (ss *session) outboundAddr(dst netip.Addr, name string, local func() netip.
 		return netip.Addr{}
 	}
 	return a
-}
-
-// acceptBackoff paces an accept loop that ran out of descriptors (or met
-// another passing error): doubling from 5 ms to 1 s, reset by an accept
-// that works, so the loop neither spins nor stalls.
-type acceptBackoff time.Duration
-
-func (b *acceptBackoff) next() time.Duration {
-	if *b == 0 {
-		*b = acceptBackoff(5 * time.Millisecond)
-	} else if *b *= 2; *b > acceptBackoff(time.Second) {
-		*b = acceptBackoff(time.Second)
-	}
-	return time.Duration(*b)
 }

@@ -286,22 +286,22 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		s.listenersChanged()
 		s.mu.Unlock()
 	}()
-	var backoff acceptBackoff
+	var backoff acceptgate.Backoff
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if s.isClosing() {
 				return nil
 			}
-			if isResourceExhausted(err) || isTemporary(err) {
-				pause := backoff.next()
+			if acceptgate.OutOfDescriptors(err) || isTemporary(err) {
+				pause := backoff.Next()
 				s.log.Warn("accept failed, pausing", "err", err, "pause", pause.String())
 				time.Sleep(pause)
 				continue
 			}
 			return err
 		}
-		backoff = 0
+		backoff.Reset()
 		tc, ok := c.(*net.TCPConn)
 		if !ok {
 			c.Close()
@@ -380,9 +380,6 @@ func (s *Server) Kill() {
 	s.Close()
 	s.killCancel()
 }
-
-// isResourceExhausted makes an accept loop pause (acceptBackoff).
-var isResourceExhausted = acceptgate.OutOfDescriptors
 
 func isTemporary(err error) bool {
 	var te interface{ Temporary() bool }
