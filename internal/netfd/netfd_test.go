@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 func TestSockaddrRoundTrip(t *testing.T) {
@@ -44,17 +46,8 @@ func TestSockaddrRoundTrip(t *testing.T) {
 
 func TestLocalAddrAndTCPConn(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	f, err := c.(*net.TCPConn).File()
+	c, peer := testnet.TCPPair(t)
+	f, err := c.File()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +64,8 @@ func TestLocalAddrAndTCPConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	if got := tc.RemoteAddr().String(); got != ln.Addr().String() {
-		t.Fatalf("RemoteAddr = %s, want %s", got, ln.Addr())
+	if got, want := tc.RemoteAddr().String(), peer.LocalAddr().String(); got != want {
+		t.Fatalf("RemoteAddr = %s, want %s", got, want)
 	}
 	if LocalAddr(-1).IsValid() {
 		t.Error("LocalAddr of a bad descriptor is valid")

@@ -1,8 +1,9 @@
 // Package testnet holds what the tests of several packages share, so that
 // each package does not carry its own copy: loopback servers and
-// connection pairs (echo.go), a buffer for a process's output, stopping a
-// process, bounded waits (wait.go), a file for one test (files.go), and
-// what a test binary builds once (build.go).
+// connection pairs (echo.go), raw socket pairs (socketpair_unix.go), a
+// buffer for a process's output, stopping a process, bounded waits
+// (wait.go), a file for one test (files.go), and what a test binary
+// builds once (build.go).
 package testnet
 
 import (
