@@ -3,13 +3,12 @@ package effective
 import (
 	"bytes"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -20,10 +19,7 @@ func testConfig(t *testing.T) *Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	route := filepath.Join(t.TempDir(), "sockd.route")
-	if err := os.WriteFile(route, []byte("127.0.0.1 192.0.2.0 255.255.255.0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	route := testnet.WriteFileT(t, "sockd.route", "127.0.0.1 192.0.2.0 255.255.255.0\n")
 	routes, routesFrom, err := load.Route(route, load.Options{})
 	if err != nil {
 		t.Fatal(err)
