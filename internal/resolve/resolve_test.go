@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // zone is what the fake DNS server answers: forward names (with the
@@ -22,56 +24,48 @@ type zone struct {
 // ends, and returns a resolver that asks it alone.
 func (z zone) serve(t *testing.T) *net.Resolver {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var p dnsmessage.Parser
-			h, err := p.Start(buf[:n])
-			if err != nil {
-				continue
-			}
-			q, err := p.Question()
-			if err != nil {
-				continue
-			}
-			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, RecursionAvailable: true})
-			b.EnableCompression()
-			b.StartQuestions()
-			b.Question(q)
-			b.StartAnswers()
-			rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
-			for _, a := range z.addrs[q.Name.String()] {
-				switch {
-				case q.Type == dnsmessage.TypeA && a.Is4():
-					b.AResource(rh, dnsmessage.AResource{A: a.As4()})
-				case q.Type == dnsmessage.TypeAAAA && a.Is6():
-					b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a.As16()})
-				}
-			}
-			if q.Type == dnsmessage.TypePTR {
-				for _, name := range z.ptrs[q.Name.String()] {
-					b.PTRResource(rh, dnsmessage.PTRResource{PTR: dnsmessage.MustNewName(name)})
-				}
-			}
-			if msg, err := b.Finish(); err == nil {
-				pc.WriteTo(msg, from)
-			}
-		}
-	}()
-	addr := pc.LocalAddr().String()
+	addr := testnet.ServeUDPT(t, "127.0.0.1:0", z.answer).LocalAddr().String()
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "udp", addr)
 	}}
+}
+
+// answer is z's reply to the DNS query q, nil for a malformed one.
+func (z zone) answer(q []byte) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(q)
+	if err != nil {
+		return nil
+	}
+	question, err := p.Question()
+	if err != nil {
+		return nil
+	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, RecursionAvailable: true})
+	b.EnableCompression()
+	b.StartQuestions()
+	b.Question(question)
+	b.StartAnswers()
+	rh := dnsmessage.ResourceHeader{Name: question.Name, Class: dnsmessage.ClassINET, TTL: 60}
+	for _, a := range z.addrs[question.Name.String()] {
+		switch {
+		case question.Type == dnsmessage.TypeA && a.Is4():
+			b.AResource(rh, dnsmessage.AResource{A: a.As4()})
+		case question.Type == dnsmessage.TypeAAAA && a.Is6():
+			b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a.As16()})
+		}
+	}
+	if question.Type == dnsmessage.TypePTR {
+		for _, name := range z.ptrs[question.Name.String()] {
+			b.PTRResource(rh, dnsmessage.PTRResource{PTR: dnsmessage.MustNewName(name)})
+		}
+	}
+	msg, err := b.Finish()
+	if err != nil {
+		return nil
+	}
+	return msg
 }
 
 func testContext(t *testing.T) context.Context {
