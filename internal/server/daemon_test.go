@@ -226,7 +226,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	if _, err := os.Stat("/etc/sockd.fc"); err == nil {
 		t.Skip("/etc/sockd.fc exists on this machine")
 	}
-	logs := &syncBuffer{}
+	logs := &testnet.Buffer{}
 	s, err := New(Options{Logger: newTestLogger(logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func (l *emfileListener) Close() error {
 // instead of ending it or spinning.
 func TestAcceptBackoff(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testnet.Buffer{}
 	s, err := New(Options{ConfigPath: writeFile(t, "sockd.conf", permitLoopback), Logger: newTestLogger(logs)})
 	if err != nil {
 		t.Fatal(err)

@@ -8,20 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
-
-// refusingAddr returns a loopback address nothing listens on.
-func refusingAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // blackHole returns a loopback address whose SYNs go unanswered: a
 // listener with a backlog of 0 and a full accept queue, so the kernel
@@ -55,10 +44,8 @@ func blackHole(t *testing.T) string {
 
 func v5ConnectTo(t *testing.T, srv *testServer, dst socks.Addr) (*net.TCPConn, socks.V5Reply, time.Duration) {
 	t.Helper()
-	c := dialProxy(t, srv.addr)
 	start := time.Now()
-	v5Handshake(t, c)
-	v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: dst})
+	c := v5Open(t, srv, socks.V5Request{Command: socks.V5Connect, Dst: dst})
 	r := readV5Reply(t, c)
 	return c, r, time.Since(start)
 }
@@ -71,7 +58,7 @@ func TestDestinationFaults(t *testing.T) {
 		base := baseline()
 
 		t.Run("refused", func(t *testing.T) {
-			dst := refusingAddr(t)
+			dst := testnet.ClosedAddr(t)
 			_, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
 			if r.Code != socks.V5ConnectionRefused {
 				t.Fatalf("SOCKS5 reply %v, want connection refused", r.Code)
@@ -95,21 +82,13 @@ func TestDestinationFaults(t *testing.T) {
 			contains(t, srv.log, "timed-out -- Connect from (unknown)@127.0.0.1 to 127.0.0.1")
 		})
 		t.Run("resets mid-stream", func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
+			ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
+			testnet.AcceptOne(ln, func(c net.Conn) {
 				io.ReadFull(c, make([]byte, 5))
 				c.Write([]byte("partial"))
 				c.(*net.TCPConn).SetLinger(0)
 				c.Close() // RST
-			}()
+			})
 			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
 			if r.Code != socks.V5Succeeded {
 				t.Fatal(r.Code)
@@ -140,11 +119,7 @@ func TestDNSFaults(t *testing.T) {
 			{"no answer", dnsHang, "timed-out -- Connect from (unknown)@127.0.0.1 to broken.test (http)"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				dns := startFakeDNS(t, tt.mode)
-				srv := startServer(t, permitLoopback, func(o *Options) {
-					o.Resolver = dns.resolver()
-					o.ConnectTimeout = 1500 * time.Millisecond
-				})
+				srv, dns := startServerDNS(t, permitLoopback, tt.mode, func(o *Options) { o.ConnectTimeout = 1500 * time.Millisecond })
 				base := baseline()
 				_, r, took := v5ConnectTo(t, srv, socks.Addr{Name: "broken.test", Port: 80})
 				if r.Code != socks.V5HostUnreachable {
@@ -166,10 +141,9 @@ func TestDNSFaults(t *testing.T) {
 			})
 		}
 		t.Run("slow but answering", func(t *testing.T) {
-			dns := startFakeDNS(t, dnsLoopback)
 			echo := echoTarget(t, "tcp", "127.0.0.1:0")
 			_, port := hostPort(t, echo.Addr().String())
-			srv := startServer(t, permitLoopback, func(o *Options) { o.Resolver = dns.resolver() })
+			srv, _ := startServerDNS(t, permitLoopback, dnsLoopback, nil)
 			c, r, _ := v5ConnectTo(t, srv, socks.Addr{Name: "echo.test", Port: port})
 			if r.Code != socks.V5Succeeded {
 				t.Fatalf("reply %v", r.Code)
@@ -204,23 +178,13 @@ func TestClientFaults(t *testing.T) {
 			contains(t, srv.log, "10 bytes from 127.0.0.1, 10 bytes from 127.0.0.1")
 		})
 		t.Run("reset", func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
+			ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
 			dstClosed := make(chan error, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					dstClosed <- err
-					return
-				}
-				defer c.Close()
+			testnet.AcceptOne(ln, func(c net.Conn) {
 				c.SetReadDeadline(time.Now().Add(30 * time.Second))
-				_, err = io.Copy(io.Discard, c)
+				_, err := io.Copy(io.Discard, c)
 				dstClosed <- err
-			}()
+			})
 			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
 			if r.Code != socks.V5Succeeded {
 				t.Fatal(r.Code)
@@ -250,30 +214,11 @@ func fakeIdentd113(t *testing.T, addr, reply string) {
 	if err != nil {
 		t.Fatalf("identd on %s:113: %v", addr, err)
 	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-			go func() {
-				c.SetDeadline(time.Now().Add(time.Minute))
-				c.Read(make([]byte, 100))
-				if reply != "" {
-					c.Write([]byte(reply))
-					c.Close()
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
+	testnet.Hold(t, ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(time.Minute))
+		c.Read(make([]byte, 100))
+		if reply != "" {
+			c.Write([]byte(reply))
 			c.Close()
 		}
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -141,7 +142,7 @@ func TestLogInjectionEverywhere(t *testing.T) {
 	t.Parallel()
 	const evil = "evil\nINFO connected -- forged\r\x1b[2J\x1b]0;t\x07\u2028x"
 	for _, format := range []logline.Format{logline.FormatText, logline.FormatJSON} {
-		logs := &syncBuffer{}
+		logs := &testnet.Buffer{}
 		pw := filepath.Join(t.TempDir(), "passwd")
 		if err := auth.SetPassword(pw, "alice", "pw", bcrypt.MinCost); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // TestDefaultRouteFile: without --route the daemon reads /etc/sockd.fr,
@@ -13,9 +15,9 @@ import (
 func TestDefaultRouteFile(t *testing.T) {
 	dir := t.TempDir()
 	fr, route := filepath.Join(dir, "sockd.fr"), filepath.Join(dir, "sockd.route")
-	newWith := func() *syncBuffer {
+	newWith := func() *testnet.Buffer {
 		t.Helper()
-		logs := &syncBuffer{}
+		logs := &testnet.Buffer{}
 		_, err := New(Options{ConfigPath: writeFile(t, "sockd.conf", permitLoopback), Logger: newTestLogger(logs),
 			routeDefaults: []string{fr, route}})
 		if err != nil {

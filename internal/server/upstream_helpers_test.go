@@ -11,22 +11,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockd/sockd/internal/testnet"
+	"github.com/sockd/sockd/internal/testnet/peer"
 )
 
-// freePort returns a port that was free on host a moment ago, for peers
-// that cannot be told to pick one themselves.
+// freePort returns a port that was free on host a moment ago, for a
+// destination on another loopback address than testnet's 127.0.0.1.
 func freePort(t *testing.T, host string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.ListenT(t, "tcp", host+":0")
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
@@ -34,14 +33,7 @@ func freePort(t *testing.T, host string) int {
 // waitListening polls until addr accepts connections (20 s at most).
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	waitFor(t, addr+" listening", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	})
+	waitFor(t, addr+" listening", func() bool { return testnet.Listening(addr) })
 }
 
 // startProcess runs a peer until the test ends; its output goes to a file
@@ -112,18 +104,8 @@ func startDanted(t *testing.T, method string) string {
 		systemUser(t)
 	}
 	dir := t.TempDir()
-	port := freePort(t, "127.0.0.1")
-	conf := fmt.Sprintf(`logoutput: %s/danted.log
-internal: 127.0.0.1 port = %d
-external: 127.0.0.1
-clientmethod: none
-socksmethod: %s
-user.privileged: root
-user.unprivileged: nobody
-client pass {
-	from: 127.0.0.0/8 to: 0/0
-}
-socks pass {
+	port := testnet.FreeLoopbackPort(t)
+	args, err := peer.WriteDanted(dir, strconv.Itoa(port), method, `socks pass {
 	from: 127.0.0.0/8 to: 127.0.0.0/8
 	command: connect bind udpassociate
 	protocol: tcp udp
@@ -132,9 +114,8 @@ socks pass {
 	from: 127.0.0.0/8 to: 127.0.0.0/8
 	command: bindreply udpreply
 }
-`, dir, port, method)
-	cf := filepath.Join(dir, "danted.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+`)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -143,7 +124,7 @@ socks pass {
 			t.Logf("danted log:\n%s", b)
 		}
 	})
-	startProcess(t, danted, "-f", cf, "-p", filepath.Join(dir, "danted.pid"))
+	startProcess(t, danted, args...)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitListening(t, addr)
 	return addr
@@ -154,7 +135,7 @@ socks pass {
 func startMicrosocks(t *testing.T) string {
 	t.Helper()
 	ms := needPeer(t, "microsocks", "microsocks")
-	port := freePort(t, "127.0.0.1")
+	port := testnet.FreeLoopbackPort(t)
 	startProcess(t, ms, "-i", "127.0.0.1", "-p", fmt.Sprint(port))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitListening(t, addr)
@@ -172,12 +153,8 @@ type httpConnectProxy struct {
 
 func startHTTPProxy(t *testing.T, user, pass string) *httpConnectProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
 	p := &httpConnectProxy{addr: ln.Addr().String(), user: user, pass: pass}
-	t.Cleanup(func() { ln.Close() })
 	go testnet.Serve(ln, p.serve)
 	return p
 }
@@ -226,10 +203,7 @@ func (p *httpConnectProxy) asked() []string {
 func httpTargetOn(t *testing.T, host string) (string, string) {
 	t.Helper()
 	const body = "hello through the chain"
-	ln, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.ListenT(t, "tcp", host+":0")
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, body)
 	}))
@@ -243,37 +217,9 @@ func httpTargetOn(t *testing.T, host string) (string, string) {
 // hangingServer accepts connections and never answers.
 func hangingServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
+	ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
+	testnet.Hold(t, ln, func(net.Conn) {})
 	return ln.Addr().String()
-}
-
-// closedPort is an address where nothing listens.
-func closedPort(t *testing.T) string {
-	return fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
 }
 
 func curlVia(t *testing.T, proxyFlag, proxy, url string, extra ...string) (string, error) {

@@ -161,7 +161,7 @@ func TestRsockdFailures(t *testing.T) {
 	t.Parallel()
 	dst := socks.Addr{IP: netip.MustParseAddr("127.0.0.2"), Port: uint16(freePort(t, "127.0.0.2"))}
 	hang := hangingServer(t)
-	down := closedPort(t)
+	down := testnet.ClosedAddr(t)
 	strict := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil) // an upstream whose rules refuse
 	ms := startMicrosocks(t)                                // reaches dst's closed port: refused
 	cases := []struct {
