@@ -42,14 +42,6 @@ func blackHole(t *testing.T) string {
 	return ""
 }
 
-func v5ConnectTo(t *testing.T, srv *testServer, dst socks.Addr) (*net.TCPConn, socks.V5Reply, time.Duration) {
-	t.Helper()
-	start := time.Now()
-	c := v5Open(t, srv, socks.V5Request{Command: socks.V5Connect, Dst: dst})
-	r := readV5Reply(t, c)
-	return c, r, time.Since(start)
-}
-
 // TestDestinationFaults: a destination that refuses, never answers, or
 // resets gets the right reply and log line, and leaves nothing behind.
 func TestDestinationFaults(t *testing.T) {
@@ -63,8 +55,7 @@ func TestDestinationFaults(t *testing.T) {
 			if r.Code != socks.V5ConnectionRefused {
 				t.Fatalf("SOCKS5 reply %v, want connection refused", r.Code)
 			}
-			c := dialProxy(t, srv.addr)
-			mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "u"}))
+			c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "u"})
 			if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
 				t.Fatalf("SOCKS4 reply %v, want 91", r.Code)
 			}
@@ -89,10 +80,7 @@ func TestDestinationFaults(t *testing.T) {
 				c.(*net.TCPConn).SetLinger(0)
 				c.Close() // RST
 			})
-			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
-			if r.Code != socks.V5Succeeded {
-				t.Fatal(r.Code)
-			}
+			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
 			mustWrite(t, c, []byte("hello"))
 			got, _ := readUntilClosed(t, c, 20*time.Second)
 			if string(got) != "partial" {
@@ -128,8 +116,7 @@ func TestDNSFaults(t *testing.T) {
 				if took > 20*time.Second {
 					t.Fatalf("answered after %v", took)
 				}
-				c := dialProxy(t, srv.addr)
-				mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "broken.test", Port: 80}, UserID: "u"}))
+				c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "broken.test", Port: 80}, UserID: "u"})
 				if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
 					t.Fatalf("SOCKS4a reply %v, want 91", r.Code)
 				}
@@ -144,10 +131,7 @@ func TestDNSFaults(t *testing.T) {
 			echo := echoTarget(t, "tcp", "127.0.0.1:0")
 			_, port := hostPort(t, echo.Addr().String())
 			srv, _ := startServerDNS(t, permitLoopback, dnsLoopback, nil)
-			c, r, _ := v5ConnectTo(t, srv, socks.Addr{Name: "echo.test", Port: port})
-			if r.Code != socks.V5Succeeded {
-				t.Fatalf("reply %v", r.Code)
-			}
+			c := v5Connected(t, srv, socks.Addr{Name: "echo.test", Port: port})
 			mustWrite(t, c, []byte("x"))
 			if b, err := io.ReadAll(io.LimitReader(c, 1)); err != nil || string(b) != "x" {
 				t.Fatalf("echo %q %v", b, err)
@@ -165,10 +149,7 @@ func TestClientFaults(t *testing.T) {
 		base := baseline()
 		t.Run("half-close", func(t *testing.T) {
 			echo := echoTarget(t, "tcp", "127.0.0.1:0")
-			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
-			if r.Code != socks.V5Succeeded {
-				t.Fatal(r.Code)
-			}
+			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
 			mustWrite(t, c, []byte("last words"))
 			c.CloseWrite()
 			got, _ := readUntilClosed(t, c, 20*time.Second)
@@ -185,10 +166,7 @@ func TestClientFaults(t *testing.T) {
 				_, err := io.Copy(io.Discard, c)
 				dstClosed <- err
 			})
-			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
-			if r.Code != socks.V5Succeeded {
-				t.Fatal(r.Code)
-			}
+			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
 			mustWrite(t, c, []byte("abc"))
 			c.SetLinger(0)
 			c.Close()

@@ -122,13 +122,19 @@ func mustWrite(t *testing.T, c net.Conn, b []byte) {
 	}
 }
 
-func v4Request(t *testing.T, req socks.V4Request) []byte {
+// must fails t on err, else returns v.
+func must[T any](t *testing.T, v T, err error) T {
 	t.Helper()
-	b, err := socks.AppendV4Request(nil, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return v
+}
+
+func v4Request(t *testing.T, req socks.V4Request) []byte {
+	t.Helper()
+	b, err := socks.AppendV4Request(nil, req)
+	return must(t, b, err)
 }
 
 func readV4Reply(t *testing.T, c net.Conn) socks.V4Reply {
@@ -161,10 +167,7 @@ func v5Handshake(t *testing.T, c net.Conn) {
 func v5RequestBytes(t *testing.T, req socks.V5Request) []byte {
 	t.Helper()
 	b, err := socks.AppendV5Request(nil, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return must(t, b, err)
 }
 
 func v5Send(t *testing.T, c net.Conn, req socks.V5Request) {
@@ -201,6 +204,27 @@ func readV5Reply(t *testing.T, c net.Conn) socks.V5Reply {
 		t.Fatalf("reply followed by %d unexpected bytes", len(rd.Buffered()))
 	}
 	return r
+}
+
+// v5ConnectTo does a SOCKS5 CONNECT to dst through srv and returns the
+// reply and how long it took from the greeting.
+func v5ConnectTo(t *testing.T, srv *testServer, dst socks.Addr) (*net.TCPConn, socks.V5Reply, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	c := v5Open(t, srv, socks.V5Request{Command: socks.V5Connect, Dst: dst})
+	r := readV5Reply(t, c)
+	return c, r, time.Since(start)
+}
+
+// v5Connected does a SOCKS5 CONNECT to dst through srv and fails unless
+// it succeeded.
+func v5Connected(t *testing.T, srv *testServer, dst socks.Addr) *net.TCPConn {
+	t.Helper()
+	c, r, _ := v5ConnectTo(t, srv, dst)
+	if r.Code != socks.V5Succeeded {
+		t.Fatalf("reply %v", r.Code)
+	}
+	return c
 }
 
 // readV5ReplyOnly reads one SOCKS5 reply and not a byte more: relayed

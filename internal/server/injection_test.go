@@ -78,11 +78,9 @@ func TestShellInjection(t *testing.T) {
 	runs := 0
 	for _, p := range payloads(dir) {
 		// USERID, and a SOCKS4a name.
-		c := dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:80")), UserID: p}))
+		c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:80")), UserID: p})
 		readV4Reply(t, c)
-		c = dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: p, Port: 80}, UserID: "u"}))
+		c = v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: p, Port: 80}, UserID: "u"})
 		readV4Reply(t, c)
 		// A SOCKS5 name, without authentication.
 		c = dialProxy(t, srv.addr)
@@ -154,8 +152,7 @@ func TestLogInjectionEverywhere(t *testing.T) {
 			o.PasswdPath = pw
 			o.Methods = []socks.Method{socks.MethodUserPass, socks.MethodNoAuth}
 		})
-		c := dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: evil, Port: 80}, UserID: evil}))
+		c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: evil, Port: 80}, UserID: evil})
 		readV4Reply(t, c)
 		c = dialProxy(t, srv.addr)
 		g, _ := socks.AppendV5Greeting(nil, socks.V5Greeting{Methods: []socks.Method{socks.MethodUserPass}})

@@ -40,10 +40,7 @@ func runPeer(t *testing.T, name string, args ...string) (string, error) {
 }
 
 func TestCurl(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		curl := needPeer(t, "curl", "curl")
-		srv := startServer(t, permitLoopback, nil)
+	withServers(t, permitLoopback, nil, func(t *testing.T, srv *testServer) {
 		ts, body := httpTarget(t)
 		_, port := hostPort(t, ts.Listener.Addr().String())
 		for _, flag := range []string{"--socks4", "--socks4a", "--socks5", "--socks5-hostname"} {
@@ -52,7 +49,7 @@ func TestCurl(t *testing.T) {
 				if flag == "--socks4a" || flag == "--socks5-hostname" {
 					url = "http://localhost:" + portString(port) + "/" // the server resolves it
 				}
-				out, err := runPeer(t, curl, "-sS", "--max-time", "30", flag, srv.addr, url)
+				out, err := curlVia(t, flag, srv.addr, url)
 				if err != nil || out != body {
 					t.Fatalf("curl %s: %v: %q", flag, err, out)
 				}
@@ -66,13 +63,10 @@ func TestCurl(t *testing.T) {
 
 // TestCurlRefused: a refusal reaches curl as an error, not a hang.
 func TestCurlRefused(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		curl := needPeer(t, "curl", "curl")
-		srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
+	withServers(t, "deny 0.0.0.0 0.0.0.0\n", nil, func(t *testing.T, srv *testServer) {
 		ts, _ := httpTarget(t)
 		for _, flag := range []string{"--socks4", "--socks5"} {
-			out, err := runPeer(t, curl, "-sS", "--max-time", "30", flag, srv.addr, ts.URL)
+			out, err := curlVia(t, flag, srv.addr, ts.URL)
 			if err == nil {
 				t.Fatalf("curl %s succeeded through a deny-all server: %q", flag, out)
 			}
@@ -93,22 +87,19 @@ func passwdFile(t *testing.T, users ...string) string {
 }
 
 func TestCurlUserPass(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		curl := needPeer(t, "curl", "curl")
-		pw := passwdFile(t, "alice", "wonderland")
-		// Only alice may go out: the authenticated name is the rule's user.
-		srv := startServer(t, "permit *=alice 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", func(o *Options) { o.PasswdPath = pw })
+	pw := passwdFile(t, "alice", "wonderland")
+	// Only alice may go out: the authenticated name is the rule's user.
+	withServers(t, "permit *=alice 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", func(o *Options) { o.PasswdPath = pw }, func(t *testing.T, srv *testServer) {
 		ts, body := httpTarget(t)
-		out, err := runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, "-U", "alice:wonderland", ts.URL)
+		out, err := curlVia(t, "--socks5", srv.addr, ts.URL, "-U", "alice:wonderland")
 		if err != nil || out != body {
 			t.Fatalf("curl with the right password: %v: %q", err, out)
 		}
-		out, err = runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, "-U", "alice:wrong", ts.URL)
+		out, err = curlVia(t, "--socks5", srv.addr, ts.URL, "-U", "alice:wrong")
 		if err == nil {
 			t.Fatalf("curl with a wrong password succeeded: %q", out)
 		}
-		out, err = runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, ts.URL)
+		out, err = curlVia(t, "--socks5", srv.addr, ts.URL)
 		if err == nil {
 			t.Fatalf("curl without credentials succeeded: %q", out)
 		}
@@ -119,11 +110,9 @@ func TestCurlUserPass(t *testing.T) {
 }
 
 func TestProxychains(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
+	withServers(t, permitLoopback, nil, func(t *testing.T, srv *testServer) {
 		pc := needPeer(t, "proxychains4", "proxychains4")
 		curl := needPeer(t, "curl", "curl")
-		srv := startServer(t, permitLoopback, nil)
 		ts, body := httpTarget(t)
 		host, port := hostPort(t, srv.addr)
 		for _, proto := range []string{"socks4", "socks5"} {

@@ -223,7 +223,7 @@ func TestV5UDPAssociate(t *testing.T) {
 			t.Fatalf("reply %+v: BND.ADDR must be routable", r)
 		}
 		relayAddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(r.Bound.IP, r.Bound.Port))
-		u := udpClient(t)
+		u := testnet.ListenUDPT(t)
 		datagram := func(dst socks.Addr, frag byte, payload string) []byte {
 			h, err := socks.AppendUDPHeader(nil, socks.UDPHeader{Dst: dst})
 			if err != nil {
@@ -267,7 +267,7 @@ func TestV5UDPAssociate(t *testing.T) {
 		// proves the relay is still alive and that nothing else was sent.
 		send(u, datagram(socks.AddrFromAddrPort(echoAP), 1, "fragment"))
 		send(u, datagram(socks.AddrFromAddrPort(ap(t, "127.0.0.1:9")), 0, "denied"))
-		other := udpClient(t)
+		other := testnet.ListenUDPT(t)
 		send(other, datagram(socks.AddrFromAddrPort(echoAP), 0, "intruder"))
 		if _, p, ok := recv(other, 300*time.Millisecond); ok {
 			t.Fatalf("a stranger got an answer: %q", p)

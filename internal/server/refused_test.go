@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -49,7 +50,7 @@ func TestUDPNameRefusedByNameIsNeverResolved(t *testing.T) {
 	parallelEngines(t, func(t *testing.T) {
 		srv, dns := startServerDNS(t, "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 127.0.0.0 255.0.0.0\n", dnsLoopback, nil)
 		_, relay := openAssociation(t, srv)
-		u := udpClient(t)
+		u := testnet.ListenUDPT(t)
 		send := func(name string) {
 			h, err := socks.AppendUDPHeader(nil, socks.UDPHeader{Dst: socks.Addr{Name: name, Port: 9}})
 			if err != nil {

@@ -28,18 +28,6 @@ func openAssociation(t *testing.T, srv *testServer) (*net.TCPConn, *net.UDPAddr)
 	return c, net.UDPAddrFromAddrPort(netip.AddrPortFrom(r.Bound.IP, r.Bound.Port))
 }
 
-// udpClient is a client's UDP socket on 127.0.0.1, closed when the test
-// ends.
-func udpClient(t *testing.T) *net.UDPConn {
-	t.Helper()
-	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { u.Close() })
-	return u
-}
-
 // TestUDPAssociationTimeouts: an association with no datagram ends after
 // the UDP timeout, or the relay idle timeout when that is shorter, and its
 // control connection is closed with it (issue 18, defect 2).
@@ -68,7 +56,7 @@ func TestUDPAssociationLivesWhileDatagramsFlow(t *testing.T) {
 	srv := startServer(t, permitLoopback, func(o *Options) { o.UDPTimeout = timeout })
 	echo := testnet.EchoUDPT(t, "127.0.0.1:0", "")
 	c, relay := openAssociation(t, srv)
-	u := udpClient(t)
+	u := testnet.ListenUDPT(t)
 	h, _ := socks.AppendUDPHeader(nil, socks.UDPHeader{Dst: socks.AddrFromAddrPort(ap(t, echo.LocalAddr().String()))})
 	start := time.Now()
 	buf := make([]byte, 2048)

@@ -147,14 +147,6 @@ func TestRsockdSocks5hNoLocalDNS(t *testing.T) {
 
 // socks5Connect sends a SOCKS5 CONNECT to the daemon and returns the reply
 // code, within the test's deadline.
-func socks5Connect(t *testing.T, addr string, dst socks.Addr) socks.V5ReplyCode {
-	t.Helper()
-	c := dialProxy(t, addr)
-	v5Handshake(t, c)
-	v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: dst})
-	return readV5Reply(t, c).Code
-}
-
 // TestRsockdFailures: each way an upstream can fail gives the client the
 // matching SOCKS5 reply and names the upstream in the log.
 func TestRsockdFailures(t *testing.T) {
@@ -179,8 +171,8 @@ func TestRsockdFailures(t *testing.T) {
 			srv := rsockd(t, "sockd @="+c.upstream+" 127.0.0.2 255.255.255.255\n", "", func(o *Options) {
 				o.ConnectTimeout = 2 * time.Second
 			})
-			if got := socks5Connect(t, srv.addr, dst); got != c.want {
-				t.Fatalf("reply %v, want %v", got, c.want)
+			if _, r, _ := v5ConnectTo(t, srv, dst); r.Code != c.want {
+				t.Fatalf("reply %v, want %v", r.Code, c.want)
 			}
 			contains(t, srv.log, c.log)
 		})
@@ -211,9 +203,7 @@ func TestRsockdBindUpstream(t *testing.T) {
 				creds, scheme = "* "+testSysUser+" "+testSysPass+"\n", "socks5://"
 			}
 			srv := rsockd(t, "sockd @="+scheme+d+" 127.0.0.6 255.255.255.255\n", creds, nil)
-			c := dialProxy(t, srv.addr)
-			v5Handshake(t, c)
-			v5Send(t, c, socks.V5Request{Command: socks.V5Bind, Dst: socks.Addr{IP: netip.MustParseAddr("127.0.0.6"), Port: 0}})
+			c := v5Open(t, srv, socks.V5Request{Command: socks.V5Bind, Dst: socks.Addr{IP: netip.MustParseAddr("127.0.0.6"), Port: 0}})
 			first := readV5Reply(t, c)
 			if first.Code != socks.V5Succeeded {
 				t.Fatalf("first reply %v", first.Code)
