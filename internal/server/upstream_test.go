@@ -1,11 +1,17 @@
 package server
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,4 +285,93 @@ func TestRsockdUDPUpstream(t *testing.T) {
 			contains(t, srv.log, "upstream -- UDP to "+dst.String()+" via socks5://"+up)
 		})
 	}
+}
+
+// freePort returns a port that was free on host a moment ago, for a
+// destination on another loopback address than testnet's 127.0.0.1.
+func freePort(t *testing.T, host string) int {
+	t.Helper()
+	ln := testnet.ListenT(t, "tcp", host+":0")
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// httpConnectProxy is a small HTTP CONNECT proxy; with user set it wants
+// Basic Proxy-Authorization. It records the targets it was asked for.
+type httpConnectProxy struct {
+	addr       string
+	user, pass string
+	mu         sync.Mutex
+	targets    []string
+}
+
+func startHTTPProxy(t *testing.T, user, pass string) *httpConnectProxy {
+	t.Helper()
+	ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
+	p := &httpConnectProxy{addr: ln.Addr().String(), user: user, pass: pass}
+	go testnet.Serve(ln, p.serve)
+	return p
+}
+
+func (p *httpConnectProxy) serve(c net.Conn) {
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return
+	}
+	if req.Method != http.MethodConnect {
+		io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+		return
+	}
+	if p.user != "" {
+		want := "Basic " + base64.StdEncoding.EncodeToString([]byte(p.user+":"+p.pass))
+		if req.Header.Get("Proxy-Authorization") != want {
+			io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+			return
+		}
+	}
+	p.mu.Lock()
+	p.targets = append(p.targets, req.Host)
+	p.mu.Unlock()
+	out, err := net.DialTimeout("tcp", req.Host, 10*time.Second)
+	if err != nil {
+		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+		return
+	}
+	defer out.Close()
+	c.SetDeadline(time.Time{})
+	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+	go func() { io.Copy(out, br); out.(*net.TCPConn).CloseWrite() }()
+	io.Copy(c, out)
+}
+
+func (p *httpConnectProxy) asked() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.targets...)
+}
+
+// httpTargetOn is httpTarget listening on a chosen loopback address (not
+// 127.0.0.1, which socks.conf always reaches directly, as 4.3 did).
+func httpTargetOn(t *testing.T, host string) (string, string) {
+	t.Helper()
+	const body = "hello through the chain"
+	ln := testnet.ListenT(t, "tcp", host+":0")
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, body)
+	}))
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts.URL, body
+}
+
+// hangingServer accepts connections and never answers.
+func hangingServer(t *testing.T) string {
+	t.Helper()
+	ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
+	testnet.Hold(t, ln, func(net.Conn) {})
+	return ln.Addr().String()
 }
