@@ -224,11 +224,7 @@ func TestInetdConn(t *testing.T) {
 		t.Fatalf("%q %v", got, err)
 	}
 	client.Close()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("ServeConn did not return after the client left")
-	}
+	testnet.RecvT(t, done, 30*time.Second, "ServeConn to return after the client left")
 
 	nf, err := os.Open(os.DevNull)
 	if err != nil {
@@ -286,12 +282,7 @@ func TestAcceptBackoff(t *testing.T) {
 		t.Errorf("pause did not double: %s", logs.String())
 	}
 	s.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve = %v after Close", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Serve did not return after Close")
+	if err := testnet.RecvT(t, done, 20*time.Second, "Serve to return after Close"); err != nil {
+		t.Fatalf("Serve = %v after Close", err)
 	}
 }

@@ -170,13 +170,9 @@ func TestClientFaults(t *testing.T) {
 			mustWrite(t, c, []byte("abc"))
 			c.SetLinger(0)
 			c.Close()
-			select {
-			case err := <-dstClosed:
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
-					t.Fatal("the destination was never closed after the client's reset")
-				}
-			case <-time.After(40 * time.Second):
-				t.Fatal("destination still open")
+			err := testnet.RecvT(t, dstClosed, 40*time.Second, "the destination to close")
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the destination was never closed after the client's reset")
 			}
 			contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1")
 		})

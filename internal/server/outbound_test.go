@@ -62,13 +62,8 @@ func TestRouteFile(t *testing.T) {
 	if got := v4Code(t, srv, ln.Addr().String(), "u"); got != socks.V4Granted {
 		t.Fatal(got)
 	}
-	select {
-	case ip := <-from:
-		if ip != "127.0.0.3" {
-			t.Fatalf("outgoing connection from %s, want the route's 127.0.0.3", ip)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("destination never reached")
+	if ip := testnet.RecvT(t, from, 30*time.Second, "the destination to be reached"); ip != "127.0.0.3" {
+		t.Fatalf("outgoing connection from %s, want the route's 127.0.0.3", ip)
 	}
 }
 
