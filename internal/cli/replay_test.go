@@ -168,11 +168,7 @@ func TestReplaySyslogSocket(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(srelayBinary(t), "sockd")
 	sock := filepath.Join(dir, "log")
-	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := testnet.ListenUnixgram(t, sock)
 	var mu sync.Mutex
 	var received []string
 	go func() {

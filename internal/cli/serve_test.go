@@ -159,11 +159,7 @@ func TestServeSyslog(t *testing.T) {
 	dir := t.TempDir()
 	conf := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 127.0.0.0 255.0.0.0\n")
 	sock := filepath.Join(dir, "log")
-	devlog, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer devlog.Close()
+	devlog := testnet.ListenUnixgram(t, sock)
 	lines := make(chan string, 100)
 	go func() {
 		b := make([]byte, 8192)
