@@ -73,20 +73,19 @@ func TestDestinationFaults(t *testing.T) {
 			contains(t, srv.log, "timed-out -- Connect from (unknown)@127.0.0.1 to 127.0.0.1")
 		})
 		t.Run("resets mid-stream", func(t *testing.T) {
-			ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
-			testnet.AcceptOne(ln, func(c net.Conn) {
+			dst := testnet.AcceptOnceT(t, "127.0.0.1:0", 30*time.Second, func(c net.Conn) {
 				io.ReadFull(c, make([]byte, 5))
 				c.Write([]byte("partial"))
 				c.(*net.TCPConn).SetLinger(0)
 				c.Close() // RST
 			})
-			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
+			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
 			mustWrite(t, c, []byte("hello"))
 			got, _ := readUntilClosed(t, c, 20*time.Second)
 			if string(got) != "partial" {
 				t.Fatalf("client got %q before the close", got)
 			}
-			contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 ("+strings.Split(ln.Addr().String(), ":")[1]+"). 5 bytes from 127.0.0.1, 7 bytes from 127.0.0.1")
+			contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 ("+strings.Split(dst, ":")[1]+"). 5 bytes from 127.0.0.1, 7 bytes from 127.0.0.1")
 		})
 		waitBaseline(t, srv, base, 8<<20)
 	})
@@ -159,14 +158,12 @@ func TestClientFaults(t *testing.T) {
 			contains(t, srv.log, "10 bytes from 127.0.0.1, 10 bytes from 127.0.0.1")
 		})
 		t.Run("reset", func(t *testing.T) {
-			ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
 			dstClosed := make(chan error, 1)
-			testnet.AcceptOne(ln, func(c net.Conn) {
-				c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			dst := testnet.AcceptOnceT(t, "127.0.0.1:0", 30*time.Second, func(c net.Conn) {
 				_, err := io.Copy(io.Discard, c)
 				dstClosed <- err
 			})
-			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
+			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
 			mustWrite(t, c, []byte("abc"))
 			c.SetLinger(0)
 			c.Close()

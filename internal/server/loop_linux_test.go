@@ -97,7 +97,8 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 	defer ln.Close()
 	wrote := make(chan struct{})
 	got := make(chan []byte, 1)
-	testnet.AcceptOne(ln, func(c net.Conn) {
+	// The connection's deadline outlasts the wait below; the read sets its own.
+	testnet.AcceptOnce(ln, 2*attemptBudget+30*time.Second, func(c net.Conn) {
 		// The guard is longer than the client's budget below, so the
 		// destination never starts reading (and closing) while the client
 		// is still sending.

@@ -56,10 +56,9 @@ func TestRouteFile(t *testing.T) {
 	t.Parallel()
 	route := writeFile(t, "sockd.route", "127.0.0.3 127.0.0.0 255.0.0.0\n")
 	srv := startServer(t, permitLoopback, func(o *Options) { o.RoutePath = route })
-	ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
 	from := make(chan string, 1)
-	testnet.AcceptOne(ln, func(c net.Conn) { from <- c.RemoteAddr().(*net.TCPAddr).IP.String() })
-	if got := v4Code(t, srv, ln.Addr().String(), "u"); got != socks.V4Granted {
+	dst := testnet.AcceptOnceT(t, "127.0.0.1:0", 30*time.Second, func(c net.Conn) { from <- c.RemoteAddr().(*net.TCPAddr).IP.String() })
+	if got := v4Code(t, srv, dst, "u"); got != socks.V4Granted {
 		t.Fatal(got)
 	}
 	if ip := testnet.RecvT(t, from, 30*time.Second, "the destination to be reached"); ip != "127.0.0.3" {

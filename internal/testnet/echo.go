@@ -1,7 +1,7 @@
 // Package testnet holds what the tests of several packages share, so that
 // each package does not carry its own copy: loopback servers and
-// connection pairs (echo.go), fake peers that play a script or hang
-// (fakes.go), a buffer for a process's output, stopping a
+// connection pairs (echo.go), fake peers that talk once (once.go) or hold
+// their connections (fakes.go), a buffer for a process's output, stopping a
 // process, bounded waits (wait.go), a file for one test (files.go), and
 // what a test binary builds once (build.go).
 package testnet

@@ -22,21 +22,6 @@ func ClosedAddr(t testing.TB) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreeLoopbackPort(t)))
 }
 
-// AcceptOne runs script on the first connection ln accepts, on a goroutine
-// of its own, and closes that connection when script returns: a
-// destination that plays one exchange. If the accept fails (the listener
-// closed), script does not run.
-func AcceptOne(ln net.Listener, script func(net.Conn)) {
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		script(c)
-	}()
-}
-
 // Hold accepts on ln until the test ends and runs handle for each
 // connection on a goroutine of its own. Unlike Serve it leaves the
 // connection open when handle returns, so a peer that hangs (an identd
