@@ -16,12 +16,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sockd/sockd/internal/srelay"
 	"github.com/sockd/sockd/internal/testnet"
+	"github.com/sockd/sockd/internal/testnet/peer"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -154,18 +156,11 @@ func startDanted(t *testing.T, dir, method, socksRules string) (int, string) {
 	t.Helper()
 	port := testnet.FreeLoopbackPort(t)
 	logFile := filepath.Join(dir, "danted.log")
-	conf := fmt.Sprintf(`logoutput: %s
-internal: 127.0.0.1 port = %d
-external: 127.0.0.1
-clientmethod: none
-socksmethod: %s
-user.privileged: root
-user.unprivileged: nobody
-client pass { from: 127.0.0.0/8 to: 0/0 }
-`, logFile, port, method) + socksRules
-	confPath := filepath.Join(dir, "danted.conf")
-	os.WriteFile(confPath, []byte(conf), 0o644)
-	startProc(t, "danted", "-f", confPath, "-p", filepath.Join(dir, "danted.pid"))
+	args, err := peer.WriteDanted(dir, strconv.Itoa(port), method, socksRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startProc(t, "danted", args...)
 	waitPort(t, port, "danted", func() string { b, _ := os.ReadFile(logFile); return string(b) })
 	return port, logFile
 }

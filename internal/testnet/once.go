@@ -13,8 +13,15 @@ import (
 // it listens on is returned.
 func AcceptOnceT(t testing.TB, addr string, timeout time.Duration, handle func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	ln = forTest(t, ln, err)
+	ln := ListenT(t, "tcp", addr)
+	AcceptOnce(ln, timeout, handle)
+	return ln.Addr().String()
+}
+
+// AcceptOnce is AcceptOnceT on a listener the test made itself (one with
+// socket options of its own). If the accept fails (the listener closed),
+// handle does not run.
+func AcceptOnce(ln net.Listener, timeout time.Duration, handle func(net.Conn)) {
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -24,5 +31,4 @@ func AcceptOnceT(t testing.TB, addr string, timeout time.Duration, handle func(n
 		c.SetDeadline(time.Now().Add(timeout))
 		handle(c)
 	}()
-	return ln.Addr().String()
 }
