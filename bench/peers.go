@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet/peer"
 )
 
 // proxy is one SOCKS server under test, or the direct baseline (cmd nil).
@@ -155,36 +157,19 @@ func startMicrosocks(dir string) (*proxy, error) {
 
 func startDanted(dir string) (*proxy, error) {
 	return startInstalled("danted", dir, "danted.out", func(port string) ([]string, error) {
-		return dantedArgs(dir, port)
+		return peer.WriteDanted(dir, port, "none", dantedRules)
 	})
 }
 
-// dantedArgs writes a danted.conf for a server on port in dir that lets
-// loopback clients connect to loopback, and returns danted's arguments.
-func dantedArgs(dir, port string) ([]string, error) {
-	conf := filepath.Join(dir, "danted.conf")
-	text := fmt.Sprintf(`logoutput: %s
-internal: 127.0.0.1 port = %s
-external: 127.0.0.1
-clientmethod: none
-socksmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {
-	from: 127.0.0.0/8 to: 0/0
-}
-socks pass {
+// dantedRules let loopback clients connect to loopback, and log each
+// connection as sockd does.
+const dantedRules = `socks pass {
 	from: 127.0.0.0/8 to: 127.0.0.0/8
 	command: connect
 	protocol: tcp
 	log: connect disconnect
 }
-`, filepath.Join(dir, "danted.log"), port)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		return nil, err
-	}
-	return []string{"-f", conf, "-p", filepath.Join(dir, "danted.pid")}, nil
-}
+`
 
 // buildSockd compiles the daemon and the compiler into dir.
 func buildSockd(dir string) (sockd, makefc string) {

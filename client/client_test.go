@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -77,22 +78,10 @@ func TestCredentialsFile(t *testing.T) {
 // client sends first) and records what it read.
 func fakeUpstream(t *testing.T, reply func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(20 * time.Second))
+	return testnet.AcceptOnceT(t, "127.0.0.1:0", 20*time.Second, func(c net.Conn) {
 		reply(c)
 		io.Copy(io.Discard, c)
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestRepliesReadExactly: bytes the destination sends right behind the

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -36,18 +37,26 @@ type credEntry struct {
 // LoadCredentials reads a credentials file. A file that other users can
 // read or write is refused: it holds passwords.
 func LoadCredentials(path string) (*Credentials, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o007 != 0 {
-		return nil, fmt.Errorf("credentials file %s is accessible to every user (mode %v): chmod o-rwx it", path, fi.Mode().Perm())
-	}
-	data, err := boundedfile.ReadList(path)
+	data, err := readSecret(path, 0o007, "credentials file %s is accessible to every user (mode %v): chmod o-rwx it", boundedfile.ReadList)
 	if err != nil {
 		return nil, err
 	}
 	return ParseCredentials(path, data)
+}
+
+// readSecret reads a file of passwords with read, after refusing it if its
+// permission bits share any with open; refusal is the error's format, given
+// the path and the file's mode. The two password files differ in who may not
+// read them and in how they are read, not in the check.
+func readSecret(path string, open fs.FileMode, refusal string, read func(string) ([]byte, error)) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&open != 0 {
+		return nil, fmt.Errorf(refusal, path, fi.Mode().Perm())
+	}
+	return read(path)
 }
 
 // ParseCredentials parses the text of a credentials file.

@@ -12,14 +12,7 @@ import (
 // srelay sends to its next hops. It holds passwords, so a file that any
 // other user (group or others) can read or write is refused.
 func LoadSrelayPasswd(path string) (*Credentials, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("password file %s is accessible to other users (mode %v): chmod go-rwx it", path, fi.Mode().Perm())
-	}
-	data, err := os.ReadFile(path)
+	data, err := readSecret(path, 0o077, "password file %s is accessible to other users (mode %v): chmod go-rwx it", os.ReadFile)
 	if err != nil {
 		return nil, err
 	}

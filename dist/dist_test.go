@@ -125,11 +125,7 @@ type notifySocket struct {
 func newNotifySocket(t *testing.T) *notifySocket {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := testnet.ListenUnixgram(t, path)
 	ns := &notifySocket{path: path, msgs: make(chan string, 32)}
 	go func() {
 		buf := make([]byte, 4096)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // fakeIdentd listens on 127.0.0.1 and answers each query with respond(line),
@@ -27,39 +29,20 @@ func startFakeIdentd(t *testing.T, respond func(query string) (reply string, han
 		t.Fatal(err)
 	}
 	f := &fakeIdentd{ln: ln, queries: make(chan string, 4), sources: make(chan netip.Addr, 4)}
-	done := make(chan struct{})
-	var conns []net.Conn
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-			f.sources <- c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
-			go func(c net.Conn) {
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err != nil {
-					c.Close()
-					return
-				}
-				f.queries <- line
-				reply, hang := respond(line)
-				if hang {
-					return // the test's cleanup closes c
-				}
-				c.Write([]byte(reply))
-				c.Close()
-			}(c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
+	testnet.Hold(t, ln, func(c net.Conn) {
+		f.sources <- c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
 			c.Close()
+			return
 		}
+		f.queries <- line
+		reply, hang := respond(line)
+		if hang {
+			return // Hold closes c when the test ends
+		}
+		c.Write([]byte(reply))
+		c.Close()
 	})
 	return f, uint16(ln.Addr().(*net.TCPAddr).Port)
 }

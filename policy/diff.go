@@ -131,14 +131,7 @@ func (e DiffExample) Request() *Request {
 	} else {
 		req.DstName = e.To
 	}
-	if len(e.FromNames) > 0 {
-		n := e.FromNames
-		req.SrcNames = func() []string { return n }
-	}
-	if len(e.ToNames) > 0 {
-		n := e.ToNames
-		req.DstNames = func() []string { return n }
-	}
+	req.GivenNames(e.FromNames, e.ToNames)
 	user := e.User
 	req.Ident = func() (string, error) { return user, nil }
 	return req

@@ -106,6 +106,18 @@ type Request struct {
 	Ident func() (user string, err error)
 }
 
+// GivenNames makes SrcNames and DstNames answer with names known in
+// advance, as a simulated request states them instead of looking them up;
+// an empty list leaves that side without names.
+func (r *Request) GivenNames(src, dst []string) {
+	if len(src) > 0 {
+		r.SrcNames = func() []string { return src }
+	}
+	if len(dst) > 0 {
+		r.DstNames = func() []string { return dst }
+	}
+}
+
 // CommandSource says which line a Decision's shell command comes from.
 type CommandSource uint8
 

@@ -174,3 +174,94 @@ func TestSimulateSaysWhenTheDaemonResolves(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulateClientConfig: the simulator shows the route of a permitted
+// request, and a route that socks.conf denies makes the request refused.
+func TestSimulateClientConfig(t *testing.T) {
+	dir := t.TempDir()
+	sc := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
+	cc := testnet.WriteFileIn(t, dir, "socks.conf", "deny 10.0.0.0 255.0.0.0\nsockd @=socks5h://192.0.2.1:1081,http://192.0.2.2 0.0.0.0 0.0.0.0\n")
+	var out, errb bytes.Buffer
+	code := Main("sockd", []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "www.example.org", "--port", "443"}, nil, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"PERMITTED", "route to www.example.org:443: THROUGH UPSTREAM", "deciding line: 2: sockd @=socks5h://",
+		"line 1 tried: destination does not match", "socks5h://192.0.2.1:1081 -> www.example.org:443", "http://192.0.2.2:8080 -> www.example.org:443"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	code = Main("sockd", []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "10.1.1.1", "--port", "80", "--json"}, nil, &out, &errb)
+	if code != ExitInvalid {
+		t.Fatalf("denied route: exit %d, want %d", code, ExitInvalid)
+	}
+	var res simulate.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Decision != "deny" || res.Route == nil || res.Route.Action != "deny" || res.Route.Line != 1 {
+		t.Fatalf("json: %s", out.String())
+	}
+}
+
+// TestSimulateDefaultServer: the simulator routes a sockd line without @=
+// through the default server the daemon would use: --default-server, else
+// SOCKS_SERVER.
+func TestSimulateDefaultServer(t *testing.T) {
+	dir := t.TempDir()
+	sc := testnet.WriteFileIn(t, dir, "sockd.conf", "permit 0.0.0.0 0.0.0.0\n")
+	cc := testnet.WriteFileIn(t, dir, "socks.conf", "sockd ALL\n")
+	args := []string{"simulate", "-c", sc, "--client-config", cc, "--from", "192.0.2.50", "--to", "198.51.100.7", "--port", "80"}
+	for _, tc := range []struct {
+		env   string
+		extra []string
+		want  string
+	}{
+		{"", nil, "the line names no server (@=)"},
+		{"192.0.2.1:1080", nil, "socks4://192.0.2.1:1080 -> 198.51.100.7:80"},
+		{"192.0.2.1:1080", []string{"--default-server", "socks5://192.0.2.2:1081"}, "socks5://192.0.2.2:1081 -> 198.51.100.7:80"},
+	} {
+		t.Setenv("SOCKS_SERVER", tc.env)
+		var out, errb bytes.Buffer
+		Main("sockd", append(append([]string{}, args...), tc.extra...), nil, &out, &errb)
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("SOCKS_SERVER=%q %v: output lacks %q:\n%s%s", tc.env, tc.extra, tc.want, out.String(), errb.String())
+		}
+	}
+}
+
+// TestExitStatuses pins the documented statuses: 0 success, 1 invalid input
+// (or refused), 2 usage mistakes.
+func TestExitStatuses(t *testing.T) {
+	dir := t.TempDir()
+	good := testnet.WriteFileIn(t, dir, "good.conf", "permit 127.0.0.0/8\ndeny 0.0.0.0 0.0.0.0\n")
+	bad := testnet.WriteFileIn(t, dir, "bad.conf", "permit 10.0.0.0 255.0.0.0 eq\n")
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"make_sockdfc", []string{good, filepath.Join(dir, "good.fc")}, 0},
+		{"make_sockdfc", []string{bad, filepath.Join(dir, "bad.fc")}, 1},
+		{"make_sockdfc", []string{"a", "b", "c"}, 2},
+		{"make_sockdfc", []string{"--no-such-flag"}, 2},
+		{"dump_sockdfc", []string{filepath.Join(dir, "good.fc")}, 0},
+		{"dump_sockdfc", []string{good}, 1}, // text, not frozen
+		{"dump_sockdfc", []string{"x", "y"}, 2},
+		{"sockd", []string{"simulate", "-c", good, "--from", "127.0.0.1", "--to", "192.0.2.1", "--port", "80"}, 0},
+		{"sockd", []string{"simulate", "-c", good, "--from", "10.0.0.1", "--to", "192.0.2.1", "--port", "80"}, 1},
+		{"sockd", []string{"simulate", "-c", good, "--from", "10.0.0.1"}, 2},
+		{"sockd", []string{"simulate", "-c", bad, "--from", "10.0.0.1", "--to", "192.0.2.1", "--port", "80"}, 2},
+		{"sockd", []string{"simulate", "stray", "-c", good}, 2},
+		{"sockd", []string{"lint", "-c", good}, 0},
+		{"sockd", []string{"-ver"}, 1}, // as 4.3
+		{"no_such_tool", nil, 2},
+	}
+	for _, tc := range tests {
+		if code, _, stderr := runTool(t, tc.name, "", tc.args...); code != tc.want {
+			t.Errorf("%s %q: exit %d, want %d; stderr: %s", tc.name, tc.args, code, tc.want, stderr)
+		}
+	}
+}

@@ -26,24 +26,13 @@ func testSockd(t *testing.T) (string, *testnet.Buffer) {
 // records the client's first line.
 func bannerServer(t *testing.T) (string, <-chan string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	got := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(30 * time.Second))
+	addr := testnet.AcceptOnceT(t, "127.0.0.2:0", 30*time.Second, func(c net.Conn) {
 		io.WriteString(c, "SSH-2.0-sockdtest\r\n")
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		got <- line
-	}()
-	return ln.Addr().String(), got
+	})
+	return addr, got
 }
 
 // TestSocksSSHProxyCommand: a real ssh speaks through `socks connect` as

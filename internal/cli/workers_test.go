@@ -271,11 +271,7 @@ type notifyListener struct {
 
 func listenNotify(t *testing.T) (path string, n *notifyListener) {
 	path = filepath.Join(t.TempDir(), "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := testnet.ListenUnixgram(t, path)
 	n = &notifyListener{}
 	go func() {
 		buf := make([]byte, 4096)

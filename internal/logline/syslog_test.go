@@ -10,18 +10,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // devLog is a real datagram socket standing in for /dev/log.
 func devLog(t *testing.T) (string, *net.UnixConn) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "log")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return path, c
+	return path, testnet.ListenUnixgram(t, path)
 }
 
 func readDatagram(t *testing.T, c *net.UnixConn) string {

@@ -109,8 +109,7 @@ func TestNoPathAroundAuth(t *testing.T) {
 		o.PasswdPath = pw
 		o.Methods = []socks.Method{socks.MethodUserPass, socks.MethodNoAuth}
 	})
-	c = dialProxy(t, open.addr)
-	mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "u"}))
+	c = v4Open(t, open, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "u"})
 	if r := readV4Reply(t, c); r.Code != socks.V4Granted {
 		t.Fatalf("SOCKS4 with none allowed: %v", r.Code)
 	}

@@ -38,8 +38,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("alice before reload: %v", got)
 	}
 	// A session relaying across the reload.
-	long := dialProxy(t, srv.addr)
-	mustWrite(t, long, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "alice"}))
+	long := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "alice"})
 	if r := readV4Reply(t, long); r.Code != socks.V4Granted {
 		t.Fatal(r.Code)
 	}
@@ -73,11 +72,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("bob after reload: %v", got)
 	}
 	// The old session still relays.
-	mustWrite(t, long, []byte("still here"))
-	got := make([]byte, 10)
-	if _, err := io.ReadFull(long, got); err != nil || string(got) != "still here" {
-		t.Fatalf("old session after reload: %q %v", got, err)
-	}
+	sendThrough(t, long, long, "still here")
 }
 
 // TestReloadPasswd: the password file is reloaded with the rules, and a
@@ -117,40 +112,6 @@ func TestDumpConfig(t *testing.T) {
 	contains(t, srv.log, "route: 127.0.0.1 127.0.0.0 255.0.0.0")
 }
 
-// TestRouteFile: the route file picks the source address of the outgoing
-// connection.
-func TestRouteFile(t *testing.T) {
-	t.Parallel()
-	route := writeFile(t, "sockd.route", "127.0.0.3 127.0.0.0 255.0.0.0\n")
-	srv := startServer(t, permitLoopback, func(o *Options) { o.RoutePath = route })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	from := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			from <- err.Error()
-			return
-		}
-		from <- c.RemoteAddr().(*net.TCPAddr).IP.String()
-		c.Close()
-	}()
-	if got := v4Code(t, srv, ln.Addr().String(), "u"); got != socks.V4Granted {
-		t.Fatal(got)
-	}
-	select {
-	case ip := <-from:
-		if ip != "127.0.0.3" {
-			t.Fatalf("outgoing connection from %s, want the route's 127.0.0.3", ip)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("destination never reached")
-	}
-}
-
 // TestShellCommand: the decision's command runs (in the background) with
 // its %-expansions.
 func TestShellCommand(t *testing.T) {
@@ -172,8 +133,7 @@ func TestShutdownDrains(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
-	c := dialProxy(t, srv.addr)
-	mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String())), UserID: "u"}))
+	c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String())), UserID: "u"})
 	readV4Reply(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -213,7 +173,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	if _, err := os.Stat("/etc/sockd.fc"); err == nil {
 		t.Skip("/etc/sockd.fc exists on this machine")
 	}
-	logs := &syncBuffer{}
+	logs := &testnet.Buffer{}
 	s, err := New(Options{Logger: newTestLogger(logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -251,11 +211,7 @@ func TestInetdConn(t *testing.T) {
 		t.Fatalf("%q %v", got, err)
 	}
 	client.Close()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("ServeConn did not return after the client left")
-	}
+	testnet.RecvT(t, done, 30*time.Second, "ServeConn to return after the client left")
 
 	nf, err := os.Open(os.DevNull)
 	if err != nil {
@@ -300,7 +256,7 @@ func (l *emfileListener) Close() error {
 // instead of ending it or spinning.
 func TestAcceptBackoff(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testnet.Buffer{}
 	s, err := New(Options{ConfigPath: writeFile(t, "sockd.conf", permitLoopback), Logger: newTestLogger(logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -313,12 +269,7 @@ func TestAcceptBackoff(t *testing.T) {
 		t.Errorf("pause did not double: %s", logs.String())
 	}
 	s.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve = %v after Close", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Serve did not return after Close")
+	if err := testnet.RecvT(t, done, 20*time.Second, "Serve to return after Close"); err != nil {
+		t.Fatalf("Serve = %v after Close", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/load"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/policy"
 )
 
@@ -26,8 +27,8 @@ func (l publicListener) Addr() net.Addr {
 func TestOpenProxyWarning(t *testing.T) {
 	t.Parallel()
 	const warning = "open proxy: listening on 0.0.0.0:"
-	serve := func(t *testing.T, conf string, public bool) (*Server, *syncBuffer) {
-		logs := &syncBuffer{}
+	serve := func(t *testing.T, conf string, public bool) (*Server, *testnet.Buffer) {
+		logs := &testnet.Buffer{}
 		s, err := New(Options{ConfigPath: writeFile(t, "sockd.conf", conf), Logger: newTestLogger(logs)})
 		if err != nil {
 			t.Fatal(err)

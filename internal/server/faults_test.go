@@ -8,20 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
-
-// refusingAddr returns a loopback address nothing listens on.
-func refusingAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // blackHole returns a loopback address whose SYNs go unanswered: a
 // listener with a backlog of 0 and a full accept queue, so the kernel
@@ -53,16 +42,6 @@ func blackHole(t *testing.T) string {
 	return ""
 }
 
-func v5ConnectTo(t *testing.T, srv *testServer, dst socks.Addr) (*net.TCPConn, socks.V5Reply, time.Duration) {
-	t.Helper()
-	c := dialProxy(t, srv.addr)
-	start := time.Now()
-	v5Handshake(t, c)
-	v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: dst})
-	r := readV5Reply(t, c)
-	return c, r, time.Since(start)
-}
-
 // TestDestinationFaults: a destination that refuses, never answers, or
 // resets gets the right reply and log line, and leaves nothing behind.
 func TestDestinationFaults(t *testing.T) {
@@ -71,13 +50,12 @@ func TestDestinationFaults(t *testing.T) {
 		base := baseline()
 
 		t.Run("refused", func(t *testing.T) {
-			dst := refusingAddr(t)
+			dst := testnet.ClosedAddr(t)
 			_, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
 			if r.Code != socks.V5ConnectionRefused {
 				t.Fatalf("SOCKS5 reply %v, want connection refused", r.Code)
 			}
-			c := dialProxy(t, srv.addr)
-			mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "u"}))
+			c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst)), UserID: "u"})
 			if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
 				t.Fatalf("SOCKS4 reply %v, want 91", r.Code)
 			}
@@ -95,31 +73,19 @@ func TestDestinationFaults(t *testing.T) {
 			contains(t, srv.log, "timed-out -- Connect from (unknown)@127.0.0.1 to 127.0.0.1")
 		})
 		t.Run("resets mid-stream", func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
+			dst := testnet.AcceptOnceT(t, "127.0.0.1:0", 30*time.Second, func(c net.Conn) {
 				io.ReadFull(c, make([]byte, 5))
 				c.Write([]byte("partial"))
 				c.(*net.TCPConn).SetLinger(0)
 				c.Close() // RST
-			}()
-			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
-			if r.Code != socks.V5Succeeded {
-				t.Fatal(r.Code)
-			}
+			})
+			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
 			mustWrite(t, c, []byte("hello"))
 			got, _ := readUntilClosed(t, c, 20*time.Second)
 			if string(got) != "partial" {
 				t.Fatalf("client got %q before the close", got)
 			}
-			contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 ("+strings.Split(ln.Addr().String(), ":")[1]+"). 5 bytes from 127.0.0.1, 7 bytes from 127.0.0.1")
+			contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1 ("+strings.Split(dst, ":")[1]+"). 5 bytes from 127.0.0.1, 7 bytes from 127.0.0.1")
 		})
 		waitBaseline(t, srv, base, 8<<20)
 	})
@@ -140,11 +106,7 @@ func TestDNSFaults(t *testing.T) {
 			{"no answer", dnsHang, "timed-out -- Connect from (unknown)@127.0.0.1 to broken.test (http)"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				dns := startFakeDNS(t, tt.mode)
-				srv := startServer(t, permitLoopback, func(o *Options) {
-					o.Resolver = dns.resolver()
-					o.ConnectTimeout = 1500 * time.Millisecond
-				})
+				srv, dns := startServerDNS(t, permitLoopback, tt.mode, func(o *Options) { o.ConnectTimeout = 1500 * time.Millisecond })
 				base := baseline()
 				_, r, took := v5ConnectTo(t, srv, socks.Addr{Name: "broken.test", Port: 80})
 				if r.Code != socks.V5HostUnreachable {
@@ -153,8 +115,7 @@ func TestDNSFaults(t *testing.T) {
 				if took > 20*time.Second {
 					t.Fatalf("answered after %v", took)
 				}
-				c := dialProxy(t, srv.addr)
-				mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "broken.test", Port: 80}, UserID: "u"}))
+				c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "broken.test", Port: 80}, UserID: "u"})
 				if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
 					t.Fatalf("SOCKS4a reply %v, want 91", r.Code)
 				}
@@ -166,14 +127,10 @@ func TestDNSFaults(t *testing.T) {
 			})
 		}
 		t.Run("slow but answering", func(t *testing.T) {
-			dns := startFakeDNS(t, dnsLoopback)
 			echo := echoTarget(t, "tcp", "127.0.0.1:0")
 			_, port := hostPort(t, echo.Addr().String())
-			srv := startServer(t, permitLoopback, func(o *Options) { o.Resolver = dns.resolver() })
-			c, r, _ := v5ConnectTo(t, srv, socks.Addr{Name: "echo.test", Port: port})
-			if r.Code != socks.V5Succeeded {
-				t.Fatalf("reply %v", r.Code)
-			}
+			srv, _ := startServerDNS(t, permitLoopback, dnsLoopback, nil)
+			c := v5Connected(t, srv, socks.Addr{Name: "echo.test", Port: port})
 			mustWrite(t, c, []byte("x"))
 			if b, err := io.ReadAll(io.LimitReader(c, 1)); err != nil || string(b) != "x" {
 				t.Fatalf("echo %q %v", b, err)
@@ -191,10 +148,7 @@ func TestClientFaults(t *testing.T) {
 		base := baseline()
 		t.Run("half-close", func(t *testing.T) {
 			echo := echoTarget(t, "tcp", "127.0.0.1:0")
-			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
-			if r.Code != socks.V5Succeeded {
-				t.Fatal(r.Code)
-			}
+			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
 			mustWrite(t, c, []byte("last words"))
 			c.CloseWrite()
 			got, _ := readUntilClosed(t, c, 20*time.Second)
@@ -204,37 +158,18 @@ func TestClientFaults(t *testing.T) {
 			contains(t, srv.log, "10 bytes from 127.0.0.1, 10 bytes from 127.0.0.1")
 		})
 		t.Run("reset", func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
 			dstClosed := make(chan error, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					dstClosed <- err
-					return
-				}
-				defer c.Close()
-				c.SetReadDeadline(time.Now().Add(30 * time.Second))
-				_, err = io.Copy(io.Discard, c)
+			dst := testnet.AcceptOnceT(t, "127.0.0.1:0", 30*time.Second, func(c net.Conn) {
+				_, err := io.Copy(io.Discard, c)
 				dstClosed <- err
-			}()
-			c, r, _ := v5ConnectTo(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
-			if r.Code != socks.V5Succeeded {
-				t.Fatal(r.Code)
-			}
+			})
+			c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, dst)))
 			mustWrite(t, c, []byte("abc"))
 			c.SetLinger(0)
 			c.Close()
-			select {
-			case err := <-dstClosed:
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
-					t.Fatal("the destination was never closed after the client's reset")
-				}
-			case <-time.After(40 * time.Second):
-				t.Fatal("destination still open")
+			err := testnet.RecvT(t, dstClosed, 40*time.Second, "the destination to close")
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the destination was never closed after the client's reset")
 			}
 			contains(t, srv.log, "terminated -- Connect from (unknown)@127.0.0.1 to 127.0.0.1")
 		})
@@ -250,30 +185,11 @@ func fakeIdentd113(t *testing.T, addr, reply string) {
 	if err != nil {
 		t.Fatalf("identd on %s:113: %v", addr, err)
 	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-			go func() {
-				c.SetDeadline(time.Now().Add(time.Minute))
-				c.Read(make([]byte, 100))
-				if reply != "" {
-					c.Write([]byte(reply))
-					c.Close()
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
+	testnet.Hold(t, ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(time.Minute))
+		c.Read(make([]byte, 100))
+		if reply != "" {
+			c.Write([]byte(reply))
 			c.Close()
 		}
 	})

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,40 +19,18 @@ import (
 	"github.com/sockd/sockd/socks"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls cond for up to 20 s: an upper bound, never a pace.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testnet.Eventually(20*time.Second, 10*time.Millisecond, cond) {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 
 type testServer struct {
 	*Server
 	addr     string // host:port of the listener
-	log      *syncBuffer
+	log      *testnet.Buffer
 	confPath string
 }
 
@@ -68,7 +44,7 @@ func startServer(t *testing.T, conf string, mod func(*Options)) *testServer {
 
 func startServerOn(t *testing.T, listen, conf string, mod func(*Options)) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testnet.Buffer{}
 	opts := Options{
 		ConfigPath: writeFile(t, "sockd.conf", conf),
 		Logger:     logline.New(logs, logline.FormatText, slog.LevelDebug),
@@ -93,7 +69,7 @@ func startServerOn(t *testing.T, listen, conf string, mod func(*Options)) *testS
 // serveUntilCleanup runs serve (s.Serve or s.ServeListener) in the
 // background until the test ends; then it shuts s down, waits for serve to
 // return, and prints the server's log if the test failed.
-func serveUntilCleanup(t *testing.T, s *Server, logs *syncBuffer, serve func()) {
+func serveUntilCleanup(t *testing.T, s *Server, logs *testnet.Buffer, serve func()) {
 	done := make(chan struct{})
 	go func() { defer close(done); serve() }()
 	t.Cleanup(func() {
@@ -146,13 +122,19 @@ func mustWrite(t *testing.T, c net.Conn, b []byte) {
 	}
 }
 
-func v4Request(t *testing.T, req socks.V4Request) []byte {
+// must fails t on err, else returns v.
+func must[T any](t *testing.T, v T, err error) T {
 	t.Helper()
-	b, err := socks.AppendV4Request(nil, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return v
+}
+
+func v4Request(t *testing.T, req socks.V4Request) []byte {
+	t.Helper()
+	b, err := socks.AppendV4Request(nil, req)
+	return must(t, b, err)
 }
 
 func readV4Reply(t *testing.T, c net.Conn) socks.V4Reply {
@@ -182,13 +164,33 @@ func v5Handshake(t *testing.T, c net.Conn) {
 	}
 }
 
-func v5Send(t *testing.T, c net.Conn, req socks.V5Request) {
+func v5RequestBytes(t *testing.T, req socks.V5Request) []byte {
 	t.Helper()
 	b, err := socks.AppendV5Request(nil, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustWrite(t, c, b)
+	return must(t, b, err)
+}
+
+func v5Send(t *testing.T, c net.Conn, req socks.V5Request) {
+	t.Helper()
+	mustWrite(t, c, v5RequestBytes(t, req))
+}
+
+// v4Open dials the server and sends a SOCKS4 request.
+func v4Open(t *testing.T, srv *testServer, req socks.V4Request) *net.TCPConn {
+	t.Helper()
+	c := dialProxy(t, srv.addr)
+	mustWrite(t, c, v4Request(t, req))
+	return c
+}
+
+// v5Open dials the server, does the no-auth greeting and sends a SOCKS5
+// request.
+func v5Open(t *testing.T, srv *testServer, req socks.V5Request) *net.TCPConn {
+	t.Helper()
+	c := dialProxy(t, srv.addr)
+	v5Handshake(t, c)
+	v5Send(t, c, req)
+	return c
 }
 
 func readV5Reply(t *testing.T, c net.Conn) socks.V5Reply {
@@ -204,6 +206,77 @@ func readV5Reply(t *testing.T, c net.Conn) socks.V5Reply {
 	return r
 }
 
+// v5ConnectTo does a SOCKS5 CONNECT to dst through srv and returns the
+// reply and how long it took from the greeting.
+func v5ConnectTo(t *testing.T, srv *testServer, dst socks.Addr) (*net.TCPConn, socks.V5Reply, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	c := v5Open(t, srv, socks.V5Request{Command: socks.V5Connect, Dst: dst})
+	r := readV5Reply(t, c)
+	return c, r, time.Since(start)
+}
+
+// v5Connected does a SOCKS5 CONNECT to dst through srv and fails unless
+// it succeeded.
+func v5Connected(t *testing.T, srv *testServer, dst socks.Addr) *net.TCPConn {
+	t.Helper()
+	c, r, _ := v5ConnectTo(t, srv, dst)
+	if r.Code != socks.V5Succeeded {
+		t.Fatalf("reply %v", r.Code)
+	}
+	return c
+}
+
+// readV5ReplyOnly reads one SOCKS5 reply and not a byte more: relayed
+// data may follow it at once.
+func readV5ReplyOnly(t *testing.T, c io.Reader) socks.V5Reply {
+	t.Helper()
+	b := make([]byte, 5, socks.MaxV5RequestLen)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("reading SOCKS5 reply: %v", err)
+	}
+	rest := 0
+	switch b[3] {
+	case 1:
+		rest = 4 + 2 - 1
+	case 4:
+		rest = 16 + 2 - 1
+	case 3:
+		rest = int(b[4]) + 2
+	}
+	b = b[:5+rest]
+	if _, err := io.ReadFull(c, b[5:]); err != nil {
+		t.Fatalf("reading SOCKS5 reply: %v", err)
+	}
+	r, _, err := socks.ParseV5Reply(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// sendThrough writes msg to from and fails unless exactly msg arrives at
+// to: a relay's one direction, or an echo when from and to are one
+// connection.
+func sendThrough(t *testing.T, from, to net.Conn, msg string) {
+	t.Helper()
+	mustWrite(t, from, []byte(msg))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(to, got); err != nil || string(got) != msg {
+		t.Fatalf("sent %q, received %q (%v)", msg, got, err)
+	}
+}
+
+// halfCloseEnds half-closes c and fails unless the session then ends with
+// nothing more from the destination (an echo sees EOF and closes).
+func halfCloseEnds(t *testing.T, c *net.TCPConn) {
+	t.Helper()
+	c.CloseWrite()
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Fatalf("after half-close: %q %v", rest, err)
+	}
+}
+
 func hostPort(t *testing.T, addr string) (string, uint16) {
 	t.Helper()
 	h, p, err := net.SplitHostPort(addr)
@@ -215,7 +288,7 @@ func hostPort(t *testing.T, addr string) (string, uint16) {
 	return h, port
 }
 
-func contains(t *testing.T, log *syncBuffer, want string) {
+func contains(t *testing.T, log *testnet.Buffer, want string) {
 	t.Helper()
 	waitFor(t, "log line "+want, func() bool { return strings.Contains(log.String(), want) })
 }
@@ -246,6 +319,14 @@ func parallelEngines(t *testing.T, body func(t *testing.T)) {
 			body(t)
 		})
 	}
+}
+
+// withServers is parallelEngines for a test that runs in parallel with
+// the others and starts, under each engine, a server of its own with conf
+// and mod before body.
+func withServers(t *testing.T, conf string, mod func(*Options), body func(t *testing.T, srv *testServer)) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) { body(t, startServer(t, conf, mod)) })
 }
 
 // goroutineEngine reports whether t runs under engines' "goroutines".

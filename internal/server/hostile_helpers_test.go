@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -109,6 +111,20 @@ func startFakeDNS(t testing.TB, mode dnsMode) *fakeDNS {
 	return d
 }
 
+// startServerDNS is startServer with the server's resolver pointed at a
+// fakeDNS that answers in mode.
+func startServerDNS(t *testing.T, conf string, mode dnsMode, mod func(*Options)) (*testServer, *fakeDNS) {
+	t.Helper()
+	dns := startFakeDNS(t, mode)
+	srv := startServer(t, conf, func(o *Options) {
+		o.Resolver = dns.resolver()
+		if mod != nil {
+			mod(o)
+		}
+	})
+	return srv, dns
+}
+
 func (d *fakeDNS) serve() {
 	buf := make([]byte, 1500)
 	for {
@@ -197,4 +213,41 @@ func readUntilClosed(t *testing.T, c net.Conn, limit time.Duration) ([]byte, tim
 			return got, time.Since(start)
 		}
 	}
+}
+
+// leave ends the client's side: a close (FIN) or a reset.
+func leave(c *net.TCPConn, reset bool) {
+	if reset {
+		c.SetLinger(0)
+	}
+	c.Close()
+}
+
+// leaveCases are the ways a client leaves a pending request, in SOCKS4 and
+// SOCKS5.
+var leaveCases = []struct {
+	name  string
+	v4    bool
+	reset bool
+}{{"socks4 close", true, false}, {"socks4 reset", true, true}, {"socks5 close", false, false}, {"socks5 reset", false, true}}
+
+// synSentTo counts the sockets of this host (in the test's network
+// namespace) whose connect to a loopback port is pending (SYN_SENT), from
+// /proc/net/tcp: the test can thus wait for the server's connect to begin,
+// whichever engine makes it.
+func synSentTo(t *testing.T, port uint16) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	want := fmt.Sprintf(":%04X", port)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[2], want) && f[3] == "02" {
+			n++
+		}
+	}
+	return n
 }

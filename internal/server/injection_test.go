@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockd/sockd/internal/auth"
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -77,11 +78,9 @@ func TestShellInjection(t *testing.T) {
 	runs := 0
 	for _, p := range payloads(dir) {
 		// USERID, and a SOCKS4a name.
-		c := dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:80")), UserID: p}))
+		c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:80")), UserID: p})
 		readV4Reply(t, c)
-		c = dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: p, Port: 80}, UserID: "u"}))
+		c = v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: p, Port: 80}, UserID: "u"})
 		readV4Reply(t, c)
 		// A SOCKS5 name, without authentication.
 		c = dialProxy(t, srv.addr)
@@ -141,7 +140,7 @@ func TestLogInjectionEverywhere(t *testing.T) {
 	t.Parallel()
 	const evil = "evil\nINFO connected -- forged\r\x1b[2J\x1b]0;t\x07\u2028x"
 	for _, format := range []logline.Format{logline.FormatText, logline.FormatJSON} {
-		logs := &syncBuffer{}
+		logs := &testnet.Buffer{}
 		pw := filepath.Join(t.TempDir(), "passwd")
 		if err := auth.SetPassword(pw, "alice", "pw", bcrypt.MinCost); err != nil {
 			t.Fatal(err)
@@ -153,8 +152,7 @@ func TestLogInjectionEverywhere(t *testing.T) {
 			o.PasswdPath = pw
 			o.Methods = []socks.Method{socks.MethodUserPass, socks.MethodNoAuth}
 		})
-		c := dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: evil, Port: 80}, UserID: evil}))
+		c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: evil, Port: 80}, UserID: evil})
 		readV4Reply(t, c)
 		c = dialProxy(t, srv.addr)
 		g, _ := socks.AppendV5Greeting(nil, socks.V5Greeting{Methods: []socks.Method{socks.MethodUserPass}})

@@ -18,27 +18,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// v5Connected does a SOCKS5 CONNECT to dst through srv and checks it
-// succeeded.
-func v5Connected(t *testing.T, srvAddr, dst string) *net.TCPConn {
-	t.Helper()
-	c, code := v5Connect(t, srvAddr, net.TCPAddrFromAddrPort(ap(t, dst)))
-	if code != socks.V5Succeeded {
-		t.Fatalf("reply %v", code)
-	}
-	return c
-}
-
 // source serves size bytes of a fixed pattern to each connection once it
 // has read a byte from it, then closes it.
 func source(t *testing.T, size int) (addr string, sum [32]byte) {
 	t.Helper()
 	data := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
 	go testnet.Serve(ln, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(30 * time.Second))
 		if _, err := c.Read(make([]byte, 1)); err == nil { // after the reply
@@ -57,7 +42,7 @@ func TestLoopBulkGoesToSplice(t *testing.T) {
 	srv := startServer(t, permitLoopback, nil)
 	src, want := source(t, size)
 	before := srv.relays.Copied()
-	c := v5Connected(t, srv.addr, src)
+	c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, src)))
 	mustWrite(t, c, []byte{'!'})
 	h := sha256.New()
 	n, err := io.Copy(h, c)
@@ -112,13 +97,8 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 	defer ln.Close()
 	wrote := make(chan struct{})
 	got := make(chan []byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
+	// The connection's deadline outlasts the wait below; the read sets its own.
+	testnet.AcceptOnce(ln, 2*attemptBudget+30*time.Second, func(c net.Conn) {
 		// The guard is longer than the client's budget below, so the
 		// destination never starts reading (and closing) while the client
 		// is still sending.
@@ -129,8 +109,8 @@ func slowDestination(t *testing.T, srv *testServer) bool {
 		c.SetDeadline(time.Now().Add(30 * time.Second))
 		b, _ := io.ReadAll(c)
 		got <- b
-	}()
-	c := v5Connected(t, srv.addr, ln.Addr().String())
+	})
+	c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, ln.Addr().String())))
 	var sent bytes.Buffer
 	blockedBefore := srv.loops.blockedHandOffs.Load()
 	copiedBefore := srv.relays.Copied()
@@ -188,16 +168,9 @@ func TestGoroutinePathConnect(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, permitLoopback, func(o *Options) { o.NoEventLoops = true })
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
-	c := v5Connected(t, srv.addr, echo.Addr().String())
-	mustWrite(t, c, []byte("hello"))
-	b := make([]byte, 5)
-	if _, err := io.ReadFull(c, b); err != nil || string(b) != "hello" {
-		t.Fatalf("echo %q %v", b, err)
-	}
-	c.CloseWrite()
-	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
-		t.Fatalf("after half-close: %q %v", rest, err)
-	}
+	c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
+	sendThrough(t, c, c, "hello")
+	halfCloseEnds(t, c)
 	contains(t, srv.log, "5 bytes from 127.0.0.1, 5 bytes from 127.0.0.1")
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -214,7 +187,7 @@ func TestLoopsEndWithTheServer(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, permitLoopback, nil)
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
-	c := v5Connected(t, srv.addr, echo.Addr().String())
+	c := v5Connected(t, srv, socks.AddrFromAddrPort(ap(t, echo.Addr().String())))
 	srv.loops.mu.Lock()
 	running := len(srv.loops.running)
 	srv.loops.mu.Unlock()
@@ -265,11 +238,7 @@ func TestLoopHandshakeInPieces(t *testing.T) {
 func TestLoopDestinationSpeaksFirst(t *testing.T) {
 	t.Parallel()
 	const banner = "220 the destination speaks first\r\n"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
 	written := make(chan struct{}, 1)
 	go testnet.Serve(ln, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -287,8 +256,7 @@ func TestLoopDestinationSpeaksFirst(t *testing.T) {
 		}
 	}
 	srv.loops.testHookConnecting.Store(&hook)
-	c := dialProxy(t, srv.addr)
-	mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, ln.Addr().String()))}))
+	c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, ln.Addr().String()))})
 	if r := readV4Reply(t, c); r.Code != socks.V4Granted { // exactly the reply: the banner may follow in its segment
 		t.Fatalf("reply %v", r.Code)
 	}
@@ -313,11 +281,7 @@ func TestLoopIdleConnectionHeap(t *testing.T) {
 	srv := startServer(t, permitLoopback, func(o *Options) {
 		o.Logger = newTestLogger(io.Discard) // a growing log buffer is not the server's heap
 	})
-	dst, err := net.Listen("tcp", "127.0.0.1:0") // never accepts: its backlog holds the connections
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dst.Close() })
+	dst := testnet.ListenT(t, "tcp", "127.0.0.1:0") // never accepts: its backlog holds the connections
 	req := v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, dst.Addr().String()))})
 	proxy := ap(t, srv.addr)
 	open := func() {

@@ -18,6 +18,7 @@ import (
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/opsweb"
 	"github.com/sockd/sockd/internal/proxyproto"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -173,7 +174,7 @@ func TestMetricsOff(t *testing.T) {
 // startProxyServer serves conf on a --proxy-protocol listener.
 func startProxyServer(t *testing.T, conf string, lo ListenerOptions) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testnet.Buffer{}
 	reg := prometheus.NewRegistry()
 	s, err := New(Options{ConfigPath: writeFile(t, "sockd.conf", conf), Metrics: reg,
 		Logger: logline.New(logs, logline.FormatText, slog.LevelDebug), HandshakeTimeout: 5 * time.Second})

@@ -2,13 +2,16 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +19,8 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/sockd/sockd/internal/auth"
+	"github.com/sockd/sockd/internal/testnet"
+	"github.com/sockd/sockd/internal/testnet/peer"
 )
 
 // needPeer fails (never skips) when a peer program is missing: the
@@ -40,10 +45,7 @@ func runPeer(t *testing.T, name string, args ...string) (string, error) {
 }
 
 func TestCurl(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		curl := needPeer(t, "curl", "curl")
-		srv := startServer(t, permitLoopback, nil)
+	withServers(t, permitLoopback, nil, func(t *testing.T, srv *testServer) {
 		ts, body := httpTarget(t)
 		_, port := hostPort(t, ts.Listener.Addr().String())
 		for _, flag := range []string{"--socks4", "--socks4a", "--socks5", "--socks5-hostname"} {
@@ -52,7 +54,7 @@ func TestCurl(t *testing.T) {
 				if flag == "--socks4a" || flag == "--socks5-hostname" {
 					url = "http://localhost:" + portString(port) + "/" // the server resolves it
 				}
-				out, err := runPeer(t, curl, "-sS", "--max-time", "30", flag, srv.addr, url)
+				out, err := curlVia(t, flag, srv.addr, url)
 				if err != nil || out != body {
 					t.Fatalf("curl %s: %v: %q", flag, err, out)
 				}
@@ -66,13 +68,10 @@ func TestCurl(t *testing.T) {
 
 // TestCurlRefused: a refusal reaches curl as an error, not a hang.
 func TestCurlRefused(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		curl := needPeer(t, "curl", "curl")
-		srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
+	withServers(t, "deny 0.0.0.0 0.0.0.0\n", nil, func(t *testing.T, srv *testServer) {
 		ts, _ := httpTarget(t)
 		for _, flag := range []string{"--socks4", "--socks5"} {
-			out, err := runPeer(t, curl, "-sS", "--max-time", "30", flag, srv.addr, ts.URL)
+			out, err := curlVia(t, flag, srv.addr, ts.URL)
 			if err == nil {
 				t.Fatalf("curl %s succeeded through a deny-all server: %q", flag, out)
 			}
@@ -93,22 +92,19 @@ func passwdFile(t *testing.T, users ...string) string {
 }
 
 func TestCurlUserPass(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		curl := needPeer(t, "curl", "curl")
-		pw := passwdFile(t, "alice", "wonderland")
-		// Only alice may go out: the authenticated name is the rule's user.
-		srv := startServer(t, "permit *=alice 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", func(o *Options) { o.PasswdPath = pw })
+	pw := passwdFile(t, "alice", "wonderland")
+	// Only alice may go out: the authenticated name is the rule's user.
+	withServers(t, "permit *=alice 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", func(o *Options) { o.PasswdPath = pw }, func(t *testing.T, srv *testServer) {
 		ts, body := httpTarget(t)
-		out, err := runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, "-U", "alice:wonderland", ts.URL)
+		out, err := curlVia(t, "--socks5", srv.addr, ts.URL, "-U", "alice:wonderland")
 		if err != nil || out != body {
 			t.Fatalf("curl with the right password: %v: %q", err, out)
 		}
-		out, err = runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, "-U", "alice:wrong", ts.URL)
+		out, err = curlVia(t, "--socks5", srv.addr, ts.URL, "-U", "alice:wrong")
 		if err == nil {
 			t.Fatalf("curl with a wrong password succeeded: %q", out)
 		}
-		out, err = runPeer(t, curl, "-sS", "--max-time", "30", "--socks5", srv.addr, ts.URL)
+		out, err = curlVia(t, "--socks5", srv.addr, ts.URL)
 		if err == nil {
 			t.Fatalf("curl without credentials succeeded: %q", out)
 		}
@@ -119,11 +115,9 @@ func TestCurlUserPass(t *testing.T) {
 }
 
 func TestProxychains(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
+	withServers(t, permitLoopback, nil, func(t *testing.T, srv *testServer) {
 		pc := needPeer(t, "proxychains4", "proxychains4")
 		curl := needPeer(t, "curl", "curl")
-		srv := startServer(t, permitLoopback, nil)
 		ts, body := httpTarget(t)
 		host, port := hostPort(t, srv.addr)
 		for _, proto := range []string{"socks4", "socks5"} {
@@ -215,4 +209,123 @@ func TestXNetProxy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitListening polls until addr accepts connections (20 s at most).
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	waitFor(t, addr+" listening", func() bool { return testnet.Listening(addr) })
+}
+
+// startProcess runs a peer until the test ends; its output goes to a file
+// shown when the test fails.
+func startProcess(t *testing.T, name string, args ...string) {
+	t.Helper()
+	out, err := os.Create(filepath.Join(t.TempDir(), filepath.Base(name)+".out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(out.Name())
+			t.Logf("%s output:\n%s", name, b)
+		}
+	})
+}
+
+const (
+	testSysUser = "sockdupstream"
+	testSysPass = "chain-Pass-42"
+)
+
+var sysUserOnce sync.Once
+var sysUserErr error
+
+// systemUser creates the system user danted's username method checks
+// (it authenticates against the system's users), once per run.
+func systemUser(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("danted's username authentication checks system users: creating one needs root")
+	}
+	sysUserOnce.Do(func() {
+		if _, err := exec.Command("id", testSysUser).CombinedOutput(); err != nil {
+			if out, err := exec.Command("useradd", "-M", "-s", "/usr/sbin/nologin", testSysUser).CombinedOutput(); err != nil {
+				sysUserErr = fmt.Errorf("useradd: %v: %s", err, out)
+				return
+			}
+		}
+		cmd := exec.Command("chpasswd")
+		cmd.Stdin = strings.NewReader(testSysUser + ":" + testSysPass + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			sysUserErr = fmt.Errorf("chpasswd: %v: %s", err, out)
+		}
+	})
+	if sysUserErr != nil {
+		t.Fatal(sysUserErr)
+	}
+}
+
+// startDanted runs danted on 127.0.0.1 with socksmethod none or username,
+// passing connect, bind and udp to loopback; it returns host:port.
+func startDanted(t *testing.T, method string) string {
+	t.Helper()
+	danted := needPeer(t, "danted", "dante-server")
+	if os.Geteuid() != 0 {
+		t.Skip("danted needs root here (user.privileged root)")
+	}
+	if method == "username" {
+		systemUser(t)
+	}
+	dir := t.TempDir()
+	port := testnet.FreeLoopbackPort(t)
+	args, err := peer.WriteDanted(dir, strconv.Itoa(port), method, `socks pass {
+	from: 127.0.0.0/8 to: 127.0.0.0/8
+	command: connect bind udpassociate
+	protocol: tcp udp
+}
+socks pass {
+	from: 127.0.0.0/8 to: 127.0.0.0/8
+	command: bindreply udpreply
+}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "danted.log"))
+			t.Logf("danted log:\n%s", b)
+		}
+	})
+	startProcess(t, danted, args...)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitListening(t, addr)
+	return addr
+}
+
+// startMicrosocks runs microsocks (SOCKS5, no authentication) on
+// 127.0.0.1; it returns host:port.
+func startMicrosocks(t *testing.T) string {
+	t.Helper()
+	ms := needPeer(t, "microsocks", "microsocks")
+	port := testnet.FreeLoopbackPort(t)
+	startProcess(t, ms, "-i", "127.0.0.1", "-p", fmt.Sprint(port))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitListening(t, addr)
+	return addr
+}
+
+func curlVia(t *testing.T, proxyFlag, proxy, url string, extra ...string) (string, error) {
+	t.Helper()
+	curl := needPeer(t, "curl", "curl")
+	args := append([]string{"-sS", "--max-time", "30", proxyFlag, proxy}, extra...)
+	return runPeer(t, curl, append(args, url)...)
 }

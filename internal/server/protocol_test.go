@@ -24,9 +24,7 @@ func ap(t *testing.T, addr string) netip.AddrPort {
 // TestV4ConnectPipelined: data sent right behind the request (before the
 // reply) reaches the destination, and the echo comes back.
 func TestV4ConnectPipelined(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, permitLoopback, nil)
+	withServers(t, permitLoopback, nil, func(t *testing.T, srv *testServer) {
 		echo := echoTarget(t, "tcp", "127.0.0.1:0")
 		c := dialProxy(t, srv.addr)
 		req := v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String())), UserID: "carol"})
@@ -40,10 +38,7 @@ func TestV4ConnectPipelined(t *testing.T) {
 		}
 		// Half-close from the client: the echo server sees EOF and closes, the
 		// client then sees EOF too.
-		c.CloseWrite()
-		if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
-			t.Fatalf("after half-close: %q %v", rest, err)
-		}
+		halfCloseEnds(t, c)
 		contains(t, srv.log, "terminated -- Connect from carol(unknown)@127.0.0.1 to 127.0.0.1")
 		contains(t, srv.log, "14 bytes from 127.0.0.1, 14 bytes from 127.0.0.1")
 	})
@@ -51,9 +46,7 @@ func TestV4ConnectPipelined(t *testing.T) {
 
 // TestV4Refusals: each refusal path answers with its code, then closes.
 func TestV4Refusals(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, "deny *=mallory 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", nil)
+	withServers(t, "deny *=mallory 0.0.0.0 0.0.0.0\npermit 127.0.0.0 255.0.0.0 127.0.0.0 255.0.0.0\ndeny 0.0.0.0 0.0.0.0\n", nil, func(t *testing.T, srv *testServer) {
 		closed := func(c net.Conn) {
 			t.Helper()
 			if n, err := c.Read(make([]byte, 1)); err != io.EOF {
@@ -61,8 +54,7 @@ func TestV4Refusals(t *testing.T) {
 			}
 		}
 		// Denied user.
-		c := dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:9")), UserID: "mallory"}))
+		c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:9")), UserID: "mallory"})
 		if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
 			t.Fatalf("denied user: %v", r.Code)
 		}
@@ -70,11 +62,8 @@ func TestV4Refusals(t *testing.T) {
 		contains(t, srv.log, "refused -- Connect from mallory(unknown)@127.0.0.1 to 127.0.0.1 (discard)")
 
 		// Permitted, but nothing listens there: 91, "failed -- ... connect()".
-		dead, _ := net.Listen("tcp", "127.0.0.1:0")
-		deadAddr := dead.Addr().String()
-		dead.Close()
-		c = dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, deadAddr)), UserID: "u"}))
+		deadAddr := testnet.ClosedAddr(t)
+		c = v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, deadAddr)), UserID: "u"})
 		if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
 			t.Fatalf("connect failure: %v", r.Code)
 		}
@@ -82,8 +71,7 @@ func TestV4Refusals(t *testing.T) {
 		contains(t, srv.log, "Error code: connect() Connection refused")
 
 		// SOCKS4a name that does not resolve.
-		c = dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "no-such-host.invalid", Port: 80}, UserID: "u"}))
+		c = v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "no-such-host.invalid", Port: 80}, UserID: "u"})
 		if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
 			t.Fatalf("unresolvable: %v", r.Code)
 		}
@@ -103,75 +91,8 @@ func TestV4Refusals(t *testing.T) {
 	})
 }
 
-// TestV4Bind: the first reply names the listener, the second comes after
-// the expected host connected, and data flows both ways.
-func TestV4Bind(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, permitLoopback, nil)
-		c := dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Bind, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:21")), UserID: "ftp"}))
-		first := readV4Reply(t, c)
-		if first.Code != socks.V4Granted || first.Bound.Port == 0 || first.Bound.IP != netip.MustParseAddr("127.0.0.1") {
-			t.Fatalf("first reply %+v", first)
-		}
-		peer, err := net.Dial("tcp", netip.AddrPortFrom(first.Bound.IP, first.Bound.Port).String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer peer.Close()
-		peer.SetDeadline(time.Now().Add(30 * time.Second))
-		second := readV4Reply(t, c)
-		if second.Code != socks.V4Granted || second.Bound.Port != ap(t, peer.LocalAddr().String()).Port() {
-			t.Fatalf("second reply %+v, peer %v", second, peer.LocalAddr())
-		}
-		mustWrite(t, peer, []byte("from peer"))
-		got := make([]byte, 9)
-		if _, err := io.ReadFull(c, got); err != nil || string(got) != "from peer" {
-			t.Fatalf("got %q %v", got, err)
-		}
-		mustWrite(t, c, []byte("from client"))
-		got = make([]byte, 11)
-		if _, err := io.ReadFull(peer, got); err != nil || string(got) != "from client" {
-			t.Fatalf("got %q %v", got, err)
-		}
-		contains(t, srv.log, "connected -- Bind from ftp(unknown)@127.0.0.1 for 127.0.0.1 (")
-	})
-}
-
-// TestV4BindWrongHost: a peer from another address gets the client a 91.
-func TestV4BindWrongHost(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, permitLoopback, nil)
-		c := dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Bind, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.2:21")), UserID: "ftp"}))
-		first := readV4Reply(t, c)
-		if first.Code != socks.V4Granted {
-			t.Fatalf("first reply %+v", first)
-		}
-		// Connect from 127.0.0.1, not the expected 127.0.0.2.
-		peer, err := net.Dial("tcp", netip.AddrPortFrom(first.Bound.IP, first.Bound.Port).String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer peer.Close()
-		if second := readV4Reply(t, c); second.Code != socks.V4Rejected {
-			t.Fatalf("second reply %+v, want 91", second)
-		}
-		contains(t, srv.log, "Error: connected to wrong host 127.0.0.1 (")
-		// The listener is gone.
-		if c2, err := net.DialTimeout("tcp", netip.AddrPortFrom(first.Bound.IP, first.Bound.Port).String(), 5*time.Second); err == nil {
-			c2.Close()
-			t.Fatal("BIND listener still open after the wrong host")
-		}
-	})
-}
-
 func TestV5ConnectIPv4IPv6AndName(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, permitLoopback, nil)
+	withServers(t, permitLoopback, nil, func(t *testing.T, srv *testServer) {
 		echo4 := echoTarget(t, "tcp", "127.0.0.1:0")
 		dsts := []socks.Addr{
 			socks.AddrFromAddrPort(ap(t, echo4.Addr().String())),
@@ -185,18 +106,12 @@ func TestV5ConnectIPv4IPv6AndName(t *testing.T) {
 			t.Logf("no IPv6 loopback here: %v", err)
 		}
 		for _, dst := range dsts {
-			c := dialProxy(t, srv.addr)
-			v5Handshake(t, c)
-			v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: dst})
+			c := v5Open(t, srv, socks.V5Request{Command: socks.V5Connect, Dst: dst})
 			r := readV5Reply(t, c)
 			if r.Code != socks.V5Succeeded || !r.Bound.IP.IsValid() || r.Bound.IP.IsUnspecified() {
 				t.Fatalf("%v: reply %+v", dst, r)
 			}
-			mustWrite(t, c, []byte("abc"))
-			got := make([]byte, 3)
-			if _, err := io.ReadFull(c, got); err != nil || string(got) != "abc" {
-				t.Fatalf("%v: echo %q %v", dst, got, err)
-			}
+			sendThrough(t, c, c, "abc")
 			c.Close()
 		}
 	})
@@ -213,9 +128,7 @@ func TestV5ListenIPv6(t *testing.T) {
 		}
 		srv := startServerOn(t, "[::1]:0", permitLoopback, nil)
 		echo := echoTarget(t, "tcp", "127.0.0.1:0")
-		c := dialProxy(t, srv.addr)
-		v5Handshake(t, c)
-		v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String()))})
+		c := v5Open(t, srv, socks.V5Request{Command: socks.V5Connect, Dst: socks.AddrFromAddrPort(ap(t, echo.Addr().String()))})
 		if r := readV5Reply(t, c); r.Code != socks.V5Succeeded {
 			t.Fatalf("reply %+v", r)
 		}
@@ -224,13 +137,9 @@ func TestV5ListenIPv6(t *testing.T) {
 }
 
 func TestV5Refusals(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, "deny 0.0.0.0 0.0.0.0 eq 9\npermit 127.0.0.0 255.0.0.0\n", nil)
+	withServers(t, "deny 0.0.0.0 0.0.0.0 eq 9\npermit 127.0.0.0 255.0.0.0\n", nil, func(t *testing.T, srv *testServer) {
 		// Ruleset: 0x02.
-		c := dialProxy(t, srv.addr)
-		v5Handshake(t, c)
-		v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:9"))})
+		c := v5Open(t, srv, socks.V5Request{Command: socks.V5Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:9"))})
 		if r := readV5Reply(t, c); r.Code != socks.V5NotAllowed {
 			t.Fatalf("denied: %v", r.Code)
 		}
@@ -249,12 +158,8 @@ func TestV5Refusals(t *testing.T) {
 			t.Fatalf("bad ATYP: %v", r.Code)
 		}
 		// Connection refused by the destination: 0x05.
-		dead, _ := net.Listen("tcp", "127.0.0.1:0")
-		deadAddr := dead.Addr().String()
-		dead.Close()
-		c = dialProxy(t, srv.addr)
-		v5Handshake(t, c)
-		v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: socks.AddrFromAddrPort(ap(t, deadAddr))})
+		deadAddr := testnet.ClosedAddr(t)
+		c = v5Open(t, srv, socks.V5Request{Command: socks.V5Connect, Dst: socks.AddrFromAddrPort(ap(t, deadAddr))})
 		if r := readV5Reply(t, c); r.Code != socks.V5ConnectionRefused {
 			t.Fatalf("dead port: %v", r.Code)
 		}
@@ -307,55 +212,18 @@ func TestV5AuthRequired(t *testing.T) {
 	})
 }
 
-func TestV5Bind(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, permitLoopback, nil)
-		c := dialProxy(t, srv.addr)
-		v5Handshake(t, c)
-		v5Send(t, c, socks.V5Request{Command: socks.V5Bind, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:0"))})
-		first := readV5Reply(t, c)
-		if first.Code != socks.V5Succeeded || first.Bound.IP.IsUnspecified() {
-			t.Fatalf("first reply %+v", first)
-		}
-		peer, err := net.Dial("tcp", first.Bound.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer peer.Close()
-		peer.SetDeadline(time.Now().Add(30 * time.Second))
-		second := readV5Reply(t, c)
-		if second.Code != socks.V5Succeeded || second.Bound.String() != peer.LocalAddr().String() {
-			t.Fatalf("second reply %+v, peer %v", second, peer.LocalAddr())
-		}
-		mustWrite(t, peer, []byte("xyz"))
-		got := make([]byte, 3)
-		if _, err := io.ReadFull(c, got); err != nil || string(got) != "xyz" {
-			t.Fatalf("got %q %v", got, err)
-		}
-	})
-}
-
 func TestV5UDPAssociate(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, "deny 0.0.0.0 0.0.0.0 eq 9\npermit 127.0.0.0 255.0.0.0\n", nil)
+	withServers(t, "deny 0.0.0.0 0.0.0.0 eq 9\npermit 127.0.0.0 255.0.0.0\n", nil, func(t *testing.T, srv *testServer) {
 		echo := testnet.EchoUDPT(t, "127.0.0.1:0", "")
 		echoAP := ap(t, echo.LocalAddr().String())
 
-		c := dialProxy(t, srv.addr)
-		v5Handshake(t, c)
-		v5Send(t, c, socks.V5Request{Command: socks.V5UDPAssociate, Dst: socks.AddrFromAddrPort(ap(t, "0.0.0.0:0"))})
+		c := v5Open(t, srv, socks.V5Request{Command: socks.V5UDPAssociate, Dst: socks.AddrFromAddrPort(ap(t, "0.0.0.0:0"))})
 		r := readV5Reply(t, c)
 		if r.Code != socks.V5Succeeded || r.Bound.IP.IsUnspecified() || r.Bound.Port == 0 {
 			t.Fatalf("reply %+v: BND.ADDR must be routable", r)
 		}
 		relayAddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(r.Bound.IP, r.Bound.Port))
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer u.Close()
+		u := testnet.ListenUDPT(t)
 		datagram := func(dst socks.Addr, frag byte, payload string) []byte {
 			h, err := socks.AppendUDPHeader(nil, socks.UDPHeader{Dst: dst})
 			if err != nil {
@@ -399,11 +267,7 @@ func TestV5UDPAssociate(t *testing.T) {
 		// proves the relay is still alive and that nothing else was sent.
 		send(u, datagram(socks.AddrFromAddrPort(echoAP), 1, "fragment"))
 		send(u, datagram(socks.AddrFromAddrPort(ap(t, "127.0.0.1:9")), 0, "denied"))
-		other, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
+		other := testnet.ListenUDPT(t)
 		send(other, datagram(socks.AddrFromAddrPort(echoAP), 0, "intruder"))
 		if _, p, ok := recv(other, 300*time.Millisecond); ok {
 			t.Fatalf("a stranger got an answer: %q", p)
@@ -428,9 +292,7 @@ func TestV5UDPAssociate(t *testing.T) {
 }
 
 func TestHandshakeTimeout(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, permitLoopback, func(o *Options) { o.HandshakeTimeout = 200 * time.Millisecond })
+	withServers(t, permitLoopback, func(o *Options) { o.HandshakeTimeout = 200 * time.Millisecond }, func(t *testing.T, srv *testServer) {
 		c := dialProxy(t, srv.addr)
 		mustWrite(t, c, []byte{5}) // starts, then says nothing more
 		if _, err := io.ReadAll(c); err != nil {
@@ -443,9 +305,7 @@ func TestHandshakeTimeout(t *testing.T) {
 // TestLogInjection: a USERID with a newline and a terminal escape gives one
 // escaped line.
 func TestLogInjection(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil)
+	withServers(t, "deny 0.0.0.0 0.0.0.0\n", nil, func(t *testing.T, srv *testServer) {
 		c := dialProxy(t, srv.addr)
 		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.AddrFromAddrPort(ap(t, "127.0.0.1:80")),
 			UserID: "evil\nINFO connected -- forged\x1b[31m"}))
@@ -465,9 +325,7 @@ func TestLogInjection(t *testing.T) {
 }
 
 func TestMaxClients(t *testing.T) {
-	t.Parallel()
-	parallelEngines(t, func(t *testing.T) {
-		srv := startServer(t, permitLoopback, func(o *Options) { o.MaxClients = 1; o.HandshakeTimeout = 30 * time.Second })
+	withServers(t, permitLoopback, func(o *Options) { o.MaxClients = 1; o.HandshakeTimeout = 30 * time.Second }, func(t *testing.T, srv *testServer) {
 		first := dialProxy(t, srv.addr)
 		mustWrite(t, first, []byte{5}) // holds its slot in the handshake
 		waitFor(t, "first session", func() bool { return srv.Active() == 1 })

@@ -13,6 +13,7 @@ import (
 	"github.com/sockd/sockd/frozen"
 	"github.com/sockd/sockd/grammar"
 	"github.com/sockd/sockd/internal/signals"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -76,13 +77,7 @@ func boundedReload(t *testing.T, srv *testServer) error {
 	t.Helper()
 	ch := make(chan error, 1)
 	go func() { ch <- srv.Reload() }()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(20 * time.Second):
-		t.Fatal("Reload has not returned after 20 s")
-		return nil
-	}
+	return testnet.RecvT(t, ch, 20*time.Second, "Reload to return")
 }
 
 // TestReloadRefusesSwappedUserFile: a user file replaced by a link to
@@ -138,11 +133,7 @@ func TestSignalsAnsweredAfterBadReload(t *testing.T) {
 			contains(t, srv.log, "effective configuration")
 			contains(t, srv.log, "reload failed, keeping the configuration in force")
 			syscall.Kill(os.Getpid(), syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatalf("SIGTERM not answered 20 s after a SIGHUP with %s as user file", target)
-			}
+			testnet.RecvT(t, done, 20*time.Second, "an answer to SIGTERM after a SIGHUP with "+target+" as user file")
 		})
 	}
 }
@@ -195,9 +186,5 @@ func TestSIGHUPReloadDeadline(t *testing.T) {
 		t.Fatalf("after the abandoned load ended: %v, want the second reload's rules", got)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("SIGTERM not answered")
-	}
+	testnet.RecvT(t, done, 20*time.Second, "an answer to SIGTERM")
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -50,7 +51,7 @@ func TestSoak(t *testing.T) {
 	})
 	echo := echoTarget(t, "tcp", "127.0.0.1:0")
 	echoAP := ap(t, echo.Addr().String())
-	refused := refusingAddr(t)
+	refused := testnet.ClosedAddr(t)
 	// Each session holds at most: the client's socket on both ends, the
 	// destination's on both ends, and two splice pipes (two descriptors
 	// each) in the relay.
@@ -331,7 +332,7 @@ func TestAcceptBackoffRealEMFILE(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SOCKD_EMFILE_CHILD="+t.TempDir())
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	logs := &syncBuffer{}
+	logs := &testnet.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

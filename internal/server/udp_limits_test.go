@@ -56,11 +56,7 @@ func TestUDPAssociationLivesWhileDatagramsFlow(t *testing.T) {
 	srv := startServer(t, permitLoopback, func(o *Options) { o.UDPTimeout = timeout })
 	echo := testnet.EchoUDPT(t, "127.0.0.1:0", "")
 	c, relay := openAssociation(t, srv)
-	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := testnet.ListenUDPT(t)
 	h, _ := socks.AppendUDPHeader(nil, socks.UDPHeader{Dst: socks.AddrFromAddrPort(ap(t, echo.LocalAddr().String()))})
 	start := time.Now()
 	buf := make([]byte, 2048)

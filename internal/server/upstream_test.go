@@ -1,11 +1,17 @@
 package server
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,21 +153,13 @@ func TestRsockdSocks5hNoLocalDNS(t *testing.T) {
 
 // socks5Connect sends a SOCKS5 CONNECT to the daemon and returns the reply
 // code, within the test's deadline.
-func socks5Connect(t *testing.T, addr string, dst socks.Addr) socks.V5ReplyCode {
-	t.Helper()
-	c := dialProxy(t, addr)
-	v5Handshake(t, c)
-	v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: dst})
-	return readV5Reply(t, c).Code
-}
-
 // TestRsockdFailures: each way an upstream can fail gives the client the
 // matching SOCKS5 reply and names the upstream in the log.
 func TestRsockdFailures(t *testing.T) {
 	t.Parallel()
 	dst := socks.Addr{IP: netip.MustParseAddr("127.0.0.2"), Port: uint16(freePort(t, "127.0.0.2"))}
 	hang := hangingServer(t)
-	down := closedPort(t)
+	down := testnet.ClosedAddr(t)
 	strict := startServer(t, "deny 0.0.0.0 0.0.0.0\n", nil) // an upstream whose rules refuse
 	ms := startMicrosocks(t)                                // reaches dst's closed port: refused
 	cases := []struct {
@@ -179,8 +177,8 @@ func TestRsockdFailures(t *testing.T) {
 			srv := rsockd(t, "sockd @="+c.upstream+" 127.0.0.2 255.255.255.255\n", "", func(o *Options) {
 				o.ConnectTimeout = 2 * time.Second
 			})
-			if got := socks5Connect(t, srv.addr, dst); got != c.want {
-				t.Fatalf("reply %v, want %v", got, c.want)
+			if _, r, _ := v5ConnectTo(t, srv, dst); r.Code != c.want {
+				t.Fatalf("reply %v, want %v", r.Code, c.want)
 			}
 			contains(t, srv.log, c.log)
 		})
@@ -211,9 +209,7 @@ func TestRsockdBindUpstream(t *testing.T) {
 				creds, scheme = "* "+testSysUser+" "+testSysPass+"\n", "socks5://"
 			}
 			srv := rsockd(t, "sockd @="+scheme+d+" 127.0.0.6 255.255.255.255\n", creds, nil)
-			c := dialProxy(t, srv.addr)
-			v5Handshake(t, c)
-			v5Send(t, c, socks.V5Request{Command: socks.V5Bind, Dst: socks.Addr{IP: netip.MustParseAddr("127.0.0.6"), Port: 0}})
+			c := v5Open(t, srv, socks.V5Request{Command: socks.V5Bind, Dst: socks.Addr{IP: netip.MustParseAddr("127.0.0.6"), Port: 0}})
 			first := readV5Reply(t, c)
 			if first.Code != socks.V5Succeeded {
 				t.Fatalf("first reply %v", first.Code)
@@ -289,4 +285,93 @@ func TestRsockdUDPUpstream(t *testing.T) {
 			contains(t, srv.log, "upstream -- UDP to "+dst.String()+" via socks5://"+up)
 		})
 	}
+}
+
+// freePort returns a port that was free on host a moment ago, for a
+// destination on another loopback address than testnet's 127.0.0.1.
+func freePort(t *testing.T, host string) int {
+	t.Helper()
+	ln := testnet.ListenT(t, "tcp", host+":0")
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// httpConnectProxy is a small HTTP CONNECT proxy; with user set it wants
+// Basic Proxy-Authorization. It records the targets it was asked for.
+type httpConnectProxy struct {
+	addr       string
+	user, pass string
+	mu         sync.Mutex
+	targets    []string
+}
+
+func startHTTPProxy(t *testing.T, user, pass string) *httpConnectProxy {
+	t.Helper()
+	ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
+	p := &httpConnectProxy{addr: ln.Addr().String(), user: user, pass: pass}
+	go testnet.Serve(ln, p.serve)
+	return p
+}
+
+func (p *httpConnectProxy) serve(c net.Conn) {
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return
+	}
+	if req.Method != http.MethodConnect {
+		io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+		return
+	}
+	if p.user != "" {
+		want := "Basic " + base64.StdEncoding.EncodeToString([]byte(p.user+":"+p.pass))
+		if req.Header.Get("Proxy-Authorization") != want {
+			io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+			return
+		}
+	}
+	p.mu.Lock()
+	p.targets = append(p.targets, req.Host)
+	p.mu.Unlock()
+	out, err := net.DialTimeout("tcp", req.Host, 10*time.Second)
+	if err != nil {
+		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+		return
+	}
+	defer out.Close()
+	c.SetDeadline(time.Time{})
+	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+	go func() { io.Copy(out, br); out.(*net.TCPConn).CloseWrite() }()
+	io.Copy(c, out)
+}
+
+func (p *httpConnectProxy) asked() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.targets...)
+}
+
+// httpTargetOn is httpTarget listening on a chosen loopback address (not
+// 127.0.0.1, which socks.conf always reaches directly, as 4.3 did).
+func httpTargetOn(t *testing.T, host string) (string, string) {
+	t.Helper()
+	const body = "hello through the chain"
+	ln := testnet.ListenT(t, "tcp", host+":0")
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, body)
+	}))
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts.URL, body
+}
+
+// hangingServer accepts connections and never answers.
+func hangingServer(t *testing.T) string {
+	t.Helper()
+	ln := testnet.ListenT(t, "tcp", "127.0.0.1:0")
+	testnet.Hold(t, ln, func(net.Conn) {})
+	return ln.Addr().String()
 }

@@ -147,14 +147,7 @@ func (r *Request) toRequest() (*policy.Request, *[]string, error) {
 			req.DstIP = ip.Unmap()
 		}
 	}
-	if len(r.fromNames) > 0 {
-		names := r.fromNames
-		req.SrcNames = func() []string { return names }
-	}
-	if len(r.toNames) > 0 {
-		names := r.toNames
-		req.DstNames = func() []string { return names }
-	}
+	req.GivenNames(r.fromNames, r.toNames)
 	switch r.ident {
 	case "":
 		user := r.user

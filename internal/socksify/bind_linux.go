@@ -26,6 +26,8 @@ const (
 	bindListening
 	bindConnection // the accepted connection: getsockname gives the bound address
 	proxied        // a connect through the chain: getpeername gives the destination
+
+	anyPhase = -1 // for stateIn: a call that a socket in every phase concerns
 )
 
 type bindState struct {
@@ -105,9 +107,9 @@ func giveSockaddr(pid int, addrPtr, lenPtr uint64, domain int, ap netip.AddrPort
 	return writeMem(pid, lenPtr, binary.NativeEndian.AppendUint32(nil, uint32(len(b))))
 }
 
-// state finds the BIND state of the caller's descriptor, taking a
+// find finds the BIND state of the caller's descriptor, taking a
 // duplicate of it; the caller closes sfd.
-func (s *supervisor) state(n seccompNotif) (key bindKey, st *bindState, sfd int, ok bool) {
+func (s *supervisor) find(n seccompNotif) (key bindKey, st *bindState, sfd int, ok bool) {
 	tgid, err := tgidOf(int(n.Pid))
 	if err != nil {
 		return bindKey{}, nil, -1, false
@@ -131,16 +133,20 @@ func (s *supervisor) state(n seccompNotif) (key bindKey, st *bindState, sfd int,
 	return key, st, sfd, true
 }
 
-// stateIn is state for a call that only a socket in phase concerns: for
-// any other it closes the descriptor it took and reports !ok, so that the
-// kernel runs the call.
+// stateIn is find for a call that only a socket in phase (or anyPhase)
+// concerns. A call on any other descriptor is none of ours: stateIn closes
+// the descriptor it took, lets the kernel run the call, and reports !ok.
 func (s *supervisor) stateIn(n seccompNotif, phase int) (bindKey, *bindState, int, bool) {
-	key, st, sfd, ok := s.state(n)
-	if ok && st.phase != phase {
+	key, st, sfd, ok := s.find(n)
+	if ok && phase != anyPhase && st.phase != phase {
 		unix.Close(sfd)
+		ok = false
+	}
+	if !ok {
+		s.letRun(n)
 		return key, nil, -1, false
 	}
-	return key, st, sfd, ok
+	return key, st, sfd, true
 }
 
 // forget drops the state kept for key.
@@ -151,44 +157,42 @@ func (s *supervisor) forget(key bindKey) {
 }
 
 func (s *supervisor) handleBind(n seccompNotif) {
-	cont := func() { answer(s.lfd, n.ID, 0, 0, true) }
 	args := n.Data.Args
 	raw, ok := readMem(int(n.Pid), args[1], int(min(args[2], 128)))
 	if !ok || !idValid(s.lfd, n.ID) {
-		cont()
+		s.letRun(n)
 		return
 	}
 	ap, ok := ParseSockaddr(raw)
 	if !ok || ap.Port() != 0 || ap.Addr().IsLoopback() {
-		cont() // a chosen port is a server's, loopback is local
+		s.letRun(n) // a chosen port is a server's, loopback is local
 		return
 	}
 	tgid, err := tgidOf(int(n.Pid))
 	if err != nil {
-		cont()
+		s.letRun(n)
 		return
 	}
 	sfd, err := takeFD(s.lfd, n.ID, int(n.Pid), int(args[0]))
 	if err != nil {
-		cont()
+		s.letRun(n)
 		return
 	}
 	defer unix.Close(sfd)
 	if !isTCP(sfd) {
-		cont()
+		s.letRun(n)
 		return
 	}
 	s.mu.Lock()
 	s.binds[bindKey{tgid, int(args[0])}] = &bindState{ino: inode(sfd), local: raw, phase: bindPending, sfd: -1}
 	s.mu.Unlock()
 	s.logf("bind %s: deferred to listen (BIND)", ap)
-	answer(s.lfd, n.ID, 0, 0, false)
+	s.reply(n, 0)
 }
 
 func (s *supervisor) handleListen(n seccompNotif) {
 	key, st, sfd, ok := s.stateIn(n, bindPending)
 	if !ok {
-		answer(s.lfd, n.ID, 0, 0, true)
 		return
 	}
 	s.mu.Lock()
@@ -207,50 +211,48 @@ func (s *supervisor) handleListen(n seccompNotif) {
 		_, _, e := unix.Syscall(unix.SYS_BIND, uintptr(sfd), uintptr(unsafe.Pointer(&st.local[0])), uintptr(len(st.local)))
 		unix.Close(sfd)
 		if e != 0 {
-			answer(s.lfd, n.ID, 0, e, false)
+			s.reply(n, e)
 			return
 		}
-		answer(s.lfd, n.ID, 0, 0, true)
+		s.letRun(n)
 		return
 	}
 	if err != nil {
 		unix.Close(sfd)
 		s.forget(key)
 		s.logf("BIND for %s: %v", peer, err)
-		answer(s.lfd, n.ID, 0, Errno(err), false)
+		s.reply(n, Errno(err))
 		return
 	}
 	s.mu.Lock()
 	st.phase, st.bound, st.second, st.sfd = bindListening, b.Bound, b.Second, sfd
 	s.mu.Unlock()
 	s.logf("BIND for %s: the server listens on %s", peer, b.Bound)
-	answer(s.lfd, n.ID, 0, 0, false)
+	s.reply(n, 0)
 }
 
 func (s *supervisor) handleGetsockname(n seccompNotif) {
-	_, st, sfd, ok := s.state(n)
+	_, st, sfd, ok := s.stateIn(n, anyPhase)
 	if !ok {
-		answer(s.lfd, n.ID, 0, 0, true)
 		return
 	}
 	defer unix.Close(sfd)
 	ap, valid := st.bound.AddrPort()
 	if st.phase == bindPending || st.phase == proxied || !valid {
-		answer(s.lfd, n.ID, 0, 0, true)
+		s.letRun(n)
 		return
 	}
 	dom, _ := unix.GetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	if !giveSockaddr(int(n.Pid), n.Data.Args[1], n.Data.Args[2], dom, ap) {
-		answer(s.lfd, n.ID, 0, unix.EFAULT, false)
+		s.reply(n, unix.EFAULT)
 		return
 	}
-	answer(s.lfd, n.ID, 0, 0, false)
+	s.reply(n, 0)
 }
 
 func (s *supervisor) handleAccept(n seccompNotif) {
 	key, st, tmp, ok := s.stateIn(n, bindListening)
 	if !ok {
-		answer(s.lfd, n.ID, 0, 0, true)
 		return
 	}
 	unix.Close(tmp)
@@ -259,26 +261,26 @@ func (s *supervisor) handleAccept(n seccompNotif) {
 		// The second reply makes the socket readable: until then there
 		// is nothing to accept.
 		if k, _ := unix.Poll([]unix.PollFd{{Fd: int32(sfd), Events: unix.POLLIN}}, 0); k == 0 {
-			answer(s.lfd, n.ID, 0, unix.EAGAIN, false)
+			s.reply(n, unix.EAGAIN)
 			return
 		}
 	}
 	peer, err := st.second()
 	if err != nil {
-		answer(s.lfd, n.ID, 0, Errno(err), false)
+		s.reply(n, Errno(err))
 		return
 	}
 	pap, _ := peer.AddrPort()
 	dom, _ := unix.GetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	q, err := quietListener(dom, sfd)
 	if err != nil {
-		answer(s.lfd, n.ID, 0, unix.EMFILE, false)
+		s.reply(n, unix.EMFILE)
 		return
 	}
 	_, err = addFD(s.lfd, &seccompNotifAddfd{ID: n.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SETFD, Srcfd: uint32(q), Newfd: uint32(key.fd)})
 	unix.Close(q)
 	if err != nil {
-		answer(s.lfd, n.ID, 0, unix.ECONNABORTED, false)
+		s.reply(n, unix.ECONNABORTED)
 		return
 	}
 	var flags uint64
@@ -301,7 +303,7 @@ func (s *supervisor) handleAccept(n seccompNotif) {
 	}
 	s.mu.Unlock()
 	if err != nil {
-		answer(s.lfd, n.ID, 0, unix.ECONNABORTED, false)
+		s.reply(n, unix.ECONNABORTED)
 		return
 	}
 	s.logf("BIND: connection from %s", pap)
@@ -335,20 +337,19 @@ func quietListener(domain, like int) (int, error) {
 // handleGetpeername names the destination the program connected to, not
 // the first server its socket is connected to (and a BIND's peer).
 func (s *supervisor) handleGetpeername(n seccompNotif) {
-	_, st, sfd, ok := s.state(n)
+	_, st, sfd, ok := s.stateIn(n, anyPhase)
 	if !ok {
-		answer(s.lfd, n.ID, 0, 0, true)
 		return
 	}
 	defer unix.Close(sfd)
 	if (st.phase != proxied && st.phase != bindConnection) || !st.peer.IsValid() {
-		answer(s.lfd, n.ID, 0, 0, true)
+		s.letRun(n)
 		return
 	}
 	dom, _ := unix.GetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	if !giveSockaddr(int(n.Pid), n.Data.Args[1], n.Data.Args[2], dom, st.peer) {
-		answer(s.lfd, n.ID, 0, unix.EFAULT, false)
+		s.reply(n, unix.EFAULT)
 		return
 	}
-	answer(s.lfd, n.ID, 0, 0, false)
+	s.reply(n, 0)
 }

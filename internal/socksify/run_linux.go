@@ -294,9 +294,16 @@ func (s *supervisor) handle(n seccompNotif) {
 	case unix.SYS_GETPEERNAME:
 		s.handleGetpeername(n)
 	default:
-		answer(s.lfd, n.ID, 0, 0, true)
+		s.letRun(n)
 	}
 }
+
+// letRun lets the kernel run the program's call n itself.
+func (s *supervisor) letRun(n seccompNotif) { answer(s.lfd, n.ID, 0, 0, true) }
+
+// reply ends the program's call n without running it: with errno e, or
+// with success when e is 0.
+func (s *supervisor) reply(n seccompNotif, e unix.Errno) { answer(s.lfd, n.ID, 0, e, false) }
 
 // opContext bounds one proxy operation done for the program (a connect,
 // a BIND) by the configured timeout, two minutes when none is set.
@@ -309,31 +316,30 @@ func (s *supervisor) opContext() (context.Context, context.CancelFunc) {
 }
 
 func (s *supervisor) handleConnect(n seccompNotif) {
-	cont := func() { answer(s.lfd, n.ID, 0, 0, true) }
 	args := n.Data.Args
 	dst, ok := readSockaddr(int(n.Pid), args[1], args[2])
 	if !idValid(s.lfd, n.ID) {
 		return
 	}
 	if !ok {
-		cont() // not IP (AF_UNIX, AF_UNSPEC, ...) or unreadable: the kernel's own call says
+		s.letRun(n) // not IP (AF_UNIX, AF_UNSPEC, ...) or unreadable: the kernel's own call says
 		return
 	}
 	sfd, err := takeFD(s.lfd, n.ID, int(n.Pid), int(args[0]))
 	if err != nil {
 		if err != unix.ENOENT {
 			fmt.Fprintf(s.o.stderr(), "socks run: connect to %s: cannot take the program's socket: %v\n", dst, err)
-			answer(s.lfd, n.ID, 0, unix.EACCES, false)
+			s.reply(n, unix.EACCES)
 		}
 		return
 	}
 	defer unix.Close(sfd)
 	if !isTCP(sfd) {
-		cont() // UDP (a DNS query), raw, SCTP: untouched
+		s.letRun(n) // UDP (a DNS query), raw, SCTP: untouched
 		return
 	}
 	if _, err := unix.Getpeername(sfd); err == nil {
-		cont() // already connected: the kernel answers EISCONN
+		s.letRun(n) // already connected: the kernel answers EISCONN
 		return
 	}
 	ctx, cancel := s.opContext()
@@ -342,17 +348,17 @@ func (s *supervisor) handleConnect(n seccompNotif) {
 	s.logf("%s", describe(dst, dec))
 	switch dec.Action {
 	case Direct:
-		cont()
+		s.letRun(n)
 		return
 	case Deny:
-		answer(s.lfd, n.ID, 0, unix.ECONNREFUSED, false)
+		s.reply(n, unix.ECONNREFUSED)
 		return
 	}
 	c, err := s.o.Router.Connect(ctx, sfd, dst, dec)
 	if err != nil {
 		e := Errno(err)
 		s.logf("%s: %v (%v)", dst, err, e)
-		answer(s.lfd, n.ID, 0, e, false)
+		s.reply(n, e)
 		return
 	}
 	s.logf("%s: connected via %s", dst, c.Path)
@@ -368,10 +374,10 @@ func (s *supervisor) handleConnect(n seccompNotif) {
 	// getpeername names the first server.
 	fl, err := unix.FcntlInt(uintptr(sfd), unix.F_GETFL, 0)
 	if err == nil && fl&unix.O_NONBLOCK != 0 {
-		answer(s.lfd, n.ID, 0, unix.EINPROGRESS, false)
+		s.reply(n, unix.EINPROGRESS)
 		return
 	}
-	answer(s.lfd, n.ID, 0, 0, false)
+	s.reply(n, 0)
 }
 
 // maxRecords bounds the records of descriptors: a record is replaced when

@@ -1,6 +1,7 @@
 // Package testnet holds what the tests of several packages share, so that
 // each package does not carry its own copy: loopback servers and
-// connection pairs (echo.go), raw socket pairs (socketpair_unix.go), a
+// connection pairs (echo.go), raw socket pairs (socketpair_unix.go), fake
+// peers that talk once (once.go) or hold their connections (fakes.go), a
 // buffer for a process's output, stopping a process, bounded waits
 // (wait.go), a file for one test (files.go), and what a test binary
 // builds once (build.go).
@@ -61,11 +62,7 @@ func forTest[C io.Closer](t testing.TB, c C, err error) C {
 // and its log. It stops when the test ends.
 func CloserT(t testing.TB, addr string) *net.TCPAddr {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := ListenT(t, "tcp", addr)
 	go Serve(ln, func(net.Conn) {})
 	return ln.Addr().(*net.TCPAddr)
 }
@@ -98,6 +95,14 @@ func TCPPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	}
 	t.Cleanup(func() { a.Close(); r.c.Close() })
 	return a, r.c
+}
+
+// ListenUDPT is a UDP socket on 127.0.0.1 (a client's, or a peer's that
+// the test drives itself), closed when the test ends.
+func ListenUDPT(t testing.TB) *net.UDPConn {
+	t.Helper()
+	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return forTest(t, u, err)
 }
 
 // EchoUDP answers every datagram sent to UDP addr with prefix and the

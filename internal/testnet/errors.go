@@ -2,7 +2,6 @@ package testnet
 
 import (
 	"net"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -29,7 +28,7 @@ func DeadlineErr(t testing.TB) error {
 // was just closed (connection refused).
 func RefusedErr(t testing.TB) error {
 	t.Helper()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(FreeLoopbackPort(t)))
+	addr := ClosedAddr(t)
 	c, err := net.Dial("tcp", addr)
 	if err == nil {
 		c.Close()

@@ -49,6 +49,19 @@ func Eventually(timeout, interval time.Duration, cond func() bool) bool {
 	}
 }
 
+// RecvT returns the next value ch yields, failing the test when none comes
+// within limit; what names the awaited event in the failure.
+func RecvT[T any](t testing.TB, ch <-chan T, limit time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(limit):
+		t.Fatalf("timed out after %v waiting for %s", limit, what)
+		panic("unreachable") // Fatalf does not return
+	}
+}
+
 // Listening reports whether a TCP connection to addr succeeds.
 func Listening(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)

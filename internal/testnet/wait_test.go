@@ -95,3 +95,11 @@ func TestTerminate(t *testing.T) {
 		})
 	}
 }
+
+func TestRecvT(t *testing.T) {
+	ch := make(chan string, 1)
+	ch <- "sent"
+	if got := RecvT(t, ch, 10*time.Second, "the value"); got != "sent" {
+		t.Errorf("RecvT = %q, want the value sent", got)
+	}
+}

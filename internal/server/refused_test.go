@@ -1,11 +1,11 @@
 package server
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testnet"
 	"github.com/sockd/sockd/socks"
 )
 
@@ -17,11 +17,8 @@ import (
 func TestNameRefusedByNameIsNeverResolved(t *testing.T) {
 	t.Parallel()
 	parallelEngines(t, func(t *testing.T) {
-		dns := startFakeDNS(t, dnsLoopback)
-		srv := startServer(t, "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\ndeny 0.0.0.0 0.0.0.0 127.0.0.9 255.255.255.255\npermit 127.0.0.0 255.0.0.0\n",
-			func(o *Options) { o.Resolver = dns.resolver() })
-		c := dialProxy(t, srv.addr)
-		mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "secret-a.example.com", Port: 80}, UserID: "u"}))
+		srv, dns := startServerDNS(t, "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\ndeny 0.0.0.0 0.0.0.0 127.0.0.9 255.255.255.255\npermit 127.0.0.0 255.0.0.0\n", dnsLoopback, nil)
+		c := v4Open(t, srv, socks.V4Request{Command: socks.V4Connect, Dst: socks.Addr{Name: "secret-a.example.com", Port: 80}, UserID: "u"})
 		if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
 			t.Fatalf("SOCKS4a reply %v", r.Code)
 		}
@@ -51,22 +48,9 @@ func TestNameRefusedByNameIsNeverResolved(t *testing.T) {
 func TestUDPNameRefusedByNameIsNeverResolved(t *testing.T) {
 	t.Parallel()
 	parallelEngines(t, func(t *testing.T) {
-		dns := startFakeDNS(t, dnsLoopback)
-		srv := startServer(t, "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 127.0.0.0 255.0.0.0\n",
-			func(o *Options) { o.Resolver = dns.resolver() })
-		c := dialProxy(t, srv.addr)
-		v5Handshake(t, c)
-		v5Send(t, c, socks.V5Request{Command: socks.V5UDPAssociate, Dst: socks.AddrFromAddrPort(ap(t, "0.0.0.0:0"))})
-		r := readV5Reply(t, c)
-		if r.Code != socks.V5Succeeded {
-			t.Fatalf("reply %+v", r)
-		}
-		relay := net.UDPAddrFromAddrPort(netip.AddrPortFrom(r.Bound.IP, r.Bound.Port))
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer u.Close()
+		srv, dns := startServerDNS(t, "deny 0.0.0.0 0.0.0.0 .com 0.0.0.0\npermit 127.0.0.0 255.0.0.0\n", dnsLoopback, nil)
+		_, relay := openAssociation(t, srv)
+		u := testnet.ListenUDPT(t)
 		send := func(name string) {
 			h, err := socks.AppendUDPHeader(nil, socks.UDPHeader{Dst: socks.Addr{Name: name, Port: 9}})
 			if err != nil {
@@ -90,6 +74,45 @@ func TestUDPNameRefusedByNameIsNeverResolved(t *testing.T) {
 		contains(t, srv.log, "refused -- Connect from (unknown)@127.0.0.1 to secret-u.example.com")
 		if dns.asked("secret-u.example.com") {
 			t.Fatal("secret-u.example.com, refused by name, was resolved")
+		}
+	})
+}
+
+// TestNoProxyLoop: a CONNECT to one of the server's own listening
+// addresses is refused and logged, whatever the rules permit, so that a
+// client cannot nest CONNECTs through the server; with a listener on
+// 0.0.0.0, any local address on its port counts.
+func TestNoProxyLoop(t *testing.T) {
+	t.Parallel()
+	parallelEngines(t, func(t *testing.T) {
+		for _, tc := range []struct{ listen, dst string }{
+			{"127.0.0.1:0", "127.0.0.1"},
+			{"0.0.0.0:0", "127.0.0.2"},
+		} {
+			t.Run(tc.listen, func(t *testing.T) {
+				srv := startServerOn(t, tc.listen, permitLoopback, nil)
+				_, port := hostPort(t, srv.addr)
+				self := socks.Addr{IP: netip.MustParseAddr(tc.dst), Port: port}
+				c := dialProxy(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port).String())
+				mustWrite(t, c, v4Request(t, socks.V4Request{Command: socks.V4Connect, Dst: self, UserID: "u"}))
+				if r := readV4Reply(t, c); r.Code != socks.V4Rejected {
+					t.Fatalf("SOCKS4 CONNECT to the server itself: reply %v", r.Code)
+				}
+				c = dialProxy(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port).String())
+				v5Handshake(t, c)
+				v5Send(t, c, socks.V5Request{Command: socks.V5Connect, Dst: self})
+				if r := readV5Reply(t, c); r.Code != socks.V5NotAllowed {
+					t.Fatalf("SOCKS5 CONNECT to the server itself: reply %v", r.Code)
+				}
+				svc := portString(port)
+				if name, ok := srv.services[port]; ok {
+					svc = name
+				}
+				contains(t, srv.log, "refused -- Connect from (unknown)@127.0.0.1 to "+tc.dst+" ("+svc+"): the destination is this server's own listener (a proxy loop)")
+				if srv.Active() > 1 {
+					t.Fatalf("%d sessions: the server connected to itself", srv.Active())
+				}
+			})
 		}
 	})
 }
