@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/resolve"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -187,23 +188,13 @@ func EnvServers() ([]Upstream, error) {
 	return out, nil
 }
 
+// resolve picks the address of name to dial: IPv4 first, as the daemon
+// does, for 4.3's IPv4 rules (resolve.Addr).
 func (d *Dialer) resolve(ctx context.Context, name string) (netip.Addr, error) {
 	if d.Resolve != nil {
 		return d.Resolve(ctx, name)
 	}
-	ips, err := d.resolver().LookupNetIP(ctx, "ip", name)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	if len(ips) == 0 {
-		return netip.Addr{}, &net.DNSError{Err: "no addresses", Name: name, IsNotFound: true}
-	}
-	for _, ip := range ips {
-		if ip.Unmap().Is4() {
-			return ip.Unmap(), nil // as the daemon: IPv4 first, for 4.3's IPv4 rules
-		}
-	}
-	return ips[0], nil
+	return resolve.Addr(ctx, d.resolver(), name)
 }
 
 // Plan decides how t would be reached (for the command: policy.CmdConnect,

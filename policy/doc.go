@@ -5,7 +5,8 @@
 // indexed lookup without allocations) and the simulator (a [Tracer] that
 // records, for every line tried, the first condition that failed). [Lint]
 // finds lines that can never decide, lines whose removal changes nothing,
-// world-writable user files and a missing final deny. [Expand] performs the
+// world-writable user files and a missing final deny. [Policy.PermitsAnyone]
+// asks Decide whether the rules make an open proxy. [Expand] performs the
 // %-substitutions of shell commands.
 //
 // # Semantics (spec §1.3–§1.6), and the choices made where 4.3 was silent

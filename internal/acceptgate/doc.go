@@ -3,7 +3,9 @@
 // a worker near its open file limit stops accepting and leaves the
 // connections to the other workers that share its socket) and the host
 // access check (Check: tcp_wrappers' hosts.allow and hosts.deny, in
-// internal/hostsaccess, decide a client from its addresses alone).
+// internal/hostsaccess, decide a client from its addresses alone), and
+// paces an accept loop after an accept error (Backoff, which both of the
+// server's accept loops use).
 //
 // It does not count sessions or apply --max-clients: the server
 // (internal/server) does, in the one call both of its engines make for

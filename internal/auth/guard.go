@@ -113,6 +113,13 @@ type Checker interface {
 	Verify(user, password string) bool
 }
 
+// CheckerFunc is a function as a Checker: the host's accounts, asked
+// within a session's deadline.
+type CheckerFunc func(user, password string) bool
+
+// Verify calls f.
+func (f CheckerFunc) Verify(user, password string) bool { return f(user, password) }
+
 // Verify checks user's password with c for a client at src, waiting for a
 // free slot until ctx ends.
 func (g *Guard) Verify(ctx context.Context, c Checker, src netip.Addr, user, password string) Verdict {

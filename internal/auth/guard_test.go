@@ -137,3 +137,18 @@ func TestGuardSourcesAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardWithCheckerFunc: a function (the host's accounts) checks like a
+// password file, its answer deciding Accepted or Rejected.
+func TestGuardWithCheckerFunc(t *testing.T) {
+	t.Parallel()
+	g := NewGuard(1, 10, time.Minute)
+	c := CheckerFunc(func(user, password string) bool { return user == "alice" && password == "right" })
+	src := netip.MustParseAddr("192.0.2.9")
+	if v := g.Verify(context.Background(), c, src, "alice", "right"); v.Outcome != Accepted {
+		t.Fatalf("right password: %+v", v)
+	}
+	if v := g.Verify(context.Background(), c, src, "alice", "wrong"); v.Outcome != Rejected {
+		t.Fatalf("wrong password: %+v", v)
+	}
+}

@@ -16,12 +16,13 @@ import (
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/server"
 	"github.com/sockd/sockd/internal/supervisor"
+	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/socks"
 )
 
 func init() {
 	sockdServe = configureServe
-	sockdVer = server.VersionTextFor
+	sockdVer = version.DaemonText
 }
 
 // serveFlags are the daemon's command line.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // newReactor is a reactor closed at the end of the test.
@@ -18,18 +20,6 @@ func newReactor(t *testing.T) *Reactor {
 	}
 	t.Cleanup(r.Close)
 	return r
-}
-
-// socketpair is a connected pair of non-blocking stream sockets, closed
-// at the end of the test unless the test closed them.
-func socketpair(t *testing.T) (int, int) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
-	return fds[0], fds[1]
 }
 
 // handlerFunc makes a function a Handler.
@@ -55,7 +45,7 @@ func run(t *testing.T, r *Reactor, round func()) {
 
 func TestReadyCallsTheHandler(t *testing.T) {
 	r := newReactor(t)
-	a, b := socketpair(t)
+	a, b := testnet.SocketPairT(t)
 	var got uint32
 	err := r.Add(a, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLET, handlerFunc(func(fd int, events uint32) {
 		if fd != a {
@@ -81,8 +71,8 @@ func TestReadyCallsTheHandler(t *testing.T) {
 func TestControlErrors(t *testing.T) {
 	r := newReactor(t)
 	h := handlerFunc(func(int, uint32) {})
-	a, _ := socketpair(t)
-	closed, _ := socketpair(t)
+	a, _ := testnet.SocketPairT(t)
+	closed, _ := testnet.SocketPairT(t)
 	unix.Close(closed)
 
 	if err := r.Add(closed, unix.EPOLLIN, h); !errors.Is(err, unix.EBADF) {
@@ -116,7 +106,7 @@ func TestControlErrors(t *testing.T) {
 // epoll set) alive, as a handoff's duplicate would.
 func reuse(t *testing.T, r *Reactor, h Handler) int {
 	t.Helper()
-	a, _ := socketpair(t)
+	a, _ := testnet.SocketPairT(t)
 	if err := r.Add(a, unix.EPOLLIN, h); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +115,7 @@ func reuse(t *testing.T, r *Reactor, h Handler) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(dup) })
-	other, _ := socketpair(t)
+	other, _ := testnet.SocketPairT(t)
 	if err := unix.Dup3(other, a, unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +143,7 @@ func TestControlNotInTheSet(t *testing.T) {
 // failed after dropping it): Add takes the entry over.
 func TestAddTakesOverAStaleEntry(t *testing.T) {
 	r := newReactor(t)
-	a, b := socketpair(t)
+	a, b := testnet.SocketPairT(t)
 	if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, a, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(a)}); err != nil {
 		t.Fatal(err)
 	}
@@ -173,9 +163,9 @@ func TestAddTakesOverAStaleEntry(t *testing.T) {
 // new socket's handler.
 func TestStaleEventDoesNotReachANewHandler(t *testing.T) {
 	r := newReactor(t)
-	a, wa := socketpair(t)
-	b, wb := socketpair(t)
-	fresh, _ := socketpair(t) // never readable
+	a, wa := testnet.SocketPairT(t)
+	b, wb := testnet.SocketPairT(t)
+	fresh, _ := testnet.SocketPairT(t) // never readable
 	newCalled := false
 	newHandler := handlerFunc(func(int, uint32) { newCalled = true })
 	first := -1

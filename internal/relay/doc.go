@@ -34,11 +34,11 @@
 // What it does not do: accept, read handshakes, decide, dial, log or count
 // metrics; that is internal/server, which starts a relay in relayFrom and
 // writes the "terminated" line and byte metrics from its Result
-// (session_dial.go, metrics.go). The event-loop engine relays small
-// messages itself with non-blocking system calls (pump, in
-// internal/server/loopconnect_linux.go, sharing ReadAhead, Send and
-// SmallReadLen with this package) and hands a session here with StartFrom
-// when bulk data comes or a destination cannot take a whole message. UDP
+// (session_dial.go, metrics.go). The event-loop engine, which cannot
+// block, moves small messages with Pump (pump_linux.go: the same read,
+// read-ahead and send on non-blocking descriptors) and hands a session
+// here with StartFrom when Pump reports bulk data or a destination that
+// cannot take a whole message. UDP
 // ASSOCIATE's datagrams are relayed by internal/server (udp.go). Neither
 // connection is closed by the relay except to abort; its owner closes
 // both after done.
@@ -46,7 +46,8 @@
 // Where to look when "the bytes stopped":
 //
 //   - Nothing at all arrives after "connected": the server's event loop
-//     (internal/server/loopconnect_linux.go: connected, pump, handOffRelay)
+//     (internal/server/loopconnect_linux.go: connected, pump, handOffRelay;
+//     Pump here)
 //     or the session's relayFrom (internal/server/session_dial.go), which
 //     write the bytes read with the request before the relay starts.
 //   - Small messages go, a large transfer stalls or is cut short:

@@ -40,7 +40,7 @@ func (ss *session) checkPassword(user, password string) bool {
 	var c auth.Checker
 	switch {
 	case ss.s.opts.SystemPasswords != nil:
-		c = systemChecker{ctx, ss.s.opts.SystemPasswords}
+		c = auth.CheckerFunc(func(user, password string) bool { return ss.s.opts.SystemPasswords(ctx, user, password) })
 	case ss.snap.passwords != nil:
 		c = ss.snap.passwords
 	default:
@@ -65,12 +65,3 @@ func (ss *session) checkPassword(user, password string) bool {
 	}
 	return false
 }
-
-// systemChecker checks passwords against the host's accounts
-// (Options.SystemPasswords) within the session's handshake deadline.
-type systemChecker struct {
-	ctx   context.Context
-	check func(ctx context.Context, user, password string) bool
-}
-
-func (c systemChecker) Verify(user, password string) bool { return c.check(c.ctx, user, password) }

@@ -165,19 +165,6 @@ func TestSIGHUP(t *testing.T) {
 	}
 }
 
-func TestVersionText(t *testing.T) {
-	t.Parallel()
-	v := VersionText()
-	if !strings.HasPrefix(v, "\tCSTC multi-homed SOCKS proxy server version 4.3 compatible (sockd ") {
-		t.Fatalf("%q", v)
-	}
-	for _, want := range []string{"SOCKS4, SOCKS4A and SOCKS5", "RBIND", "route file"} {
-		if !strings.Contains(v, want) {
-			t.Errorf("missing %q", want)
-		}
-	}
-}
-
 func TestEmbeddedDefault(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat("/etc/sockd.conf"); err == nil {

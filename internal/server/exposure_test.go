@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -112,13 +113,13 @@ func TestSafeDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if permitsAnyone(p) {
+	if p.PermitsAnyone() {
 		t.Fatal("the embedded default permits outside clients")
 	}
 	for _, src := range []string{"127.0.0.1", "127.9.9.9", "::1", "10.0.0.1", "192.168.1.1", "::ffff:10.0.0.1", "2001:db8::1", "0.0.0.0", "::"} {
 		ip := netip.MustParseAddr(src)
 		req := policy.Request{Command: policy.CmdConnect, SrcIP: ip.Unmap(), SrcPort: 1, DstIP: netip.MustParseAddr("192.0.2.1"), DstPort: 80,
-			Ident: func() (string, error) { return "", errNoIdentd }}
+			Ident: func() (string, error) { return "", errors.New("no identd") }}
 		if got, want := p.Decide(&req, nil).Permit, ip.Unmap().IsLoopback(); got != want {
 			t.Errorf("default rules: client %s permitted = %v, want %v", src, got, want)
 		}

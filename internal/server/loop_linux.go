@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockd/sockd/internal/acceptgate"
+	"github.com/sockd/sockd/internal/netfd"
 	"github.com/sockd/sockd/internal/reactor"
 	"github.com/sockd/sockd/internal/relay"
 	"golang.org/x/sys/unix"
@@ -56,7 +58,7 @@ type eventLoop struct {
 	conns     map[*loopConn]struct{}
 	listeners map[*loopListener]*listenerWatch
 	resume    reactor.Timer // when listeners paused after an accept error are watched again
-	backoff   acceptBackoff
+	backoff   acceptgate.Backoff
 }
 
 // listenerWatch is a listener in one loop's epoll set.
@@ -320,7 +322,7 @@ func (l *eventLoop) dropListener(ll *loopListener) {
 
 // accept takes up to acceptBatch waiting connections and starts their
 // sessions, screened and paced by the accept policy both engines share
-// (screenAccepted, acceptBackoff): running out of descriptors pauses
+// (screenAccepted, acceptgate.Backoff): running out of descriptors pauses
 // this loop's accepting.
 func (l *eventLoop) accept(ll *loopListener) {
 	for range acceptBatch {
@@ -332,8 +334,8 @@ func (l *eventLoop) accept(ll *loopListener) {
 			return
 		case err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO:
 			continue
-		case isResourceExhausted(err):
-			pause := l.backoff.next()
+		case acceptgate.OutOfDescriptors(err):
+			pause := l.backoff.Next()
 			l.s.log.Warn("accept failed, pausing", "err", &net.OpError{Op: "accept", Net: "tcp", Addr: ll.addr, Err: err},
 				"pause", pause.String())
 			for _, w := range l.listeners {
@@ -345,9 +347,9 @@ func (l *eventLoop) accept(ll *loopListener) {
 			ll.finish(&net.OpError{Op: "accept", Net: "tcp", Addr: ll.addr, Err: err})
 			return
 		}
-		l.backoff = 0
-		src := sockaddrAddrPort(sa)
-		switch l.s.screenAccepted(src, func() netip.AddrPort { return fdLocalAddr(fd) }) {
+		l.backoff.Reset()
+		src := netfd.AddrPort(sa)
+		switch l.s.screenAccepted(src, func() netip.AddrPort { return netfd.LocalAddr(fd) }) {
 		case acceptReset:
 			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 			fallthrough

@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sockd/sockd/internal/netfd"
 	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/socks"
 	"golang.org/x/sys/unix"
@@ -23,7 +24,7 @@ import (
 func (c *loopConn) connect() {
 	ss := c.ss
 	c.dialed = time.Now()
-	spec := ss.dialSpec(c.dst.Addr(), "", c.dialed, func() netip.AddrPort { return fdLocalAddr(c.cfd) })
+	spec := ss.dialSpec(c.dst.Addr(), "", c.dialed, func() netip.AddrPort { return netfd.LocalAddr(c.cfd) })
 	c.l.r.Schedule(&c.timer, spec.deadline, c)
 	family := unix.AF_INET6
 	if c.dst.Addr().Is4() {
@@ -38,12 +39,12 @@ func (c *loopConn) connect() {
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
 	if spec.from.IsValid() {
-		if err := unix.Bind(fd, sockaddrOf(netip.AddrPortFrom(spec.from, 0), family)); err != nil {
+		if err := unix.Bind(fd, netfd.Sockaddr(netip.AddrPortFrom(spec.from, 0), family)); err != nil {
 			c.connectFailed(os.NewSyscallError("bind", err))
 			return
 		}
 	}
-	err = unix.Connect(fd, sockaddrOf(c.dst, family))
+	err = unix.Connect(fd, netfd.Sockaddr(c.dst, family))
 	if err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
 		c.connectFailed(os.NewSyscallError("connect", err))
 		return
@@ -75,7 +76,7 @@ func (c *loopConn) connected() {
 		return
 	}
 	ss.s.metrics.Connected(c.dialed)
-	if !c.reply(granted, socks.AddrFromAddrPort(fdLocalAddr(c.tfd))) {
+	if !c.reply(granted, socks.AddrFromAddrPort(netfd.LocalAddr(c.tfd))) {
 		c.end()
 		return
 	}
@@ -134,69 +135,34 @@ func (c *loopConn) clientLeft() {
 	c.end()
 }
 
-// pump moves what src has to dst, as internal/relay's readSmall does:
-// one read and one write per message, a second read to catch an end of
-// file right behind the data (sent on with MSG_MORE, so that data and FIN
-// leave in one segment), and a handoff to a goroutine relay, whose
-// directions splice, when a read fills the buffer (bulk data) or dst
-// cannot take it all.
+// pump moves what src has to dst (relay.Pump), and hands the session to
+// a goroutine relay, whose directions splice, when bulk data comes or dst
+// cannot take a whole message.
 func (c *loopConn) pump(src, dst int, d, other *loopDirection) {
-	buf := c.l.buf
-	for {
-		n, err := unix.Read(src, buf)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return
-		case err != nil:
-			c.endRelay(c.result(c.opError("read", c.peerOf(src), err)))
-			return
-		case n == 0:
-			c.endOfFile(dst, d, other)
-			return
-		}
-		eof := false
-		var aheadErr error
-		if n < len(buf) {
-			n, eof, aheadErr = relay.ReadAhead(src, buf, n)
-		}
-		var w int
-		if eof {
-			w, err = relay.Send(dst, buf[:n], unix.MSG_MORE|unix.MSG_NOSIGNAL)
-		} else {
-			w, err = relay.Send(dst, buf[:n], unix.MSG_NOSIGNAL)
-		}
-		if err == unix.EAGAIN {
-			w, err = 0, nil
-		}
-		if err != nil {
-			c.endRelay(c.result(c.opError("write", c.peerOf(dst), err)))
-			return
-		}
-		d.n += int64(w)
-		c.ss.s.relays.AddCopied(int64(w))
+	st := relay.Pump(src, dst, c.l.buf)
+	if st.Sent > 0 {
+		d.n += int64(st.Sent)
+		c.ss.s.relays.AddCopied(int64(st.Sent))
 		c.lastActive = time.Now().UnixNano()
-		switch {
-		case w < n:
-			c.ss.s.loops.blockedHandOffs.Add(1)
-			if src == c.cfd {
-				c.handOffRelay(buf[w:n], nil)
-			} else {
-				c.handOffRelay(nil, buf[w:n])
-			}
-			return
-		case aheadErr != nil:
-			c.endRelay(c.result(c.opError("read", c.peerOf(src), aheadErr)))
-			return
-		case eof:
-			c.endOfFile(dst, d, other)
-			return
-		case n == len(buf):
-			c.handOffRelay(nil, nil) // bulk: splice from here on
-			return
+	}
+	switch st.Outcome {
+	case relay.Failed:
+		fd := src
+		if st.Op == "write" {
+			fd = dst
 		}
-		return // n < len(buf): the socket is drained
+		c.endRelay(c.result(c.opError(st.Op, c.peerOf(fd), st.Err)))
+	case relay.EndOfFile:
+		c.endOfFile(dst, d, other)
+	case relay.Blocked:
+		c.ss.s.loops.blockedHandOffs.Add(1)
+		if src == c.cfd {
+			c.handOffRelay(st.Rest, nil)
+		} else {
+			c.handOffRelay(nil, st.Rest)
+		}
+	case relay.Bulk:
+		c.handOffRelay(nil, nil) // splice from here on
 	}
 }
 
@@ -249,8 +215,8 @@ func (c *loopConn) handOffRelay(toDst, toClient []byte) {
 	l.remove(tfd)
 	c.cfd, c.tfd, c.state = -1, -1, stEnded
 	c.ss.s.relays.Go(func() {
-		client, cerr := fdConn(cfd)
-		dst, derr := fdConn(tfd)
+		client, cerr := netfd.TCPConn(cfd)
+		dst, derr := netfd.TCPConn(tfd)
 		if client != nil {
 			ss.attach(client)
 		}

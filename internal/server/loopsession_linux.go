@@ -6,12 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/netfd"
 	"github.com/sockd/sockd/internal/reactor"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
@@ -330,7 +330,7 @@ func (c *loopConn) handOff() {
 	l.remove(fd)
 	c.cfd, c.state = -1, stEnded
 	c.ss.s.relays.Go(func() {
-		client, err := fdConn(fd)
+		client, err := netfd.TCPConn(fd)
 		if err != nil {
 			ss.handshakeFailed(err)
 			ss.finish()
@@ -348,40 +348,4 @@ func (c *loopConn) handOff() {
 			ss.finish()
 		}
 	})
-}
-
-// fdConn turns a loop's descriptor into a *net.TCPConn for the goroutine
-// path (net.FileConn works on a duplicate; the original is closed).
-func fdConn(fd int) (*net.TCPConn, error) {
-	f := os.NewFile(uintptr(fd), "")
-	c, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		return nil, err
-	}
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		c.Close()
-		return nil, errors.New("not a TCP connection")
-	}
-	return tc, nil
-}
-
-func sockaddrAddrPort(sa syscall.Sockaddr) netip.AddrPort {
-	switch a := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *syscall.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
-	}
-	return netip.AddrPort{}
-}
-
-// sockaddrOf is ap for a socket of family (an IPv4 address on an IPv6
-// socket is IPv4-mapped).
-func sockaddrOf(ap netip.AddrPort, family int) unix.Sockaddr {
-	if family == unix.AF_INET {
-		return &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}
-	}
-	return &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}
 }

@@ -15,7 +15,8 @@ package server
 //
 //	connect   → dialSpec: from where, until when, with which options
 //
-// Accepting is one policy too: acceptBackoff paces both accept loops
+// Accepting is one policy too: screenAccepted (acceptcheck.go) screens a
+// connection for both accept loops, and acceptgate.Backoff paces both
 // after an accept error.
 
 import (
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
+	"github.com/sockd/sockd/internal/route"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -149,7 +151,7 @@ func (ss *session) dialSpec(dst netip.Addr, name string, now time.Time, local fu
 // system chooses). local returns the session's local address when the
 // session does not know it (an event-loop session); nil means ss.local.
 func (ss *session) outboundAddr(dst netip.Addr, name string, local func() netip.AddrPort) netip.Addr {
-	if la := localAddrFor(ss.snap.routes, dst, name); la.IsValid() || !ss.s.opts.SameInterface {
+	if la := route.LocalAddr(ss.snap.routes, dst, name); la.IsValid() || !ss.s.opts.SameInterface {
 		return la
 	}
 	l := ss.local
@@ -161,18 +163,4 @@ func (ss *session) outboundAddr(dst netip.Addr, name string, local func() netip.
 		return netip.Addr{}
 	}
 	return a
-}
-
-// acceptBackoff paces an accept loop that ran out of descriptors (or met
-// another passing error): doubling from 5 ms to 1 s, reset by an accept
-// that works, so the loop neither spins nor stalls.
-type acceptBackoff time.Duration
-
-func (b *acceptBackoff) next() time.Duration {
-	if *b == 0 {
-		*b = acceptBackoff(5 * time.Millisecond)
-	} else if *b *= 2; *b > acceptBackoff(time.Second) {
-		*b = acceptBackoff(time.Second)
-	}
-	return time.Duration(*b)
 }

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
@@ -76,27 +75,6 @@ func TestChooseMethod(t *testing.T) {
 		if got := s.chooseMethod(socks.V5Greeting{Methods: tc.offers}); got != tc.want {
 			t.Errorf("offers %v: got %v, want %v", tc.offers, got, tc.want)
 		}
-	}
-}
-
-// Both accept loops pause 5 ms, doubling to at most 1 s, and start again
-// from 5 ms once an accept works.
-func TestAcceptBackoffPauses(t *testing.T) {
-	t.Parallel()
-	var b acceptBackoff
-	var got []time.Duration
-	for range 10 {
-		got = append(got, b.next())
-	}
-	want := []time.Duration{5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000}
-	for i := range want {
-		if got[i] != want[i]*time.Millisecond {
-			t.Fatalf("pauses %v, want %v ms", got, want)
-		}
-	}
-	b = 0
-	if p := b.next(); p != 5*time.Millisecond {
-		t.Fatalf("after a reset: %v, want 5ms", p)
 	}
 }
 

@@ -20,10 +20,10 @@ import (
 	"github.com/sockd/sockd/internal/diag"
 	"github.com/sockd/sockd/internal/load"
 	"github.com/sockd/sockd/internal/metrics"
+	"github.com/sockd/sockd/internal/ownaddrs"
 	"github.com/sockd/sockd/internal/relay"
 	"github.com/sockd/sockd/internal/rulecmd"
 	"github.com/sockd/sockd/internal/shadow"
-	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -59,7 +59,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	closing   bool
-	own       atomic.Pointer[ownAddrs] // of listeners (ownaddrs.go)
+	own       atomic.Pointer[ownaddrs.Set] // of listeners (ownaddrs.go)
 
 	loops  loops         // the event loops serving plain listeners (loop_linux.go)
 	relays *relay.Relays // the goroutines sessions and relays run on (internal/relay)
@@ -286,22 +286,22 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 		s.listenersChanged()
 		s.mu.Unlock()
 	}()
-	var backoff acceptBackoff
+	var backoff acceptgate.Backoff
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if s.isClosing() {
 				return nil
 			}
-			if isResourceExhausted(err) || isTemporary(err) {
-				pause := backoff.next()
+			if acceptgate.OutOfDescriptors(err) || isTemporary(err) {
+				pause := backoff.Next()
 				s.log.Warn("accept failed, pausing", "err", err, "pause", pause.String())
 				time.Sleep(pause)
 				continue
 			}
 			return err
 		}
-		backoff = 0
+		backoff.Reset()
 		tc, ok := c.(*net.TCPConn)
 		if !ok {
 			c.Close()
@@ -381,38 +381,9 @@ func (s *Server) Kill() {
 	s.killCancel()
 }
 
-// isResourceExhausted makes an accept loop pause (acceptBackoff).
-var isResourceExhausted = acceptgate.OutOfDescriptors
-
 func isTemporary(err error) bool {
 	var te interface{ Temporary() bool }
 	return errors.As(err, &te) && te.Temporary()
-}
-
-// VersionText is what "sockd -ver" prints: 4.3's build description, then
-// what this build supports.
-func VersionText() string { return VersionTextFor(false, false) }
-
-// VersionTextFor is the -ver text of rsockd (socksified) or sockd, run
-// stand-alone or under inetd: 4.3's -ver said both, and was built for one.
-func VersionTextFor(socksified, inetd bool) string {
-	head := "\tCSTC multi-homed SOCKS proxy server version 4.3 compatible (sockd " + version.Version + ").\n"
-	if socksified {
-		head = "\tCSTC multi-homed SOCKSified SOCKS proxy server version 4.3 compatible (rsockd, sockd " + version.Version + ").\n" +
-			"\tReaches destinations directly or through other SOCKS servers, as socks.conf says\n" +
-			"\t(--client-config, else /etc/socks.fc or /etc/socks.conf).\n"
-	}
-	mode := "\tRuns as a stand-alone daemon (under inetd with --inetd).\n"
-	if inetd {
-		mode = "\tRuns under inetd (--inetd): serves the connection on standard input.\n"
-	}
-	return head +
-		"\tSupports SOCKS4, SOCKS4A and SOCKS5 (CONNECT, BIND, UDP ASSOCIATE; IPv4, IPv6 and host names).\n" +
-		"\tSOCKS5 authentication: none, username/password (RFC 1929) against a bcrypt password file.\n" +
-		"\tSupports RBIND: BIND listens on the interface sockd.route names for the destination.\n" +
-		"\tUses the route file (sockd.fr or sockd.route, --route) to pick the interface of outgoing\n" +
-		"\tconnections on multi-homed hosts; without a matching line the system chooses.\n" +
-		"\tDoes not support clients that use Rrcmd().\n" + mode
 }
 
 func portString(p uint16) string { return strconv.Itoa(int(p)) }

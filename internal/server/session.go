@@ -7,13 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/metrics"
+	"github.com/sockd/sockd/internal/resolve"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -339,49 +339,18 @@ func (ss *session) decisionAttrs(d *policy.Decision) []any {
 	return []any{"client", ss.src.String(), "file", ss.snap.origin.Path, "line", line}
 }
 
-// resolve looks a destination name up. IPv4 addresses are preferred: the
-// rules of a 4.3 file are written for IPv4, and the address decided on is
-// the only one dialled, so that the rules always judge the address
-// actually used.
+// resolve looks a destination name up: the one address that is decided
+// on and dialled (resolve.Addr: IPv4 first).
 func (ss *session) resolve(name string) (netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(ss.context(), ss.s.opts.ConnectTimeout)
 	defer cancel()
-	ips, err := ss.s.opts.Resolver.LookupNetIP(ctx, "ip", name)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	if len(ips) == 0 {
-		return netip.Addr{}, &net.DNSError{Err: "no addresses", Name: name, IsNotFound: true}
-	}
-	for _, ip := range ips {
-		if ip.Unmap().Is4() {
-			return ip.Unmap(), nil
-		}
-	}
-	return ips[0], nil
+	return resolve.Addr(ctx, ss.s.opts.Resolver, name)
 }
 
-// confirmedNames returns ip's reverse names whose forward lookup includes
-// ip again (4.3's check, at most 20 names), for name patterns in the rules.
+// confirmedNames returns ip's forward-confirmed reverse names (at most 20,
+// as 4.3), for name patterns in the rules.
 func (s *Server) confirmedNames(ip netip.Addr) []string {
 	ctx, cancel := context.WithTimeout(s.kill, s.opts.IdentTimeout)
 	defer cancel()
-	names, err := s.opts.Resolver.LookupAddr(ctx, ip.String())
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, n := range names {
-		if len(out) == 20 {
-			break
-		}
-		addrs, err := s.opts.Resolver.LookupNetIP(ctx, "ip", n)
-		if err != nil {
-			continue
-		}
-		if slices.ContainsFunc(addrs, func(a netip.Addr) bool { return a.Unmap() == ip.Unmap() }) {
-			out = append(out, n)
-		}
-	}
-	return out
+	return resolve.ConfirmedNames(ctx, s.opts.Resolver, ip, 20)
 }

@@ -1,9 +1,10 @@
 // Package testnet holds what the tests of several packages share, so that
 // each package does not carry its own copy: loopback servers and
-// connection pairs (echo.go), fake peers that talk once (once.go) or hold
-// their connections (fakes.go), a buffer for a process's output, stopping a
-// process, bounded waits (wait.go), a file for one test (files.go), and
-// what a test binary builds once (build.go).
+// connection pairs (echo.go), raw socket pairs (socketpair_unix.go), fake
+// peers that talk once (once.go) or hold their connections (fakes.go), a
+// buffer for a process's output, stopping a process, bounded waits
+// (wait.go), a file for one test (files.go), and what a test binary
+// builds once (build.go).
 package testnet
 
 import (
@@ -107,6 +108,13 @@ func ListenUDPT(t testing.TB) *net.UDPConn {
 // EchoUDP answers every datagram sent to UDP addr with prefix and the
 // payload. Closing the returned connection stops it.
 func EchoUDP(addr, prefix string) (*net.UDPConn, error) {
+	return ServeUDP(addr, func(p []byte) []byte { return append([]byte(prefix), p...) })
+}
+
+// ServeUDP answers every datagram sent to UDP addr with what answer makes
+// of it (nothing when answer returns nil; its argument is valid only
+// during the call). Closing the returned connection stops it.
+func ServeUDP(addr string, answer func([]byte) []byte) (*net.UDPConn, error) {
 	la, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, err
@@ -122,10 +130,20 @@ func EchoUDP(addr, prefix string) (*net.UDPConn, error) {
 			if err != nil {
 				return
 			}
-			u.WriteToUDPAddrPort(append([]byte(prefix), buf[:n]...), from)
+			if reply := answer(buf[:n]); reply != nil {
+				u.WriteToUDPAddrPort(reply, from)
+			}
 		}
 	}()
 	return u, nil
+}
+
+// ServeUDPT is ServeUDP for one test: it fails the test when it cannot
+// listen and stops when the test ends.
+func ServeUDPT(t testing.TB, addr string, answer func([]byte) []byte) *net.UDPConn {
+	t.Helper()
+	u, err := ServeUDP(addr, answer)
+	return forTest(t, u, err)
 }
 
 // EchoUDPT is EchoUDP for one test: it fails the test when it cannot

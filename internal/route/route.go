@@ -1,4 +1,14 @@
-package server
+// Package route answers which local address an outgoing connection
+// leaves from, as sockd.route says (4.3's RBIND and multi-homed hosts):
+// the interface of the first line whose destination matches, by address
+// and mask or by the name the client sent.
+//
+// It only answers: the route file is parsed by grammar and loaded by
+// internal/load, the server (internal/server) binds its connects and BIND
+// listeners to the answer and falls back to the system's choice, and a
+// rules file's lines are matched by package policy. rsockd's socks.conf
+// routes to upstream servers are package client's.
+package route
 
 import (
 	"net/netip"
@@ -7,7 +17,7 @@ import (
 	"github.com/sockd/sockd/config"
 )
 
-// localAddrFor returns the interface address the route file names for a
+// LocalAddr returns the interface address the route file names for a
 // destination (ip, and name when the request carried one), or an invalid
 // Addr when there is no route file or no line matches: the system then
 // picks the interface, where 4.2 logged "Cannot find appropriate interface"
@@ -15,7 +25,7 @@ import (
 //
 // A name pattern is tested against the name the client sent (SOCKS4a,
 // SOCKS5); the daemon does not reverse-resolve destinations for routing.
-func localAddrFor(routes *config.RouteConf, ip netip.Addr, name string) netip.Addr {
+func LocalAddr(routes *config.RouteConf, ip netip.Addr, name string) netip.Addr {
 	if routes == nil {
 		return netip.Addr{}
 	}
