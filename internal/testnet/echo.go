@@ -2,6 +2,7 @@
 // each package does not carry its own copy: loopback servers and
 // connection pairs (echo.go), raw socket pairs (socketpair_unix.go), fake
 // peers that talk once (once.go) or hold their connections (fakes.go), a
+// datagram socket standing in for /dev/log (unixgram.go), a
 // buffer for a process's output, stopping a process, bounded waits
 // (wait.go), a file for one test (files.go), and what a test binary
 // builds once (build.go).
