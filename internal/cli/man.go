@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,10 +56,4 @@ func GenerateMan(dir string) error {
 		}
 	}
 	return nil
-}
-
-// ManPages lists the generated page files GenerateMan writes, by name.
-func ManPages(dir string) ([]string, error) {
-	m, err := filepath.Glob(filepath.Join(dir, "*.8"))
-	return m, err
 }

@@ -66,6 +66,13 @@ func TestRsockdCurl(t *testing.T) {
 		}},
 		{name: "http-connect", setup: func(t *testing.T) (string, string, string) {
 			p := startHTTPProxy(t, "proxyuser", "proxy pass")
+			t.Cleanup(func() {
+				// The proxy itself was asked, once for each curl: the log
+				// line alone cannot show the hop was taken.
+				if got := p.asked(); !t.Failed() && (len(got) != 2 || !strings.HasPrefix(got[0], "127.0.0.2:") || got[0] != got[1]) {
+					t.Errorf("the HTTP proxy was asked for %q, want the destination twice", got)
+				}
+			})
 			return "sockd @=http://" + p.addr + " " + dst + "\ndirect 127.0.0.0/8\n",
 				p.addr + " proxyuser proxy pass\n", "http://" + p.addr
 		}},
