@@ -4,6 +4,7 @@ package simulate
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -64,8 +65,10 @@ func (s *Simulator) Batch(r io.Reader, name string, stderr io.Writer) (Tally, er
 	return t, nil
 }
 
-// splitWords splits a batch line like a shell would for simple quoting:
-// blanks separate words, '...' and "..." group.
+// splitWords splits a batch line as a shell reads simple quoting: blanks
+// separate words, '...' and "..." group, a backslash outside quotes takes
+// the next character as it is, and inside "..." it escapes " or \. That
+// is how QuoteWords writes an apostrophe, so its output reads back.
 func splitWords(s string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
@@ -74,6 +77,16 @@ func splitWords(s string) ([]string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
+		case c == '\\' && quote != '\'':
+			if i+1 == len(s) {
+				return nil, errors.New("a backslash at the end of the line")
+			}
+			if next := s[i+1]; quote == 0 || next == '"' || next == '\\' {
+				c = next
+				i++
+			}
+			cur.WriteByte(c)
+			inWord = true
 		case quote != 0:
 			if c == quote {
 				quote = 0
