@@ -42,8 +42,9 @@ No DNS and no identd are asked: what they would answer is given by flags (--to-i
 --to-name, --ident). When a rule needs identd and --ident is not given, the simulator assumes
 identd agrees with --user and says so.
 
---batch FILE (or - for stdin) reads one request per line in the same flag syntax; blank lines and
-# comments are skipped. Exit status: 0 permitted (all permitted for --batch), 1 refused (any
+--batch FILE (or - for stdin) reads one request per line in the same flag syntax, quoted as a
+shell quotes ('a b', "a b", a\ b: diff's and replay's examples paste in as printed); blank lines
+and # comments are skipped. Exit status: 0 permitted (all permitted for --batch), 1 refused (any
 refused), 2 usage or config error.`,
 		Example: `  sockd simulate -c /etc/sockd.conf --from 10.1.2.3 --to 192.0.2.7 --port telnet --user alice
   sockd simulate -c sockd.fc --from 10.1.2.3 --to www.example.org --to-ip 192.0.2.80 --port 80 --json
