@@ -102,17 +102,21 @@ func main() {
 		}
 		s.workloads[w] = true
 	}
+	remove := func() {}
 	if s.work == "" {
 		dir, err := os.MkdirTemp("", "sockd-bench")
 		if err != nil {
 			fatalf("%v", err)
 		}
-		defer os.RemoveAll(dir)
-		s.work = dir
+		s.work, remove = dir, func() { os.RemoveAll(dir) }
 	} else if err := os.MkdirAll(s.work, 0o755); err != nil {
 		fatalf("%v", err)
 	}
-	os.Exit(run(s))
+	// os.Exit runs no deferred calls: the scratch directory (rule files
+	// and binaries, tens of MB) is removed before it.
+	code := run(s)
+	remove()
+	os.Exit(code)
 }
 
 // result is one run's figures.

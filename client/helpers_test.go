@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"testing"
 	"time"
 
 	"github.com/sockd/sockd/internal/testnet"
@@ -62,13 +64,32 @@ func udpEcho(addr string) (string, func()) {
 	return pc.LocalAddr().String(), func() { pc.Close() }
 }
 
+// exampleFiles is the directory of the files the examples write
+// (writeTemp), made at the first. An example has no testing.T to clean up
+// after it, so TestMain removes the directory once everything has run.
+var exampleFiles struct {
+	once sync.Once
+	dir  string
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if exampleFiles.dir != "" {
+		os.RemoveAll(exampleFiles.dir)
+	}
+	os.Exit(code)
+}
+
 // writeTemp writes a file for an example and returns its path.
 func writeTemp(name, text string) string {
-	dir, err := os.MkdirTemp("", "client-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
+	exampleFiles.once.Do(func() {
+		dir, err := os.MkdirTemp("", "client-example")
+		if err != nil {
+			log.Fatal(err)
+		}
+		exampleFiles.dir = dir
+	})
+	p := filepath.Join(exampleFiles.dir, name)
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		log.Fatal(err)
 	}

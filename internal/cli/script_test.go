@@ -23,7 +23,18 @@ func TestMain(m *testing.M) {
 	for _, name := range Tools {
 		cmds[name] = func() { os.Exit(Main(name, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 	}
-	testscript.Main(m, cmds)
+	testscript.Main(removeBuiltAfter{m}, cmds)
+}
+
+// removeBuiltAfter removes what the tests built once (srelayBinary) after
+// they ran: testscript.Main ends the process with os.Exit, which runs no
+// deferred calls or cleanups.
+type removeBuiltAfter struct{ m *testing.M }
+
+func (r removeBuiltAfter) Run() int {
+	code := r.m.Run()
+	srelayBuilt.Remove()
+	return code
 }
 
 var update = flag.Bool("update", false, "rewrite golden outputs from the current behaviour")
