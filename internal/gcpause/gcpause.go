@@ -6,16 +6,16 @@
 // nothing, yet it scans the half-written arrays (which maps their not yet
 // written pages to the shared zero page, so that each is faulted twice,
 // the second time with a TLB shootdown), makes the builder assist the
-// marking, and puts write barriers on every pointer stored. For the
-// daemon's start from a large frozen file that was about a third of the
-// time. The collection the pause defers runs once, when it ends.
+// marking, and puts write barriers on every pointer stored: a large share
+// of the daemon's start from a large frozen file (docs/measurements.md).
+// The collection the pause defers runs once, when it ends.
 //
 // The pause lingers briefly after the last build ends (Linger), so that a
 // build that follows, as the daemon decodes a file and then compiles it,
 // joins it: otherwise the deferred collection would start between them,
 // and the second pause would have to wait for its whole marking
-// (debug.SetGCPercent(-1) waits for a running collection), about 10 ms for
-// 100,000 rules. It lingers only once: a pause that a build joined ends
+// (debug.SetGCPercent(-1) waits for a running collection). It lingers
+// only once: a pause that a build joined ends
 // with that build, so that builds in a loop cannot put off collection
 // indefinitely.
 //

@@ -3,12 +3,12 @@
 //
 // Loading a large configuration fills tens of megabytes of memory the
 // process has never touched. With 4 KB pages every one of them is a page
-// fault: about 15,000 faults and a third of the start from a 100,000-rule
-// frozen file on the benchmark machine. Systems whose transparent huge
-// pages are in "madvise" mode (Debian's default) give 2 MB pages only to
-// memory that asked for them, and Go's runtime does not ask; Advise asks
-// for the few large arrays a configuration is built in, which brought
-// that start from about 55 ms to about 40 ms (4,300 faults).
+// fault, a large share of the start from a large frozen file. Systems
+// whose transparent huge pages are in "madvise" mode (Debian's default)
+// give 2 MB pages only to memory that asked for them, and Go's runtime
+// does not ask; Advise asks for the few large arrays a configuration is
+// built in, which takes most of those faults away (the figures are in
+// docs/measurements.md).
 //
 // Only the whole 2 MB pages inside an allocation are advised, so no other
 // object shares a huge page by this package's doing. The advice is a hint:

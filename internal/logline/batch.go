@@ -19,9 +19,9 @@ const (
 )
 
 // Batch collects whole log lines and writes them in groups. A busy gateway
-// logs two lines per connection; a write for each cost sockd about 3 µs
-// of a connection's 115 µs, two system calls and the file's locking, which
-// is a few percent of its connection rate. A line waits at most
+// logs two lines per connection; a write for each costs two system calls
+// and the file's locking, a few percent of the connection rate
+// (docs/measurements.md). A line waits at most
 // BatchDelay, warnings and errors are written at once with everything
 // before them (New arranges that), and the daemon calls Flush before it
 // exits, reopens its log file, or tells its service manager or its

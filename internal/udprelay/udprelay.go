@@ -182,8 +182,8 @@ func (a *Association) watchControl() string {
 func (a *Association) clientToDestinations() {
 	want := a.cfg.Client.Addr()
 	// Datagrams are read into pooled buffers: an idle association holds
-	// none (issue 18: two 64 KB buffers held for an association's whole
-	// life made an idle one cost 88 KB).
+	// none (two 64 KB buffers held for an association's whole life were
+	// most of what an idle one cost; docs/measurements.md).
 	udppool.Recv(a.clientSide, 0, func(buf []byte, n int, from netip.AddrPort) bool {
 		a.fromClientDatagram(want, buf[:n], n, from)
 		return true
