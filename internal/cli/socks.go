@@ -63,9 +63,9 @@ with -i or -I.`,
 			if err != nil {
 				return err
 			}
-			t, err := client.ParseTarget(net.JoinHostPort(args[0], args[1]))
+			t, err := destinationArg(args[0], args[1])
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			r := d.Plan(cmd.Context(), policy.CmdConnect, t, true)
 			if asJSON {
@@ -90,6 +90,9 @@ with -i or -I.`,
 		Short: "join standard input and output to HOST PORT (an ssh ProxyCommand)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := destinationArg(args[0], args[1]); err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
 			defer cancel()
 			c, path, err := f.client(cmd).Dial(ctx, net.JoinHostPort(args[0], args[1]))
@@ -147,6 +150,19 @@ func (f *socksFlags) client(cmd *cobra.Command) *socksclient.Settings {
 }
 
 // usageIfBadProxy makes a --proxy that names no server a usage error.
+// destinationArg reads the HOST PORT arguments of route and connect: a port
+// that is no number or service, or port 0, is a usage error.
+func destinationArg(host, port string) (client.Target, error) {
+	t, err := client.ParseTarget(net.JoinHostPort(host, port))
+	if err != nil {
+		return t, usageError{err}
+	}
+	if t.Port == 0 {
+		return t, usagef("port 0 is not a destination")
+	}
+	return t, nil
+}
+
 func usageIfBadProxy(err error) error {
 	var bad *socksclient.BadProxyError
 	if errors.As(err, &bad) {
