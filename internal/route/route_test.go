@@ -34,14 +34,58 @@ func TestLocalAddr(t *testing.T) {
 		if tc.ip != "" {
 			ip = a(tc.ip)
 		}
-		if got := LocalAddr(routes, ip, tc.name); got.String() != tc.want {
+		if got := compile(t, routes).LocalAddr(ip, tc.name); got.String() != tc.want {
 			t.Errorf("LocalAddr(%s, %q) = %v, want %s", tc.ip, tc.name, got, tc.want)
 		}
 	}
-	if got := LocalAddr(nil, a("192.0.2.5"), ""); got.IsValid() {
+	if got := compile(t, nil).LocalAddr(a("192.0.2.5"), ""); got.IsValid() {
 		t.Errorf("without a route file: %v", got)
 	}
-	if got := LocalAddr(&config.RouteConf{Routes: routes.Routes[:2]}, a("198.51.100.1"), ""); got.IsValid() {
+	if got := compile(t, &config.RouteConf{Routes: routes.Routes[:2]}).LocalAddr(a("198.51.100.1"), ""); got.IsValid() {
 		t.Errorf("no line matches: %v", got)
+	}
+}
+
+func compile(t *testing.T, routes *config.RouteConf) *Table {
+	t.Helper()
+	tab, err := Compile(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
+}
+
+// A destination field means in sockd.route what it means in the rules:
+// ALL exactly (a lower-case "all" is a host of that name), "." the root
+// zone, and an IPv4-mapped address whose mask covers the mapping an IPv4
+// line.
+func TestPatternsMeanWhatTheRulesMean(t *testing.T) {
+	t.Parallel()
+	a := netip.MustParseAddr
+	pattern := func(p string) config.Addr { return config.Addr{Kind: config.AddrPattern, Pattern: p} }
+	for _, tc := range []struct {
+		dst      config.Addr
+		ip, name string
+		want     bool
+	}{
+		{pattern("ALL"), "192.0.2.1", "", true},
+		{pattern("all"), "192.0.2.1", "", false},
+		{pattern("all"), "", "all", true},
+		{pattern("."), "", "www.example", true},
+		{pattern("."), "192.0.2.1", "", false},
+		{config.Addr{Kind: config.AddrMask, IP: a("::ffff:192.0.2.0"), Mask: a("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00")}, "192.0.2.7", "", true},
+	} {
+		routes := &config.RouteConf{Source: "sockd.route", Routes: []config.Route{{If: a("10.0.0.1"), Dst: tc.dst}}}
+		var ip netip.Addr
+		if tc.ip != "" {
+			ip = a(tc.ip)
+		}
+		if got := compile(t, routes).LocalAddr(ip, tc.name).IsValid(); got != tc.want {
+			t.Errorf("%+v for %s %q: matched %v, want %v", tc.dst, tc.ip, tc.name, got, tc.want)
+		}
+	}
+	bad := &config.RouteConf{Source: "sockd.route", Routes: []config.Route{{Pos: config.Pos{Line: 3}, If: a("10.0.0.1"), Dst: pattern("")}}}
+	if _, err := Compile(bad); err == nil || err.Error() != "sockd.route:3: destination: empty host name pattern" {
+		t.Errorf("an empty pattern: %v", err)
 	}
 }

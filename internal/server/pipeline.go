@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/internal/logline"
-	"github.com/sockd/sockd/internal/route"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -151,7 +150,7 @@ func (ss *session) dialSpec(dst netip.Addr, name string, now time.Time, local fu
 // system chooses). local returns the session's local address when the
 // session does not know it (an event-loop session); nil means ss.local.
 func (ss *session) outboundAddr(dst netip.Addr, name string, local func() netip.AddrPort) netip.Addr {
-	if la := route.LocalAddr(ss.snap.routes, dst, name); la.IsValid() || !ss.s.opts.SameInterface {
+	if la := ss.snap.routeTable.LocalAddr(dst, name); la.IsValid() || !ss.s.opts.SameInterface {
 		return la
 	}
 	l := ss.local

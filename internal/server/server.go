@@ -22,6 +22,7 @@ import (
 	"github.com/sockd/sockd/internal/metrics"
 	"github.com/sockd/sockd/internal/ownaddrs"
 	"github.com/sockd/sockd/internal/relay"
+	"github.com/sockd/sockd/internal/route"
 	"github.com/sockd/sockd/internal/rulecmd"
 	"github.com/sockd/sockd/internal/shadow"
 	"github.com/sockd/sockd/policy"
@@ -34,6 +35,7 @@ type snapshot struct {
 	conf        *config.SockdConf
 	origin      load.Origin
 	routes      *config.RouteConf // nil without a route file
+	routeTable  *route.Table      // routes compiled; nil without a route file
 	routeOrigin load.Origin
 	passwords   *auth.Passwords   // nil without a password file
 	client      *clientconf.Conf  // rsockd mode (upstream.go): nil means direct connections
@@ -148,6 +150,9 @@ func (s *Server) loadSnapshot() (*snapshot, error) {
 	if routePath := s.routePath(); routePath != "" {
 		snap.routes, snap.routeOrigin, err = load.Route(routePath, s.opts.GrammarOptions)
 		if err != nil {
+			return nil, err
+		}
+		if snap.routeTable, err = route.Compile(snap.routes); err != nil {
 			return nil, err
 		}
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sockd/sockd/internal/logline"
 	"github.com/sockd/sockd/internal/relay"
-	"github.com/sockd/sockd/internal/route"
 	"github.com/sockd/sockd/policy"
 	"github.com/sockd/sockd/socks"
 )
@@ -41,7 +40,7 @@ func (ss *session) dial(ip netip.Addr, port uint16, name string) (*net.TCPConn, 
 // for the expected peer, else on the address the client reached us at, so
 // that the reply carries an address the peer can be told to use.
 func (ss *session) listenBind(peer netip.Addr, name string, v4Only bool) (*net.TCPListener, error) {
-	la := route.LocalAddr(ss.snap.routes, peer, name)
+	la := ss.snap.routeTable.LocalAddr(peer, name)
 	if !la.IsValid() {
 		la = ss.local.Addr()
 	}
