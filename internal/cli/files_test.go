@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testnet"
 )
 
 // runBounded runs a command in-process and fails the test if it has not
@@ -40,7 +42,7 @@ func TestFrozenUserFileNotRegular(t *testing.T) {
 		t.Run(strings.TrimPrefix(target, "/dev/"), func(t *testing.T) {
 			users, fc := frozenWithUserFile(t)
 			// The frozen file stays valid; the file it names changes.
-			replaceUserFile(t, users, target)
+			testnet.SwapFile(t, users, target)
 			for _, args := range [][]string{
 				{"-t", "-c", fc},
 				{"simulate", "-c", fc, "--from", "127.0.0.1", "--to", "127.0.0.1", "--port", "80", "--user", "alice"},
@@ -67,7 +69,7 @@ func TestDaemonAnswersSignalsAfterBadReload(t *testing.T) {
 			users, fc := frozenWithUserFile(t)
 			d := startDaemonProc(t, nil, "-c", fc, "--listen", "127.0.0.1:0", "--log-format", "json", "--drain-timeout", "2s")
 			d.waitLog(t, 1, "configuration loaded", nil)
-			replaceUserFile(t, users, target)
+			testnet.SwapFile(t, users, target)
 			d.cmd.Process.Signal(syscall.SIGHUP)
 			d.waitLog(t, 1, "reload failed, keeping the configuration in force", nil)
 			d.cmd.Process.Signal(syscall.SIGUSR1)
@@ -99,20 +101,4 @@ func frozenWithUserFile(t *testing.T) (users, fc string) {
 		t.Fatalf("make_sockdfc: exit %d: %s", code, stderr)
 	}
 	return users, fc
-}
-
-// replaceUserFile puts a FIFO ("fifo") or a link to target in the user
-// file's place.
-func replaceUserFile(t *testing.T, users, target string) {
-	t.Helper()
-	os.Remove(users)
-	var err error
-	if target == "fifo" {
-		err = syscall.Mkfifo(users, 0o600)
-	} else {
-		err = os.Symlink(target, users)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 }

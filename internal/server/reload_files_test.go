@@ -53,24 +53,6 @@ func freezeRules(t *testing.T, path, rules string) string {
 	return path
 }
 
-// swapFile replaces path with a symbolic link to target, or with a FIFO
-// when target is "fifo".
-func swapFile(t *testing.T, path, target string) {
-	t.Helper()
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	if target == "fifo" {
-		err = syscall.Mkfifo(path, 0o600)
-	} else {
-		err = os.Symlink(target, path)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // boundedReload runs Reload, failing the test if it has not returned
 // within 20 s (a loader reading /dev/zero or waiting on a FIFO).
 func boundedReload(t *testing.T, srv *testServer) error {
@@ -95,7 +77,7 @@ func TestReloadRefusesSwappedUserFile(t *testing.T) {
 			target := tc.target
 			srv, users := userFileServer(t, tc.frozen)
 			echo := echoTarget(t, "tcp", "127.0.0.1:0").Addr().String()
-			swapFile(t, users, target)
+			testnet.SwapFile(t, users, target)
 			err := boundedReload(t, srv)
 			if err == nil || !strings.Contains(err.Error(), users) || !strings.Contains(err.Error(), "not a regular file") {
 				t.Fatalf("reload with %s as the user file: %v, want an error naming %s", target, err, users)
@@ -119,7 +101,7 @@ func TestSignalsAnsweredAfterBadReload(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := signals.Handle(ctx, srv, time.Second, signals.Hooks{})
-			swapFile(t, users, target)
+			testnet.SwapFile(t, users, target)
 			if target == "fifo" {
 				t.Cleanup(func() {
 					// Should a loader still wait on the FIFO, a writer lets it go.

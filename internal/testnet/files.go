@@ -3,6 +3,7 @@ package testnet
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -23,4 +24,22 @@ func WriteFileIn(t testing.TB, dir, name, text string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// SwapFile replaces path with a symbolic link to target, or with a FIFO
+// when target is "fifo": what a loader must refuse in a file's place.
+func SwapFile(t testing.TB, path, target string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if target == "fifo" {
+		err = syscall.Mkfifo(path, 0o600)
+	} else {
+		err = os.Symlink(target, path)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
