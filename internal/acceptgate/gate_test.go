@@ -184,13 +184,8 @@ func TestGateCloseEndsAWaitingAccept(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := g.Accept(); done <- err }()
 	g.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Accept after Close: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Accept still waiting after Close")
+	if err := testnet.RecvT(t, done, 20*time.Second, "Accept to end after Close"); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close: %v", err)
 	}
 }
 

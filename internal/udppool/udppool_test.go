@@ -7,22 +7,14 @@ import (
 	"runtime"
 	"testing"
 	"time"
-)
 
-func listen(t *testing.T) *net.UDPConn {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+	"github.com/sockd/sockd/internal/testnet"
+)
 
 // TestRecv: datagrams arrive behind the headroom with their source, false
 // stops Recv, and closing the socket ends it with an error.
 func TestRecv(t *testing.T) {
-	c, sender := listen(t), listen(t)
+	c, sender := testnet.ListenUDPT(t), testnet.ListenUDPT(t)
 	for _, p := range []string{"one", "two"} {
 		if _, err := sender.WriteToUDPAddrPort([]byte(p), c.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
 			t.Fatal(err)
@@ -48,13 +40,8 @@ func TestRecv(t *testing.T) {
 	go func() { done <- Recv(c, 0, func([]byte, int, netip.AddrPort) bool { return true }) }()
 	time.Sleep(10 * time.Millisecond)
 	c.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Recv after Close = %v, want net.ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Recv did not end when its socket was closed")
+	if err := testnet.RecvT(t, done, 10*time.Second, "Recv to end when its socket was closed"); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Recv after Close = %v, want net.ErrClosed", err)
 	}
 }
 
@@ -70,7 +57,7 @@ func TestRecvHoldsNoBufferWhileIdle(t *testing.T) {
 	}
 	cs := make([]*net.UDPConn, sockets)
 	for i := range cs {
-		cs[i] = listen(t)
+		cs[i] = testnet.ListenUDPT(t)
 	}
 	before := mem()
 	for _, c := range cs {
