@@ -151,7 +151,7 @@ func (l *eventLoop) run() {
 // exitIfDone stops the loop once the server is closing and the loop
 // serves nothing, unless work was queued for it meanwhile.
 func (l *eventLoop) exitIfDone() {
-	if len(l.conns) > 0 || len(l.listeners) > 0 || !l.s.isClosing() {
+	if len(l.conns) > 0 || len(l.listeners) > 0 || !l.s.Closing() {
 		return
 	}
 	l.s.loops.mu.Lock()

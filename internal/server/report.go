@@ -15,11 +15,6 @@ import (
 // Logger is the daemon's log (Options.Logger).
 func (s *Server) Logger() *slog.Logger { return s.log }
 
-// Closing reports whether the server has stopped accepting (it is
-// draining or stopped): the health check then fails, so that a load
-// balancer sends new clients elsewhere.
-func (s *Server) Closing() bool { return s.isClosing() }
-
 // RulesFile is the rules file in force and its checksum, which the health
 // check names.
 func (s *Server) RulesFile() (path, checksum string) {

@@ -295,7 +295,7 @@ func (s *Server) serve(ln net.Listener, lo *ListenerOptions) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if s.isClosing() {
+			if s.Closing() {
 				return nil
 			}
 			if acceptgate.OutOfDescriptors(err) || isTemporary(err) {
@@ -343,7 +343,10 @@ func (s *Server) ServeConn(c *net.TCPConn) {
 	<-s.serveConn(c, nil)
 }
 
-func (s *Server) isClosing() bool {
+// Closing reports whether the server has stopped accepting (it is
+// draining or stopped): the health check then fails, so that a load
+// balancer sends new clients elsewhere.
+func (s *Server) Closing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closing
