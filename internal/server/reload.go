@@ -19,13 +19,11 @@ const DefaultReloadTimeout = 30 * time.Second
 const maxStuckReloads = 4
 
 // ReloadWithDeadline is Reload within the reload deadline
-// (DefaultReloadTimeout), for the signal loop (package signals).
-func (s *Server) ReloadWithDeadline() error { return s.reloadWithin(s.reloadTimeout) }
-
-// reloadWithin is Reload with a deadline, for the signal loop's reload
-// goroutine: past the deadline it gives up, logs it and keeps the rules in
-// force, and whatever the abandoned load returns later is thrown away.
-func (s *Server) reloadWithin(timeout time.Duration) (err error) {
+// (DefaultReloadTimeout), for the signal loop (package signals): past the
+// deadline it gives up, logs it and keeps the rules in force, and
+// whatever the abandoned load returns later is thrown away.
+func (s *Server) ReloadWithDeadline() (err error) {
+	timeout := s.reloadTimeout
 	if n := s.stuckReloads.Load(); n >= maxStuckReloads {
 		err = fmt.Errorf("%d earlier reloads are still reading files past their deadline", n)
 		s.logLoadError("reload refused, keeping the configuration in force", err)
