@@ -309,8 +309,8 @@ func TestIdentd(t *testing.T) {
 			req := policy.Request{Command: policy.CmdConnect, SrcIP: ip("10.0.0.1"), DstIP: ip("10.0.0.2"), User: "bob",
 				Ident: func() (string, error) { asked++; return tc.identUser, tc.identErr }}
 			d := decideBoth(t, p, req)
-			if d.IdentAsked != tc.asked || (asked > 0) != tc.asked {
-				t.Errorf("asked = %v (hook %d calls), want %v", d.IdentAsked, asked, tc.asked)
+			if d.IdentAsked() != tc.asked || (asked > 0) != tc.asked {
+				t.Errorf("asked = %v (hook %d calls), want %v", d.IdentAsked(), asked, tc.asked)
 			}
 			if d.Ident != tc.ident {
 				t.Errorf("identd outcome %d, want %d", d.Ident, tc.ident)

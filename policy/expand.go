@@ -199,7 +199,7 @@ func (p *Policy) expandFor(st *evalState, d *Decision, template string) (string,
 		// (4.3 had no such requests, so an empty %z was never its answer).
 		v.DstIP = req.DstName
 	}
-	if d.IdentAsked && d.IdentErr == nil {
+	if d.IdentAsked() && d.IdentErr == nil {
 		v.IdentUser = d.IdentUser
 	}
 	if usesToken(template, 'A') {

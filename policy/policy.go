@@ -197,11 +197,10 @@ type Decision struct {
 	Rule  *config.Rule
 	// IdentMode is the identd mode that applied to the deciding permit line
 	// (IdentModeOff when identd was not asked).
-	IdentMode  IdentMode
-	IdentAsked bool
-	Ident      IdentOutcome // IdentNotAsked exactly when IdentAsked is false
-	IdentUser  string       // the user identd reported, when it answered
-	IdentErr   error        // why identd gave no user
+	IdentMode IdentMode
+	Ident     IdentOutcome // IdentNotAsked when identd was not asked
+	IdentUser string       // the user identd reported, when it answered
+	IdentErr  error        // why identd gave no user
 	// Command is the expanded shell command to run, "" for none, and
 	// CommandFrom the line it comes from. CommandErr says why a command
 	// was refused (no alphanumeric character, too long); Command is then "".
@@ -214,6 +213,9 @@ type Decision struct {
 	PreCommand    string
 	PreCommandErr error
 }
+
+// IdentAsked reports whether the deciding permit line asked identd.
+func (d *Decision) IdentAsked() bool { return d.Ident != IdentNotAsked }
 
 // ShellCommands returns the commands to run, in order.
 func (d *Decision) ShellCommands() []string {
@@ -475,7 +477,7 @@ func (p *Policy) conclude(st *evalState, idx int, t Tracer) Decision {
 		p.setCommand(&d, st, CommandRule, cr.Command, t)
 		return d
 	}
-	d.IdentMode, d.IdentAsked = mode, true
+	d.IdentMode = mode
 	if st.req.Ident == nil {
 		d.IdentErr = ErrNoIdentHook
 	} else {

@@ -50,7 +50,7 @@ func TestIndexEqualsNaive(t *testing.T) {
 
 func sameDecision(a, b policy.Decision) bool {
 	return a.Permit == b.Permit && a.Reply4 == b.Reply4 && a.Reply5 == b.Reply5 && a.Index == b.Index &&
-		a.Rule == b.Rule && a.IdentAsked == b.IdentAsked && a.IdentUser == b.IdentUser &&
+		a.Rule == b.Rule && a.IdentAsked() == b.IdentAsked() && a.IdentUser == b.IdentUser &&
 		a.Command == b.Command && a.CommandFrom == b.CommandFrom && a.PreCommand == b.PreCommand &&
 		a.Ident == b.Ident && (a.IdentErr == nil) == (b.IdentErr == nil) &&
 		(a.CommandErr == nil) == (b.CommandErr == nil)
@@ -108,7 +108,7 @@ func TestLintVerdictsHold(t *testing.T) {
 			for i, p2 := range without {
 				d2 := p2.DecideNaive(&req)
 				if d.Permit != d2.Permit || d.Reply4 != d2.Reply4 || d.Command != d2.Command ||
-					d.PreCommand != d2.PreCommand || d.IdentAsked != d2.IdentAsked || d.Ident != d2.Ident {
+					d.PreCommand != d2.PreCommand || d.IdentAsked() != d2.IdentAsked() || d.Ident != d2.Ident {
 					t.Fatalf("removing redundant line %d (covered by %d) changed\n%+v\ninto\n%+v", i, redundant[i], d, d2)
 				}
 			}

@@ -67,7 +67,7 @@ func (c *Candidate) Decide(req *policy.Request, d *policy.Decision) string {
 		return ""
 	}
 	sreq := *req
-	if d.IdentAsked {
+	if d.IdentAsked() {
 		user, err := d.IdentUser, d.IdentErr
 		sreq.Ident = func() (string, error) { return user, err }
 	} else {

@@ -206,8 +206,8 @@ func (s *Simulator) Run(r *Request) (Result, error) {
 	if res.Command == nil {
 		res.Command = []string{}
 	}
-	if d.IdentAsked || d.IdentMode != policy.IdentModeOff {
-		id := &Identd{Mode: d.IdentMode.String(), Asked: d.IdentAsked, User: d.IdentUser}
+	if d.IdentAsked() || d.IdentMode != policy.IdentModeOff {
+		id := &Identd{Mode: d.IdentMode.String(), Asked: d.IdentAsked(), User: d.IdentUser}
 		if d.IdentErr != nil {
 			id.Error = d.IdentErr.Error()
 		}
